@@ -1,0 +1,306 @@
+//! Accounts: one per email, `active` or `pending` (created by a first SSO login and
+//! waiting for the welcome link), with an optional password and an optional IdP.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Pending,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Pending => "pending",
+        }
+    }
+}
+
+/// An account. `Debug` leaves out the password hash.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub status: AccountStatus,
+    /// Argon2id PHC string; `None` for accounts without a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// The IdP the account is under, once it is under SSO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_idp: Option<String>,
+    pub created_at: i64,
+    /// Store version, for optimistic updates; not part of the record body.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("status", &self.status)
+            .field("has_password", &self.password_hash.is_some())
+            .field("sso_idp", &self.sso_idp)
+            .finish()
+    }
+}
+
+impl Account {
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+
+    /// The operator-facing JSON (no password hash).
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "account_id": self.id,
+            "email": self.email,
+            "status": self.status.as_str(),
+            "has_password": self.has_password(),
+            "sso": self.sso_idp.is_some(),
+            "idp": self.sso_idp,
+            "created_at": crate::clock::rfc3339(self.created_at),
+        })
+    }
+}
+
+/// An email address, trimmed and lowercased, checked for a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, AccountError> {
+        let e = raw.trim().to_lowercase();
+        let valid = e.len() <= 254
+            && e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+                    && !domain.contains('@')
+            })
+            && !e.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';')
+            });
+        if valid {
+            Ok(Self(e))
+        } else {
+            Err(AccountError::InvalidEmail)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("not a valid email address")]
+    InvalidEmail,
+    #[error("no such account")]
+    NotFound,
+    #[error("the account changed meanwhile; try again")]
+    Changed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+}
+
+fn account_pk(id: &str) -> String {
+    format!("account#{id}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("email#{}", email.as_str())
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmailPointer {
+    account_id: String,
+}
+
+#[async_trait]
+pub trait Accounts {
+    /// Creates an account; refuses an email that already has one.
+    async fn create_account(
+        &self,
+        email: &Email,
+        password: Option<&SecretString>,
+        status: AccountStatus,
+    ) -> Result<Account, AccountError>;
+    async fn account(&self, id: &str) -> Result<Option<Account>, AccountError>;
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError>;
+    /// Saves changes to an account read earlier; refuses if it changed in between.
+    async fn update_account(&self, account: &Account) -> Result<Account, AccountError>;
+    async fn list_accounts(&self) -> Result<Vec<Account>, AccountError>;
+}
+
+#[async_trait]
+impl Accounts for Store {
+    async fn create_account(
+        &self,
+        email: &Email,
+        password: Option<&SecretString>,
+        status: AccountStatus,
+    ) -> Result<Account, AccountError> {
+        let password_hash = password.map(crypto::hash_password).transpose()?;
+        let account = Account {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: email.as_str().to_string(),
+            status,
+            password_hash,
+            sso_idp: None,
+            created_at: self.now(),
+            version: 1,
+        };
+        let pointer = Item::new(
+            email_pk(email),
+            "email",
+            &EmailPointer {
+                account_id: account.id.clone(),
+            },
+        )?;
+        let record = Item::new(account_pk(&account.id), "account", &account)?;
+        match self
+            .write(vec![
+                Op::Put {
+                    table: Table::Accounts,
+                    item: pointer,
+                    cond: Cond::Absent,
+                },
+                Op::Put {
+                    table: Table::Accounts,
+                    item: record,
+                    cond: Cond::Absent,
+                },
+            ])
+            .await
+        {
+            Ok(()) => Ok(account),
+            Err(StoreError::Conflict) => Err(AccountError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<Account>, AccountError> {
+        let Some(item) = self
+            .get_item(Table::Accounts, &account_pk(id), "account")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut account: Account = item.parse()?;
+        account.version = item.version;
+        Ok(Some(account))
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError> {
+        match self
+            .get::<EmailPointer>(Table::Accounts, &email_pk(email), "email")
+            .await?
+        {
+            Some(p) => self.account(&p.account_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn update_account(&self, account: &Account) -> Result<Account, AccountError> {
+        let mut next = account.clone();
+        next.version = account.version + 1;
+        let item = Item::new(account_pk(&account.id), "account", &next)?.with_version(next.version);
+        match self
+            .write(vec![Op::Put {
+                table: Table::Accounts,
+                item,
+                cond: Cond::Version(account.version),
+            }])
+            .await
+        {
+            Ok(()) => Ok(next),
+            Err(StoreError::Conflict) => Err(AccountError::Changed),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, AccountError> {
+        let items = self.backend().scan(Table::Accounts, self.now()).await?;
+        items
+            .iter()
+            .filter(|i| i.sk == "account")
+            .map(|i| {
+                let mut a: Account = i.parse()?;
+                a.version = i.version;
+                Ok(a)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        assert_eq!(
+            Email::parse("ada@example.com").unwrap().domain(),
+            "example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a b@example.com",
+            "ada@@example.com",
+            "ada@.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn account_debug_hides_password_hash() {
+        let a = Account {
+            id: "1".into(),
+            email: "a@example.com".into(),
+            status: AccountStatus::Active,
+            password_hash: Some("$argon2id$secret".into()),
+            sso_idp: None,
+            created_at: 0,
+            version: 1,
+        };
+        assert!(!format!("{a:?}").contains("argon2id"));
+        assert!(!a.public_json().to_string().contains("argon2id"));
+    }
+}

@@ -1,0 +1,118 @@
+//! Errors in the shape each client expects: JSON for APIs, an HTML page for browsers.
+//! Internal detail goes to the log (never secrets); the client gets a generic message.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+
+use super::page;
+
+/// `{"error": code, "error_description": …}` with `Cache-Control: no-store`.
+#[derive(Debug, Clone)]
+pub struct JsonError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+}
+
+impl JsonError {
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+impl IntoResponse for JsonError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "error_description": self.description });
+        (
+            self.status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(body),
+        )
+            .into_response()
+    }
+}
+
+/// An error page for a browser.
+#[derive(Debug, Clone)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: String,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = format!("<p>{}</p>", page::esc(&self.message));
+        page::html(self.status, &self.title, &body)
+    }
+}
+
+/// A failure of ours (store or secret source unavailable, a bug). Logged with its
+/// context; the client sees only that something went wrong.
+#[derive(Debug)]
+pub struct Internal {
+    context: &'static str,
+    detail: String,
+}
+
+impl Internal {
+    pub fn new(context: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self {
+            context,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// For `map_err`: `.map_err(Internal::from_display("store"))`.
+    pub fn from_display<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Self {
+        move |e| Self::new(context, e)
+    }
+
+    fn log(&self) {
+        tracing::error!(context = self.context, detail = %self.detail, "internal error");
+    }
+
+    /// As a JSON error (APIs).
+    pub fn json(self) -> JsonError {
+        self.log();
+        JsonError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service could not complete the request",
+        )
+    }
+
+    /// As an error page (browsers).
+    pub fn page(self) -> PageError {
+        self.log();
+        PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Something went wrong",
+            "The service could not complete your request. Please try again in a moment.",
+        )
+    }
+}
+
+impl IntoResponse for Internal {
+    fn into_response(self) -> Response {
+        self.json().into_response()
+    }
+}

@@ -1,0 +1,143 @@
+//! HTTP plumbing shared by every function: state, errors, pages, request ids, the
+//! signed-in user. Only this module and the function crates know axum and lambda_http.
+
+pub mod error;
+pub mod page;
+pub mod plumbing;
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::accounts::{Account, Accounts};
+use crate::clock::Clock;
+use crate::config::{Config, SecretsSpec, StoreSpec};
+use crate::secrets::embedded::EmbeddedSecrets;
+use crate::secrets::secretsmanager::SecretsManager;
+use crate::secrets::{SecretKind, SecretSource, Secrets};
+use crate::session::{self, Session, SessionId, Sessions};
+use crate::store::Store;
+pub use error::{Internal, JsonError, PageError};
+
+/// What every handler gets: configuration, the store, the keys. Built once per process
+/// (once per Lambda cold start).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub secrets: Arc<Secrets>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+impl AppState {
+    /// Builds the state from configuration. AWS SDK clients are made only when a backend
+    /// needs them, from the SDK's usual environment (`AWS_ENDPOINT_URL`, region, …).
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let needs_aws = matches!(config.store, StoreSpec::DynamoDb { .. })
+            || matches!(config.secrets, SecretsSpec::SecretsManager { .. });
+        let sdk = if needs_aws {
+            Some(aws_config::load_from_env().await)
+        } else {
+            None
+        };
+        let store = Store::open(&config.store, clock, sdk.as_ref()).await?;
+        let source: Arc<dyn SecretSource> = match &config.secrets {
+            SecretsSpec::Embedded => Arc::new(EmbeddedSecrets::new(store.clone())),
+            SecretsSpec::SecretsManager { prefix } => {
+                let sdk = sdk.as_ref().expect("loaded above for secretsmanager");
+                Arc::new(SecretsManager::new(
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                    prefix.clone(),
+                ))
+            }
+        };
+        let secrets = Arc::new(Secrets::new(source, config.secrets_refresh));
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            secrets,
+        })
+    }
+
+    /// The state a Lambda builds during its init phase: configuration from the
+    /// environment, clients built, and the keys it will use fetched now.
+    pub async fn for_lambda(warm: &[SecretKind]) -> Result<Self, StartupError> {
+        let state = Self::build(Config::from_env()?, crate::clock::system()).await?;
+        state.secrets.warm(warm).await?;
+        Ok(state)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.store.now()
+    }
+
+    /// The signed-in user of a request, if its session cookie opens, the session record
+    /// lives, and the account exists. Anything else is "no session".
+    pub async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<SignedIn>, Internal> {
+        let Some(value) = session::cookie_value(headers, session::COOKIE_NAME) else {
+            return Ok(None);
+        };
+        let keys = self
+            .secrets
+            .cookie_keys()
+            .await
+            .map_err(Internal::from_display("cookie keys"))?;
+        let Some(id) = SessionId::open(&keys, value) else {
+            return Ok(None);
+        };
+        let Some(session) = self
+            .store
+            .session(&id)
+            .await
+            .map_err(Internal::from_display("session read"))?
+        else {
+            return Ok(None);
+        };
+        let account = self
+            .store
+            .account(&session.account_id)
+            .await
+            .map_err(Internal::from_display("account read"))?;
+        Ok(account.map(|account| SignedIn {
+            id,
+            session,
+            account,
+        }))
+    }
+
+    /// `Set-Cookie` value for a new session.
+    pub async fn session_cookie(
+        &self,
+        id: &SessionId,
+        session: &Session,
+    ) -> Result<String, Internal> {
+        let keys = self
+            .secrets
+            .cookie_keys()
+            .await
+            .map_err(Internal::from_display("cookie keys"))?;
+        let max_age = (session.expires_at - self.now()).max(0);
+        Ok(session::set_cookie(
+            &id.seal(&keys),
+            max_age,
+            self.config.secure_cookies(),
+        ))
+    }
+}
+
+/// A request's signed-in user.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub id: SessionId,
+    pub session: Session,
+    pub account: Account,
+}

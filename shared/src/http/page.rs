@@ -1,0 +1,64 @@
+//! Plain, accessible HTML pages with no external assets.
+
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;\
+line-height:1.5;color:#1a1a1a}h1{font-size:1.5rem}label{display:block;margin:.75rem 0 .25rem}\
+input[type=email],input[type=password],input[type=text]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
+button{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}.muted{color:#555}";
+
+/// A whole page. `body_html` must already be escaped where it holds data.
+pub fn render(title: &str, body_html: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{t}</title><style>{STYLE}</style></head>\
+<body><main><h1>{t}</h1>{body_html}</main></body></html>\n",
+        t = esc(title)
+    )
+}
+
+/// A page response: not cached, not framed.
+pub fn html(status: StatusCode, title: &str, body_html: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        render(title, body_html),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert!(render("<t>", "").contains("<title>&lt;t&gt;</title>"));
+    }
+}

@@ -1,0 +1,27 @@
+//! The common library of the identity service.
+//!
+//! Every Lambda under `functions/` and the `identity` CLI build on this crate:
+//! [`store`] (records with TTL semantics on two backends), [`secrets`] (typed keys
+//! with rotation), [`session`] (server-side sessions behind an encrypted cookie),
+//! [`http`] (state, errors, pages, request ids) and [`logging`].
+//!
+//! Invariants: nothing here logs request bodies, cookies, tokens or keys; secret
+//! values live in [`secret`] newtypes that never print; single-use values are
+//! consumed with a conditional write on both backends.
+
+pub mod accounts;
+pub mod apps;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod logging;
+pub mod secret;
+pub mod secrets;
+pub mod session;
+pub mod store;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use http::AppState;
+pub use store::Store;

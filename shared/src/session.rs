@@ -1,0 +1,222 @@
+//! Server-side sessions referenced by an encrypted, authenticated cookie.
+//!
+//! The cookie holds the session id sealed with the cookie key (AES-256-GCM, the cookie's
+//! name as associated data). The store keeps the session under the SHA-256 of the id, with
+//! the absolute expiry as its TTL. A cookie that does not open, or whose record is gone or
+//! expired, is simply "no session".
+
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Account;
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::secrets::CookieKeys;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+pub const COOKIE_NAME: &str = "identity_session";
+
+/// The raw session id, as sealed into the cookie. Never stored, never printed.
+#[derive(Debug, Clone)]
+pub struct SessionId(SecretString);
+
+impl SessionId {
+    pub fn new_random() -> Self {
+        Self(crypto::random_token())
+    }
+
+    fn storage_key(&self) -> String {
+        format!(
+            "session#{}",
+            crypto::sha256_hex(self.0.expose_secret().as_bytes())
+        )
+    }
+
+    /// Seals the id into a cookie value.
+    pub fn seal(&self, keys: &CookieKeys) -> String {
+        keys.seal(self.0.expose_secret().as_bytes(), COOKIE_NAME.as_bytes())
+    }
+
+    /// Opens a cookie value sealed by the current or previous key.
+    pub fn open(keys: &CookieKeys, cookie_value: &str) -> Option<Self> {
+        let raw = keys.open(cookie_value, COOKIE_NAME.as_bytes())?;
+        String::from_utf8(raw)
+            .ok()
+            .map(|s| Self(SecretString::new(s)))
+    }
+
+    /// A value bound to this session, for CSRF tokens: HMAC-like digest of the id and a
+    /// purpose, so the token proves possession of the session without revealing its id.
+    pub fn derive(&self, purpose: &str) -> String {
+        crypto::b64url(
+            aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(
+                    aws_lc_rs::hmac::HMAC_SHA256,
+                    self.0.expose_secret().as_bytes(),
+                ),
+                purpose.as_bytes(),
+            )
+            .as_ref(),
+        )
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Debug)]
+pub struct Session {
+    pub account_id: String,
+    pub email: String,
+    /// Signed in through SAML SSO (and through which IdP).
+    pub sso: bool,
+    #[serde(default)]
+    pub idp: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait Sessions {
+    /// Starts a session for the account, lasting `lifetime_secs` from now whatever the
+    /// activity (Heroku SSO's 8 hours).
+    async fn start_session(
+        &self,
+        account: &Account,
+        idp: Option<&str>,
+        lifetime_secs: i64,
+    ) -> Result<(SessionId, Session), StoreError>;
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn end_session(&self, id: &SessionId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl Sessions for Store {
+    async fn start_session(
+        &self,
+        account: &Account,
+        idp: Option<&str>,
+        lifetime_secs: i64,
+    ) -> Result<(SessionId, Session), StoreError> {
+        let id = SessionId::new_random();
+        let now = self.now();
+        let session = Session {
+            account_id: account.id.clone(),
+            email: account.email.clone(),
+            sso: idp.is_some(),
+            idp: idp.map(str::to_string),
+            created_at: now,
+            expires_at: now + lifetime_secs,
+        };
+        let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
+        self.write(vec![Op::Put {
+            table: Table::Sessions,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await?;
+        Ok((id, session))
+    }
+
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.get(Table::Sessions, &id.storage_key(), "session")
+            .await
+    }
+
+    async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.write(vec![Op::Delete {
+            table: Table::Sessions,
+            pk: id.storage_key(),
+            sk: "session".into(),
+            cond: Cond::Always,
+        }])
+        .await
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a session cookie: HttpOnly, SameSite=Lax, Secure when `secure`.
+pub fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE_NAME}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> String {
+    set_cookie("", 0, secure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{SecretKind, generate};
+
+    fn keys() -> CookieKeys {
+        CookieKeys::parse(&SecretString::new(
+            serde_json::json!({"current": generate(SecretKind::Cookie).unwrap()}).to_string(),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn sealed_session_id_opens_only_with_its_key() {
+        let (k, other) = (keys(), keys());
+        let id = SessionId::new_random();
+        let sealed = id.seal(&k);
+        assert_eq!(
+            SessionId::open(&k, &sealed).unwrap().storage_key(),
+            id.storage_key()
+        );
+        assert!(
+            SessionId::open(&other, &sealed).is_none(),
+            "a foreign cookie is no session"
+        );
+        assert!(
+            SessionId::open(&k, &format!("{sealed}x")).is_none(),
+            "a tampered cookie is no session"
+        );
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = set_cookie("v", 60, true);
+        assert!(
+            c.contains("HttpOnly")
+                && c.contains("SameSite=Lax")
+                && c.contains("Secure")
+                && c.contains("Path=/")
+        );
+        assert!(!set_cookie("v", 60, false).contains("Secure"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn cookie_header_parsing() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            "a=1; identity_session=abc".parse().unwrap(),
+        );
+        h.append(http::header::COOKIE, "b=2".parse().unwrap());
+        assert_eq!(cookie_value(&h, COOKIE_NAME), Some("abc"));
+        assert_eq!(cookie_value(&h, "b"), Some("2"));
+        assert_eq!(cookie_value(&h, "c"), None);
+    }
+
+    #[test]
+    fn csrf_derivation_is_bound_to_the_session() {
+        let (a, b) = (SessionId::new_random(), SessionId::new_random());
+        assert_eq!(a.derive("csrf"), a.derive("csrf"));
+        assert_ne!(a.derive("csrf"), b.derive("csrf"));
+        assert_ne!(a.derive("csrf"), a.derive("other"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The embedded backend: one SQLite database in WAL mode under the configured folder.
+//!
+//! Durable across restarts, and safe for several processes at once (`identity admin`
+//! writes while `identity serve` runs): every write is one `BEGIN IMMEDIATE` transaction
+//! that checks its conditions and applies its operations under SQLite's write lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Backend, Cond, Item, Op, StoreError, Table};
+
+pub struct Embedded {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+const FILE_NAME: &str = "identity.sqlite3";
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("embedded store: {e}"))
+}
+
+impl Embedded {
+    /// Opens (creating when needed) the database in the folder `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let conn = Connection::open(&path).map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(15))
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (
+                tbl TEXT NOT NULL,
+                pk TEXT NOT NULL,
+                sk TEXT NOT NULL,
+                body TEXT NOT NULL,
+                expires_at INTEGER,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (tbl, pk, sk)
+            ) WITHOUT ROWID;",
+        )
+        .map_err(unavailable)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("connection lock poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+const LIVE: &str = "(expires_at IS NULL OR expires_at > ?)";
+
+fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    Ok(Item {
+        pk: row.get(0)?,
+        sk: row.get(1)?,
+        body: row.get(2)?,
+        expires_at: row.get(3)?,
+        version: row.get(4)?,
+    })
+}
+
+fn live_version(
+    tx: &Connection,
+    table: Table,
+    pk: &str,
+    sk: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    tx.query_row(
+        &format!("SELECT version FROM records WHERE tbl = ? AND pk = ? AND sk = ? AND {LIVE}"),
+        params![table.name(), pk, sk, now],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(unavailable)
+}
+
+fn holds(cond: Cond, version: Option<i64>) -> bool {
+    match cond {
+        Cond::Always => true,
+        Cond::Absent => version.is_none(),
+        Cond::Live => version.is_some(),
+        Cond::Version(v) => version == Some(v),
+    }
+}
+
+#[async_trait]
+impl Backend for Embedded {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn get(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError> {
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        self.run(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT pk, sk, body, expires_at, version FROM records
+                     WHERE tbl = ? AND pk = ? AND sk = ? AND {LIVE}"
+                ),
+                params![table.name(), pk, sk, now],
+                row_to_item,
+            )
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (pk, prefix) = (pk.to_string(), sk_prefix.to_string());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT pk, sk, body, expires_at, version FROM records
+                     WHERE tbl = ? AND pk = ? AND substr(sk, 1, length(?)) = ? AND {LIVE}
+                     ORDER BY sk"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![table.name(), pk, prefix, prefix, now], row_to_item)
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT pk, sk, body, expires_at, version FROM records WHERE tbl = ? AND {LIVE} ORDER BY pk, sk"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt.query_map(params![table.name(), now], row_to_item).map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            for op in &ops {
+                let (table, pk, sk, cond) = match op {
+                    Op::Put { table, item, cond } => (*table, &item.pk, &item.sk, *cond),
+                    Op::Delete { table, pk, sk, cond } | Op::Check { table, pk, sk, cond } => (*table, pk, sk, *cond),
+                };
+                if cond != Cond::Always && !holds(cond, live_version(&tx, table, pk, sk, now)?) {
+                    return Err(StoreError::Conflict); // dropping `tx` rolls back
+                }
+                match op {
+                    Op::Put { table, item, .. } => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO records (tbl, pk, sk, body, expires_at, version)
+                             VALUES (?, ?, ?, ?, ?, ?)",
+                            params![table.name(), item.pk, item.sk, item.body, item.expires_at, item.version],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    Op::Delete { table, pk, sk, .. } => {
+                        tx.execute(
+                            "DELETE FROM records WHERE tbl = ? AND pk = ? AND sk = ?",
+                            params![table.name(), pk, sk],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    Op::Check { .. } => {}
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn take(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError> {
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        self.run(move |c| {
+            // One statement: the row is gone for everyone else the moment it is returned.
+            c.query_row(
+                &format!(
+                    "DELETE FROM records WHERE tbl = ? AND pk = ? AND sk = ? AND {LIVE}
+                     RETURNING pk, sk, body, expires_at, version"
+                ),
+                params![table.name(), pk, sk, now],
+                row_to_item,
+            )
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+}

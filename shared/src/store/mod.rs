@@ -1,0 +1,341 @@
+//! Records with TTL semantics, on two backends behind one small [`Backend`] trait.
+//!
+//! Every record lives in a [`Table`] under a partition key and a sort key, carries a JSON
+//! body, an optional epoch-seconds expiry (the DynamoDB TTL attribute) and a version for
+//! optimistic updates. Reads treat an expired record as absent, because DynamoDB deletes
+//! late and the embedded store never does. Writes are conditional and atomic: a list of
+//! [`Op`]s either all apply or none does ([`StoreError::Conflict`]).
+//!
+//! The protocol-facing interfaces are narrow per-area traits implemented on [`Store`]:
+//! [`SingleUse`] here, [`crate::accounts::Accounts`], [`crate::session::Sessions`],
+//! [`crate::apps::Apps`]. They are written once, over the backend, so both backends pass
+//! the same suite ([`crate::testing::store_suite`]).
+
+pub mod dynamodb;
+pub mod embedded;
+pub mod schema;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::Clock;
+use crate::config::StoreSpec;
+pub use schema::Table;
+
+/// One record. `Debug` leaves the body out: bodies may hold password hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    /// JSON document.
+    pub body: String,
+    /// Epoch seconds after which the record counts as absent.
+    pub expires_at: Option<i64>,
+    /// Incremented by every versioned update.
+    pub version: i64,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Item")
+            .field("pk", &self.pk)
+            .field("sk", &self.sk)
+            .field("expires_at", &self.expires_at)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Item {
+    pub fn new<T: Serialize>(
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+        body: &T,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            pk: pk.into(),
+            sk: sk.into(),
+            body: serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            expires_at: None,
+            version: 1,
+        })
+    }
+
+    pub fn expiring(mut self, expires_at: i64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    pub fn with_version(mut self, version: i64) -> Self {
+        self.version = version;
+        self
+    }
+
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Corrupt(format!("record {}/{}: {e}", self.pk, self.sk)))
+    }
+
+    /// Live: no expiry, or an expiry still in the future.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// The condition a write needs, judged at `now` with expired records counting as absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    Always,
+    /// No live record under the key (an expired one may be overwritten).
+    Absent,
+    /// A live record under the key.
+    Live,
+    /// A live record with exactly this version.
+    Version(i64),
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put {
+        table: Table,
+        item: Item,
+        cond: Cond,
+    },
+    Delete {
+        table: Table,
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
+    /// Writes nothing; fails the whole write when its condition does not hold.
+    Check {
+        table: Table,
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's condition did not hold; nothing was written.
+    #[error("a condition did not hold; nothing was written")]
+    Conflict,
+    /// The backend could not be reached or refused the request.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A record could not be read back.
+    #[error("store record unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What a backend must do. Both implementations judge expiry the same way: a record whose
+/// `expires_at` is at or before `now` is absent for every read and every condition.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// `embedded` or `dynamodb`, for test output and logs.
+    fn name(&self) -> &'static str;
+    async fn get(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError>;
+    /// Live records under `pk` whose sort key starts with `sk_prefix`, in sort-key order.
+    async fn query(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError>;
+    /// Every live record of a table (operator listings only).
+    async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError>;
+    /// All the operations, atomically, or none and [`StoreError::Conflict`].
+    async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError>;
+    /// Deletes a live record and returns it; `None` when there was none. Of any number of
+    /// concurrent callers on one key, exactly one gets the record.
+    async fn take(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError>;
+}
+
+/// The store every handler uses: a backend and the clock that judges expiry.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Self {
+        Self { backend, clock }
+    }
+
+    /// Opens the store named by configuration. DynamoDB takes its endpoint, region and
+    /// credentials from the AWS SDK's usual settings (`AWS_ENDPOINT_URL`, …).
+    /// `sdk` is used for DynamoDB (loaded from the environment when not given).
+    pub async fn open(
+        spec: &StoreSpec,
+        clock: Arc<dyn Clock>,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, StoreError> {
+        let backend: Arc<dyn Backend> = match spec {
+            StoreSpec::Embedded(path) => Arc::new(embedded::Embedded::open(path)?),
+            StoreSpec::DynamoDb { table_prefix } => {
+                let client = match sdk {
+                    Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),
+                    None => aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await),
+                };
+                Arc::new(dynamodb::DynamoDb::new(client, table_prefix.clone()))
+            }
+        };
+        Ok(Self::new(backend, clock))
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub async fn get_item(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<Item>, StoreError> {
+        self.backend.get(table, pk, sk, self.now()).await
+    }
+
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_item(table, pk, sk)
+            .await?
+            .map(|i| i.parse())
+            .transpose()
+    }
+
+    pub async fn query<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let items = self.backend.query(table, pk, sk_prefix, self.now()).await?;
+        items.iter().map(Item::parse).collect()
+    }
+
+    pub async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.backend.write(ops, self.now()).await
+    }
+
+    pub async fn take(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.backend.take(table, pk, sk, self.now()).await
+    }
+}
+
+/// Single-use values: authorization codes, refresh tokens, `jti`s, SAML assertion and
+/// request IDs. Keys are already hashes or public identifiers; never raw secrets.
+#[async_trait]
+pub trait SingleUse {
+    /// Stores `body` under `kind`/`key` until `expires_at`, refusing a live duplicate.
+    async fn put_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &serde_json::Value,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Takes the value stored under `kind`/`key`: the body for exactly one caller, `None`
+    /// for every other caller, for an expired value and for one never stored.
+    async fn take_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Records that `kind`/`key` has been seen, until `expires_at`. `true` for exactly one
+    /// caller; `false` for every later (or concurrent) one while the record lives.
+    async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError>;
+}
+
+fn once_pk(kind: &str, key: &str) -> String {
+    format!("{kind}#{key}")
+}
+
+#[async_trait]
+impl SingleUse for Store {
+    async fn put_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &serde_json::Value,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let item = Item::new(once_pk(kind, key), "once", body)?.expiring(expires_at);
+        self.write(vec![Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+    }
+
+    async fn take_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.take(Table::Once, &once_pk(kind, key), "once")
+            .await?
+            .map(|i| i.parse())
+            .transpose()
+    }
+
+    async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let item =
+            Item::new(once_pk(kind, key), "used", &serde_json::json!({}))?.expiring(expires_at);
+        match self
+            .write(vec![Op::Put {
+                table: Table::Once,
+                item,
+                cond: Cond::Absent,
+            }])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
