@@ -1,0 +1,380 @@
+//! `identity admin …`: every command prints one JSON object with `--json`, a short text
+//! otherwise; failures exit 1 with `{"error": …}` (JSON) or `error: …` (text).
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::apps::{Apps, Role};
+use identity_shared::config::{self, StoreSpec};
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::embedded::EmbeddedSecrets;
+use identity_shared::secrets::{self, SecretKind};
+use identity_shared::store::Store;
+use identity_shared::store::dynamodb::DynamoDb;
+use serde_json::{Value, json};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print one JSON object.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Store to use (`embedded:PATH` or `dynamodb:`); defaults to IDENTITY_STORE.
+    #[arg(long, global = true, env = "IDENTITY_STORE", default_value = config::DEFAULT_STORE)]
+    store: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Apps and their collaborators.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// DynamoDB tables (IDENTITY_STORE=dynamodb:).
+    #[command(subcommand)]
+    Tables(TablesCommand),
+    /// Keys kept by the embedded secrets source.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (active). With --password-stdin it gets a password read from the
+    /// first line of standard input; without, it can sign in only through SSO.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Show one account.
+    Show { email: String },
+    /// List accounts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Create an app owned by an existing account.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner: String,
+    },
+    /// Show an app and its people.
+    Show { name: String },
+    /// Collaborators: add (or change the role of) and remove.
+    #[command(subcommand)]
+    Collaborator(CollaboratorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CollaboratorCommand {
+    /// Give an account a role on the app (owner transfers the app).
+    Add {
+        app: String,
+        email: String,
+        #[arg(long, value_parser = ["owner", "admin", "member", "collaborator"])]
+        role: String,
+    },
+    /// Remove an account from the app; its access ends at once.
+    Remove { app: String, email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum TablesCommand {
+    /// Create every table (on-demand billing, TTL on `expires_at`); existing ones are kept.
+    Create,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Rotate an embedded key: the current one becomes previous (still accepted), a new one
+    /// becomes current. KIND: cookie, signing, saml-sp.
+    Rotate { kind: String },
+    /// Print a new key document `{"current": …}` for KIND, to store in Secrets Manager
+    /// (`aws secretsmanager put-secret-value --secret-string "$(identity admin keys generate signing)"`).
+    /// With --rotate-stdin, the current secret document is read from standard input and its
+    /// current key kept as `previous`.
+    Generate {
+        kind: String,
+        #[arg(long)]
+        rotate_stdin: bool,
+    },
+}
+
+/// An operator-facing failure.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// A command's result: the JSON object and the text for people.
+struct Output {
+    json: Value,
+    text: String,
+}
+
+pub async fn run(args: AdminArgs) -> ExitCode {
+    let json = args.json;
+    match execute(args).await {
+        Ok(out) => {
+            if json {
+                println!("{}", out.json);
+            } else {
+                println!("{}", out.text);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Failure(message)) => {
+            if json {
+                println!("{}", json!({ "error": message }));
+            } else {
+                eprintln!("error: {message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(args: AdminArgs) -> Result<Output, Failure> {
+    let prefix = std::env::var("IDENTITY_TABLE_PREFIX").unwrap_or_else(|_| "identity-".into());
+    let spec = config::parse_store(&args.store, &prefix)?;
+    if let AdminCommand::Tables(TablesCommand::Create) = args.command {
+        return tables_create(&spec).await;
+    }
+    if let AdminCommand::Keys(KeysCommand::Generate { kind, rotate_stdin }) = &args.command {
+        return keys_generate(kind, *rotate_stdin);
+    }
+    let store = Store::open(&spec, identity_shared::clock::system(), None).await?;
+    match args.command {
+        AdminCommand::User(cmd) => user(&store, cmd).await,
+        AdminCommand::App(cmd) => app(&store, cmd).await,
+        AdminCommand::Tables(TablesCommand::Create) => tables_create(&spec).await,
+        AdminCommand::Keys(KeysCommand::Generate { kind, rotate_stdin }) => {
+            keys_generate(&kind, rotate_stdin)
+        }
+        AdminCommand::Keys(KeysCommand::Rotate { kind }) => {
+            let kind = parse_kind(&kind)?;
+            EmbeddedSecrets::new(store).rotate(kind).await?;
+            Ok(Output {
+                json: json!({ "rotated": kind.name() }),
+                text: format!(
+                    "rotated the {} key; the previous one is still accepted",
+                    kind.name()
+                ),
+            })
+        }
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<SecretKind, Failure> {
+    SecretKind::parse(kind).ok_or_else(|| {
+        Failure(format!(
+            "no key kind {kind:?}; use cookie, signing or saml-sp"
+        ))
+    })
+}
+
+/// A key document for Secrets Manager. It holds private keys: it goes to stdout only,
+/// because the operator asked for it to pipe it into `put-secret-value`.
+fn keys_generate(kind: &str, rotate_stdin: bool) -> Result<Output, Failure> {
+    let kind = parse_kind(kind)?;
+    let mut doc = json!({ "current": secrets::generate(kind)? });
+    if rotate_stdin {
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut old)?;
+        let old = SecretString::new(old);
+        secrets::validate(kind, &old)
+            .map_err(|e| Failure(format!("the document on stdin: {e}")))?;
+        let parsed: Value = serde_json::from_str(old.expose_secret())?;
+        doc["previous"] = parsed["current"].clone();
+    }
+    secrets::validate(kind, &SecretString::new(doc.to_string()))?;
+    Ok(Output {
+        text: doc.to_string(),
+        json: doc,
+    })
+}
+
+async fn account_by_email(
+    store: &Store,
+    email: &str,
+) -> Result<identity_shared::accounts::Account, Failure> {
+    let email = Email::parse(email)?;
+    store
+        .account_by_email(&email)
+        .await?
+        .ok_or_else(|| Failure(format!("no account for {email}")))
+}
+
+async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
+    match cmd {
+        UserCommand::Add {
+            email,
+            password_stdin,
+        } => {
+            let email = Email::parse(&email)?;
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let account = store
+                .create_account(&email, password.as_ref(), AccountStatus::Active)
+                .await?;
+            Ok(Output {
+                text: format!("created account {} for {}", account.id, account.email),
+                json: account.public_json(),
+            })
+        }
+        UserCommand::Show { email } => {
+            let account = account_by_email(store, &email).await?;
+            Ok(Output {
+                text: serde_json::to_string_pretty(&account.public_json())?,
+                json: account.public_json(),
+            })
+        }
+        UserCommand::List => {
+            let accounts = store.list_accounts().await?;
+            let text = accounts
+                .iter()
+                .map(|a| format!("{}  {}  {}", a.id, a.email, a.status.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output {
+                json: json!({ "accounts": accounts.iter().map(|a| a.public_json()).collect::<Vec<_>>() }),
+                text,
+            })
+        }
+    }
+}
+
+fn read_password() -> Result<SecretString, Failure> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = SecretString::new(line.trim_end_matches(['\r', '\n']));
+    line.clear();
+    if password.expose_secret().chars().count() < 8 {
+        return Err(Failure("the password must be at least 8 characters".into()));
+    }
+    Ok(password)
+}
+
+async fn app_json(store: &Store, app: &identity_shared::apps::App) -> Result<Value, Failure> {
+    let members = store.members(app).await?;
+    let owner = members
+        .iter()
+        .find(|m| m.role == Role::Owner)
+        .map(|m| m.email.clone());
+    Ok(json!({
+        "app_id": app.id,
+        "name": app.name,
+        "owner": owner,
+        "collaborators": members.iter().map(|m| json!({
+            "email": m.email, "account_id": m.account_id, "role": m.role.as_str(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn app_by_name(store: &Store, name: &str) -> Result<identity_shared::apps::App, Failure> {
+    store
+        .app_by_name(name)
+        .await?
+        .ok_or_else(|| Failure(format!("no app named {name}")))
+}
+
+async fn app(store: &Store, cmd: AppCommand) -> Result<Output, Failure> {
+    let (app, text) = match cmd {
+        AppCommand::Add { name, owner } => {
+            let owner = account_by_email(store, &owner).await?;
+            let app = store.create_app(&name, &owner).await?;
+            let text = format!(
+                "created app {} ({}) owned by {}",
+                app.name, app.id, owner.email
+            );
+            (app, text)
+        }
+        AppCommand::Show { name } => {
+            let app = app_by_name(store, &name).await?;
+            (app, String::new())
+        }
+        AppCommand::Collaborator(CollaboratorCommand::Add { app, email, role }) => {
+            let app = app_by_name(store, &app).await?;
+            let account = account_by_email(store, &email).await?;
+            let role = Role::parse(&role).ok_or_else(|| Failure(format!("no role {role:?}")))?;
+            store.set_role(&app, &account, role).await?;
+            let text = format!("{} is now {} on {}", account.email, role.as_str(), app.name);
+            (app_by_name(store, &app.name).await?, text)
+        }
+        AppCommand::Collaborator(CollaboratorCommand::Remove { app, email }) => {
+            let app = app_by_name(store, &app).await?;
+            let account = account_by_email(store, &email).await?;
+            if !store.remove_member(&app, &account.id).await? {
+                return Err(Failure(format!(
+                    "{} is not a collaborator on {}",
+                    account.email, app.name
+                )));
+            }
+            let text = format!("removed {} from {}", account.email, app.name);
+            (app, text)
+        }
+    };
+    let json = app_json(store, &app).await?;
+    let text = if text.is_empty() {
+        serde_json::to_string_pretty(&json)?
+    } else {
+        text
+    };
+    Ok(Output { json, text })
+}
+
+async fn tables_create(spec: &StoreSpec) -> Result<Output, Failure> {
+    let StoreSpec::DynamoDb { table_prefix } = spec else {
+        return Err(Failure(
+            "tables create is for IDENTITY_STORE=dynamodb: (the embedded store needs no tables)"
+                .into(),
+        ));
+    };
+    let db = DynamoDb::from_env(table_prefix.clone()).await;
+    let created = db.create_tables().await?;
+    let mut tables = Vec::new();
+    for table in identity_shared::store::Table::ALL {
+        let name = db.table_name(table);
+        tables.push(json!({
+            "table": name,
+            "created": created.contains(&name),
+            "ttl_attribute": db.ttl_attribute(table).await?,
+        }));
+    }
+    let text = tables
+        .iter()
+        .map(|t| {
+            let state = if t["created"] == true {
+                "created"
+            } else {
+                "exists"
+            };
+            format!(
+                "{}  {state}  ttl={}",
+                t["table"].as_str().unwrap_or(""),
+                t["ttl_attribute"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Output {
+        json: json!({ "tables": tables }),
+        text,
+    })
+}

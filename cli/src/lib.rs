@@ -1,0 +1,94 @@
+//! `identity`: `serve` runs every function's routes in one process; `admin` is the
+//! operator's command group, against the same `IDENTITY_STORE` as the service.
+
+mod admin;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use axum::Router;
+use clap::{Parser, Subcommand};
+use identity_shared::http::plumbing;
+use identity_shared::secrets::SecretKind;
+use identity_shared::{AppState, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "identity",
+    version,
+    about = "Identity service: SAML SSO, OAuth 2.0, add-on SSO, JWT grants"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every endpoint in one process (local use), on the embedded store by default.
+    Serve {
+        /// Address to listen on; the base URL follows unless IDENTITY_BASE_URL is set.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
+    /// Operator commands against IDENTITY_STORE.
+    Admin(admin::AdminArgs),
+}
+
+/// Every function's routes merged into one router, with the shared layers applied once.
+pub fn router(state: AppState) -> Router {
+    let routes = sso_acs::routes()
+        .merge(oauth_authorize::routes())
+        .merge(oauth_token::routes())
+        .merge(addon_sso::routes())
+        .merge(jwt_grant::routes());
+    plumbing::layers(routes).with_state(state)
+}
+
+/// What `serve` prints for a person to open.
+pub fn urls(base: &str) -> Vec<(&'static str, String)> {
+    vec![("Current session (JSON)", format!("{base}/session"))]
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { listen } => {
+            identity_shared::logging::init();
+            match serve(listen).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Admin(args) => admin::run(args).await,
+    }
+}
+
+async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env_with_base(&format!("http://{listen}"))?;
+    let state = AppState::build(config, identity_shared::clock::system()).await?;
+    // Generate (first start) or load the keys now, not on the first request.
+    state
+        .secrets
+        .warm(&[SecretKind::Cookie, SecretKind::Signing])
+        .await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let base = state.config.base_url.clone();
+    println!("identity is listening on http://{}", listener.local_addr()?);
+    println!(
+        "  store: {:?}   secrets: {}",
+        state.config.store,
+        state.secrets.source_name()
+    );
+    for (what, url) in urls(&base) {
+        println!("  {what:<24} {url}");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The `identity` binary as an operator uses it: `admin` commands with `--json`, and
+//! `serve` answering while `admin` writes, with data kept across restarts.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_identity");
+
+fn identity(store: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("IDENTITY_STORE", format!("embedded:{}", store.display()))
+        .env_remove("IDENTITY_BASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run identity");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
+    serde_json::from_str(text.trim()).expect("JSON output")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET; the status code and body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(store: &std::path::Path, port: u16) -> Server {
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("IDENTITY_STORE", format!("embedded:{}", store.display()))
+        .env_remove("IDENTITY_BASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start identity serve");
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if http_get(port, "/session").is_some() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("identity serve did not answer on port {port}");
+}
+
+#[test]
+fn user_add_prints_the_account_and_refuses_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "Ada@Example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let account = json_of(&out);
+    assert_eq!(account["email"], "ada@example.com");
+    assert_eq!(account["status"], "active");
+    assert_eq!(account["has_password"], false);
+
+    let again = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+    assert_eq!(
+        json_of(&again)["error"],
+        "an account with this email already exists"
+    );
+    let text = identity(
+        dir.path(),
+        &["admin", "user", "add", "--email", "ada@example.com"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&text.stderr)
+            .contains("error: an account with this email already exists")
+    );
+}
+
+#[test]
+fn password_is_read_from_stdin_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "p@example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("a long enough password") && !printed.contains("argon2"));
+    assert_eq!(json_of(&out)["has_password"], true);
+    let short = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "q@example.com",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert!(!short.status.success());
+}
+
+#[test]
+fn app_and_collaborators() {
+    let dir = tempfile::tempdir().unwrap();
+    for e in ["owner@example.com", "bob@example.com"] {
+        assert!(
+            identity(dir.path(), &["admin", "user", "add", "--email", e], None)
+                .status
+                .success()
+        );
+    }
+    let app = json_of(&identity(
+        dir.path(),
+        &[
+            "admin",
+            "app",
+            "add",
+            "--name",
+            "shop",
+            "--owner",
+            "owner@example.com",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(app["name"], "shop");
+    assert_eq!(app["owner"], "owner@example.com");
+    let added = json_of(&identity(
+        dir.path(),
+        &[
+            "admin",
+            "app",
+            "collaborator",
+            "add",
+            "shop",
+            "bob@example.com",
+            "--role",
+            "member",
+            "--json",
+        ],
+        None,
+    ));
+    let roles: Vec<_> = added["collaborators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["email"].clone(), c["role"].clone()))
+        .collect();
+    assert!(
+        roles.contains(&("bob@example.com".into(), "member".into())),
+        "{added}"
+    );
+    let removed = json_of(&identity(
+        dir.path(),
+        &[
+            "admin",
+            "app",
+            "collaborator",
+            "remove",
+            "shop",
+            "bob@example.com",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(removed["collaborators"].as_array().unwrap().len(), 1);
+    let bad = identity(
+        dir.path(),
+        &[
+            "admin",
+            "app",
+            "collaborator",
+            "add",
+            "shop",
+            "nobody@example.com",
+            "--role",
+            "member",
+            "--json",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert_eq!(json_of(&bad)["error"], "no account for nobody@example.com");
+}
+
+#[test]
+fn tables_create_needs_the_dynamodb_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = identity(dir.path(), &["admin", "tables", "create", "--json"], None);
+    assert!(!out.status.success());
+    assert!(
+        json_of(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("dynamodb")
+    );
+}
+
+/// `serve` answers 401 JSON without a session; `admin` writes while it runs; a restart keeps
+/// what was written; a duplicate is still refused afterwards.
+#[test]
+fn serve_and_admin_share_a_durable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = serve(dir.path(), port);
+    let (status, body) = http_get(port, "/session").unwrap();
+    assert_eq!(status, 401);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"],
+        "no_session"
+    );
+
+    let out = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "live@example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "admin writes while serve runs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = json_of(&out)["account_id"].clone();
+    drop(server);
+
+    let server = serve(dir.path(), port);
+    let shown = json_of(&identity(
+        dir.path(),
+        &["admin", "user", "show", "live@example.com", "--json"],
+        None,
+    ));
+    assert_eq!(shown["account_id"], id, "kept across the restart");
+    let again = identity(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "add",
+            "--email",
+            "live@example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+    drop(server);
+}

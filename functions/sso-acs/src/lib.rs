@@ -1,0 +1,83 @@
+//! `sso-acs`: sign-in and the session. Routes: `GET /session`, `POST /logout` (the SAML
+//! login, ACS and metadata routes arrive with the SSO work).
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode, header};
+use identity_shared::AppState;
+use identity_shared::http::{JsonError, plumbing};
+use identity_shared::secrets::SecretKind;
+use identity_shared::session::{self, SessionId, Sessions};
+
+/// The keys this function fetches during Lambda init.
+pub const WARM: &[SecretKind] = &[SecretKind::Cookie];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/session", get(current_session))
+        .route("/logout", post(logout))
+}
+
+/// The function's whole service, as Lambda and `identity serve` run it.
+pub fn app(state: AppState) -> Router {
+    plumbing::layers(routes()).with_state(state)
+}
+
+/// `GET /session`: the signed-in user, or 401.
+async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.signed_in(&headers).await {
+        Ok(Some(s)) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({
+                "email": s.account.email,
+                "account_id": s.account.id,
+                "status": s.account.status.as_str(),
+                "sso": s.session.sso,
+                "idp": s.session.idp,
+                "expires_at": identity_shared::clock::rfc3339(s.session.expires_at),
+            })),
+        )
+            .into_response(),
+        Ok(None) => {
+            JsonError::new(StatusCode::UNAUTHORIZED, "no_session", "not signed in").into_response()
+        }
+        Err(e) => e.json().into_response(),
+    }
+}
+
+/// `POST /logout`: ends the session server-side and clears the cookie. Browsers (asking
+/// for HTML) are sent to the login page; API clients get 204.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(value) = session::cookie_value(&headers, session::COOKIE_NAME) {
+        let keys = match state.secrets.cookie_keys().await {
+            Ok(k) => k,
+            Err(e) => {
+                return identity_shared::http::Internal::new("cookie keys", e)
+                    .json()
+                    .into_response();
+            }
+        };
+        if let Some(id) = SessionId::open(&keys, value)
+            && let Err(e) = state.store.end_session(&id).await
+        {
+            return identity_shared::http::Internal::new("end session", e)
+                .json()
+                .into_response();
+        }
+    }
+    let clear = [(
+        header::SET_COOKIE,
+        session::clear_cookie(state.config.secure_cookies()),
+    )];
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        (clear, Redirect::to("/login")).into_response()
+    } else {
+        (StatusCode::NO_CONTENT, clear).into_response()
+    }
+}
