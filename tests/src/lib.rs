@@ -1,0 +1,163 @@
+//! Fixtures for the integration tests: stores on both backends, the services the test
+//! command starts (DynamoDB Local, moto), routers with pinned clocks.
+//!
+//! The test command (`tests/run.sh`) sets `IDENTITY_TEST_DYNAMODB_ENDPOINT`,
+//! `IDENTITY_TEST_SECRETSMANAGER_ENDPOINT` and `IDENTITY_TEST_REQUIRE_SERVICES=1`. Run
+//! by hand without them, the service-backed tests say they were skipped; under the test
+//! command a missing service is a failure.
+
+pub mod suite;
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use identity_shared::clock::FixedClock;
+use identity_shared::config::{Config, SecretsSpec, StoreSpec};
+use identity_shared::store::dynamodb::DynamoDb;
+use identity_shared::store::embedded::Embedded;
+use identity_shared::store::{Backend, Store};
+
+/// A store under test, its clock (pinned; tests move it) and what keeps it alive.
+pub struct Fixture {
+    pub store: Store,
+    pub clock: FixedClock,
+    pub backend: &'static str,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    /// A second handle on the same data, as another process would open it.
+    pub async fn reopen(&self) -> Store {
+        let backend: Arc<dyn Backend> = match &self.dir {
+            Some(dir) => Arc::new(Embedded::open(dir.path()).expect("reopen embedded")),
+            None => self.store.backend().clone(),
+        };
+        Store::new(backend, Arc::new(self.clock.clone()))
+    }
+}
+
+/// Epoch seconds now; fixtures start their pinned clocks here so DynamoDB items look real.
+pub fn real_now() -> i64 {
+    use identity_shared::Clock;
+    identity_shared::clock::SystemClock.now()
+}
+
+pub fn services_required() -> bool {
+    std::env::var("IDENTITY_TEST_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+fn service_endpoint(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if services_required() => panic!("{var} is not set: the test command must start {what}"),
+        _ => {
+            eprintln!("skipped: {var} not set ({what} not running); run ./tests/run.sh");
+            None
+        }
+    }
+}
+
+pub async fn embedded() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = FixedClock::at(real_now());
+    let backend = Arc::new(Embedded::open(dir.path()).expect("open embedded store"));
+    Fixture {
+        store: Store::new(backend, Arc::new(clock.clone())),
+        clock,
+        backend: "embedded",
+        dir: Some(dir),
+    }
+}
+
+/// AWS SDK configuration pointing at a local stand-in.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A DynamoDB Local store with fresh tables (unique prefix), or `None` when skipped.
+pub async fn dynamodb() -> Option<Fixture> {
+    let endpoint = service_endpoint("IDENTITY_TEST_DYNAMODB_ENDPOINT", "DynamoDB Local")?;
+    let sdk = local_sdk_config(&endpoint).await;
+    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let db = DynamoDb::new(aws_sdk_dynamodb::Client::new(&sdk), prefix);
+    db.create_tables()
+        .await
+        .expect("create tables in DynamoDB Local");
+    let clock = FixedClock::at(real_now());
+    Some(Fixture {
+        store: Store::new(Arc::new(db), Arc::new(clock.clone())),
+        clock,
+        backend: "dynamodb",
+        dir: None,
+    })
+}
+
+/// Says the DynamoDB-backed test was skipped (or panics when services are required).
+pub fn dynamodb_endpoint_or_skip() -> Option<String> {
+    service_endpoint("IDENTITY_TEST_DYNAMODB_ENDPOINT", "DynamoDB Local")
+}
+
+/// The moto Secrets Manager endpoint, or `None` when skipped.
+pub fn secretsmanager_endpoint() -> Option<String> {
+    service_endpoint(
+        "IDENTITY_TEST_SECRETSMANAGER_ENDPOINT",
+        "moto (Secrets Manager)",
+    )
+}
+
+/// Service state on an embedded store in a temp dir, with a pinned clock.
+pub async fn app_state() -> (identity_shared::AppState, FixedClock, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = FixedClock::at(real_now());
+    let config = Config::new(
+        "http://127.0.0.1:3000".into(),
+        StoreSpec::Embedded(dir.path().to_path_buf()),
+        SecretsSpec::Embedded,
+    )
+    .expect("config");
+    let state = identity_shared::AppState::build(config, Arc::new(clock.clone()))
+        .await
+        .expect("state");
+    (state, clock, dir)
+}
+
+/// Reads a whole response body.
+pub async fn body_bytes(response: axum::response::Response) -> Vec<u8> {
+    axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body")
+        .to_vec()
+}
+
+pub async fn body_json(response: axum::response::Response) -> serde_json::Value {
+    serde_json::from_slice(&body_bytes(response).await).expect("JSON body")
+}
+
+/// Creates an account, starts its session and returns the `Cookie` header value for it.
+pub async fn signed_in_cookie(
+    state: &identity_shared::AppState,
+    email: &str,
+    status: identity_shared::accounts::AccountStatus,
+) -> String {
+    use identity_shared::accounts::{Accounts, Email};
+    use identity_shared::session::Sessions;
+    let account = state
+        .store
+        .create_account(&Email::parse(email).unwrap(), None, status)
+        .await
+        .unwrap();
+    let (id, s) = state
+        .store
+        .start_session(&account, Some("acme"), state.config.session_lifetime_secs)
+        .await
+        .unwrap();
+    let set_cookie = state.session_cookie(&id, &s).await.unwrap();
+    set_cookie.split(';').next().unwrap().to_string()
+}

@@ -1,0 +1,626 @@
+//! The store suite: one set of checks that every backend must pass. `tests/store_suite.rs`
+//! runs each of them against the embedded store and against DynamoDB Local.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use identity_shared::accounts::{AccountError, AccountStatus, Accounts, Email};
+use identity_shared::apps::{AppError, Apps, Role};
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::embedded::EmbeddedSecrets;
+use identity_shared::secrets::{SecretKind, SecretSource, SigningKeys};
+use identity_shared::session::Sessions;
+use identity_shared::store::{Cond, Item, Op, SingleUse, StoreError, Table};
+use serde_json::json;
+
+use crate::Fixture;
+
+const RACERS: usize = 200;
+
+fn body(v: i64) -> serde_json::Value {
+    json!({ "v": v })
+}
+
+pub async fn put_get_round_trip(f: &Fixture) {
+    let item = Item::new("p#1", "s", &body(1)).unwrap();
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    let got: serde_json::Value = f.store.get(Table::Once, "p#1", "s").await.unwrap().unwrap();
+    assert_eq!(got, body(1));
+    assert!(
+        f.store
+            .get_item(Table::Once, "p#1", "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .get_item(Table::Sessions, "p#1", "s")
+            .await
+            .unwrap()
+            .is_none(),
+        "tables are separate"
+    );
+}
+
+/// A record whose expiry has passed but that nothing deleted yet (DynamoDB TTL is lazy,
+/// the embedded store never deletes) is absent for every read and every condition.
+pub async fn expired_record_is_absent_everywhere(f: &Fixture) {
+    let now = f.clock_now();
+    let expired = Item::new("exp#1", "s", &body(1))
+        .unwrap()
+        .expiring(now - 10);
+    // Written directly through the backend, as a record DynamoDB has not deleted yet.
+    f.store
+        .backend()
+        .write(
+            vec![Op::Put {
+                table: Table::Once,
+                item: expired,
+                cond: Cond::Always,
+            }],
+            now - 20,
+        )
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .get_item(Table::Once, "exp#1", "s")
+            .await
+            .unwrap()
+            .is_none(),
+        "get"
+    );
+    assert!(
+        f.store
+            .query::<serde_json::Value>(Table::Once, "exp#1", "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "query"
+    );
+    assert!(
+        f.store
+            .backend()
+            .scan(Table::Once, now)
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.pk != "exp#1"),
+        "scan"
+    );
+    assert!(
+        f.store
+            .take(Table::Once, "exp#1", "s")
+            .await
+            .unwrap()
+            .is_none(),
+        "take"
+    );
+    let live_check = Op::Check {
+        table: Table::Once,
+        pk: "exp#1".into(),
+        sk: "s".into(),
+        cond: Cond::Live,
+    };
+    assert!(
+        matches!(
+            f.store.write(vec![live_check]).await,
+            Err(StoreError::Conflict)
+        ),
+        "Live condition"
+    );
+    // ...and may be overwritten as if absent.
+    let fresh = Item::new("exp#1", "s", &body(2))
+        .unwrap()
+        .expiring(now + 60);
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Once,
+            item: fresh,
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get::<serde_json::Value>(Table::Once, "exp#1", "s")
+            .await
+            .unwrap(),
+        Some(body(2))
+    );
+}
+
+/// A record expires when the clock passes its expiry, without anything deleting it.
+pub async fn record_expires_with_the_clock(f: &Fixture) {
+    let now = f.clock_now();
+    let item = Item::new("ttl#1", "s", &body(1))
+        .unwrap()
+        .expiring(now + 30);
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .get_item(Table::Once, "ttl#1", "s")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    f.clock.advance(30);
+    assert!(
+        f.store
+            .get_item(Table::Once, "ttl#1", "s")
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at its expiry second"
+    );
+}
+
+pub async fn conditional_put_refuses_live_duplicate(f: &Fixture) {
+    let put = || Op::Put {
+        table: Table::Once,
+        item: Item::new("dup#1", "s", &body(1)).unwrap(),
+        cond: Cond::Absent,
+    };
+    f.store.write(vec![put()]).await.unwrap();
+    assert!(matches!(
+        f.store.write(vec![put()]).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+pub async fn version_condition_allows_one_update(f: &Fixture) {
+    let item = Item::new("ver#1", "s", &body(1)).unwrap();
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    let v1 = f
+        .store
+        .get_item(Table::Once, "ver#1", "s")
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    let update = |n| Op::Put {
+        table: Table::Once,
+        item: Item::new("ver#1", "s", &body(n))
+            .unwrap()
+            .with_version(v1 + 1),
+        cond: Cond::Version(v1),
+    };
+    f.store.write(vec![update(2)]).await.unwrap();
+    assert!(
+        matches!(
+            f.store.write(vec![update(3)]).await,
+            Err(StoreError::Conflict)
+        ),
+        "stale version refused"
+    );
+    assert_eq!(
+        f.store
+            .get::<serde_json::Value>(Table::Once, "ver#1", "s")
+            .await
+            .unwrap(),
+        Some(body(2))
+    );
+}
+
+pub async fn multi_op_write_is_all_or_nothing(f: &Fixture) {
+    let taken = Item::new("tx#taken", "s", &body(0)).unwrap();
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Once,
+            item: taken,
+            cond: Cond::Absent,
+        }])
+        .await
+        .unwrap();
+    let r = f
+        .store
+        .write(vec![
+            Op::Put {
+                table: Table::Apps,
+                item: Item::new("tx#new", "s", &body(1)).unwrap(),
+                cond: Cond::Absent,
+            },
+            Op::Put {
+                table: Table::Once,
+                item: Item::new("tx#taken", "s", &body(2)).unwrap(),
+                cond: Cond::Absent,
+            },
+        ])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict)));
+    assert!(
+        f.store
+            .get_item(Table::Apps, "tx#new", "s")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing half-written"
+    );
+    assert_eq!(
+        f.store
+            .get::<serde_json::Value>(Table::Once, "tx#taken", "s")
+            .await
+            .unwrap(),
+        Some(body(0))
+    );
+}
+
+pub async fn query_returns_live_records_under_prefix_in_order(f: &Fixture) {
+    let now = f.clock_now();
+    let mut ops = Vec::new();
+    for (sk, exp) in [
+        ("m#b", None),
+        ("m#a", None),
+        ("x#c", None),
+        ("m#old", Some(now - 1)),
+    ] {
+        let mut item = Item::new("q#1", sk, &json!({ "sk": sk })).unwrap();
+        item.expires_at = exp;
+        ops.push(Op::Put {
+            table: Table::Apps,
+            item,
+            cond: Cond::Always,
+        });
+    }
+    f.store.backend().write(ops, now - 5).await.unwrap();
+    let got: Vec<serde_json::Value> = f.store.query(Table::Apps, "q#1", "m#").await.unwrap();
+    assert_eq!(got, vec![json!({"sk": "m#a"}), json!({"sk": "m#b"})]);
+}
+
+/// N ≥ 200 concurrent consumers of one single-use value: exactly one gets it.
+pub async fn single_use_value_is_taken_once_by_200_racers(f: &Fixture) {
+    let now = f.clock_now();
+    f.store
+        .put_single_use("code", "k1", &json!({ "user": "u" }), now + 60)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..RACERS {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.take_single_use("code", "k1").await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "{} backend: exactly one of {RACERS} takers wins",
+        f.backend
+    );
+    assert!(
+        f.store
+            .take_single_use("code", "k1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// N ≥ 200 concurrent first-uses of one id (jti, SAML assertion ID): exactly one is first.
+pub async fn mark_used_succeeds_once_for_200_racers(f: &Fixture) {
+    let now = f.clock_now();
+    let mut tasks = Vec::new();
+    for _ in 0..RACERS {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.mark_used("jti", "abc", now + 300).await
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "{} backend: exactly one first use", f.backend);
+}
+
+/// Two handles on one store (two processes, for the embedded backend) racing on one key.
+pub async fn single_use_holds_across_two_handles(f: &Fixture) {
+    let other = f.reopen().await;
+    f.store
+        .put_single_use("code", "k2", &json!({}), f.clock_now() + 60)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = if i % 2 == 0 {
+            f.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            store.take_single_use("code", "k2").await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn expired_single_use_value_cannot_be_taken(f: &Fixture) {
+    let now = f.clock_now();
+    f.store
+        .put_single_use("code", "k3", &json!({}), now + 60)
+        .await
+        .unwrap();
+    f.clock.advance(61);
+    assert!(
+        f.store
+            .take_single_use("code", "k3")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .mark_used("jti", "k3", f.clock_now() + 10)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn account_email_is_unique_whatever_its_case(f: &Fixture) {
+    let email = Email::parse("Ada@Example.com").unwrap();
+    let a = f
+        .store
+        .create_account(&email, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let again = f
+        .store
+        .create_account(
+            &Email::parse("ada@example.COM").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await;
+    assert!(matches!(again, Err(AccountError::EmailTaken)));
+    let found = f
+        .store
+        .account_by_email(&Email::parse("ADA@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, a.id);
+    assert_eq!(
+        f.store.list_accounts().await.unwrap().len(),
+        1,
+        "the refused duplicate left nothing behind"
+    );
+}
+
+pub async fn concurrent_account_creation_makes_one_account(f: &Fixture) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_account(
+                    &Email::parse("race@example.com").unwrap(),
+                    None,
+                    AccountStatus::Active,
+                )
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(f.store.list_accounts().await.unwrap().len(), 1);
+}
+
+pub async fn account_password_and_stale_update(f: &Fixture) {
+    let email = Email::parse("pw@example.com").unwrap();
+    let pw = SecretString::new("correct horse battery");
+    let a = f
+        .store
+        .create_account(&email, Some(&pw), AccountStatus::Active)
+        .await
+        .unwrap();
+    let stored = f.store.account(&a.id).await.unwrap().unwrap();
+    assert!(identity_shared::crypto::verify_password(
+        &pw,
+        stored.password_hash.as_deref().unwrap()
+    ));
+    let mut changed = stored.clone();
+    changed.status = AccountStatus::Pending;
+    let saved = f.store.update_account(&changed).await.unwrap();
+    assert_eq!(
+        f.store.account(&a.id).await.unwrap().unwrap().status,
+        AccountStatus::Pending
+    );
+    assert!(
+        matches!(
+            f.store.update_account(&changed).await,
+            Err(AccountError::Changed)
+        ),
+        "stale copy refused"
+    );
+    assert!(f.store.update_account(&saved).await.is_ok());
+}
+
+pub async fn session_lives_until_its_absolute_expiry(f: &Fixture) {
+    let a = f
+        .store
+        .create_account(
+            &Email::parse("s@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let (id, s) = f
+        .store
+        .start_session(&a, Some("okta"), 8 * 3600)
+        .await
+        .unwrap();
+    assert_eq!(f.store.session(&id).await.unwrap().unwrap(), s);
+    f.clock.advance(8 * 3600 - 1);
+    assert!(f.store.session(&id).await.unwrap().is_some());
+    f.clock.advance(1);
+    assert!(
+        f.store.session(&id).await.unwrap().is_none(),
+        "8 hours after login, whatever the activity"
+    );
+    let (id2, _) = f.store.start_session(&a, None, 60).await.unwrap();
+    f.store.end_session(&id2).await.unwrap();
+    assert!(f.store.session(&id2).await.unwrap().is_none());
+}
+
+pub async fn app_roles_are_read_at_once(f: &Fixture) {
+    let mk = |e: &str| Email::parse(e).unwrap();
+    let owner = f
+        .store
+        .create_account(&mk("owner@example.com"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let bob = f
+        .store
+        .create_account(&mk("bob@example.com"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let app = f.store.create_app("my-app", &owner).await.unwrap();
+    assert!(matches!(
+        f.store.create_app("my-app", &bob).await,
+        Err(AppError::NameTaken)
+    ));
+    assert_eq!(
+        f.store.role_of(&app.id, &owner.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(f.store.role_of(&app.id, &bob.id).await.unwrap(), None);
+
+    f.store
+        .set_role(&app, &bob, Role::Collaborator)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.role_of(&app.id, &bob.id).await.unwrap(),
+        Some(Role::Collaborator)
+    );
+    f.store.set_role(&app, &bob, Role::Admin).await.unwrap();
+    assert_eq!(
+        f.store.role_of(&app.id, &bob.id).await.unwrap(),
+        Some(Role::Admin),
+        "role change visible at once"
+    );
+    assert_eq!(
+        f.store.apps_of(&bob.id).await.unwrap(),
+        vec![(app.id.clone(), Role::Admin)]
+    );
+    let emails: HashSet<_> = f
+        .store
+        .members(&app)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.email)
+        .collect();
+    assert_eq!(
+        emails,
+        HashSet::from([
+            "owner@example.com".to_string(),
+            "bob@example.com".to_string()
+        ])
+    );
+
+    assert!(f.store.remove_member(&app, &bob.id).await.unwrap());
+    assert_eq!(
+        f.store.role_of(&app.id, &bob.id).await.unwrap(),
+        None,
+        "removal ends access at once"
+    );
+    assert!(f.store.apps_of(&bob.id).await.unwrap().is_empty());
+    assert!(!f.store.remove_member(&app, &bob.id).await.unwrap());
+    assert!(matches!(
+        f.store.remove_member(&app, &owner.id).await,
+        Err(AppError::OwnerCannotBeRemoved)
+    ));
+}
+
+pub async fn app_ownership_transfer_keeps_previous_owner_as_admin(f: &Fixture) {
+    let mk = |e: &str| Email::parse(e).unwrap();
+    let owner = f
+        .store
+        .create_account(&mk("o@example.com"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let next = f
+        .store
+        .create_account(&mk("n@example.com"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let app = f.store.create_app("moving", &owner).await.unwrap();
+    f.store.set_role(&app, &next, Role::Owner).await.unwrap();
+    let app = f.store.app(&app.id).await.unwrap().unwrap();
+    assert_eq!(app.owner_account_id, next.id);
+    assert_eq!(
+        f.store.role_of(&app.id, &owner.id).await.unwrap(),
+        Some(Role::Admin)
+    );
+    assert_eq!(
+        f.store.role_of(&app.id, &next.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+}
+
+/// Embedded keys: generated once, the same for every process, rotation keeps the previous.
+pub async fn embedded_keys_are_shared_and_rotate(f: &Fixture) {
+    let a = Arc::new(EmbeddedSecrets::new(f.store.clone()));
+    let b = Arc::new(EmbeddedSecrets::new(f.reopen().await));
+    let (ka, kb) = tokio::join!(a.fetch(SecretKind::Signing), b.fetch(SecretKind::Signing));
+    let (ka, kb) = (
+        SigningKeys::parse(&ka.unwrap()).unwrap(),
+        SigningKeys::parse(&kb.unwrap()).unwrap(),
+    );
+    assert_eq!(
+        ka.current.kid, kb.current.kid,
+        "two processes agree on the generated key"
+    );
+    a.rotate(SecretKind::Signing).await.unwrap();
+    let rotated = SigningKeys::parse(&b.fetch(SecretKind::Signing).await.unwrap()).unwrap();
+    assert_ne!(rotated.current.kid, ka.current.kid);
+    assert_eq!(rotated.previous.as_ref().unwrap().kid, ka.current.kid);
+}
+
+impl Fixture {
+    pub fn clock_now(&self) -> i64 {
+        identity_shared::Clock::now(&self.clock)
+    }
+}

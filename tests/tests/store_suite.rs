@@ -1,0 +1,46 @@
+//! The store suite on both backends: `embedded::…` on SQLite in a temp dir, `dynamodb::…`
+//! on DynamoDB Local (started by tests/run.sh).
+
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let f = identity_tests::embedded().await;
+                    identity_tests::suite::$check(&f).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let Some(f) = identity_tests::dynamodb().await else { return };
+                    identity_tests::suite::$check(&f).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    put_get_round_trip,
+    expired_record_is_absent_everywhere,
+    record_expires_with_the_clock,
+    conditional_put_refuses_live_duplicate,
+    version_condition_allows_one_update,
+    multi_op_write_is_all_or_nothing,
+    query_returns_live_records_under_prefix_in_order,
+    single_use_value_is_taken_once_by_200_racers,
+    mark_used_succeeds_once_for_200_racers,
+    single_use_holds_across_two_handles,
+    expired_single_use_value_cannot_be_taken,
+    account_email_is_unique_whatever_its_case,
+    concurrent_account_creation_makes_one_account,
+    account_password_and_stale_update,
+    session_lives_until_its_absolute_expiry,
+    app_roles_are_read_at_once,
+    app_ownership_transfer_keeps_previous_owner_as_admin,
+    embedded_keys_are_shared_and_rotate,
+);
