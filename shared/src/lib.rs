@@ -20,6 +20,7 @@ pub mod secret;
 pub mod secrets;
 pub mod session;
 pub mod store;
+pub mod tokens;
 
 pub use clock::Clock;
 pub use config::Config;

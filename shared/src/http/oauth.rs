@@ -1,0 +1,160 @@
+//! OAuth 2.0 error responses (RFC 6749 §5.2) and request parsing shared by the token
+//! endpoint and the JWT bearer grant.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+/// The error codes of RFC 6749 §5.2 (and RFC 7009/8628 where they add one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    UnsupportedTokenType,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status each code carries: 401 for `invalid_client`, 5xx for ours, else 400.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An OAuth error: JSON `{"error","error_description"}` with the code's status and
+/// `Cache-Control: no-store`, `Pragma: no-cache` (and `WWW-Authenticate` for 401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, d)
+    }
+    /// Our failure: logged with its context, answered as `temporarily_unavailable`.
+    pub fn internal(context: &'static str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(context, detail = %detail, "internal error");
+        Self::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service could not complete the request",
+        )
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });
+        let mut response = (self.code.status(), no_store(), Json(body)).into_response();
+        if self.code == OAuthErrorCode::InvalidClient {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"identity\""),
+            );
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, for every token-bearing response.
+pub fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ]
+}
+
+/// Parses an `application/x-www-form-urlencoded` body, refusing any parameter that
+/// appears twice (RFC 6749 §3.2: "Request and response parameters MUST NOT be included
+/// more than once"). Empty values count as absent.
+pub fn parse_unique_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not a valid form"))?;
+    let mut out = HashMap::new();
+    for (k, v) in pairs {
+        if out.contains_key(&k) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {k} is repeated"
+            )));
+        }
+        out.insert(k, v);
+    }
+    out.retain(|_, v| !v.is_empty());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_parameters_are_refused() {
+        let e = parse_unique_form(b"grant_type=a&grant_type=b").unwrap_err();
+        assert_eq!(e.code, OAuthErrorCode::InvalidRequest);
+        let e = parse_unique_form(b"a=1&a=").unwrap_err();
+        assert_eq!(
+            e.code,
+            OAuthErrorCode::InvalidRequest,
+            "an empty repeat is still a repeat"
+        );
+        let ok = parse_unique_form(b"a=1&b=x%20y&c=").unwrap();
+        assert_eq!(ok.get("b").map(String::as_str), Some("x y"));
+        assert!(!ok.contains_key("c"));
+    }
+
+    #[test]
+    fn each_code_carries_its_status() {
+        assert_eq!(
+            OAuthErrorCode::InvalidClient.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            OAuthErrorCode::InvalidGrant.status(),
+            StatusCode::BAD_REQUEST
+        );
+        let r = OAuthError::invalid_client("x").into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(r.headers()[header::PRAGMA], "no-cache");
+        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+}
