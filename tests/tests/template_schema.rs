@@ -12,7 +12,7 @@ fn table_block(template: &str, logical_id: &str) -> String {
         "{logical_id} missing from template.yaml"
     );
     lines
-        .take_while(|l| !(l.starts_with("  ") && !l.starts_with("   ")))
+        .take_while(|l| !l.starts_with("  ") || l.starts_with("   "))
         .collect::<Vec<_>>()
         .join("\n")
 }
