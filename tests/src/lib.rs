@@ -8,6 +8,32 @@
 
 pub mod suite;
 
+/// Runs each named check of a suite module (`tests/src/<suite>.rs`, each check an
+/// `async fn(&Fixture)`) on both backends: as `embedded::<check>` and `dynamodb::<check>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($suite:ident: $($check:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let f = $crate::embedded().await;
+                    $crate::$suite::$check(&f).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let Some(f) = $crate::dynamodb().await else { return };
+                    $crate::$suite::$check(&f).await;
+                }
+            )*
+        }
+    };
+}
+
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;

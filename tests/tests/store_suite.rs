@@ -1,30 +1,8 @@
 //! The store suite on both backends: `embedded::…` on SQLite in a temp dir, `dynamodb::…`
 //! on DynamoDB Local (started by tests/run.sh).
 
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let f = identity_tests::embedded().await;
-                    identity_tests::suite::$check(&f).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let Some(f) = identity_tests::dynamodb().await else { return };
-                    identity_tests::suite::$check(&f).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+identity_tests::on_both_backends!(
+    suite:
     put_get_round_trip,
     expired_record_is_absent_everywhere,
     record_expires_with_the_clock,
