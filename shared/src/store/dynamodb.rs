@@ -299,17 +299,7 @@ impl DynamoDb {
                     .set_expression_attribute_values(x.map(|x| x.values))
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if e.as_service_error()
-                            .map(|s| s.is_conditional_check_failed_exception())
-                            == Some(true) =>
-                    {
-                        Err(StoreError::Conflict)
-                    }
-                    Err(e) => Err(sdk_unavailable("PutItem", &e)),
-                }
+                conditional("PutItem", r)
             }
             Op::Delete {
                 table,
@@ -328,17 +318,7 @@ impl DynamoDb {
                     .set_expression_attribute_values(x.map(|x| x.values))
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if e.as_service_error()
-                            .map(|s| s.is_conditional_check_failed_exception())
-                            == Some(true) =>
-                    {
-                        Err(StoreError::Conflict)
-                    }
-                    Err(e) => Err(sdk_unavailable("DeleteItem", &e)),
-                }
+                conditional("DeleteItem", r)
             }
             Op::Check { .. } => self.transact(std::slice::from_ref(op), now).await,
         }
@@ -380,6 +360,40 @@ impl DynamoDb {
             tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
         }
         Err(StoreError::Conflict)
+    }
+}
+
+/// Service errors that can say "your condition did not hold".
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// A conditional single-item write's outcome: a failed condition is [`StoreError::Conflict`].
+fn conditional<T, E: ConditionFailed + ProvideErrorMetadata, R>(
+    what: &str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(ConditionFailed::condition_failed) =>
+        {
+            Err(StoreError::Conflict)
+        }
+        Err(e) => Err(sdk_unavailable(what, &e)),
     }
 }
 
