@@ -1,0 +1,140 @@
+//! The pages of this function: consent, "activate your account", the account's
+//! authorizations. Plain HTML through `page::html`, no scripts, no external assets.
+
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use identity_shared::http::page::{self, esc};
+use identity_shared::oauth::{Grant, OAuthClient, Scopes};
+
+use crate::request::Valid;
+
+/// The consent page's own policy: the default one's `form-action 'self'` would stop the
+/// browser from following the answer's redirect to the client.
+const CONSENT_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+fn scope_list(scopes: &Scopes) -> String {
+    let items: String = scopes
+        .iter()
+        .map(|d| {
+            format!(
+                "<li><strong>{}</strong>: {}</li>",
+                esc(d.name),
+                esc(d.description)
+            )
+        })
+        .collect();
+    format!("<ul>{items}</ul>")
+}
+
+fn hidden(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        esc(name),
+        esc(value)
+    )
+}
+
+/// Where the client will send the person back: scheme, host and port of its redirect URI.
+fn destination(redirect_uri: &str) -> String {
+    http::Uri::try_from(redirect_uri)
+        .ok()
+        .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?.as_str())))
+        .unwrap_or_else(|| redirect_uri.to_string())
+}
+
+/// Asks the signed-in person whether the client may have the scopes.
+pub fn consent(v: &Valid, email: &str, csrf: &str) -> Response {
+    let name = esc(&v.client.name);
+    let mut fields = String::new();
+    for (k, val) in [
+        ("response_type", "code"),
+        ("client_id", v.client.client_id.as_str()),
+        ("redirect_uri", v.redirect_uri.as_str()),
+        ("scope", &v.scopes.to_string()),
+        ("code_challenge", v.code_challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("csrf", csrf),
+    ] {
+        fields.push_str(&hidden(k, val));
+    }
+    if let Some(s) = &v.state {
+        fields.push_str(&hidden("state", s));
+    }
+    let body = format!(
+        "<p><strong>{name}</strong> wants to use your account <strong>{email}</strong>. \
+If you allow it, it will be able to:</p>{scopes}\
+<p class=\"muted\">You will be sent back to {dest}. You can revoke this access at any time on \
+<a href=\"/account/authorizations\">your authorizations page</a>.</p>\
+<form method=\"post\" action=\"/oauth/authorize\">{fields}\
+<button type=\"submit\" name=\"decision\" value=\"allow\">Allow {name}</button> \
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        email = esc(email),
+        scopes = scope_list(&v.scopes),
+        dest = esc(&destination(&v.redirect_uri)),
+    );
+    let mut r = page::html(
+        StatusCode::OK,
+        &format!("Authorize {}", v.client.name),
+        &body,
+    );
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSENT_CSP),
+    );
+    r
+}
+
+/// A pending account (first SSO login, welcome link not followed yet) cannot authorize.
+pub fn activate_account(email: &str) -> Response {
+    page::html(
+        StatusCode::FORBIDDEN,
+        "Activate your account",
+        &format!(
+            "<p>Your account <strong>{}</strong> is not active yet. Follow the link in the \
+welcome email we sent you to activate it, then return to the application and try again.</p>",
+            esc(email)
+        ),
+    )
+}
+
+/// The signed-in person's grants, each with a revoke button.
+pub fn authorizations(
+    email: &str,
+    grants: &[(Grant, Option<OAuthClient>)],
+    csrf: &str,
+) -> Response {
+    let list = if grants.is_empty() {
+        "<p>No application has access to your account.</p>".to_string()
+    } else {
+        let items: String = grants
+            .iter()
+            .map(|(g, client)| {
+                let name = client
+                    .as_ref()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| g.client_id.clone());
+                format!(
+                    "<li><h2>{name}</h2><p class=\"muted\">Authorized {since}</p>{scopes}\
+<form method=\"post\" action=\"/account/authorizations/revoke\">{gid}{csrf}\
+<button type=\"submit\">Revoke access for {name}</button></form></li>",
+                    name = esc(&name),
+                    since = esc(&identity_shared::clock::rfc3339(g.created_at)),
+                    scopes = scope_list(&g.scopes()),
+                    gid = hidden("grant_id", &g.gid),
+                    csrf = hidden("csrf", csrf),
+                )
+            })
+            .collect();
+        format!("<ul>{items}</ul>")
+    };
+    page::html(
+        StatusCode::OK,
+        "Authorized applications",
+        &format!(
+            "<p>Applications that can use your account <strong>{}</strong>. Revoking one \
+ends its access at once: every token it holds stops working.</p>{list}",
+            esc(email)
+        ),
+    )
+}

@@ -1,0 +1,244 @@
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `client_secret_basic` (RFC 6749 §2.3.1: HTTP Basic with the form-urlencoded id and
+//! secret) or `client_secret_post` (`client_id` + `client_secret` in the form), never both;
+//! a public client names itself with `client_id` alone (`none`). Secrets are compared in
+//! constant time against their stored hash.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use http::{HeaderMap, header};
+use identity_shared::AppState;
+use identity_shared::http::oauth::OAuthError;
+use identity_shared::oauth::client::compare_against_nothing;
+use identity_shared::oauth::{OAuthClient, OAuthClients};
+use identity_shared::secret::SecretString;
+
+/// How the client authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Basic,
+    Post,
+    /// A public client: `client_id` only.
+    None,
+}
+
+/// Credentials as presented, before they are checked.
+#[derive(Debug)]
+pub struct Presented {
+    pub client_id: String,
+    pub secret: Option<SecretString>,
+    pub method: Method,
+}
+
+/// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte.
+pub fn form_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, SecretString)>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "the Authorization header is repeated",
+        ));
+    }
+    let bad = || OAuthError::invalid_client("the Authorization header is not valid HTTP Basic");
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "client authentication uses HTTP Basic or the form, not this scheme",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let id = form_decode(id).ok_or_else(bad)?;
+    let secret = SecretString::new(form_decode(secret).ok_or_else(bad)?);
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some((id, secret)))
+}
+
+/// Takes the client's credentials out of the headers and form (removing `client_id` and
+/// `client_secret` from the form), refusing more than one method.
+pub fn presented(
+    headers: &HeaderMap,
+    form: &mut HashMap<String, String>,
+) -> Result<Presented, OAuthError> {
+    let form_id = form.remove("client_id");
+    let form_secret = form.remove("client_secret").map(SecretString::new);
+    match basic_credentials(headers)? {
+        Some((id, secret)) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "the client authenticated with both HTTP Basic and client_secret; use one method",
+                ));
+            }
+            if form_id.as_deref().is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id does not match the HTTP Basic credentials",
+                ));
+            }
+            Ok(Presented {
+                client_id: id,
+                secret: Some(secret),
+                method: Method::Basic,
+            })
+        }
+        None => {
+            let Some(client_id) = form_id else {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required",
+                ));
+            };
+            let method = if form_secret.is_some() {
+                Method::Post
+            } else {
+                Method::None
+            };
+            Ok(Presented {
+                client_id,
+                secret: form_secret,
+                method,
+            })
+        }
+    }
+}
+
+/// Checks presented credentials against the registered client.
+pub fn check(client: Option<OAuthClient>, p: &Presented) -> Result<OAuthClient, OAuthError> {
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let Some(client) = client else {
+        if let Some(s) = &p.secret {
+            compare_against_nothing(s);
+        }
+        return Err(failed());
+    };
+    match (&p.secret, client.public) {
+        (None, true) => Ok(client),
+        (Some(s), false) if client.secret_matches(s) => Ok(client),
+        (Some(s), true) => {
+            compare_against_nothing(s);
+            Err(failed())
+        }
+        _ => Err(failed()),
+    }
+}
+
+/// The authenticated client of a request.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &mut HashMap<String, String>,
+) -> Result<OAuthClient, OAuthError> {
+    let p = presented(headers, form)?;
+    let client = state
+        .store
+        .client(&p.client_id)
+        .await
+        .map_err(|e| OAuthError::internal("client read", e))?;
+    let client = check(client, &p)?;
+    tracing::debug!(client_id = %client.client_id, method = ?p.method, "client authenticated");
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use identity_shared::http::oauth::OAuthErrorCode;
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        h.insert(header::AUTHORIZATION, format!("Basic {v}").parse().unwrap());
+        h
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let p = presented(&basic("my%20client", "s%3Acret+x"), &mut form(&[])).unwrap();
+        assert_eq!(p.client_id, "my client");
+        assert_eq!(p.secret.unwrap().expose_secret(), "s:cret x");
+        assert_eq!(p.method, Method::Basic);
+    }
+
+    #[test]
+    fn client_authenticating_two_ways_is_refused() {
+        let e = presented(
+            &basic("c", "s"),
+            &mut form(&[("client_id", "c"), ("client_secret", "s")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, OAuthErrorCode::InvalidRequest);
+        let e = presented(&basic("c", "s"), &mut form(&[("client_id", "d")])).unwrap_err();
+        assert_eq!(e.code, OAuthErrorCode::InvalidClient);
+        assert!(presented(&basic("c", "s"), &mut form(&[("client_id", "c")])).is_ok());
+    }
+
+    #[test]
+    fn no_credentials_or_malformed_basic_is_invalid_client() {
+        assert_eq!(
+            presented(&HeaderMap::new(), &mut form(&[]))
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::InvalidClient
+        );
+        for bad in ["Basic !!!", "Basic", "Bearer abc", "Basic Zm9v"] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, bad.parse().unwrap());
+            assert_eq!(
+                presented(&h, &mut form(&[])).unwrap_err().code,
+                OAuthErrorCode::InvalidClient,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn form_credentials_are_removed_from_the_form() {
+        let mut f = form(&[("client_id", "c"), ("client_secret", "s"), ("code", "x")]);
+        let p = presented(&HeaderMap::new(), &mut f).unwrap();
+        assert_eq!(p.method, Method::Post);
+        assert!(!f.contains_key("client_secret") && !f.contains_key("client_id"));
+        let p = presented(&HeaderMap::new(), &mut form(&[("client_id", "c")])).unwrap();
+        assert_eq!(p.method, Method::None);
+    }
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(form_decode("a+b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%FF"), None, "not UTF-8");
+    }
+}

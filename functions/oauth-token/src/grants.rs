@@ -1,0 +1,295 @@
+//! `POST /oauth/token` as a pipeline (node-oidc-provider's shape): no-cache headers on
+//! every answer → parse the form (a repeated parameter is refused) → authenticate the
+//! client → dispatch by `grant_type` to one handler per grant.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use identity_shared::AppState;
+use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store, parse_unique_form};
+use identity_shared::oauth::code::spent_op;
+use identity_shared::oauth::refresh::{Rotation, new_refresh_token};
+use identity_shared::oauth::{
+    AuthCodes, Grants, OAuthClient, OAuthSettings, Redemption, RefreshOutcome, RefreshTokens,
+    Scopes, pkce,
+};
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::SigningKeys;
+use identity_shared::tokens::{self, ACCESS_TOKEN_TTL, AccessClaims};
+
+use crate::client_auth;
+
+/// Refuses a body that is not a form (RFC 6749 §3.2: `application/x-www-form-urlencoded`).
+pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let is_form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if is_form {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+    form.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<Scopes>, OAuthError> {
+    form.get("scope")
+        .map(|s| {
+            Scopes::parse_non_empty(s)
+                .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))
+        })
+        .transpose()
+}
+
+async fn signing_keys(state: &AppState) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
+    state
+        .secrets
+        .signing_keys()
+        .await
+        .map_err(|e| OAuthError::internal("signing keys", e))
+}
+
+/// The successful answer (RFC 6749 §5.1), never cached.
+fn issued(
+    access_token: SecretString,
+    scope: &Scopes,
+    refresh_token: Option<SecretString>,
+) -> Response {
+    let mut body = serde_json::json!({
+        "access_token": access_token.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL,
+        "scope": scope.to_string(),
+    });
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = r.expose_secret().into();
+    }
+    (no_store(), Json(body)).into_response()
+}
+
+fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
+    tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
+}
+
+/// The whole token endpoint: every failure is an RFC 6749 §5.2 JSON error.
+pub async fn token(
+    state: &AppState,
+    settings: &OAuthSettings,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match dispatch(state, settings, headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = e.code.as_str(), "token request refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn dispatch(
+    state: &AppState,
+    settings: &OAuthSettings,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    require_form(headers)?;
+    let mut form = parse_unique_form(body)?;
+    let client = client_auth::authenticate(state, headers, &mut form).await?;
+    let grant_type = required(&form, "grant_type")?;
+    match grant_type {
+        "authorization_code" => authorization_code(state, &client, &form).await,
+        "refresh_token" => refresh_token(state, settings, &client, &form).await,
+        "client_credentials" => client_credentials(state, &client, &form).await,
+        _ => Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            "grant_type must be authorization_code, refresh_token or client_credentials",
+        )),
+    }
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): the code is taken first, so whatever fails
+/// after that, it cannot be tried again.
+async fn authorization_code(
+    state: &AppState,
+    client: &OAuthClient,
+    form: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let code = required(form, "code")?;
+    let redirect_uri = required(form, "redirect_uri")?;
+    let verifier = required(form, "code_verifier")?;
+    let keys = signing_keys(state).await?;
+    let store = &state.store;
+    let redemption = store
+        .redeem_code(code)
+        .await
+        .map_err(|e| OAuthError::internal("code redeem", e))?;
+    let (code_hash, c) = match redemption {
+        Redemption::Taken { code_hash, grant } => (code_hash, grant),
+        Redemption::Reused { gid } => {
+            tracing::warn!(client_id = %client.client_id, gid = %gid, "authorization code used twice: its grant is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+        Redemption::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid, expired or already used",
+            ));
+        }
+    };
+    if c.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if c.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    if !pkce::verify_s256(verifier, &c.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    let grant = match store
+        .grant(&c.gid)
+        .await
+        .map_err(|e| OAuthError::internal("grant read", e))?
+    {
+        Some(g) if g.is_live() && g.client_id == client.client_id => g,
+        _ => {
+            return Err(OAuthError::invalid_grant("the authorization was revoked"));
+        }
+    };
+    let scopes = Scopes::parse(&c.scope).map_err(|e| OAuthError::internal("code scope", e))?;
+    let now = state.now();
+    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
+        .map_err(|e| OAuthError::internal("refresh token", e))?;
+    let spent =
+        spent_op(&code_hash, &grant.gid, now).map_err(|e| OAuthError::internal("spent code", e))?;
+    store
+        .write(vec![spent, put_refresh])
+        .await
+        .map_err(|e| OAuthError::internal("token records", e))?;
+    let claims = AccessClaims::new(
+        &state.config.base_url,
+        &c.account_id,
+        &client.client_id,
+        &scopes.to_string(),
+        Some(&grant.gid),
+        now,
+    );
+    let access = sign(&keys, &claims)?;
+    tracing::info!(client_id = %client.client_id, gid = %grant.gid, "authorization code exchanged");
+    Ok(issued(access, &scopes, Some(refresh)))
+}
+
+/// RFC 6749 §6, rotating: the presented token is spent, its successor returned.
+async fn refresh_token(
+    state: &AppState,
+    settings: &OAuthSettings,
+    client: &OAuthClient,
+    form: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let presented = required(form, "refresh_token")?;
+    let requested = requested_scopes(form)?;
+    let keys = signing_keys(state).await?;
+    let outcome = state
+        .store
+        .rotate_refresh(
+            presented,
+            &client.client_id,
+            requested.as_ref(),
+            settings.refresh_grace_secs,
+        )
+        .await
+        .map_err(|e| OAuthError::internal("refresh rotation", e))?;
+    match outcome {
+        RefreshOutcome::Rotated(rotation) => {
+            let Rotation {
+                token,
+                record,
+                grant,
+            } = *rotation;
+            let scopes = requested.unwrap_or_else(|| record.scopes());
+            let claims = AccessClaims::new(
+                &state.config.base_url,
+                &record.account_id,
+                &client.client_id,
+                &scopes.to_string(),
+                Some(&grant.gid),
+                state.now(),
+            );
+            let access = sign(&keys, &claims)?;
+            Ok(issued(access, &scopes, Some(token)))
+        }
+        RefreshOutcome::Invalid => Err(OAuthError::invalid_grant(
+            "the refresh token is invalid, expired or revoked",
+        )),
+        RefreshOutcome::ScopeTooWide => Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            "the requested scope exceeds the scope of the refresh token",
+        )),
+        RefreshOutcome::RetryWithinGrace => Err(OAuthError::invalid_grant(
+            "the refresh token was just used; use the refresh token that request returned",
+        )),
+        RefreshOutcome::Reused { gid } => {
+            tracing::warn!(client_id = %client.client_id, gid = %gid, "spent refresh token used again: its grant is revoked");
+            Err(OAuthError::invalid_grant(
+                "the refresh token was already used; its authorization is revoked",
+            ))
+        }
+    }
+}
+
+/// RFC 6749 §4.4: a confidential client on its own behalf; no refresh token.
+async fn client_credentials(
+    state: &AppState,
+    client: &OAuthClient,
+    form: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    if client.public {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "a public client cannot use client_credentials",
+        ));
+    }
+    let allowed = client.scopes();
+    let scopes = match requested_scopes(form)? {
+        Some(s) if !allowed.contains_all(&s) => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the requested scope is not registered for this client",
+            ));
+        }
+        Some(s) => s,
+        None => allowed,
+    };
+    let keys = signing_keys(state).await?;
+    let claims = AccessClaims::new(
+        &state.config.base_url,
+        &client.client_id,
+        &client.client_id,
+        &scopes.to_string(),
+        None,
+        state.now(),
+    );
+    let access = sign(&keys, &claims)?;
+    Ok(issued(access, &scopes, None))
+}

@@ -1,0 +1,313 @@
+//! OAuth clients: registered by the operator (`identity admin client add`) with exact
+//! redirect URIs and the scopes they may ask for. Confidential clients get a secret shown
+//! once; the store keeps its SHA-256 (the secret is 256 random bits, so a fast hash is
+//! enough) and checks it in constant time. Public clients have no secret and must use PKCE,
+//! as every client must.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::scope::{self, ScopeError, Scopes};
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+/// A registered client. `Debug` leaves the secret's hash out.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub name: String,
+    /// Compared as exact strings.
+    pub redirect_uris: Vec<String>,
+    /// The scopes it may ask for, space-separated in vocabulary order.
+    pub scope: String,
+    /// Skips the consent page.
+    pub trusted: bool,
+    /// No secret (native and browser apps); PKCE is what protects its codes.
+    pub public: bool,
+    /// Lowercase hex SHA-256 of the secret; `None` for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_sha256: Option<String>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("scope", &self.scope)
+            .field("trusted", &self.trusted)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stand-in hash compared when the client is unknown or public, so every failed check
+/// costs the same.
+const NO_SECRET: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl OAuthClient {
+    /// The registered scopes (stored canonical; an unreadable value allows nothing).
+    pub fn scopes(&self) -> Scopes {
+        Scopes::parse(&self.scope).unwrap_or_default()
+    }
+
+    /// Exact string comparison: no prefix, path, port or case leniency.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// Whether `presented` is this confidential client's secret, in constant time. Always
+    /// false for a public client.
+    pub fn secret_matches(&self, presented: &SecretString) -> bool {
+        let presented = crypto::sha256_hex(presented.expose_secret().as_bytes());
+        let stored = self.secret_sha256.as_deref().unwrap_or(NO_SECRET);
+        let same = crypto::constant_time_eq(presented.as_bytes(), stored.as_bytes());
+        same && self.secret_sha256.is_some()
+    }
+
+    /// The operator-facing JSON (no secret, no hash).
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.client_id,
+            "name": self.name,
+            "redirect_uris": self.redirect_uris,
+            "scopes": self.scopes().names(),
+            "trusted": self.trusted,
+            "public": self.public,
+            "created_at": crate::clock::rfc3339(self.created_at),
+        })
+    }
+}
+
+/// Burns the same time as a secret check, for an unknown client id.
+pub fn compare_against_nothing(presented: &SecretString) {
+    let h = crypto::sha256_hex(presented.expose_secret().as_bytes());
+    let _ = crypto::constant_time_eq(h.as_bytes(), NO_SECRET.as_bytes());
+}
+
+/// What the operator registers.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// Scope names; empty means [`scope::DEFAULT_CLIENT_SCOPES`].
+    pub scopes: Vec<String>,
+    pub trusted: bool,
+    pub public: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the client name must be 1 to 100 printable characters")]
+    InvalidName,
+    #[error("at least one --redirect-uri is needed")]
+    NoRedirectUri,
+    #[error("redirect URI {0:?}: {1}")]
+    InvalidRedirectUri(String, &'static str),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A redirect URI that may be registered: `https://…`, or `http://` on a loopback host
+/// (RFC 8252 §7.3, for native apps and local development); no fragment, no user info.
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.len() > 2000 {
+        return Err("longer than 2000 characters");
+    }
+    if uri.contains('#') {
+        return Err("a redirect URI has no fragment");
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace");
+    }
+    let parsed = http::Uri::try_from(uri).map_err(|_| "not an absolute URI")?;
+    let authority = parsed.authority().ok_or("not an absolute URI")?;
+    if authority.as_str().contains('@') {
+        return Err("user info is not allowed");
+    }
+    let host = authority.host();
+    match parsed.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if matches!(host, "localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+        Some("http") => Err("http is allowed only on a loopback host; use https"),
+        _ => Err("must be https (or http on a loopback host)"),
+    }
+}
+
+fn client_pk(id: &str) -> String {
+    format!("client#{id}")
+}
+
+#[async_trait]
+pub trait OAuthClients {
+    /// Registers a client; returns it and, for a confidential client, its secret (shown
+    /// once, never stored).
+    async fn create_client(
+        &self,
+        new: NewClient,
+    ) -> Result<(OAuthClient, Option<SecretString>), ClientError>;
+    async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError>;
+}
+
+#[async_trait]
+impl OAuthClients for Store {
+    async fn create_client(
+        &self,
+        new: NewClient,
+    ) -> Result<(OAuthClient, Option<SecretString>), ClientError> {
+        let name = new.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ClientError::InvalidName);
+        }
+        if new.redirect_uris.is_empty() {
+            return Err(ClientError::NoRedirectUri);
+        }
+        for uri in &new.redirect_uris {
+            check_redirect_uri(uri)
+                .map_err(|why| ClientError::InvalidRedirectUri(uri.clone(), why))?;
+        }
+        let scopes = if new.scopes.is_empty() {
+            Scopes::from_names(scope::DEFAULT_CLIENT_SCOPES.iter().copied())?
+        } else {
+            Scopes::from_names(
+                new.scopes
+                    .iter()
+                    .flat_map(|s| s.split(' '))
+                    .filter(|s| !s.is_empty()),
+            )?
+        };
+        if scopes.is_empty() {
+            return Err(ScopeError::Empty.into());
+        }
+        let secret = (!new.public).then(crypto::random_token);
+        let mut redirect_uris = new.redirect_uris;
+        redirect_uris.dedup();
+        let client = OAuthClient {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            name,
+            redirect_uris,
+            scope: scopes.to_string(),
+            trusted: new.trusted,
+            public: new.public,
+            secret_sha256: secret
+                .as_ref()
+                .map(|s| crypto::sha256_hex(s.expose_secret().as_bytes())),
+            created_at: self.now(),
+        };
+        self.write(vec![Op::Put {
+            table: Table::OAuth,
+            item: Item::new(client_pk(&client.client_id), "client", &client)?,
+            cond: Cond::Absent,
+        }])
+        .await?;
+        Ok((client, secret))
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
+        if client_id.is_empty() || client_id.len() > 100 {
+            return Ok(None);
+        }
+        self.get(Table::OAuth, &client_pk(client_id), "client")
+            .await
+    }
+
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError> {
+        let items = self.backend().scan(Table::OAuth, self.now()).await?;
+        let mut clients: Vec<OAuthClient> = items
+            .iter()
+            .filter(|i| i.sk == "client" && i.pk.starts_with("client#"))
+            .map(|i| i.parse())
+            .collect::<Result<_, _>>()?;
+        clients.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
+        Ok(clients)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(public: bool) -> (OAuthClient, Option<SecretString>) {
+        let secret = (!public).then(crypto::random_token);
+        (
+            OAuthClient {
+                client_id: "c1".into(),
+                name: "n".into(),
+                redirect_uris: vec!["https://app.example.com/cb".into()],
+                scope: "identity".into(),
+                trusted: false,
+                public,
+                secret_sha256: secret
+                    .as_ref()
+                    .map(|s| crypto::sha256_hex(s.expose_secret().as_bytes())),
+                created_at: 0,
+            },
+            secret,
+        )
+    }
+
+    #[test]
+    fn redirect_uri_prefix_extra_path_other_port_and_case_do_not_match() {
+        let (c, _) = client(false);
+        assert!(c.has_redirect_uri("https://app.example.com/cb"));
+        for other in [
+            "https://app.example.com/c",
+            "https://app.example.com/cb/extra",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com:8443/cb",
+            "https://APP.example.com/cb",
+            "https://app.example.com/cb/",
+            "http://app.example.com/cb",
+        ] {
+            assert!(!c.has_redirect_uri(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn client_secret_is_checked_against_its_hash_only() {
+        let (c, secret) = client(false);
+        let secret = secret.unwrap();
+        assert!(c.secret_matches(&secret));
+        assert!(!c.secret_matches(&SecretString::new(format!("{}x", secret.expose_secret()))));
+        assert!(!format!("{c:?}").contains(c.secret_sha256.as_deref().unwrap()));
+        assert!(
+            !c.public_json()
+                .to_string()
+                .contains(c.secret_sha256.as_deref().unwrap())
+        );
+        let (p, none) = client(true);
+        assert!(none.is_none());
+        assert!(!p.secret_matches(&SecretString::new("")));
+        assert!(!p.secret_matches(&SecretString::new(NO_SECRET)));
+    }
+
+    #[test]
+    fn registrable_redirect_uris() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1:8080/callback",
+            "http://localhost/cb",
+            "http://[::1]:9000/cb",
+        ] {
+            assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://user@app.example.com/cb",
+            "/relative",
+            "javascript:alert(1)",
+            "ftp://app.example.com/",
+            "https://app.example.com/a b",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Authorization codes: 256 random bits, stored as their SHA-256 under the single-use kind
+//! `oauth-code` for [`CODE_TTL_SECS`], bound to the client, redirect URI, PKCE challenge,
+//! account, scopes and grant. Redeeming takes the code (a conditional delete: exactly one
+//! caller wins) and, when the exchange succeeds, writes a "spent" record naming the grant
+//! together with the refresh token, so a second use of the code finds the grant and
+//! revokes every token the first use issued.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::grant::Grants;
+use super::{CODE_TTL_SECS, SPENT_CODE_KEPT_SECS};
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::store::{Cond, Item, Op, SingleUse, Store, StoreError, Table};
+
+const KIND: &str = "oauth-code";
+
+/// What a code stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// The `S256` PKCE challenge.
+    pub code_challenge: String,
+    pub account_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    pub gid: String,
+    pub issued_at: i64,
+}
+
+/// What redeeming a presented code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// This caller took the code; nobody else can.
+    Taken { code_hash: String, grant: CodeGrant },
+    /// The code was redeemed before: its grant (the tokens of its first use) was revoked.
+    Reused { gid: String },
+    /// Unknown, expired, or taken by a concurrent caller whose exchange has not finished.
+    Invalid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Spent {
+    gid: String,
+}
+
+fn spent_pk(code_hash: &str) -> String {
+    format!("code#{code_hash}")
+}
+
+/// The hash a code is stored under.
+pub fn code_hash(code: &str) -> String {
+    crypto::sha256_hex(code.as_bytes())
+}
+
+/// The operation that records a successful redemption; written with the tokens it issues.
+pub fn spent_op(code_hash: &str, gid: &str, now: i64) -> Result<Op, StoreError> {
+    Ok(Op::Put {
+        table: Table::OAuth,
+        item: Item::new(
+            spent_pk(code_hash),
+            "spent",
+            &Spent {
+                gid: gid.to_string(),
+            },
+        )?
+        .expiring(now + SPENT_CODE_KEPT_SECS),
+        cond: Cond::Absent,
+    })
+}
+
+#[async_trait]
+pub trait AuthCodes {
+    /// Stores a new code for [`CODE_TTL_SECS`] and returns it (the only time it exists
+    /// outside the client).
+    async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError>;
+    /// Takes the code. A code taken before and successfully redeemed is a reuse: its
+    /// grant is revoked here.
+    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError>;
+}
+
+#[async_trait]
+impl AuthCodes for Store {
+    async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError> {
+        let code = crypto::random_token();
+        let body = serde_json::to_value(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.put_single_use(
+            KIND,
+            &code_hash(code.expose_secret()),
+            &body,
+            self.now() + CODE_TTL_SECS,
+        )
+        .await?;
+        Ok(code)
+    }
+
+    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
+        // Codes we issue are 43 characters; anything far off is not worth a lookup.
+        if code.is_empty() || code.len() > 256 {
+            return Ok(Redemption::Invalid);
+        }
+        let hash = code_hash(code);
+        if let Some(body) = self.take_single_use(KIND, &hash).await? {
+            let grant: CodeGrant =
+                serde_json::from_value(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(Redemption::Taken {
+                code_hash: hash,
+                grant,
+            });
+        }
+        match self
+            .get::<Spent>(Table::OAuth, &spent_pk(&hash), "spent")
+            .await?
+        {
+            Some(spent) => {
+                self.revoke_grant(&spent.gid).await?;
+                Ok(Redemption::Reused { gid: spent.gid })
+            }
+            None => Ok(Redemption::Invalid),
+        }
+    }
+}

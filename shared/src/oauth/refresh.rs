@@ -1,0 +1,304 @@
+//! Refresh tokens: opaque (256 random bits), stored as their SHA-256, rotated on every use.
+//! Using one marks it spent and issues its successor in one atomic write conditioned on
+//! the record's version, so of any number of concurrent uses exactly one rotates.
+//!
+//! A spent token presented again is a reuse: the whole grant is revoked, unless the token
+//! was spent less than the grace period ago. Within that window the second use is taken to
+//! be a retry of the same request (a client that timed out and tried again, two tabs
+//! racing): it is refused with `invalid_grant` and nothing is revoked. It never gets a
+//! second successor, so there is never more than one live token family per use.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::REFRESH_TOKEN_TTL_SECS;
+use super::grant::{Grant, Grants};
+use super::scope::Scopes;
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+/// A refresh token's record (under the token's hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub gid: String,
+    pub client_id: String,
+    pub account_id: String,
+    /// The scopes the grant gave this token family, space-separated.
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// When it was used (and replaced); a spent token is never honoured again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_at: Option<i64>,
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl RefreshRecord {
+    pub fn scopes(&self) -> Scopes {
+        Scopes::parse(&self.scope).unwrap_or_default()
+    }
+}
+
+/// What a presented refresh token is, judged from its record alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Rotate,
+    /// Issued to another client.
+    OtherClient,
+    /// Spent less than the grace period ago: refused, nothing revoked.
+    WithinGrace,
+    /// Spent earlier: the grant must be revoked.
+    Reuse,
+}
+
+/// The rule, given the record, the authenticated client, `now` and the grace period.
+pub fn judge(record: &RefreshRecord, client_id: &str, now: i64, grace_secs: i64) -> Judgement {
+    if record.client_id != client_id {
+        return Judgement::OtherClient;
+    }
+    match record.spent_at {
+        None => Judgement::Rotate,
+        Some(spent) if now - spent < grace_secs => Judgement::WithinGrace,
+        Some(_) => Judgement::Reuse,
+    }
+}
+
+/// A successful rotation: the new token (shown once) and its record; the grant it
+/// belongs to.
+#[derive(Debug)]
+pub struct Rotation {
+    pub token: SecretString,
+    pub record: RefreshRecord,
+    pub grant: Grant,
+}
+
+/// What using a refresh token did.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    Rotated(Box<Rotation>),
+    /// Unknown, expired, issued to another client, or its grant is revoked.
+    Invalid,
+    /// Asked for a scope the token does not carry; nothing changed.
+    ScopeTooWide,
+    /// A retry within the grace period of the use that spent it; nothing changed.
+    RetryWithinGrace,
+    /// A spent token used again: its grant was revoked.
+    Reused {
+        gid: String,
+    },
+}
+
+fn refresh_pk(hash: &str) -> String {
+    format!("refresh#{hash}")
+}
+
+/// A new refresh token for a grant and the write that stores it.
+pub fn new_refresh_token(
+    grant: &Grant,
+    scope: &Scopes,
+    now: i64,
+) -> Result<(SecretString, RefreshRecord, Op), StoreError> {
+    let token = crypto::random_token();
+    let record = RefreshRecord {
+        gid: grant.gid.clone(),
+        client_id: grant.client_id.clone(),
+        account_id: grant.account_id.clone(),
+        scope: scope.to_string(),
+        issued_at: now,
+        expires_at: now + REFRESH_TOKEN_TTL_SECS,
+        spent_at: None,
+        version: 1,
+    };
+    let op = Op::Put {
+        table: Table::OAuth,
+        item: Item::new(
+            refresh_pk(&crypto::sha256_hex(token.expose_secret().as_bytes())),
+            "refresh",
+            &record,
+        )?
+        .expiring(record.expires_at),
+        cond: Cond::Absent,
+    };
+    Ok((token, record, op))
+}
+
+/// Concurrent rotations of one token lose to the winner with a conflict and then see it
+/// spent; a few more tries cover DynamoDB's transaction conflicts.
+const RETRIES: usize = 8;
+
+#[async_trait]
+pub trait RefreshTokens {
+    /// Uses a refresh token presented by `client_id`, asking for `requested` scopes (or
+    /// the token's own when `None`).
+    async fn rotate_refresh(
+        &self,
+        token: &str,
+        client_id: &str,
+        requested: Option<&Scopes>,
+        grace_secs: i64,
+    ) -> Result<RefreshOutcome, StoreError>;
+    /// The record of a live, unspent refresh token whose grant is live.
+    async fn live_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError>;
+    /// The record of a refresh token that has not expired, spent or not.
+    async fn refresh_record(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError>;
+}
+
+async fn read_record(store: &Store, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+    let Some(item) = store
+        .get_item(Table::OAuth, &refresh_pk(hash), "refresh")
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut r: RefreshRecord = item.parse()?;
+    r.version = item.version;
+    Ok(Some(r))
+}
+
+fn plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 256
+}
+
+#[async_trait]
+impl RefreshTokens for Store {
+    async fn rotate_refresh(
+        &self,
+        token: &str,
+        client_id: &str,
+        requested: Option<&Scopes>,
+        grace_secs: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        if !plausible(token) {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        let hash = crypto::sha256_hex(token.as_bytes());
+        for _ in 0..RETRIES {
+            let now = self.now();
+            let Some(record) = read_record(self, &hash).await? else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            match judge(&record, client_id, now, grace_secs) {
+                Judgement::OtherClient => return Ok(RefreshOutcome::Invalid),
+                Judgement::WithinGrace => return Ok(RefreshOutcome::RetryWithinGrace),
+                Judgement::Reuse => {
+                    self.revoke_grant(&record.gid).await?;
+                    return Ok(RefreshOutcome::Reused { gid: record.gid });
+                }
+                Judgement::Rotate => {}
+            }
+            let token_scopes = record.scopes();
+            if requested.is_some_and(|r| !token_scopes.contains_all(r)) {
+                return Ok(RefreshOutcome::ScopeTooWide);
+            }
+            let grant = match self.grant(&record.gid).await? {
+                Some(g) if g.is_live() && g.client_id == client_id => g,
+                _ => return Ok(RefreshOutcome::Invalid),
+            };
+            let mut spent = record.clone();
+            spent.spent_at = Some(now);
+            spent.version = record.version + 1;
+            let (new_token, new_record, put_new) = new_refresh_token(&grant, &token_scopes, now)?;
+            let ops = vec![
+                Op::Put {
+                    table: Table::OAuth,
+                    item: Item::new(refresh_pk(&hash), "refresh", &spent)?
+                        .with_version(spent.version)
+                        .expiring(record.expires_at),
+                    cond: Cond::Version(record.version),
+                },
+                put_new,
+            ];
+            match self.write(ops).await {
+                Ok(()) => {
+                    return Ok(RefreshOutcome::Rotated(Box::new(Rotation {
+                        token: new_token,
+                        record: new_record,
+                        grant,
+                    })));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn live_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        let Some(record) = self.refresh_record(token).await? else {
+            return Ok(None);
+        };
+        if record.spent_at.is_some() {
+            return Ok(None);
+        }
+        Ok(match self.grant(&record.gid).await? {
+            Some(g) if g.is_live() => Some(record),
+            _ => None,
+        })
+    }
+
+    async fn refresh_record(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        if !plausible(token) {
+            return Ok(None);
+        }
+        read_record(self, &crypto::sha256_hex(token.as_bytes())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(spent_at: Option<i64>) -> RefreshRecord {
+        RefreshRecord {
+            gid: "g".into(),
+            client_id: "c".into(),
+            account_id: "a".into(),
+            scope: "identity".into(),
+            issued_at: 0,
+            expires_at: REFRESH_TOKEN_TTL_SECS,
+            spent_at,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn unspent_token_rotates() {
+        assert_eq!(judge(&record(None), "c", 100, 10), Judgement::Rotate);
+    }
+
+    #[test]
+    fn refresh_token_of_another_client_is_invalid_and_revokes_nothing() {
+        assert_eq!(
+            judge(&record(None), "other", 100, 10),
+            Judgement::OtherClient
+        );
+        assert_eq!(
+            judge(&record(Some(1)), "other", 100, 10),
+            Judgement::OtherClient
+        );
+    }
+
+    #[test]
+    fn refresh_reuse_within_grace_is_refused_without_revoking() {
+        assert_eq!(
+            judge(&record(Some(100)), "c", 100, 10),
+            Judgement::WithinGrace
+        );
+        assert_eq!(
+            judge(&record(Some(100)), "c", 109, 10),
+            Judgement::WithinGrace
+        );
+    }
+
+    #[test]
+    fn refresh_reuse_after_grace_revokes_the_grant() {
+        assert_eq!(judge(&record(Some(100)), "c", 110, 10), Judgement::Reuse);
+        assert_eq!(
+            judge(&record(Some(100)), "c", 100, 0),
+            Judgement::Reuse,
+            "no grace: any reuse revokes"
+        );
+    }
+}
