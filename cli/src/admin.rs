@@ -15,6 +15,11 @@ use identity_shared::store::Store;
 use identity_shared::store::dynamodb::DynamoDb;
 use serde_json::{Value, json};
 
+#[path = "admin_jwt.rs"]
+mod admin_jwt;
+#[path = "admin_oauth.rs"]
+mod admin_oauth;
+
 #[derive(Debug, Args)]
 pub struct AdminArgs {
     /// Print one JSON object.
@@ -41,6 +46,15 @@ enum AdminCommand {
     /// Keys kept by the embedded secrets source.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// OAuth clients.
+    #[command(subcommand)]
+    Client(admin_oauth::ClientCommand),
+    /// OAuth grants (an account's authorization of a client).
+    #[command(subcommand)]
+    Grant(admin_oauth::GrantCommand),
+    /// The JWT bearer grant: jwt-client, login-history, authorization.
+    #[command(flatten)]
+    Jwt(admin_jwt::JwtCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +174,12 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
     match args.command {
         AdminCommand::User(cmd) => user(&store, cmd).await,
         AdminCommand::App(cmd) => app(&store, cmd).await,
+        AdminCommand::Client(cmd) => admin_oauth::client(&store, cmd).await,
+        AdminCommand::Grant(cmd) => admin_oauth::grant(&store, cmd).await,
+        AdminCommand::Jwt(cmd) => admin_jwt::run(&spec, &store, cmd)
+            .await
+            .map(|(json, text)| Output { json, text })
+            .map_err(Failure),
         AdminCommand::Tables(TablesCommand::Create) => tables_create(&spec).await,
         AdminCommand::Keys(KeysCommand::Generate { kind, rotate_stdin }) => {
             keys_generate(&kind, rotate_stdin)

@@ -47,7 +47,18 @@ pub fn router(state: AppState) -> Router {
 
 /// What `serve` prints for a person to open.
 pub fn urls(base: &str) -> Vec<(&'static str, String)> {
-    vec![("Current session (JSON)", format!("{base}/session"))]
+    vec![
+        ("Current session (JSON)", format!("{base}/session")),
+        (
+            "OAuth metadata",
+            format!("{base}/.well-known/oauth-authorization-server"),
+        ),
+        ("OAuth JWKS", format!("{base}/.well-known/jwks.json")),
+        (
+            "OAuth authorizations",
+            format!("{base}/account/authorizations"),
+        ),
+    ]
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -68,6 +79,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env_with_base(&format!("http://{listen}"))?;
+    // Checked here so a bad value is a clear start-up error, not a panic in routes().
+    identity_shared::oauth::OAuthSettings::from_env()?;
     let state = AppState::build(config, identity_shared::clock::system()).await?;
     // Generate (first start) or load the keys now, not on the first request.
     state
@@ -85,10 +98,14 @@ async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     for (what, url) in urls(&base) {
         println!("  {what:<24} {url}");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // Connect info gives the peer address to handlers that record it (login history).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

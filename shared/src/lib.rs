@@ -11,11 +11,15 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod authorizations;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod jwt_clients;
 pub mod logging;
+pub mod login_history;
+pub mod oauth;
 pub mod secret;
 pub mod secrets;
 pub mod session;

@@ -6,6 +6,8 @@
 //! by hand without them, the service-backed tests say they were skipped; under the test
 //! command a missing service is a failure.
 
+pub mod jwt_suite;
+pub mod oauth_suite;
 pub mod suite;
 
 /// Runs each named check of a suite module (`tests/src/<suite>.rs`, each check an
@@ -186,4 +188,24 @@ pub async fn signed_in_cookie(
         .unwrap();
     let set_cookie = state.session_cookie(&id, &s).await.unwrap();
     set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// A log writer for tests: everything the subscriber writes, kept in memory.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().expect("log buffer lock").clone()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -1,25 +1,10 @@
 //! The logging rule, in a binary of its own (tracing's callsite cache is process-wide, so
 //! no other test may run beside it): a request carrying secrets leaves none in the logs.
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
 use http::{Request, header};
 use identity_shared::accounts::AccountStatus;
 use tower::ServiceExt;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// At TRACE, for every target, a request carrying a session cookie and a form field with a
 /// password leaves neither in the logs, and every line of the request has its request id.
@@ -29,7 +14,7 @@ async fn request_secrets_never_reach_the_logs() {
     let cookie =
         identity_tests::signed_in_cookie(&state, "log@example.com", AccountStatus::Active).await;
     let cookie_secret = cookie.split_once('=').unwrap().1.to_string();
-    let captured = Captured::default();
+    let captured = identity_tests::CapturedLogs::default();
     let writer = captured.clone();
     let subscriber = identity_shared::logging::subscriber(
         identity_shared::logging::Format::Json,
@@ -52,7 +37,7 @@ async fn request_secrets_never_reach_the_logs() {
         let _ = router.clone().oneshot(req).await.unwrap();
     }
     drop(_guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(captured.contents()).unwrap();
     assert!(
         logs.contains("answered"),
         "the access log line is there: {logs}"

@@ -1,0 +1,226 @@
+//! `GET /apps/{app}/authorizations/{name_or_alias}`: an app fetches the credentials of one
+//! of its named authorizations (AppLink's `getAuthorization` / `getAuthorizationByAlias`).
+//!
+//! Authentication: `Authorization: Bearer` with an access token of ours (from the token
+//! endpoint or the JWT grant), verified with [`tokens::verify`] and, as introspection does,
+//! not revoked (by itself or through its grant); its scope must hold
+//! `read-protected` or `global` (the scopes that read an app's config on the platform),
+//! and its subject must hold a role on the app, read from the store now. The credentials
+//! are withheld once the access token has expired or when the user is no longer
+//! pre-authorized for the JWT client (or the client is gone).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use identity_shared::AppState;
+use identity_shared::apps::Apps;
+use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
+use identity_shared::http::oauth::no_store;
+use identity_shared::http::{Internal, JsonError};
+use identity_shared::jwt_clients::JwtClients;
+use identity_shared::oauth::{Grants, RevokedTokens};
+use identity_shared::tokens;
+
+/// Scopes that allow reading named authorizations.
+pub const READ_SCOPES: [&str; 2] = ["read-protected", "global"];
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+enum Refusal {
+    NoToken,
+    BadToken,
+    Scope,
+    NotFound(&'static str),
+    Gone(&'static str),
+    Internal(Internal),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (error, challenge) = match self {
+            Refusal::NoToken => (
+                JsonError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "send an access token: Authorization: Bearer TOKEN",
+                ),
+                Some("Bearer realm=\"identity\""),
+            ),
+            Refusal::BadToken => (
+                JsonError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the access token is not valid or has expired",
+                ),
+                Some("Bearer realm=\"identity\", error=\"invalid_token\""),
+            ),
+            Refusal::Scope => (
+                JsonError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "the access token needs the read-protected (or global) scope",
+                ),
+                Some(
+                    "Bearer realm=\"identity\", error=\"insufficient_scope\", scope=\"read-protected\"",
+                ),
+            ),
+            Refusal::NotFound(what) => (
+                JsonError::new(StatusCode::NOT_FOUND, "not_found", what),
+                None,
+            ),
+            Refusal::Gone(why) => (
+                JsonError::new(StatusCode::GONE, "authorization_unavailable", why),
+                None,
+            ),
+            Refusal::Internal(e) => (e.json(), None),
+        };
+        let mut response = error.into_response();
+        if let Some(c) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        response
+    }
+}
+
+fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Refusal {
+    move |e| Refusal::Internal(Internal::new(context, e))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
+        .then_some(token)
+}
+
+pub async fn fetch_authorization(
+    State(state): State<AppState>,
+    Path((app, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match fetch(&state, &app, &name, &headers).await {
+        Ok(body) => (StatusCode::OK, no_store(), Json(body)).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn fetch(
+    state: &AppState,
+    app_ref: &str,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<serde_json::Value, Refusal> {
+    let token = bearer(headers).ok_or(Refusal::NoToken)?;
+    let keys = state
+        .secrets
+        .signing_keys()
+        .await
+        .map_err(internal("signing keys"))?;
+    let now = state.now();
+    let claims =
+        tokens::verify(&keys, token, &state.config.base_url, now).map_err(|_| Refusal::BadToken)?;
+    // As introspection judges it: a token revoked by itself (RFC 7009) or through its grant
+    // is no longer accepted.
+    let store = &state.store;
+    if store
+        .jti_revoked(&claims.jti)
+        .await
+        .map_err(internal("revocation read"))?
+    {
+        return Err(Refusal::BadToken);
+    }
+    if let Some(gid) = &claims.gid {
+        let live = store
+            .grant(gid)
+            .await
+            .map_err(internal("grant read"))?
+            .is_some_and(|g| g.is_live());
+        if !live {
+            return Err(Refusal::BadToken);
+        }
+    }
+    if !claims.scope.split(' ').any(|s| READ_SCOPES.contains(&s)) {
+        return Err(Refusal::Scope);
+    }
+    const NO_APP: &str = "no such app, or the token's user has no role on it";
+    let app = match store.app(app_ref).await.map_err(internal("app read"))? {
+        Some(a) => Some(a),
+        None => store
+            .app_by_name(app_ref)
+            .await
+            .map_err(internal("app read"))?,
+    }
+    .ok_or(Refusal::NotFound(NO_APP))?;
+    store
+        .role_of(&app.id, &claims.sub)
+        .await
+        .map_err(internal("role read"))?
+        .ok_or(Refusal::NotFound(NO_APP))?;
+    let auth = store
+        .authorization(&app.id, name)
+        .await
+        .map_err(internal("authorization read"))?
+        .ok_or(Refusal::NotFound(
+            "the app has no authorization with this developer name or alias",
+        ))?;
+    let client = store
+        .jwt_client(&auth.client_id)
+        .await
+        .map_err(internal("jwt client read"))?
+        .ok_or(Refusal::Gone(
+            "the authorization's JWT client no longer exists",
+        ))?;
+    if !client.is_pre_authorized(&auth.account_id) {
+        return Err(Refusal::Gone(
+            "the authorization's user is no longer pre-authorized for its JWT client",
+        ));
+    }
+    if auth.expires_at <= now {
+        return Err(Refusal::Gone(
+            "the authorization's access token has expired; run identity admin authorization add again",
+        ));
+    }
+    let seal = TokenSeal::from_signing_keys(&keys).map_err(internal("token seal"))?;
+    let access_token = auth.access_token(&seal).ok_or(Refusal::Gone(
+        "the authorization's credentials can no longer be opened (signing key rotated); run identity admin authorization add again",
+    ))?;
+    Ok(serde_json::json!({
+        "developer_name": auth.developer_name,
+        "alias": auth.alias,
+        "app_id": app.id,
+        "app": app.name,
+        "client_id": auth.client_id,
+        "user": auth.email,
+        "account_id": auth.account_id,
+        "access_token": access_token.expose_secret(),
+        "token_type": "Bearer",
+        "instance_url": auth.instance_url,
+        "scope": auth.scope,
+        "issued_at": identity_shared::clock::rfc3339(auth.issued_at),
+        "expires_at": identity_shared::clock::rfc3339(auth.expires_at),
+        "expires_in": auth.expires_at - now,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_is_read_case_insensitively_and_bounded() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,297 @@
+//! The JWT bearer grant (RFC 7523 §2.1), checked in fosite's order: form → `alg` →
+//! `iss` names a client → signature by one of its certificates → `aud` → `exp`/`nbf`/`iat`
+//! → `jti` consumed once → `sub` is a user pre-authorized for the client → scope. Every
+//! attempt, good or bad, is written to the login history; a success whose history record
+//! cannot be written is refused (no token without its audit record).
+//!
+//! Both the route and `identity admin authorization add` run [`exchange`].
+
+use std::collections::HashMap;
+
+use identity_shared::AppState;
+use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::crypto;
+use identity_shared::http::oauth::{OAuthError, OAuthErrorCode};
+use identity_shared::jwt_clients::JwtClients;
+use identity_shared::login_history::{LoginAttempt, LoginHistory, Outcome, sanitize};
+use identity_shared::secret::SecretString;
+use identity_shared::store::SingleUse;
+use identity_shared::tokens::{self, AccessClaims};
+
+use crate::assertion;
+
+/// The route of the grant.
+pub const TOKEN_PATH: &str = "/oauth/jwt/token";
+/// `grant_type` of RFC 7523 §2.1.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The single-use kind under which `jti`s are consumed.
+const JTI_KIND: &str = "jwt-jti";
+
+/// Where an attempt came from, for the login history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `POST /oauth/jwt/token`.
+    TokenEndpoint,
+    /// `identity admin authorization add`.
+    Admin,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::TokenEndpoint => "token_endpoint",
+            Via::Admin => "admin",
+        }
+    }
+}
+
+/// A successful grant. `Debug` leaves out the token.
+pub struct Granted {
+    pub access_token: SecretString,
+    pub expires_in: i64,
+    pub expires_at: i64,
+    pub issued_at: i64,
+    pub scope: String,
+    pub instance_url: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub email: String,
+}
+
+impl std::fmt::Debug for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Granted")
+            .field("client_id", &self.client_id)
+            .field("account_id", &self.account_id)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Granted {
+    /// The token response: `{"access_token","token_type","expires_in","scope","instance_url"}`.
+    pub fn response_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "access_token": self.access_token.expose_secret(),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+            "instance_url": self.instance_url,
+        })
+    }
+}
+
+/// What the checks learned before they stopped, for the history record.
+#[derive(Debug, Default)]
+struct Seen {
+    client_id: Option<String>,
+    client_known: bool,
+    subject: Option<String>,
+    account_id: Option<String>,
+}
+
+/// The audiences an assertion may name: the base URL (also with a trailing slash, the
+/// same URL) and the token URL.
+pub fn audiences(state: &AppState) -> Vec<String> {
+    let base = &state.config.base_url;
+    vec![
+        base.clone(),
+        format!("{base}/"),
+        state.config.url(TOKEN_PATH),
+    ]
+}
+
+/// The requested scope, which must lie within the client's; none requested is all of them.
+fn granted_scope(requested: Option<&String>, allowed: &[String]) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.join(" "));
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.iter().any(|a| a == s) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                format!(
+                    "scope {:?} is not among this client's scopes ({})",
+                    sanitize(s),
+                    allowed.join(" ")
+                ),
+            ));
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out.join(" "))
+}
+
+/// Runs the grant on a parsed form (or the form's parse error) and records the attempt.
+pub async fn exchange(
+    state: &AppState,
+    form: Result<HashMap<String, String>, OAuthError>,
+    origin: &Origin,
+) -> Result<Granted, OAuthError> {
+    let mut seen = Seen::default();
+    let result = match form {
+        Ok(form) => decide(state, &form, &mut seen).await,
+        Err(e) => Err(e),
+    };
+    let now = state.now();
+    let attempt = LoginAttempt {
+        at: now,
+        client_id: seen.client_id,
+        client_known: seen.client_known,
+        subject: seen.subject,
+        account_id: seen.account_id,
+        outcome: if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        error: result.as_ref().err().map(|e| e.code.as_str().to_string()),
+        reason: match &result {
+            Ok(_) => "access token issued".to_string(),
+            Err(e) => e.description.clone(),
+        },
+        source_ip: origin.source_ip.as_deref().map(sanitize),
+        via: origin.via.as_str().to_string(),
+        scope: result.as_ref().ok().map(|g| g.scope.clone()),
+    };
+    let recorded = state.store.record_attempt(&attempt).await;
+    tracing::info!(
+        outcome = attempt.outcome.as_str(),
+        error = attempt.error.as_deref().unwrap_or(""),
+        client_known = attempt.client_known,
+        via = attempt.via,
+        "jwt bearer grant"
+    );
+    match (result, recorded) {
+        (Ok(granted), Ok(())) => Ok(granted),
+        (Ok(_), Err(e)) => Err(OAuthError::internal("login history", e)),
+        (Err(refused), Err(e)) => {
+            tracing::error!(detail = %e, "login history: a refused attempt could not be recorded");
+            Err(refused)
+        }
+        (Err(refused), Ok(())) => Err(refused),
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    form: &HashMap<String, String>,
+    seen: &mut Seen,
+) -> Result<Granted, OAuthError> {
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if grant_type != JWT_BEARER {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("this endpoint takes grant_type={JWT_BEARER} only"),
+        ));
+    }
+    let assertion_text = form
+        .get("assertion")
+        .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?;
+
+    let assertion = assertion::parse(assertion_text)?;
+    let claims = &assertion.claims;
+    seen.client_id = Some(sanitize(&claims.iss));
+    seen.subject = Some(sanitize(&claims.sub));
+
+    let client = state
+        .store
+        .jwt_client(&claims.iss)
+        .await
+        .map_err(|e| OAuthError::internal("jwt client read", e))?
+        .ok_or_else(|| {
+            OAuthError::invalid_client("iss is not the client_id of a registered JWT client")
+        })?;
+    seen.client_known = true;
+
+    let now = state.now();
+    assertion.verify_signature(&client.certificates, now)?;
+    claims.check(&audiences(state), now)?;
+
+    if let Some(jti) = &claims.jti {
+        let exp = claims.exp.expect("checked: exp is present");
+        let key = crypto::sha256_hex(format!("{}\n{jti}", client.client_id).as_bytes());
+        let first = state
+            .store
+            .mark_used(JTI_KIND, &key, exp)
+            .await
+            .map_err(|e| OAuthError::internal("jti", e))?;
+        if !first {
+            return Err(OAuthError::invalid_grant(
+                "the assertion's jti was already used; every assertion must have a new jti",
+            ));
+        }
+    }
+
+    let email = Email::parse(&claims.sub)
+        .map_err(|_| OAuthError::invalid_grant("sub must be the email of the user to act for"))?;
+    let account = state
+        .store
+        .account_by_email(&email)
+        .await
+        .map_err(|e| OAuthError::internal("account read", e))?
+        .ok_or_else(|| OAuthError::invalid_grant("sub names no user of this service"))?;
+    seen.account_id = Some(account.id.clone());
+    if !client.is_pre_authorized(&account.id) {
+        return Err(OAuthError::invalid_grant(
+            "user is not pre-authorized for this client",
+        ));
+    }
+    if account.status != AccountStatus::Active {
+        return Err(OAuthError::invalid_grant(
+            "the user's account is not activated yet",
+        ));
+    }
+
+    let scope = granted_scope(form.get("scope"), &client.scopes)?;
+    let keys = state
+        .secrets
+        .signing_keys()
+        .await
+        .map_err(|e| OAuthError::internal("signing keys", e))?;
+    let base = &state.config.base_url;
+    let access = AccessClaims::new(base, &account.id, &client.client_id, &scope, None, now);
+    let token =
+        tokens::issue(&keys, &access).map_err(|e| OAuthError::internal("token signing", e))?;
+    Ok(Granted {
+        access_token: token,
+        expires_in: access.exp - now,
+        expires_at: access.exp,
+        issued_at: now,
+        scope,
+        instance_url: base.clone(),
+        client_id: client.client_id,
+        account_id: account.id,
+        email: account.email,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_must_lie_within_the_clients() {
+        let allowed = vec!["api".to_string(), "read-protected".to_string()];
+        assert_eq!(granted_scope(None, &allowed).unwrap(), "api read-protected");
+        assert_eq!(
+            granted_scope(Some(&"api api".to_string()), &allowed).unwrap(),
+            "api"
+        );
+        let e = granted_scope(Some(&"api admin".to_string()), &allowed).unwrap_err();
+        assert_eq!(e.code, OAuthErrorCode::InvalidScope);
+        assert!(e.description.contains("admin"));
+    }
+}

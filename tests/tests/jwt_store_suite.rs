@@ -1,0 +1,14 @@
+//! The JWT bearer grant's store parts on both backends: `embedded::…` on SQLite in a temp
+//! dir, `dynamodb::…` on DynamoDB Local (started by tests/run.sh).
+
+identity_tests::on_both_backends!(
+    jwt_suite:
+    jwt_client_round_trip,
+    certificate_rotation_keeps_both_keys_until_one_is_removed,
+    concurrent_changes_to_a_client_all_land,
+    jwt_grant_issues_a_token_and_records_it,
+    jti_is_accepted_once_by_20_racers,
+    deauthorized_user_is_refused_at_once,
+    login_history_is_newest_first_filtered_and_kept_90_days,
+    named_authorizations_by_name_and_alias,
+);
