@@ -115,6 +115,8 @@ impl std::fmt::Display for Email {
     }
 }
 
+crate::versioned!(Account);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("an account with this email already exists")]
@@ -208,15 +210,9 @@ impl Accounts for Store {
     }
 
     async fn account(&self, id: &str) -> Result<Option<Account>, AccountError> {
-        let Some(item) = self
-            .get_item(Table::Accounts, &account_pk(id), "account")
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut account: Account = item.parse()?;
-        account.version = item.version;
-        Ok(Some(account))
+        Ok(self
+            .get_versioned(Table::Accounts, &account_pk(id), "account")
+            .await?)
     }
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError> {
@@ -252,11 +248,7 @@ impl Accounts for Store {
         items
             .iter()
             .filter(|i| i.sk == "account")
-            .map(|i| {
-                let mut a: Account = i.parse()?;
-                a.version = i.version;
-                Ok(a)
-            })
+            .map(|i| Ok(i.parse_versioned()?))
             .collect()
     }
 }

@@ -234,16 +234,12 @@ async fn by_name(
     app_id: &str,
     name: &str,
 ) -> Result<Option<NamedAuthorization>, AuthorizationError> {
-    let Some(item) = store
-        .get_item(Table::JwtClients, &pk(app_id), &name_sk(name))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut a: NamedAuthorization = item.parse()?;
-    a.version = item.version;
-    Ok(Some(a))
+    Ok(store
+        .get_versioned(Table::JwtClients, &pk(app_id), &name_sk(name))
+        .await?)
 }
+
+crate::versioned!(NamedAuthorization);
 
 #[async_trait]
 impl NamedAuthorizations for Store {
@@ -350,14 +346,7 @@ impl NamedAuthorizations for Store {
             .backend()
             .query(Table::JwtClients, &pk(app_id), "name#", self.now())
             .await?;
-        items
-            .iter()
-            .map(|i| {
-                let mut a: NamedAuthorization = i.parse()?;
-                a.version = i.version;
-                Ok(a)
-            })
-            .collect()
+        items.iter().map(|i| Ok(i.parse_versioned()?)).collect()
     }
 
     async fn remove_authorization(

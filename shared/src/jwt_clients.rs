@@ -211,6 +211,8 @@ pub struct JwtClient {
     pub version: i64,
 }
 
+crate::versioned!(JwtClient);
+
 impl JwtClient {
     pub fn is_pre_authorized(&self, account_id: &str) -> bool {
         self.users.iter().any(|u| u.account_id == account_id)
@@ -431,15 +433,9 @@ impl JwtClients for Store {
     }
 
     async fn jwt_client(&self, client_id: &str) -> Result<Option<JwtClient>, JwtClientError> {
-        let Some(item) = self
-            .get_item(Table::JwtClients, &client_pk(client_id), CLIENT_SK)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut client: JwtClient = item.parse()?;
-        client.version = item.version;
-        Ok(Some(client))
+        Ok(self
+            .get_versioned(Table::JwtClients, &client_pk(client_id), CLIENT_SK)
+            .await?)
     }
 
     async fn list_jwt_clients(&self) -> Result<Vec<JwtClient>, JwtClientError> {
@@ -447,12 +443,8 @@ impl JwtClients for Store {
         let mut clients = items
             .iter()
             .filter(|i| i.sk == CLIENT_SK && i.pk.starts_with("jwtclient#"))
-            .map(|i| {
-                let mut c: JwtClient = i.parse()?;
-                c.version = i.version;
-                Ok(c)
-            })
-            .collect::<Result<Vec<_>, JwtClientError>>()?;
+            .map(Item::parse_versioned)
+            .collect::<Result<Vec<JwtClient>, _>>()?;
         clients.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
         Ok(clients)
     }

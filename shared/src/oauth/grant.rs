@@ -99,16 +99,12 @@ async fn read_grant(store: &Store, gid: &str) -> Result<Option<Grant>, StoreErro
     if gid.is_empty() || gid.len() > 100 {
         return Ok(None);
     }
-    let Some(item) = store
-        .get_item(Table::OAuth, &grant_pk(gid), "grant")
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut g: Grant = item.parse()?;
-    g.version = item.version;
-    Ok(Some(g))
+    store
+        .get_versioned(Table::OAuth, &grant_pk(gid), "grant")
+        .await
 }
+
+crate::versioned!(Grant);
 
 #[async_trait]
 impl Grants for Store {

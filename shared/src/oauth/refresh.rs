@@ -146,16 +146,12 @@ pub trait RefreshTokens {
 }
 
 async fn read_record(store: &Store, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
-    let Some(item) = store
-        .get_item(Table::OAuth, &refresh_pk(hash), "refresh")
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut r: RefreshRecord = item.parse()?;
-    r.version = item.version;
-    Ok(Some(r))
+    store
+        .get_versioned(Table::OAuth, &refresh_pk(hash), "refresh")
+        .await
 }
+
+crate::versioned!(RefreshRecord);
 
 fn plausible(token: &str) -> bool {
     !token.is_empty() && token.len() <= 256

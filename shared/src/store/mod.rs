@@ -79,10 +79,35 @@ impl Item {
             .map_err(|e| StoreError::Corrupt(format!("record {}/{}: {e}", self.pk, self.sk)))
     }
 
+    /// Parses a record type that keeps the store version beside its body.
+    pub fn parse_versioned<T: DeserializeOwned + Versioned>(&self) -> Result<T, StoreError> {
+        let mut value: T = self.parse()?;
+        value.set_version(self.version);
+        Ok(value)
+    }
+
     /// Live: no expiry, or an expiry still in the future.
     pub fn is_live(&self, now: i64) -> bool {
         self.expires_at.is_none_or(|e| e > now)
     }
+}
+
+/// A record type that carries its store version in a `#[serde(skip)]` field, for
+/// optimistic updates (`Cond::Version`).
+pub trait Versioned {
+    fn set_version(&mut self, version: i64);
+}
+
+/// Implements [`Versioned`] for types whose version field is `version`.
+#[macro_export]
+macro_rules! versioned {
+    ($($t:ty),* $(,)?) => {
+        $(impl $crate::store::Versioned for $t {
+            fn set_version(&mut self, version: i64) {
+                self.version = version;
+            }
+        })*
+    };
 }
 
 /// The condition a write needs, judged at `now` with expired records counting as absent.
@@ -243,6 +268,19 @@ impl Store {
         self.get_item(table, pk, sk)
             .await?
             .map(|i| i.parse())
+            .transpose()
+    }
+
+    /// Like [`Store::get`], for record types that keep their store version.
+    pub async fn get_versioned<T: DeserializeOwned + Versioned>(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_item(table, pk, sk)
+            .await?
+            .map(|i| i.parse_versioned())
             .transpose()
     }
 
