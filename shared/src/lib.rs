@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod idps;
 pub mod jwt_clients;
 pub mod logging;
 pub mod login_history;

@@ -1,6 +1,8 @@
 //! `sso-acs`: sign-in and the session. Routes: `GET /session`, `POST /logout` (the SAML
 //! login, ACS and metadata routes arrive with the SSO work).
 
+pub mod saml;
+
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
