@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 mod admin_jwt;
 #[path = "admin_oauth.rs"]
 mod admin_oauth;
+#[path = "admin_sso.rs"]
+mod admin_sso;
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -55,6 +57,9 @@ enum AdminCommand {
     /// The JWT bearer grant: jwt-client, login-history, authorization.
     #[command(flatten)]
     Jwt(admin_jwt::JwtCommand),
+    /// SAML SSO: idp, outbox.
+    #[command(flatten)]
+    Sso(admin_sso::SsoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +182,10 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
         AdminCommand::Client(cmd) => admin_oauth::client(&store, cmd).await,
         AdminCommand::Grant(cmd) => admin_oauth::grant(&store, cmd).await,
         AdminCommand::Jwt(cmd) => admin_jwt::run(&spec, &store, cmd)
+            .await
+            .map(|(json, text)| Output { json, text })
+            .map_err(Failure),
+        AdminCommand::Sso(cmd) => admin_sso::run(&spec, &store, cmd)
             .await
             .map(|(json, text)| Output { json, text })
             .map_err(Failure),

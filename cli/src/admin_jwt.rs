@@ -366,7 +366,7 @@ async fn app_named(store: &Store, app: &str) -> Result<App, String> {
 
 /// The service's state as the operator's environment describes it (base URL, secrets),
 /// on the store the command was given.
-async fn service_state(spec: &StoreSpec) -> Result<AppState, String> {
+pub(super) async fn service_state(spec: &StoreSpec) -> Result<AppState, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let base = var("IDENTITY_BASE_URL").unwrap_or_else(|| config::DEFAULT_BASE_URL.into());
     let secrets =

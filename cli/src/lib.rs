@@ -2,6 +2,7 @@
 //! operator's command group, against the same `IDENTITY_STORE` as the service.
 
 mod admin;
+pub mod dev_idp;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -35,19 +36,31 @@ pub enum Command {
     Admin(admin::AdminArgs),
 }
 
-/// Every function's routes merged into one router, with the shared layers applied once.
-pub fn router(state: AppState) -> Router {
-    let routes = sso_acs::routes()
+/// Every function's routes in one router (state not yet given, layers not yet applied).
+fn function_routes() -> Router<AppState> {
+    sso_acs::routes()
         .merge(oauth_authorize::routes())
         .merge(oauth_token::routes())
         .merge(addon_sso::routes())
-        .merge(jwt_grant::routes());
-    plumbing::layers(routes).with_state(state)
+        .merge(jwt_grant::routes())
+}
+
+/// Every function's routes merged into one router, with the shared layers applied once.
+pub fn router(state: AppState) -> Router {
+    plumbing::layers(function_routes()).with_state(state)
+}
+
+/// `router` plus the development IdP: what `identity serve` runs.
+pub fn router_with_dev_idp(state: AppState, dev: std::sync::Arc<dev_idp::DevIdp>) -> Router {
+    plumbing::layers(function_routes().merge(dev_idp::routes(dev))).with_state(state)
 }
 
 /// What `serve` prints for a person to open.
 pub fn urls(base: &str) -> Vec<(&'static str, String)> {
     vec![
+        ("Login page", format!("{base}/login")),
+        ("SAML SP metadata", format!("{base}/sso/metadata")),
+        ("Development IdP", format!("{base}/sso/login?idp=dev")),
         ("Current session (JSON)", format!("{base}/session")),
         (
             "OAuth metadata",
@@ -78,15 +91,17 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env_with_base(&format!("http://{listen}"))?;
+    let mut config = Config::from_env_with_base(&format!("http://{listen}"))?;
+    config.dev_idp = true;
     // Checked here so a bad value is a clear start-up error, not a panic in routes().
     identity_shared::oauth::OAuthSettings::from_env()?;
     let state = AppState::build(config, identity_shared::clock::system()).await?;
     // Generate (first start) or load the keys now, not on the first request.
     state
         .secrets
-        .warm(&[SecretKind::Cookie, SecretKind::Signing])
+        .warm(&[SecretKind::Cookie, SecretKind::Signing, SecretKind::SamlSp])
         .await?;
+    let dev = dev_idp::install(&state).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let base = state.config.base_url.clone();
     println!("identity is listening on http://{}", listener.local_addr()?);
@@ -101,7 +116,7 @@ async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     // Connect info gives the peer address to handlers that record it (login history).
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router_with_dev_idp(state, dev).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

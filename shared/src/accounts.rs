@@ -146,6 +146,65 @@ struct EmailPointer {
     account_id: String,
 }
 
+/// The writes that create `account` (its record and its email pointer), for callers that
+/// create an account inside a larger atomic write.
+pub(crate) fn create_ops(account: &Account) -> Result<Vec<Op>, StoreError> {
+    let email = Email(account.email.clone());
+    Ok(vec![
+        Op::Put {
+            table: Table::Accounts,
+            item: Item::new(
+                email_pk(&email),
+                "email",
+                &EmailPointer {
+                    account_id: account.id.clone(),
+                },
+            )?,
+            cond: Cond::Absent,
+        },
+        Op::Put {
+            table: Table::Accounts,
+            item: Item::new(account_pk(&account.id), "account", account)?,
+            cond: Cond::Absent,
+        },
+    ])
+}
+
+/// The write that saves changes to an account read at `account.version`, and the account
+/// as it will be after it.
+pub(crate) fn update_op(account: &Account) -> Result<(Op, Account), StoreError> {
+    let mut next = account.clone();
+    next.version = account.version + 1;
+    let item = Item::new(account_pk(&account.id), "account", &next)?.with_version(next.version);
+    Ok((
+        Op::Put {
+            table: Table::Accounts,
+            item,
+            cond: Cond::Version(account.version),
+        },
+        next,
+    ))
+}
+
+/// A new account record (not yet written).
+pub(crate) fn new_account(
+    email: &Email,
+    password_hash: Option<String>,
+    status: AccountStatus,
+    sso_idp: Option<String>,
+    now: i64,
+) -> Account {
+    Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.as_str().to_string(),
+        status,
+        password_hash,
+        sso_idp,
+        created_at: now,
+        version: 1,
+    }
+}
+
 #[async_trait]
 pub trait Accounts {
     /// Creates an account; refuses an email that already has one.
@@ -171,38 +230,8 @@ impl Accounts for Store {
         status: AccountStatus,
     ) -> Result<Account, AccountError> {
         let password_hash = password.map(crypto::hash_password).transpose()?;
-        let account = Account {
-            id: uuid::Uuid::new_v4().to_string(),
-            email: email.as_str().to_string(),
-            status,
-            password_hash,
-            sso_idp: None,
-            created_at: self.now(),
-            version: 1,
-        };
-        let pointer = Item::new(
-            email_pk(email),
-            "email",
-            &EmailPointer {
-                account_id: account.id.clone(),
-            },
-        )?;
-        let record = Item::new(account_pk(&account.id), "account", &account)?;
-        match self
-            .write(vec![
-                Op::Put {
-                    table: Table::Accounts,
-                    item: pointer,
-                    cond: Cond::Absent,
-                },
-                Op::Put {
-                    table: Table::Accounts,
-                    item: record,
-                    cond: Cond::Absent,
-                },
-            ])
-            .await
-        {
+        let account = new_account(email, password_hash, status, None, self.now());
+        match self.write(create_ops(&account)?).await {
             Ok(()) => Ok(account),
             Err(StoreError::Conflict) => Err(AccountError::EmailTaken),
             Err(e) => Err(e.into()),
@@ -226,17 +255,8 @@ impl Accounts for Store {
     }
 
     async fn update_account(&self, account: &Account) -> Result<Account, AccountError> {
-        let mut next = account.clone();
-        next.version = account.version + 1;
-        let item = Item::new(account_pk(&account.id), "account", &next)?.with_version(next.version);
-        match self
-            .write(vec![Op::Put {
-                table: Table::Accounts,
-                item,
-                cond: Cond::Version(account.version),
-            }])
-            .await
-        {
+        let (op, next) = update_op(account)?;
+        match self.write(vec![op]).await {
             Ok(()) => Ok(next),
             Err(StoreError::Conflict) => Err(AccountError::Changed),
             Err(e) => Err(e.into()),

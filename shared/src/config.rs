@@ -31,6 +31,9 @@ pub struct Config {
     pub secrets_refresh: Duration,
     /// Absolute session lifetime (8 hours: Heroku SSO's rule).
     pub session_lifetime_secs: i64,
+    /// The development IdP is mounted (`identity serve` only; never in a Lambda): the
+    /// login page links to it.
+    pub dev_idp: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,7 @@ impl Config {
             secrets,
             secrets_refresh: Duration::from_secs(300),
             session_lifetime_secs: SESSION_LIFETIME_SECS,
+            dev_idp: false,
         })
     }
 

@@ -1,9 +1,12 @@
 //! Identity providers for enterprise SAML SSO: registered by an operator
 //! (`identity admin idp add`), picked at the login page by the email's domain.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{AccountError, Accounts};
 use crate::apps::Role;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
 /// AuthnContextClassRef values accepted as multi-factor when an IdP requires MFA and the
 /// operator names none: the REFEDS MFA profile, Entra ID's (also what Okta sends when its
@@ -54,3 +57,232 @@ pub struct Idp {
     pub version: i64,
 }
 crate::versioned!(Idp);
+
+impl Idp {
+    /// The AuthnContextClassRef values that count as MFA for this IdP.
+    pub fn accepted_mfa_contexts(&self) -> Vec<&str> {
+        if self.mfa_contexts.is_empty() {
+            DEFAULT_MFA_CONTEXTS.to_vec()
+        } else {
+            self.mfa_contexts.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The operator-facing JSON.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "entity_id": self.entity_id,
+            "sso_url": self.sso_url,
+            "certificates": self.certificates.len(),
+            "domains": self.domains,
+            "team": self.team,
+            "default_role": self.default_role,
+            "allow_idp_initiated": self.allow_idp_initiated,
+            "require_mfa": self.require_mfa,
+            "mfa_contexts": self.accepted_mfa_contexts(),
+            "want_authn_requests_signed": self.want_authn_requests_signed,
+            "created_at": crate::clock::rfc3339(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdpError {
+    #[error("an IdP with this id, entity ID or email domain is already registered")]
+    Taken,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An IdP id: what `/sso/login?idp=` carries.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn idp_pk(id: &str) -> String {
+    format!("idp#{id}")
+}
+fn domain_pk(domain: &str) -> String {
+    format!("idp-domain#{domain}")
+}
+fn entity_pk(entity_id: &str) -> String {
+    // Entity IDs are URLs or URNs of any length; the key holds their hash.
+    format!("idp-entity#{}", crate::crypto::sha256_hex(entity_id.as_bytes()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdpPointer {
+    idp: String,
+}
+
+#[async_trait]
+pub trait Idps {
+    /// Registers an IdP; refuses a taken id, entity ID or domain.
+    async fn add_idp(&self, idp: &Idp) -> Result<(), IdpError>;
+    async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError>;
+    /// The IdP that signs in people of this (lowercase) email domain.
+    async fn idp_for_domain(&self, domain: &str) -> Result<Option<Idp>, StoreError>;
+    /// The IdP whose entity ID is this (a response's Issuer).
+    async fn idp_by_entity_id(&self, entity_id: &str) -> Result<Option<Idp>, StoreError>;
+    async fn list_idps(&self) -> Result<Vec<Idp>, StoreError>;
+    /// Replaces an IdP's certificates (key rollover, or the dev IdP's key on start).
+    async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError>;
+    /// Removes an IdP and takes its accounts out of SSO. `None` if there was none.
+    async fn remove_idp(&self, id: &str) -> Result<Option<(Idp, usize)>, IdpError>;
+}
+
+async fn pointed(store: &Store, pk: &str, sk: &str) -> Result<Option<Idp>, StoreError> {
+    match store.get::<IdpPointer>(Table::Accounts, pk, sk).await? {
+        Some(p) => store.idp(&p.idp).await,
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl Idps for Store {
+    async fn add_idp(&self, idp: &Idp) -> Result<(), IdpError> {
+        if !valid_id(&idp.id) {
+            return Err(IdpError::Invalid(
+                "IdP ids are 1-64 characters of a-z, 0-9, - and _".into(),
+            ));
+        }
+        if idp.certificates.is_empty() {
+            return Err(IdpError::Invalid(
+                "an IdP needs at least one signing certificate".into(),
+            ));
+        }
+        let pointer = || IdpPointer {
+            idp: idp.id.clone(),
+        };
+        let mut ops = vec![
+            Op::Put {
+                table: Table::Accounts,
+                item: Item::new(idp_pk(&idp.id), "idp", idp)?.with_version(1),
+                cond: Cond::Absent,
+            },
+            Op::Put {
+                table: Table::Accounts,
+                item: Item::new(entity_pk(&idp.entity_id), "idp-entity", &pointer())?,
+                cond: Cond::Absent,
+            },
+        ];
+        for d in &idp.domains {
+            ops.push(Op::Put {
+                table: Table::Accounts,
+                item: Item::new(domain_pk(d), "idp-domain", &pointer())?,
+                cond: Cond::Absent,
+            });
+        }
+        match self.write(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(IdpError::Taken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        self.get_versioned(Table::Accounts, &idp_pk(id), "idp")
+            .await
+    }
+
+    async fn idp_for_domain(&self, domain: &str) -> Result<Option<Idp>, StoreError> {
+        pointed(self, &domain_pk(&domain.to_ascii_lowercase()), "idp-domain").await
+    }
+
+    async fn idp_by_entity_id(&self, entity_id: &str) -> Result<Option<Idp>, StoreError> {
+        match pointed(self, &entity_pk(entity_id), "idp-entity").await? {
+            // The pointer is keyed by a hash: check the real value too.
+            Some(idp) if idp.entity_id == entity_id => Ok(Some(idp)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_idps(&self) -> Result<Vec<Idp>, StoreError> {
+        let items = self.backend().scan(Table::Accounts, self.now()).await?;
+        let mut out = items
+            .iter()
+            .filter(|i| i.sk == "idp")
+            .map(|i| i.parse_versioned())
+            .collect::<Result<Vec<Idp>, _>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError> {
+        if certs.is_empty() {
+            return Err(IdpError::Invalid(
+                "an IdP needs at least one signing certificate".into(),
+            ));
+        }
+        let Some(idp) = self.idp(id).await? else {
+            return Err(IdpError::Invalid(format!("no IdP {id}")));
+        };
+        let mut next = idp.clone();
+        next.certificates = certs;
+        next.version = idp.version + 1;
+        let item = Item::new(idp_pk(id), "idp", &next)?.with_version(next.version);
+        self.write(vec![Op::Put {
+            table: Table::Accounts,
+            item,
+            cond: Cond::Version(idp.version),
+        }])
+        .await?;
+        Ok(next)
+    }
+
+    async fn remove_idp(&self, id: &str) -> Result<Option<(Idp, usize)>, IdpError> {
+        let Some(idp) = self.idp(id).await? else {
+            return Ok(None);
+        };
+        // The IdP goes first, so no new SSO login can start under it.
+        let mut ops = vec![
+            Op::Delete {
+                table: Table::Accounts,
+                pk: idp_pk(id),
+                sk: "idp".into(),
+                cond: Cond::Version(idp.version),
+            },
+            Op::Delete {
+                table: Table::Accounts,
+                pk: entity_pk(&idp.entity_id),
+                sk: "idp-entity".into(),
+                cond: Cond::Always,
+            },
+        ];
+        for d in &idp.domains {
+            ops.push(Op::Delete {
+                table: Table::Accounts,
+                pk: domain_pk(d),
+                sk: "idp-domain".into(),
+                cond: Cond::Always,
+            });
+        }
+        self.write(ops).await?;
+        let mut released = 0;
+        for mut account in self.list_accounts().await.map_err(account_err)? {
+            if account.sso_idp.as_deref() == Some(id) {
+                account.sso_idp = None;
+                self.update_account(&account).await.map_err(account_err)?;
+                released += 1;
+            }
+        }
+        Ok(Some((idp, released)))
+    }
+}
+
+fn account_err(e: AccountError) -> IdpError {
+    match e {
+        AccountError::Store(s) => IdpError::Store(s),
+        other => IdpError::Invalid(other.to_string()),
+    }
+}

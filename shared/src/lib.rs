@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod secret;
 pub mod secrets;
 pub mod session;
+pub mod sso;
 pub mod store;
 pub mod tokens;
 

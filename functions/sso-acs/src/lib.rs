@@ -1,7 +1,13 @@
-//! `sso-acs`: sign-in and the session. Routes: `GET /session`, `POST /logout` (the SAML
-//! login, ACS and metadata routes arrive with the SSO work).
+//! `sso-acs`: sign-in and the session. Routes: `GET/POST /login`, `GET /sso/login`,
+//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/upgrade`,
+//! `GET/POST /account/welcome/{token}`, `GET /session`, `POST /logout`.
 
+pub mod acs;
+pub mod login;
 pub mod saml;
+pub mod upgrade;
+pub mod web;
+pub mod welcome;
 
 use axum::Router;
 use axum::extract::State;
@@ -14,10 +20,19 @@ use identity_shared::secrets::SecretKind;
 use identity_shared::session::{self, SessionId, Sessions};
 
 /// The keys this function fetches during Lambda init.
-pub const WARM: &[SecretKind] = &[SecretKind::Cookie];
+pub const WARM: &[SecretKind] = &[SecretKind::Cookie, SecretKind::SamlSp];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/login", get(login::show).post(login::submit))
+        .route("/sso/login", get(acs::start))
+        .route("/sso/acs", post(acs::acs))
+        .route("/sso/metadata", get(acs::metadata))
+        .route("/sso/upgrade", get(upgrade::show).post(upgrade::answer))
+        .route(
+            "/account/welcome/{token}",
+            get(welcome::show).post(welcome::activate),
+        )
         .route("/session", get(current_session))
         .route("/logout", post(logout))
 }

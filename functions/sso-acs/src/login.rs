@@ -1,0 +1,141 @@
+//! `GET /login` (the sign-in page) and `POST /login` (email → the organisation's IdP, or
+//! email + password for accounts not under SSO).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use identity_shared::AppState;
+use identity_shared::accounts::{Accounts, Email};
+use identity_shared::crypto;
+use identity_shared::http::{Internal, page};
+use identity_shared::idps::Idps;
+use identity_shared::secret::SecretString;
+use serde::Deserialize;
+
+use crate::web;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// A throwaway Argon2id hash, verified against when the account does not exist, so an
+/// unknown email costs the same time as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+    crypto::hash_password(&SecretString::new("not a password of anyone")).ok()
+});
+
+fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let error = error
+        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
+        .unwrap_or_default();
+    let dev = if state.config.dev_idp {
+        let href = format!(
+            "/sso/login?{}",
+            serde_urlencoded::to_string([("idp", "dev"), ("return_to", return_to)])
+                .unwrap_or_default()
+        );
+        format!(
+            "<p class=\"muted\">Running locally: <a href=\"{}\">sign in through the development IdP</a> \
+(any email, no password).</p>",
+            page::esc(&href)
+        )
+    } else {
+        String::new()
+    };
+    page::html(
+        status,
+        "Sign in",
+        &format!(
+            "{error}<form method=\"post\" action=\"/login\">\
+<input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
+<label for=\"email\">Email</label>\
+<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\
+<label for=\"password\">Password <span class=\"muted\">(leave empty if your organisation uses single sign-on)</span></label>\
+<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
+<button type=\"submit\">Continue</button></form>{dev}",
+            rt = page::esc(return_to),
+            email = page::esc(email),
+        ),
+    )
+}
+
+/// `GET /login`.
+pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    login_page(&state, &web::return_to(q.return_to.as_deref()), "", None)
+}
+
+/// `POST /login`: the email's IdP (by the account or by its domain) gets the person; an
+/// account not under SSO signs in with its password.
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = web::same_origin_post(&state, &headers) {
+        return r;
+    }
+    let form = match web::form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let return_to = web::return_to(form.get("return_to").map(String::as_str));
+    let raw_email = form.get("email").map(String::as_str).unwrap_or("");
+    let Ok(email) = Email::parse(raw_email) else {
+        return login_page(&state, &return_to, raw_email, Some("Enter a valid email address."));
+    };
+    let password = form
+        .get("password")
+        .filter(|p| !p.is_empty())
+        .map(|p| SecretString::new(p.clone()));
+    let store = &state.store;
+    let account = match store.account_by_email(&email).await {
+        Ok(a) => a,
+        Err(e) => return Internal::new("account read", e).page().into_response(),
+    };
+    let domain_idp = match store.idp_for_domain(email.domain()).await {
+        Ok(i) => i,
+        Err(e) => return Internal::new("idp read", e).page().into_response(),
+    };
+    let sso_idp = match account.as_ref().and_then(|a| a.sso_idp.clone()) {
+        Some(id) => Some(id),
+        // An account with a password that is not under SSO may still use it.
+        None if password.is_some() && account.as_ref().is_some_and(|a| a.has_password()) => None,
+        None => domain_idp.map(|i| i.id),
+    };
+    if let Some(idp) = sso_idp {
+        let query = serde_urlencoded::to_string([("idp", idp.as_str()), ("return_to", &return_to)])
+            .unwrap_or_default();
+        return web::see_other(&format!("/sso/login?{query}"), &[]);
+    }
+    let Some(password) = password else {
+        return login_page(&state, &return_to, email.as_str(), Some("Enter your password."));
+    };
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let verified = match &hash {
+        Some(h) => crypto::verify_password(&password, h),
+        None => {
+            if let Some(dummy) = DUMMY_HASH.as_deref() {
+                let _ = crypto::verify_password(&password, dummy);
+            }
+            false
+        }
+    };
+    match account {
+        Some(account) if verified => {
+            tracing::info!(account_id = %account.id, "password sign-in");
+            web::sign_in(&state, &account, None, &return_to, vec![]).await
+        }
+        _ => {
+            tracing::info!("password sign-in refused");
+            login_page(
+                &state,
+                &return_to,
+                email.as_str(),
+                Some("The email or password is not right."),
+            )
+        }
+    }
+}

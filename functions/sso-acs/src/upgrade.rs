@@ -1,0 +1,199 @@
+//! `GET/POST /sso/upgrade`: an account that has a password comes under SSO only after its
+//! owner confirms with that password once. Confirming revokes the account's OAuth grants
+//! (and so its refresh tokens); declining leaves the account as it was, not under SSO.
+//! The pending upgrade is named by a short-lived sealed cookie, never by a URL.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use identity_shared::AppState;
+use identity_shared::accounts::Accounts;
+use identity_shared::crypto;
+use identity_shared::http::{Internal, PageError, page};
+use identity_shared::idps::Idps;
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::CookieKeys;
+use identity_shared::session;
+use identity_shared::sso::{PendingUpgrade, SsoError, SsoRecords, UPGRADE_TTL_SECS};
+
+use crate::{acs, web};
+
+const COOKIE: &str = "identity_sso_upgrade";
+const AAD: &[u8] = b"sso-upgrade";
+
+/// `Set-Cookie` carrying the pending upgrade's token, sealed.
+pub fn cookie(state: &AppState, keys: &CookieKeys, token: &SecretString) -> String {
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{COOKIE}={}; Path=/sso/upgrade; Max-Age={UPGRADE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
+        keys.seal(token.expose_secret().as_bytes(), AAD)
+    )
+}
+
+fn clear_cookie(state: &AppState) -> String {
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{COOKIE}=; Path=/sso/upgrade; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
+}
+
+fn expired() -> Response {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Nothing to confirm",
+        "This confirmation has expired or was already answered. Sign in again from the sign-in page.",
+    )
+    .into_response()
+}
+
+/// The pending upgrade this browser holds, with its token.
+async fn pending(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(SecretString, PendingUpgrade)>, Response> {
+    let Some(value) = session::cookie_value(headers, COOKIE) else {
+        return Ok(None);
+    };
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(|e| Internal::new("cookie keys", e).page().into_response())?;
+    let Some(token) = keys
+        .open(value, AAD)
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(SecretString::new)
+    else {
+        return Ok(None);
+    };
+    match state.store.pending_upgrade(&token).await {
+        Ok(Some(p)) => Ok(Some((token, p))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(Internal::new("pending upgrade read", e).page().into_response()),
+    }
+}
+
+fn confirm_page(email: &str, idp: &str, error: Option<&str>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let error = error
+        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
+        .unwrap_or_default();
+    page::html(
+        status,
+        "Move your account to single sign-on",
+        &format!(
+            "{error}<p>Your organisation signs you in through <strong>{idp}</strong>. Your account \
+<strong>{email}</strong> has a password: to move it to single sign-on, enter that password once.</p>\
+<p class=\"muted\">After the move you sign in only through your organisation. Applications you \
+authorized with this account lose their access and must be authorized again.</p>\
+<form method=\"post\" action=\"/sso/upgrade\">\
+<label for=\"password\">Password</label>\
+<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
+<button type=\"submit\" name=\"answer\" value=\"confirm\">Move to single sign-on</button> \
+<button type=\"submit\" name=\"answer\" value=\"decline\">Not now</button></form>",
+            idp = page::esc(idp),
+            email = page::esc(email),
+        ),
+    )
+}
+
+/// `GET /sso/upgrade`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (_, p) = match pending(&state, &headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return expired(),
+        Err(r) => return r,
+    };
+    match state.store.account(&p.account_id).await {
+        Ok(Some(account)) => confirm_page(&account.email, &p.idp, None),
+        Ok(None) => expired(),
+        Err(e) => Internal::new("account read", e).page().into_response(),
+    }
+}
+
+/// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`.
+pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = web::same_origin_post(&state, &headers) {
+        return r;
+    }
+    let form = match web::form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let (token, p) = match pending(&state, &headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return expired(),
+        Err(r) => return r,
+    };
+    let store = &state.store;
+    let account = match store.account(&p.account_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return expired(),
+        Err(e) => return Internal::new("account read", e).page().into_response(),
+    };
+    match form.get("answer").map(String::as_str) {
+        Some("decline") => {
+            if let Err(e) = store.decline_upgrade(&token).await {
+                return Internal::new("decline upgrade", e).page().into_response();
+            }
+            tracing::info!(account_id = %account.id, "SSO upgrade declined");
+            let mut r = page::html(
+                StatusCode::OK,
+                "Not moved to single sign-on",
+                "<p>Your account stays as it is and keeps its password. \
+<a href=\"/login\">Sign in with your password</a>.</p>",
+            );
+            if let Ok(v) = clear_cookie(&state).parse() {
+                r.headers_mut().append(http::header::SET_COOKIE, v);
+            }
+            r
+        }
+        Some("confirm") => {
+            let password = SecretString::new(form.get("password").cloned().unwrap_or_default());
+            let ok = account
+                .password_hash
+                .as_deref()
+                .is_some_and(|h| crypto::verify_password(&password, h));
+            if !ok {
+                tracing::info!(account_id = %account.id, "SSO upgrade: wrong password");
+                return confirm_page(&account.email, &p.idp, Some("That password is not right."));
+            }
+            let linked = match store.confirm_upgrade(&token).await {
+                Ok(Some(a)) => a,
+                Ok(None) => return expired(),
+                Err(SsoError::OtherIdp) => return acs::other_idp(),
+                Err(SsoError::Changed) => return acs::try_again(),
+                Err(e) => return Internal::new("confirm upgrade", e).page().into_response(),
+            };
+            let idp = match store.idp(&p.idp).await {
+                Ok(Some(i)) => i,
+                Ok(None) => return expired(),
+                Err(e) => return Internal::new("idp read", e).page().into_response(),
+            };
+            if let Err(e) = web::apply_team_role(&state, &idp, &linked).await {
+                return e.page().into_response();
+            }
+            tracing::info!(account_id = %linked.id, idp = %idp.id, "account moved to SSO");
+            web::sign_in(
+                &state,
+                &linked,
+                Some(&idp.id),
+                &p.return_to,
+                vec![clear_cookie(&state)],
+            )
+            .await
+        }
+        _ => confirm_page(&account.email, &p.idp, Some("Choose one of the two buttons.")),
+    }
+}

@@ -1,0 +1,80 @@
+//! `GET/POST /account/welcome/{token}`: the welcome link that activates an account made at
+//! a first SSO login. The GET only shows a button (mail scanners fetch links); the POST
+//! consumes the single-use token and activates the account.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use identity_shared::AppState;
+use identity_shared::http::{Internal, PageError, page};
+use identity_shared::secret::SecretString;
+use identity_shared::sso::SsoRecords;
+
+use crate::{acs, web};
+
+fn gone() -> Response {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "Link expired",
+        "This activation link has expired or was already used. If your account is still not active, sign in again through your organisation to get a new link.",
+    )
+    .into_response()
+}
+
+fn plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `GET /account/welcome/{token}`.
+pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    if !plausible(&token) {
+        return gone();
+    }
+    match state
+        .store
+        .welcome_pending(&SecretString::new(token.clone()))
+        .await
+    {
+        Ok(true) => page::html(
+            StatusCode::OK,
+            "Activate your account",
+            &format!(
+                "<p>Activate the account your organisation's single sign-on made for you.</p>\
+<form method=\"post\" action=\"/account/welcome/{}\"><button type=\"submit\">Activate my account</button></form>",
+                page::esc(&token)
+            ),
+        ),
+        Ok(false) => gone(),
+        Err(e) => Internal::new("welcome read", e).page().into_response(),
+    }
+}
+
+/// `POST /account/welcome/{token}`.
+pub async fn activate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if let Err(r) = web::same_origin_post(&state, &headers) {
+        return r;
+    }
+    if !plausible(&token) {
+        return gone();
+    }
+    match state.store.activate(&SecretString::new(token)).await {
+        Ok(Some(account)) => {
+            tracing::info!(account_id = %account.id, "account activated");
+            page::html(
+                StatusCode::OK,
+                "Your account is active",
+                &format!(
+                    "<p>The account <strong>{}</strong> is active. You can return to the application.</p>",
+                    page::esc(&account.email)
+                ),
+            )
+        }
+        Ok(None) => gone(),
+        Err(identity_shared::sso::SsoError::Changed) => acs::try_again(),
+        Err(e) => Internal::new("activate", e).page().into_response(),
+    }
+}

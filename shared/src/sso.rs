@@ -1,0 +1,485 @@
+//! The store side of an SSO login: AuthnRequests waiting for their response, the replay
+//! cache of assertion IDs, just-in-time accounts with their welcome link, the confirmation
+//! an existing password account gives before it comes under SSO, and the outbox.
+//!
+//! Each step that changes several records is one atomic write, so a refused or raced login
+//! leaves nothing behind.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Email};
+use crate::crypto;
+use crate::idps::Idp;
+use crate::oauth::grant::Grants;
+use crate::secret::SecretString;
+use crate::secrets::CookieKeys;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+/// How long an AuthnRequest waits for its response.
+pub const REQUEST_TTL_SECS: i64 = 600;
+/// How long the welcome (activation) link works.
+pub const WELCOME_TTL_SECS: i64 = 7 * 24 * 3600;
+/// How long an existing account's owner has to confirm (or decline) the move to SSO.
+pub const UPGRADE_TTL_SECS: i64 = 600;
+/// How long outbox messages are kept.
+pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
+/// The replay record outlives the assertion's own validity by the clock skew we allow.
+pub const REPLAY_MARGIN_SECS: i64 = 180;
+
+const REQUEST_KIND: &str = "saml-request";
+const REPLAY_KIND: &str = "saml-assertion";
+const WELCOME_KIND: &str = "welcome";
+const UPGRADE_KIND: &str = "sso-upgrade";
+
+fn once_pk(kind: &str, key: &str) -> String {
+    format!("{kind}#{key}")
+}
+
+/// An AuthnRequest we sent, waiting for its response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlRequest {
+    pub idp: String,
+    /// Same-origin path to return to after login.
+    pub return_to: String,
+}
+
+/// A validated assertion, ready to be turned into a login.
+#[derive(Debug, Clone)]
+pub struct SsoLogin<'a> {
+    pub idp: &'a Idp,
+    pub email: &'a Email,
+    /// Our AuthnRequest's ID for an SP-initiated login; consumed by the login.
+    pub request_id: Option<&'a str>,
+    pub assertion_id: &'a str,
+    /// Until when the assertion could be presented again (its NotOnOrAfter).
+    pub valid_until: i64,
+    /// `{base}/account/welcome/` — the welcome link is this plus the token.
+    pub welcome_base: &'a str,
+    /// Where the person goes after login (kept for a pending upgrade).
+    pub return_to: &'a str,
+}
+
+/// What a login turned into.
+#[derive(Debug)]
+pub enum SsoOutcome {
+    /// Sign the person in. `created`: a just-in-time account (pending, welcome sent).
+    SignIn { account: Account, created: bool },
+    /// The email belongs to an account with a password: its owner must confirm the move
+    /// to SSO first. The token names the pending upgrade (kept in a cookie, never a URL).
+    ConfirmUpgrade { account: Account, token: SecretString },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("assertion already used")]
+    Replayed,
+    #[error("unknown, expired or used AuthnRequest")]
+    UnknownRequest,
+    #[error("the account is under another IdP")]
+    OtherIdp,
+    #[error("the account changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AccountError> for SsoError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => SsoError::Store(s),
+            AccountError::Changed | AccountError::EmailTaken => SsoError::Changed,
+            other => SsoError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
+/// A move to SSO waiting for the account owner's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpgrade {
+    pub account_id: String,
+    pub idp: String,
+    pub return_to: String,
+}
+
+/// A message for a person (the welcome link). The body is kept sealed with the cookie
+/// keys: it carries a live link.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub to: String,
+    pub subject: String,
+    pub body_sealed: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxMessage {
+    fn aad(to: &str) -> Vec<u8> {
+        format!("outbox:{to}").into_bytes()
+    }
+
+    /// The body, for the operator's `identity admin outbox` or a real sender.
+    pub fn body(&self, keys: &CookieKeys) -> Option<SecretString> {
+        let plain = keys.open(&self.body_sealed, &Self::aad(&self.to))?;
+        String::from_utf8(plain).ok().map(SecretString::new)
+    }
+}
+
+/// Delivers outbox messages. The default only logs that a message is waiting (never its
+/// body); a deployment plugs in its mail service here.
+#[async_trait]
+pub trait EmailSender: Send + Sync {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), String>;
+}
+
+/// Logs "message waiting in the outbox" with the recipient's domain and the subject.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoggingSender;
+
+#[async_trait]
+impl EmailSender for LoggingSender {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), String> {
+        let domain = message.to.rsplit('@').next().unwrap_or("");
+        tracing::info!(
+            to_domain = domain,
+            subject = %message.subject,
+            "message waiting in the outbox (`identity admin outbox` shows it)"
+        );
+        Ok(())
+    }
+}
+
+fn token_key(token: &SecretString) -> String {
+    crypto::sha256_hex(token.expose_secret().as_bytes())
+}
+
+#[async_trait]
+pub trait SsoRecords {
+    async fn save_saml_request(&self, id: &str, request: &SamlRequest) -> Result<(), StoreError>;
+    /// A waiting request (read only: the login consumes it).
+    async fn saml_request(&self, id: &str) -> Result<Option<SamlRequest>, StoreError>;
+    /// Turns a validated assertion into a login, consuming the request and recording the
+    /// assertion ID in one atomic write with the account change it needs.
+    async fn complete_sso_login(
+        &self,
+        login: &SsoLogin<'_>,
+        keys: &CookieKeys,
+    ) -> Result<SsoOutcome, SsoError>;
+    async fn pending_upgrade(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<PendingUpgrade>, StoreError>;
+    /// The owner confirmed: their refresh tokens and OAuth grants are revoked, then the
+    /// account comes under the IdP (its password dropped) as the pending record is
+    /// consumed. `None` when the pending upgrade is gone.
+    async fn confirm_upgrade(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
+    /// The owner declined: the pending record goes, the account stays as it was.
+    async fn decline_upgrade(&self, token: &SecretString) -> Result<bool, StoreError>;
+    /// Follows a welcome link: a pending account becomes active. `None` for an unknown,
+    /// expired or used link.
+    async fn activate(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
+    /// Is the welcome link still good? (read only, for the page before the button)
+    async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError>;
+    /// Outbox messages, newest first; only those to `to` when given.
+    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError>;
+}
+
+#[derive(Serialize, Deserialize)]
+struct WelcomeRecord {
+    account_id: String,
+}
+
+#[async_trait]
+impl SsoRecords for Store {
+    async fn save_saml_request(&self, id: &str, request: &SamlRequest) -> Result<(), StoreError> {
+        let item = Item::new(once_pk(REQUEST_KIND, id), "once", request)?
+            .expiring(self.now() + REQUEST_TTL_SECS);
+        self.write(vec![Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await
+    }
+
+    async fn saml_request(&self, id: &str) -> Result<Option<SamlRequest>, StoreError> {
+        if id.is_empty() || id.len() > 128 {
+            return Ok(None);
+        }
+        self.get(Table::Once, &once_pk(REQUEST_KIND, id), "once")
+            .await
+    }
+
+    async fn complete_sso_login(
+        &self,
+        login: &SsoLogin<'_>,
+        keys: &CookieKeys,
+    ) -> Result<SsoOutcome, SsoError> {
+        let now = self.now();
+        let replay_pk = once_pk(
+            REPLAY_KIND,
+            &crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes()),
+        );
+        let mut ops = vec![Op::Put {
+            table: Table::Once,
+            item: Item::new(replay_pk.clone(), "used", &serde_json::json!({}))?
+                .expiring(login.valid_until.max(now) + REPLAY_MARGIN_SECS),
+            cond: Cond::Absent,
+        }];
+        if let Some(id) = login.request_id {
+            ops.push(Op::Delete {
+                table: Table::Once,
+                pk: once_pk(REQUEST_KIND, id),
+                sk: "once".into(),
+                cond: Cond::Live,
+            });
+        }
+        let existing = self.account_by_email(login.email).await?;
+        let outcome = match existing {
+            None => {
+                let account = accounts::new_account(
+                    login.email,
+                    None,
+                    AccountStatus::Pending,
+                    Some(login.idp.id.clone()),
+                    now,
+                );
+                ops.extend(accounts::create_ops(&account)?);
+                ops.extend(welcome_ops(&account, login.welcome_base, keys, now)?);
+                SsoOutcome::SignIn {
+                    account,
+                    created: true,
+                }
+            }
+            Some(account) => match account.sso_idp.as_deref() {
+                Some(idp) if idp == login.idp.id => SsoOutcome::SignIn {
+                    account,
+                    created: false,
+                },
+                Some(_) => return Err(SsoError::OtherIdp),
+                None if !account.has_password() => {
+                    let mut linked = account.clone();
+                    linked.sso_idp = Some(login.idp.id.clone());
+                    let (op, next) = accounts::update_op(&linked)?;
+                    ops.push(op);
+                    SsoOutcome::SignIn {
+                        account: next,
+                        created: false,
+                    }
+                }
+                None => {
+                    let token = crypto::random_token();
+                    let pending = PendingUpgrade {
+                        account_id: account.id.clone(),
+                        idp: login.idp.id.clone(),
+                        return_to: login.return_to.to_string(),
+                    };
+                    ops.push(Op::Put {
+                        table: Table::Once,
+                        item: Item::new(once_pk(UPGRADE_KIND, &token_key(&token)), "once", &pending)?
+                            .expiring(now + UPGRADE_TTL_SECS),
+                        cond: Cond::Absent,
+                    });
+                    SsoOutcome::ConfirmUpgrade { account, token }
+                }
+            },
+        };
+        match self.write(ops).await {
+            Ok(()) => Ok(outcome),
+            Err(StoreError::Conflict) => {
+                // Which condition failed? The replay record first: a second presentation of
+                // the assertion is the attack this guards against.
+                if self.get_item(Table::Once, &replay_pk, "used").await?.is_some() {
+                    Err(SsoError::Replayed)
+                } else if let Some(id) = login.request_id
+                    && self.saml_request(id).await?.is_none()
+                {
+                    Err(SsoError::UnknownRequest)
+                } else {
+                    Err(SsoError::Changed)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn pending_upgrade(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<PendingUpgrade>, StoreError> {
+        self.get(Table::Once, &once_pk(UPGRADE_KIND, &token_key(token)), "once")
+            .await
+    }
+
+    async fn confirm_upgrade(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
+        let Some(pending) = self.pending_upgrade(token).await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.account(&pending.account_id).await? else {
+            return Ok(None);
+        };
+        if account.sso_idp.is_some() {
+            return Err(SsoError::OtherIdp);
+        }
+        // Revocation first: if anything below fails, the tokens are gone and the account is
+        // not yet linked, which the owner can simply retry.
+        for grant in self.grants_of(&account.id).await? {
+            self.revoke_grant(&grant.gid).await?;
+        }
+        let mut linked = account.clone();
+        linked.sso_idp = Some(pending.idp.clone());
+        // Under SSO the password no longer signs in; it is dropped, not kept around.
+        linked.password_hash = None;
+        let (op, next) = accounts::update_op(&linked)?;
+        let ops = vec![
+            Op::Delete {
+                table: Table::Once,
+                pk: once_pk(UPGRADE_KIND, &token_key(token)),
+                sk: "once".into(),
+                cond: Cond::Live,
+            },
+            op,
+        ];
+        match self.write(ops).await {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::Conflict) => {
+                if self.pending_upgrade(token).await?.is_none() {
+                    Ok(None)
+                } else {
+                    Err(SsoError::Changed)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn decline_upgrade(&self, token: &SecretString) -> Result<bool, StoreError> {
+        Ok(self
+            .take(Table::Once, &once_pk(UPGRADE_KIND, &token_key(token)), "once")
+            .await?
+            .is_some())
+    }
+
+    async fn activate(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
+        let pk = once_pk(WELCOME_KIND, &token_key(token));
+        let Some(record) = self.get::<WelcomeRecord>(Table::Once, &pk, "once").await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.account(&record.account_id).await? else {
+            return Ok(None);
+        };
+        let mut ops = vec![Op::Delete {
+            table: Table::Once,
+            pk: pk.clone(),
+            sk: "once".into(),
+            cond: Cond::Live,
+        }];
+        let next = if account.status == AccountStatus::Active {
+            account
+        } else {
+            let mut active = account.clone();
+            active.status = AccountStatus::Active;
+            let (op, next) = accounts::update_op(&active)?;
+            ops.push(op);
+            next
+        };
+        match self.write(ops).await {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::Conflict) => {
+                if self.get_item(Table::Once, &pk, "once").await?.is_none() {
+                    Ok(None)
+                } else {
+                    Err(SsoError::Changed)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(
+                Table::Once,
+                &once_pk(WELCOME_KIND, &token_key(token)),
+                "once",
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError> {
+        let items = match to {
+            Some(email) => {
+                self.backend()
+                    .query(Table::LoginHistory, &outbox_pk(email.as_str()), "", self.now())
+                    .await?
+            }
+            None => self.backend().scan(Table::LoginHistory, self.now()).await?,
+        };
+        let mut out = items
+            .iter()
+            .filter(|i| i.pk.starts_with("outbox#"))
+            .map(|i| i.parse::<OutboxMessage>())
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(out)
+    }
+}
+
+fn outbox_pk(to: &str) -> String {
+    format!("outbox#{to}")
+}
+
+/// The welcome token record and the welcome message for a new account.
+fn welcome_ops(
+    account: &Account,
+    welcome_base: &str,
+    keys: &CookieKeys,
+    now: i64,
+) -> Result<Vec<Op>, StoreError> {
+    let token = crypto::random_token();
+    let link = format!("{welcome_base}{}", token.expose_secret());
+    let body = format!(
+        "Welcome! Your organisation signed you in through single sign-on and an account was \
+         made for {email}. Follow this link within 7 days to activate it:\n\n{link}\n",
+        email = account.email
+    );
+    let message = OutboxMessage {
+        to: account.email.clone(),
+        subject: "Activate your account".into(),
+        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(&account.email)),
+        created_at: now,
+    };
+    Ok(vec![
+        Op::Put {
+            table: Table::Once,
+            item: Item::new(
+                once_pk(WELCOME_KIND, &token_key(&token)),
+                "once",
+                &WelcomeRecord {
+                    account_id: account.id.clone(),
+                },
+            )?
+            .expiring(now + WELCOME_TTL_SECS),
+            cond: Cond::Absent,
+        },
+        Op::Put {
+            table: Table::LoginHistory,
+            item: Item::new(
+                outbox_pk(&account.email),
+                format!("{now:012}#{}", crypto::b64url(&crypto::random_bytes(6))),
+                &message,
+            )?
+            .expiring(now + OUTBOX_TTL_SECS),
+            cond: Cond::Absent,
+        },
+    ])
+}
