@@ -1,0 +1,432 @@
+//! SAML SSO's store parts (issue 4), each check an `async fn(&Fixture)` that
+//! `tests/sso_store_suite.rs` runs on both backends: the IdP registry, just-in-time
+//! accounts with their welcome link, the replay cache, the upgrade of a password account
+//! (with its grants revoked) and the refusal paths that must leave nothing written.
+
+use std::sync::Arc;
+
+use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::apps::Role;
+use identity_shared::idps::{Idp, IdpError, Idps};
+use identity_shared::oauth::{Grants, Scopes};
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::CookieKeys;
+use identity_shared::sso::{
+    OUTBOX_TTL_SECS, REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
+    WELCOME_TTL_SECS,
+};
+use identity_shared::store::Table;
+
+use crate::Fixture;
+
+pub fn cookie_keys() -> CookieKeys {
+    CookieKeys::parse(&SecretString::new(
+        serde_json::json!({ "current": "a test cookie key of at least 32 characters" }).to_string(),
+    ))
+    .expect("cookie keys")
+}
+
+/// An IdP record for `example.com` (the certificate is only stored here, never used).
+pub fn idp(id: &str, domain: &str) -> Idp {
+    Idp {
+        id: id.into(),
+        entity_id: format!("https://idp.{domain}/{id}"),
+        sso_url: format!("https://idp.{domain}/sso"),
+        certificates: vec!["MIIB".into()],
+        domains: vec![domain.into()],
+        team: id.into(),
+        default_role: Role::Member,
+        allow_idp_initiated: false,
+        require_mfa: false,
+        mfa_contexts: vec![],
+        want_authn_requests_signed: false,
+        created_at: 0,
+        version: 1,
+    }
+}
+
+fn login<'a>(idp: &'a Idp, email: &'a Email, assertion_id: &'a str, now: i64) -> SsoLogin<'a> {
+    SsoLogin {
+        idp,
+        email,
+        request_id: None,
+        assertion_id,
+        valid_until: now + 300,
+        welcome_base: "http://127.0.0.1:3000/account/welcome/",
+        return_to: "/somewhere",
+    }
+}
+
+/// The welcome token in the newest outbox message to `email`.
+pub async fn welcome_token(f: &Fixture, email: &Email) -> SecretString {
+    let messages = f.store.outbox(Some(email)).await.unwrap();
+    let body = messages[0].body(&cookie_keys()).expect("body opens");
+    let link = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.contains("/account/welcome/"))
+        .expect("a link")
+        .to_string();
+    SecretString::new(link.rsplit('/').next().unwrap().to_string())
+}
+
+pub async fn idp_registry_by_id_domain_and_entity(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    assert_eq!(f.store.idp("acme").await.unwrap().unwrap().entity_id, acme.entity_id);
+    assert_eq!(
+        f.store.idp_for_domain("ACME.example").await.unwrap().unwrap().id,
+        "acme"
+    );
+    assert_eq!(
+        f.store.idp_by_entity_id(&acme.entity_id).await.unwrap().unwrap().id,
+        "acme"
+    );
+    assert!(f.store.idp_for_domain("other.example").await.unwrap().is_none());
+    assert!(f.store.idp_by_entity_id("https://nobody").await.unwrap().is_none());
+    // Taken id, taken entity ID, taken domain: refused, and nothing of the refused one lands.
+    let mut again = idp("acme", "fresh.example");
+    again.entity_id = "https://fresh".into();
+    assert!(matches!(f.store.add_idp(&again).await, Err(IdpError::Taken)));
+    assert!(f.store.idp_for_domain("fresh.example").await.unwrap().is_none());
+    let mut same_domain = idp("acme2", "acme.example");
+    same_domain.entity_id = "https://acme2".into();
+    assert!(matches!(f.store.add_idp(&same_domain).await, Err(IdpError::Taken)));
+    assert!(f.store.idp("acme2").await.unwrap().is_none());
+    // No certificates: refused.
+    let mut bare = idp("bare", "bare.example");
+    bare.certificates.clear();
+    assert!(matches!(f.store.add_idp(&bare).await, Err(IdpError::Invalid(_))));
+    // Rollover.
+    let rolled = f
+        .store
+        .set_idp_certificates("acme", vec!["NEW".into(), "OLD".into()])
+        .await
+        .unwrap();
+    assert_eq!(rolled.certificates, vec!["NEW", "OLD"]);
+    assert_eq!(f.store.list_idps().await.unwrap().len(), 1);
+}
+
+pub async fn jit_account_is_pending_until_the_welcome_link(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("new.person@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_a1", now), &cookie_keys())
+        .await
+        .unwrap();
+    let SsoOutcome::SignIn { account, created } = outcome else {
+        panic!("a new email signs in")
+    };
+    assert!(created);
+    assert_eq!(account.status, AccountStatus::Pending);
+    assert_eq!(account.sso_idp.as_deref(), Some("acme"));
+    assert!(!account.has_password());
+    let stored = f.store.account_by_email(&email).await.unwrap().unwrap();
+    assert_eq!(stored.status, AccountStatus::Pending);
+    // The welcome message waits in the outbox, sealed, with a link that works once.
+    let messages = f.store.outbox(Some(&email)).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].to, "new.person@acme.example");
+    assert!(!messages[0].body_sealed.contains("/account/welcome/"));
+    let token = welcome_token(f, &email).await;
+    assert!(f.store.welcome_pending(&token).await.unwrap());
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = f.store.clone();
+            let token = SecretString::new(token.expose_secret().to_string());
+            tokio::spawn(async move { store.activate(&token).await.unwrap() })
+        })
+        .collect();
+    let mut activated = 0;
+    for r in racers {
+        if r.await.unwrap().is_some() {
+            activated += 1;
+        }
+    }
+    assert_eq!(activated, 1, "the welcome link works exactly once");
+    let active = f.store.account_by_email(&email).await.unwrap().unwrap();
+    assert_eq!(active.status, AccountStatus::Active);
+    assert!(!f.store.welcome_pending(&token).await.unwrap());
+    // A second login of the same person signs in without creating anything.
+    let again = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_a2", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(matches!(again, SsoOutcome::SignIn { created: false, .. }));
+    assert_eq!(f.store.outbox(Some(&email)).await.unwrap().len(), 1);
+}
+
+pub async fn welcome_link_expires(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("late@acme.example").unwrap();
+    f.store
+        .complete_sso_login(&login(&acme, &email, "_late", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .await
+        .unwrap();
+    let token = welcome_token(f, &email).await;
+    f.clock.advance(WELCOME_TTL_SECS + 1);
+    assert!(!f.store.welcome_pending(&token).await.unwrap());
+    assert!(f.store.activate(&token).await.unwrap().is_none());
+    assert_eq!(
+        f.store.account_by_email(&email).await.unwrap().unwrap().status,
+        AccountStatus::Pending
+    );
+    f.clock.advance(OUTBOX_TTL_SECS);
+    assert!(f.store.outbox(Some(&email)).await.unwrap().is_empty());
+}
+
+pub async fn replayed_assertion_is_refused_once_under_concurrency(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    f.store
+        .create_account(
+            &Email::parse("racer@acme.example").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let store = Arc::new(f.store.clone());
+    let acme = Arc::new(acme);
+    let racers: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            let acme = acme.clone();
+            tokio::spawn(async move {
+                let email = Email::parse("racer@acme.example").unwrap();
+                store
+                    .complete_sso_login(&login(&acme, &email, "_same", now), &cookie_keys())
+                    .await
+            })
+        })
+        .collect();
+    let (mut ok, mut replayed) = (0, 0);
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(SsoError::Replayed) => replayed += 1,
+            // A racer that lost on the account's version (the first login links it).
+            Err(SsoError::Changed) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one login per assertion");
+    assert!(replayed >= 1);
+    // Later, sequentially: still refused while the record lives…
+    let email = Email::parse("racer@acme.example").unwrap();
+    assert!(matches!(
+        f.store
+            .complete_sso_login(&login(&acme, &email, "_same", now), &cookie_keys())
+            .await,
+        Err(SsoError::Replayed)
+    ));
+    // …and the same ID from another IdP is another assertion.
+    let other = idp("other", "other.example");
+    f.store.add_idp(&other).await.unwrap();
+    let outsider = Email::parse("x@other.example").unwrap();
+    assert!(
+        f.store
+            .complete_sso_login(&login(&other, &outsider, "_same", now), &cookie_keys())
+            .await
+            .is_ok()
+    );
+}
+
+pub async fn sp_initiated_request_is_consumed_with_the_login(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let request = SamlRequest {
+        idp: "acme".into(),
+        return_to: "/oauth/authorize?x=1".into(),
+    };
+    f.store.save_saml_request("_req1", &request).await.unwrap();
+    assert_eq!(f.store.saml_request("_req1").await.unwrap(), Some(request));
+    let email = Email::parse("sp@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let mut first = login(&acme, &email, "_as1", now);
+    first.request_id = Some("_req1");
+    f.store
+        .complete_sso_login(&first, &cookie_keys())
+        .await
+        .unwrap();
+    assert!(f.store.saml_request("_req1").await.unwrap().is_none());
+    // A second response to the same request (another assertion ID) finds it gone; nothing
+    // of that second login is written.
+    let other = Email::parse("second@acme.example").unwrap();
+    let mut second = login(&acme, &other, "_as2", now);
+    second.request_id = Some("_req1");
+    assert!(matches!(
+        f.store.complete_sso_login(&second, &cookie_keys()).await,
+        Err(SsoError::UnknownRequest)
+    ));
+    assert!(f.store.account_by_email(&other).await.unwrap().is_none());
+    assert!(f.store.outbox(Some(&other)).await.unwrap().is_empty());
+    // An expired request is absent too.
+    f.store
+        .save_saml_request(
+            "_req2",
+            &SamlRequest {
+                idp: "acme".into(),
+                return_to: "/".into(),
+            },
+        )
+        .await
+        .unwrap();
+    f.clock.advance(REQUEST_TTL_SECS + 1);
+    assert!(f.store.saml_request("_req2").await.unwrap().is_none());
+}
+
+pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("ops@acme.example").unwrap();
+    let before = f
+        .store
+        .create_account(&email, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_np", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .await
+        .unwrap();
+    let SsoOutcome::SignIn { account, created } = outcome else {
+        panic!("no confirmation for an account without a password")
+    };
+    assert!(!created);
+    assert_eq!(account.id, before.id);
+    assert_eq!(account.status, AccountStatus::Active);
+    assert_eq!(
+        f.store.account(&before.id).await.unwrap().unwrap().sso_idp.as_deref(),
+        Some("acme")
+    );
+}
+
+pub async fn password_account_upgrade_confirmed_revokes_its_grants(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("dev@acme.example").unwrap();
+    let account = f
+        .store
+        .create_account(
+            &email,
+            Some(&SecretString::new("correct horse battery")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let scopes = Scopes::parse("read").unwrap();
+    let grant = f.store.grant_for(&account.id, "client-1", &scopes).await.unwrap();
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_up", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .await
+        .unwrap();
+    let SsoOutcome::ConfirmUpgrade { token, .. } = outcome else {
+        panic!("a password account must confirm")
+    };
+    // Nothing changed yet.
+    let unchanged = f.store.account(&account.id).await.unwrap().unwrap();
+    assert!(unchanged.sso_idp.is_none() && unchanged.has_password());
+    assert!(f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+    let pending = f.store.pending_upgrade(&token).await.unwrap().unwrap();
+    assert_eq!(pending.return_to, "/somewhere");
+    let linked = f.store.confirm_upgrade(&token).await.unwrap().unwrap();
+    assert_eq!(linked.sso_idp.as_deref(), Some("acme"));
+    assert!(!linked.has_password(), "the password no longer signs in");
+    assert!(!f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+    assert!(f.store.grants_of(&account.id).await.unwrap().is_empty());
+    // The confirmation works once.
+    assert!(f.store.confirm_upgrade(&token).await.unwrap().is_none());
+}
+
+pub async fn password_account_upgrade_declined_stays_off_sso(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("keeps@acme.example").unwrap();
+    let account = f
+        .store
+        .create_account(
+            &email,
+            Some(&SecretString::new("my own password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let scopes = Scopes::parse("read").unwrap();
+    let grant = f.store.grant_for(&account.id, "client-1", &scopes).await.unwrap();
+    let SsoOutcome::ConfirmUpgrade { token, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_dec", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("confirmation expected")
+    };
+    assert!(f.store.decline_upgrade(&token).await.unwrap());
+    assert!(!f.store.decline_upgrade(&token).await.unwrap());
+    assert!(f.store.confirm_upgrade(&token).await.unwrap().is_none());
+    let after = f.store.account(&account.id).await.unwrap().unwrap();
+    assert!(after.sso_idp.is_none());
+    assert!(after.has_password());
+    assert!(f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+}
+
+pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    let other = idp("other", "other.example");
+    f.store.add_idp(&acme).await.unwrap();
+    f.store.add_idp(&other).await.unwrap();
+    let email = Email::parse("p@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    f.store
+        .complete_sso_login(&login(&acme, &email, "_x1", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .complete_sso_login(&login(&other, &email, "_x2", now), &cookie_keys())
+            .await,
+        Err(SsoError::OtherIdp)
+    ));
+    // The refused assertion was not recorded: it is still unused for its own IdP's records.
+    let replay_count = f
+        .store
+        .backend()
+        .scan(Table::Once, identity_shared::Clock::now(&f.clock))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|i| i.pk.starts_with("saml-assertion#"))
+        .count();
+    assert_eq!(replay_count, 1);
+}
+
+pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let email = Email::parse("r@acme.example").unwrap();
+    let SsoOutcome::SignIn { account, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_r", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let (removed, released) = f.store.remove_idp("acme").await.unwrap().unwrap();
+    assert_eq!(removed.id, "acme");
+    assert_eq!(released, 1);
+    assert!(f.store.idp("acme").await.unwrap().is_none());
+    assert!(f.store.idp_for_domain("acme.example").await.unwrap().is_none());
+    assert!(f.store.idp_by_entity_id(&acme.entity_id).await.unwrap().is_none());
+    assert!(f.store.account(&account.id).await.unwrap().unwrap().sso_idp.is_none());
+    // The id is free again.
+    f.store.add_idp(&acme).await.unwrap();
+}

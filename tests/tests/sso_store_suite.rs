@@ -1,0 +1,16 @@
+//! SAML SSO's store parts on both backends: `embedded::…` on SQLite in a temp dir,
+//! `dynamodb::…` on DynamoDB Local (started by tests/run.sh).
+
+identity_tests::on_both_backends!(
+    sso_suite:
+    idp_registry_by_id_domain_and_entity,
+    jit_account_is_pending_until_the_welcome_link,
+    welcome_link_expires,
+    replayed_assertion_is_refused_once_under_concurrency,
+    sp_initiated_request_is_consumed_with_the_login,
+    account_without_password_comes_under_sso_at_once,
+    password_account_upgrade_confirmed_revokes_its_grants,
+    password_account_upgrade_declined_stays_off_sso,
+    account_under_another_idp_is_refused_and_nothing_written,
+    removing_an_idp_releases_its_accounts,
+);
