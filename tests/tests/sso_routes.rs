@@ -1,0 +1,734 @@
+//! SAML SSO through the routes (issue 4): the login page, SP-initiated login, the ACS with
+//! responses signed by libxmlsec1 (the test IdP), just-in-time accounts and the welcome
+//! link, the upgrade of a password account (revoking its refresh tokens), team roles, the
+//! 8-hour session, refusals (a page, a log line, nothing written) and the dev IdP.
+
+use std::io::Read;
+
+use axum::Router;
+use axum::body::Body;
+use base64::Engine;
+use http::{Request, StatusCode, header};
+use identity_shared::AppState;
+use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::apps::{Apps, Role};
+use identity_shared::clock::FixedClock;
+use identity_shared::idps::{Idp, Idps};
+use identity_shared::oauth::refresh::new_refresh_token;
+use identity_shared::oauth::{Grants, RefreshTokens, Scopes};
+use identity_shared::secret::SecretString;
+use identity_shared::sso::SsoRecords;
+use identity_shared::store::Table;
+use identity_tests::{CapturedLogs, app_state, body_bytes, body_json};
+use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
+use tower::ServiceExt;
+
+const BASE: &str = "http://127.0.0.1:3000";
+const ACS: &str = "http://127.0.0.1:3000/sso/acs";
+const SP_ENTITY: &str = "http://127.0.0.1:3000/sso/metadata";
+
+struct Harness {
+    state: AppState,
+    clock: FixedClock,
+    router: Router,
+    signer: IdpSigner,
+    idp: Idp,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
+    let (state, clock, dir) = app_state().await;
+    let signer = IdpSigner::generate("test IdP").expect("signer");
+    let mut idp = Idp {
+        id: "acme".into(),
+        entity_id: "https://idp.acme.example/saml".into(),
+        sso_url: "https://idp.acme.example/sso".into(),
+        certificates: vec![signer.certificate_base64()],
+        domains: vec!["acme.example".into()],
+        team: "acme".into(),
+        default_role: Role::Member,
+        allow_idp_initiated: true,
+        require_mfa: false,
+        mfa_contexts: vec![],
+        want_authn_requests_signed: false,
+        created_at: 0,
+        version: 1,
+    };
+    configure(&mut idp);
+    state.store.add_idp(&idp).await.unwrap();
+    let router = identity_cli::router(state.clone());
+    Harness {
+        state,
+        clock,
+        router,
+        signer,
+        idp,
+        _dir: dir,
+    }
+}
+
+async fn harness() -> Harness {
+    harness_with(|_| {}).await
+}
+
+impl Harness {
+    fn now(&self) -> i64 {
+        identity_shared::Clock::now(&self.clock)
+    }
+
+    fn spec(&self, email: &str, in_response_to: Option<&str>) -> ResponseSpec {
+        ResponseSpec {
+            issuer: self.idp.entity_id.clone(),
+            destination: ACS.into(),
+            audience: SP_ENTITY.into(),
+            recipient: ACS.into(),
+            email: email.into(),
+            in_response_to: in_response_to.map(str::to_string),
+            authn_context: Some(
+                "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".into(),
+            ),
+            now: self.now(),
+            lifetime_secs: 300,
+            sign: Sign::Both,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    async fn get(&self, uri: &str, cookie: Option<&str>) -> axum::response::Response {
+        let mut r = Request::get(uri);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(
+        &self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> axum::response::Response {
+        let mut r = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, BASE);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(r.body(Body::from(body)).unwrap()).await
+    }
+
+    /// POSTs a signed Response to the ACS, as the browser does.
+    async fn acs(&self, spec: &ResponseSpec, relay: &str) -> axum::response::Response {
+        let xml = self.signer.response(spec).expect("signed response");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+        self.post_form(
+            "/sso/acs",
+            &[("SAMLResponse", &encoded), ("RelayState", relay)],
+            None,
+        )
+        .await
+    }
+
+    /// `GET /sso/login` → the AuthnRequest's ID (from the redirect's SAMLRequest).
+    async fn start_login(&self, return_to: &str) -> String {
+        let q = serde_urlencoded::to_string([("idp", "acme"), ("return_to", return_to)]).unwrap();
+        let r = self.get(&format!("/sso/login?{q}"), None).await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let location = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+        assert!(location.starts_with("https://idp.acme.example/sso?"), "{location}");
+        request_id_of(&location)
+    }
+
+    /// SP-initiated login of `email` all the way: the session cookie and the 303's target.
+    async fn sso_login(&self, email: &str, return_to: &str) -> (String, String) {
+        let id = self.start_login(return_to).await;
+        let r = self.acs(&self.spec(email, Some(&id)), "").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", page_text(r).await);
+        (session_cookie(&r), location(&r))
+    }
+}
+
+fn request_id_of(location: &str) -> String {
+    let query = location.split_once('?').unwrap().1;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let saml_request = &pairs.iter().find(|(k, _)| k == "SAMLRequest").unwrap().1;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(saml_request)
+        .unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(raw.as_slice())
+        .read_to_string(&mut xml)
+        .unwrap();
+    let request: samael::schema::AuthnRequest = xml.parse().unwrap();
+    assert_eq!(request.assertion_consumer_service_url.as_deref(), Some(ACS));
+    request.id
+}
+
+fn location(r: &axum::response::Response) -> String {
+    r.headers()[header::LOCATION].to_str().unwrap().to_string()
+}
+
+/// The `name=value` of a response's cookie named `name`.
+fn cookie_named(r: &axum::response::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
+}
+
+fn session_cookie(r: &axum::response::Response) -> String {
+    cookie_named(r, "identity_session").expect("a session cookie")
+}
+
+async fn page_text(r: axum::response::Response) -> String {
+    String::from_utf8(body_bytes(r).await).unwrap()
+}
+
+async fn session_json(h: &Harness, cookie: &str) -> (StatusCode, serde_json::Value) {
+    let r = h.get("/session", Some(cookie)).await;
+    let status = r.status();
+    (status, body_json(r).await)
+}
+
+fn email(e: &str) -> Email {
+    Email::parse(e).unwrap()
+}
+
+#[tokio::test]
+async fn sp_initiated_login_makes_a_pending_account_and_an_sso_session() {
+    let h = harness().await;
+    let (cookie, to) = h.sso_login("new.person@acme.example", "/oauth/authorize?x=1").await;
+    assert_eq!(to, "/oauth/authorize?x=1");
+    let (status, s) = session_json(&h, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s["email"], "new.person@acme.example");
+    assert_eq!(s["status"], "pending");
+    assert_eq!(s["sso"], true);
+    assert_eq!(s["idp"], "acme");
+    // The welcome message waits in the outbox.
+    let outbox = h
+        .state
+        .store
+        .outbox(Some(&email("new.person@acme.example")))
+        .await
+        .unwrap();
+    assert_eq!(outbox.len(), 1);
+}
+
+#[tokio::test]
+async fn welcome_link_activates_the_account_once() {
+    let h = harness().await;
+    let (cookie, _) = h.sso_login("welcome@acme.example", "/").await;
+    let keys = h.state.secrets.cookie_keys().await.unwrap();
+    let message = &h
+        .state
+        .store
+        .outbox(Some(&email("welcome@acme.example")))
+        .await
+        .unwrap()[0];
+    let body = message.body(&keys).unwrap();
+    let link = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:3000/account/welcome/"))
+        .unwrap()
+        .to_string();
+    let path = link.trim_start_matches(BASE).to_string();
+    // The GET only shows a button: a mail scanner fetching the link activates nothing.
+    let r = h.get(&path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("Activate my account"));
+    assert_eq!(session_json(&h, &cookie).await.1["status"], "pending");
+    let r = h.post_form(&path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(session_json(&h, &cookie).await.1["status"], "active");
+    let r = h.post_form(&path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens() {
+    let h = harness().await;
+    let store = &h.state.store;
+    let account = store
+        .create_account(
+            &email("dev@acme.example"),
+            Some(&SecretString::new("correct horse battery")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let grant = store
+        .grant_for(&account.id, "cli", &Scopes::parse("read").unwrap())
+        .await
+        .unwrap();
+    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now()).unwrap();
+    store.write(vec![op]).await.unwrap();
+    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_some());
+
+    let id = h.start_login("/account/authorizations").await;
+    let r = h.acs(&h.spec("dev@acme.example", Some(&id)), "").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/sso/upgrade");
+    assert!(cookie_named(&r, "identity_session").is_none(), "no session before the answer");
+    let upgrade = cookie_named(&r, "identity_sso_upgrade").expect("upgrade cookie");
+    let r = h.get("/sso/upgrade", Some(&upgrade)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("dev@acme.example"));
+
+    // A wrong password changes nothing.
+    let r = h
+        .post_form(
+            "/sso/upgrade",
+            &[("answer", "confirm"), ("password", "wrong")],
+            Some(&upgrade),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(store.account(&account.id).await.unwrap().unwrap().sso_idp.is_none());
+    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_some());
+
+    let r = h
+        .post_form(
+            "/sso/upgrade",
+            &[("answer", "confirm"), ("password", "correct horse battery")],
+            Some(&upgrade),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account/authorizations");
+    let cookie = session_cookie(&r);
+    let (_, s) = session_json(&h, &cookie).await;
+    assert_eq!(s["sso"], true);
+    assert_eq!(s["account_id"], account.id.as_str());
+    let linked = store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(linked.sso_idp.as_deref(), Some("acme"));
+    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_none());
+    assert!(!store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+    // Under SSO the password no longer signs in: the login page sends the person to SSO.
+    let r = h
+        .post_form(
+            "/login",
+            &[("email", "dev@acme.example"), ("password", "correct horse battery")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/sso/login?idp=acme"));
+}
+
+#[tokio::test]
+async fn password_account_upgrade_declined_stays_off_sso() {
+    let h = harness().await;
+    let store = &h.state.store;
+    let account = store
+        .create_account(
+            &email("keeps@acme.example"),
+            Some(&SecretString::new("my own password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let r = h.acs(&h.spec("keeps@acme.example", None), "/").await;
+    let upgrade = cookie_named(&r, "identity_sso_upgrade").expect("upgrade cookie");
+    let r = h
+        .post_form("/sso/upgrade", &[("answer", "decline")], Some(&upgrade))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    let after = store.account(&account.id).await.unwrap().unwrap();
+    assert!(after.sso_idp.is_none() && after.has_password());
+    // The answer was given: the cookie opens nothing any more.
+    let r = h.get("/sso/upgrade", Some(&upgrade)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // And the password still signs in.
+    let r = h
+        .post_form(
+            "/login",
+            &[("email", "keeps@acme.example"), ("password", "my own password")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, s) = session_json(&h, &session_cookie(&r)).await;
+    assert_eq!(s["sso"], false);
+}
+
+#[tokio::test]
+async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_only() {
+    let h = harness_with(|idp| idp.default_role = Role::Admin).await;
+    let store = &h.state.store;
+    let owner = store
+        .create_account(&email("owner@acme.example"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let team = store.create_app("acme", &owner).await.unwrap();
+    let collaborator = store
+        .create_account(&email("collab@acme.example"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    store
+        .set_role(&team, &collaborator, Role::Collaborator)
+        .await
+        .unwrap();
+    let member = store
+        .create_account(&email("member@acme.example"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    store.set_role(&team, &member, Role::Member).await.unwrap();
+
+    for who in [
+        "newcomer@acme.example",
+        "collab@acme.example",
+        "member@acme.example",
+        "owner@acme.example",
+    ] {
+        h.sso_login(who, "/").await;
+    }
+    let role = |id: String| {
+        let team = team.id.clone();
+        async move { store.role_of(&team, &id).await.unwrap() }
+    };
+    let newcomer = store
+        .account_by_email(&email("newcomer@acme.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role(newcomer.id).await, Some(Role::Admin));
+    assert_eq!(role(collaborator.id).await, Some(Role::Admin));
+    assert_eq!(role(member.id).await, Some(Role::Member), "a role held is kept");
+    assert_eq!(role(owner.id).await, Some(Role::Owner));
+}
+
+#[tokio::test]
+async fn sso_session_ends_eight_hours_after_login_whatever_the_activity() {
+    let h = harness().await;
+    let (cookie, _) = h.sso_login("busy@acme.example", "/").await;
+    let (_, s) = session_json(&h, &cookie).await;
+    let expires = s["expires_at"].as_str().unwrap().to_string();
+    // Active all day: a request every hour does not move the end.
+    for _ in 0..7 {
+        h.clock.advance(3600);
+        let (status, s) = session_json(&h, &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(s["expires_at"], expires.as_str());
+    }
+    h.clock.advance(3600 - 1);
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::OK);
+    h.clock.advance(2);
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+    // A new IdP login starts a new 8-hour session.
+    let (again, _) = h.sso_login("busy@acme.example", "/").await;
+    assert_eq!(session_json(&h, &again).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refused_response_shows_a_page_logs_the_reason_and_writes_nothing() {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = harness().await;
+    let before = h.state.store.backend().scan(Table::Once, h.now()).await.unwrap().len();
+    let mut spec = h.spec("victim@acme.example", None);
+    spec.audience = "https://someone-else.example/metadata".into();
+    let r = h.acs(&spec, "/").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(cookie_named(&r, "identity_session").is_none());
+    let text = page_text(r).await;
+    assert!(text.contains("Sign-in refused"), "{text}");
+    assert!(
+        h.state
+            .store
+            .account_by_email(&email("victim@acme.example"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = h.state.store.backend().scan(Table::Once, h.now()).await.unwrap().len();
+    assert_eq!(before, after, "no replay record, no request consumed");
+    let logged = String::from_utf8(logs.contents()).unwrap();
+    assert!(logged.contains("SAML response refused"), "{logged}");
+    assert!(!logged.contains("victim@acme.example"), "no assertion content in logs");
+    assert!(!logged.contains("someone-else.example"), "no assertion content in logs");
+}
+
+#[tokio::test]
+async fn replayed_response_is_refused_at_the_acs() {
+    let h = harness().await;
+    let xml = h.signer.response(&h.spec("twice@acme.example", None)).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    let fields = [("SAMLResponse", encoded.as_str())];
+    let first = h.post_form("/sso/acs", &fields, None).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = h.post_form("/sso/acs", &fields, None).await;
+    assert_eq!(second.status(), StatusCode::FORBIDDEN);
+    assert!(cookie_named(&second, "identity_session").is_none());
+}
+
+#[tokio::test]
+async fn response_to_an_unknown_request_is_refused() {
+    let h = harness().await;
+    let r = h.acs(&h.spec("who@acme.example", Some("_never_sent")), "/").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        h.state
+            .store
+            .account_by_email(&email("who@acme.example"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn idp_initiated_login_is_refused_unless_the_idp_allows_it() {
+    let h = harness_with(|idp| idp.allow_idp_initiated = false).await;
+    let r = h.acs(&h.spec("unsolicited@acme.example", None), "/").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // SP-initiated still works.
+    h.sso_login("unsolicited@acme.example", "/").await;
+}
+
+#[tokio::test]
+async fn mfa_required_by_the_idp_is_enforced_with_a_page_saying_so() {
+    let h = harness_with(|idp| idp.require_mfa = true).await;
+    let r = h.acs(&h.spec("nomfa@acme.example", None), "/").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(page_text(r).await.contains("multi-factor"));
+    let mut spec = h.spec("mfa@acme.example", None);
+    spec.authn_context = Some("https://refeds.org/profile/mfa".into());
+    assert_eq!(h.acs(&spec, "/").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn an_idp_cannot_sign_in_emails_of_another_idps_domain() {
+    let h = harness().await;
+    let mut other = h.idp.clone();
+    other.id = "globex".into();
+    other.entity_id = "https://idp.globex.example".into();
+    other.domains = vec!["globex.example".into()];
+    other.team = "globex".into();
+    h.state.store.add_idp(&other).await.unwrap();
+    for who in ["ceo@globex.example", "someone@unlisted.example"] {
+        let r = h.acs(&h.spec(who, None), "/").await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{who}");
+        assert!(
+            h.state
+                .store
+                .account_by_email(&email(who))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn relay_state_goes_only_to_same_origin_paths() {
+    let h = harness().await;
+    let r = h
+        .acs(&h.spec("relay@acme.example", None), "https://evil.example/")
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account/authorizations");
+    let r = h.get("/sso/login?idp=acme&return_to=//evil.example", None).await;
+    let id = request_id_of(&location(&r));
+    let stored = h.state.store.saml_request(&id).await.unwrap().unwrap();
+    assert_eq!(stored.return_to, "/account/authorizations");
+}
+
+#[tokio::test]
+async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password() {
+    let h = harness().await;
+    let r = h.get("/login?return_to=/oauth/authorize", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = page_text(r).await;
+    assert!(text.contains("name=\"email\""));
+    assert!(!text.contains("development IdP"), "no dev IdP link outside identity serve");
+
+    let r = h
+        .post_form(
+            "/login",
+            &[("email", "Someone@ACME.example"), ("return_to", "/oauth/authorize")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&r),
+        "/sso/login?idp=acme&return_to=%2Foauth%2Fauthorize"
+    );
+
+    h.state
+        .store
+        .create_account(
+            &email("solo@elsewhere.example"),
+            Some(&SecretString::new("a long password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let wrong = h
+        .post_form(
+            "/login",
+            &[("email", "solo@elsewhere.example"), ("password", "nope")],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_named(&wrong, "identity_session").is_none());
+    let unknown = h
+        .post_form(
+            "/login",
+            &[("email", "ghost@elsewhere.example"), ("password", "nope")],
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page_text(wrong).await.replace("solo@", "ghost@"),
+        page_text(unknown).await,
+        "an unknown email reads like a wrong password"
+    );
+    let ok = h
+        .post_form(
+            "/login",
+            &[("email", "solo@elsewhere.example"), ("password", "a long password")],
+            None,
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&ok), "/account/authorizations");
+    let (_, s) = session_json(&h, &session_cookie(&ok)).await;
+    assert_eq!(s["email"], "solo@elsewhere.example");
+    assert_eq!(s["sso"], false);
+
+    // A form posted from another site is refused (login CSRF).
+    let r = h
+        .send(
+            Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://evil.example")
+                .body(Body::from("email=solo%40elsewhere.example&password=a+long+password"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(cookie_named(&r, "identity_session").is_none());
+}
+
+#[tokio::test]
+async fn sp_metadata_names_our_entity_acs_and_certificate() {
+    let h = harness().await;
+    let r = h.get("/sso/metadata", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let xml = page_text(r).await;
+    let keys = h.state.secrets.saml_sp_keys().await.unwrap();
+    assert!(xml.contains(&format!("entityID=\"{SP_ENTITY}\"")), "{xml}");
+    assert!(xml.contains(ACS));
+    assert!(xml.contains(&keys.current.certificate_base64()));
+    let parsed: samael::metadata::EntityDescriptor = xml.parse().expect("metadata parses");
+    assert_eq!(parsed.entity_id.as_deref(), Some(SP_ENTITY));
+}
+
+#[tokio::test]
+async fn dev_idp_signs_a_person_in_through_the_whole_path() {
+    let (mut state, _clock, _dir) = app_state().await;
+    let mut config = (*state.config).clone();
+    config.dev_idp = true;
+    state.config = std::sync::Arc::new(config);
+    let dev = identity_cli::dev_idp::install(&state).await.unwrap();
+    // A second start keeps the same key and IdP.
+    let again = identity_cli::dev_idp::install(&state).await;
+    assert!(again.is_ok());
+    let router = identity_cli::router_with_dev_idp(state.clone(), dev);
+    let send = |r: Request<Body>| router.clone().oneshot(r);
+
+    let login = send(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(page_text(login).await.contains("/sso/login?idp=dev"));
+    let r = send(
+        Request::get("/sso/login?idp=dev&return_to=/session")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let to_idp = location(&r);
+    assert!(to_idp.starts_with("http://127.0.0.1:3000/dev-idp/sso?SAMLRequest="));
+    let page = send(
+        Request::get(to_idp.trim_start_matches(BASE))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page_text(page).await;
+    let hidden = |html: &str, name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("{name} in {html}")) + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].replace("&#39;", "'")
+    };
+    let request_id = hidden(&page, "request_id");
+    let relay = hidden(&page, "relay_state");
+    assert!(!request_id.is_empty());
+    let form = serde_urlencoded::to_string([
+        ("email", "me@laptop.example"),
+        ("request_id", &request_id),
+        ("relay_state", &relay),
+    ])
+    .unwrap();
+    let signed = send(
+        Request::post("/dev-idp/sso")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let signed = page_text(signed).await;
+    let saml_response = hidden(&signed, "SAMLResponse");
+    let relay = hidden(&signed, "RelayState");
+    let form =
+        serde_urlencoded::to_string([("SAMLResponse", &saml_response), ("RelayState", &relay)])
+            .unwrap();
+    let r = send(
+        Request::post("/sso/acs")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/session");
+    let cookie = session_cookie(&r);
+    let s = send(
+        Request::get("/session")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let s = body_json(s).await;
+    assert_eq!(s["email"], "me@laptop.example");
+    assert_eq!(s["idp"], "dev");
+}
