@@ -11,7 +11,7 @@ use identity_shared::apps::Role;
 use identity_shared::config::StoreSpec;
 use identity_shared::idps::{Idp, Idps};
 use identity_shared::jwt_clients::Certificate;
-use identity_shared::sso::SsoRecords;
+use identity_shared::outbox::Outbox;
 use identity_shared::store::Store;
 use serde_json::{Value, json};
 
@@ -177,7 +177,9 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 }
                 None => {
                     let (Some(e), Some(u)) = (entity_id, sso_url) else {
-                        return Err("give --metadata FILE, or --entity-id, --sso-url and --cert".into());
+                        return Err(
+                            "give --metadata FILE, or --entity-id, --sso-url and --cert".into()
+                        );
                     };
                     let certs = certs
                         .iter()
@@ -226,7 +228,11 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 .map(|p| cert_file(p, now))
                 .collect::<Result<Vec<_>, _>>()?;
             let idp = store.set_idp_certificates(&id, certs).await.map_err(fail)?;
-            let text = format!("IdP {} now has {} certificate(s)", idp.id, idp.certificates.len());
+            let text = format!(
+                "IdP {} now has {} certificate(s)",
+                idp.id,
+                idp.certificates.len()
+            );
             Ok((idp.public_json(), text))
         }
         IdpCommand::Show { id } => {
@@ -266,7 +272,11 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
 }
 
 async fn outbox(spec: &StoreSpec, store: &Store, email: Option<String>) -> Answer {
-    let email = email.as_deref().map(Email::parse).transpose().map_err(fail)?;
+    let email = email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(fail)?;
     let state = super::admin_jwt::service_state(spec).await?;
     let keys = state.secrets.cookie_keys().await.map_err(fail)?;
     let messages = store.outbox(email.as_ref()).await.map_err(fail)?;

@@ -144,8 +144,9 @@ fn request_id(encoded: &str, sp: &Sp) -> Result<String, &'static str> {
         .take(64 * 1024)
         .read_to_string(&mut xml)
         .map_err(|_| "The SAMLRequest is not DEFLATE-compressed XML.")?;
-    let request: samael::schema::AuthnRequest =
-        xml.parse().map_err(|_| "The SAMLRequest is not an AuthnRequest.")?;
+    let request: samael::schema::AuthnRequest = xml
+        .parse()
+        .map_err(|_| "The SAMLRequest is not an AuthnRequest.")?;
     match request.assertion_consumer_service_url.as_deref() {
         Some(acs) if acs == sp.acs_url => Ok(request.id),
         _ => Err("The AuthnRequest is for another service provider."),

@@ -114,7 +114,10 @@ fn domain_pk(domain: &str) -> String {
 }
 fn entity_pk(entity_id: &str) -> String {
     // Entity IDs are URLs or URNs of any length; the key holds their hash.
-    format!("idp-entity#{}", crate::crypto::sha256_hex(entity_id.as_bytes()))
+    format!(
+        "idp-entity#{}",
+        crate::crypto::sha256_hex(entity_id.as_bytes())
+    )
 }
 
 #[derive(Serialize, Deserialize)]

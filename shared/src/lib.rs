@@ -21,6 +21,8 @@ pub mod jwt_clients;
 pub mod logging;
 pub mod login_history;
 pub mod oauth;
+pub mod outbox;
+pub mod password_reset;
 pub mod secret;
 pub mod secrets;
 pub mod session;

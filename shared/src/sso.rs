@@ -12,6 +12,7 @@ use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Emai
 use crate::crypto;
 use crate::idps::Idp;
 use crate::oauth::grant::Grants;
+use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
@@ -22,8 +23,6 @@ pub const REQUEST_TTL_SECS: i64 = 600;
 pub const WELCOME_TTL_SECS: i64 = 7 * 24 * 3600;
 /// How long an existing account's owner has to confirm (or decline) the move to SSO.
 pub const UPGRADE_TTL_SECS: i64 = 600;
-/// How long outbox messages are kept.
-pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
 /// The replay record outlives the assertion's own validity by the clock skew we allow.
 pub const REPLAY_MARGIN_SECS: i64 = 180;
 
@@ -67,7 +66,10 @@ pub enum SsoOutcome {
     SignIn { account: Account, created: bool },
     /// The email belongs to an account with a password: its owner must confirm the move
     /// to SSO first. The token names the pending upgrade (kept in a cookie, never a URL).
-    ConfirmUpgrade { account: Account, token: SecretString },
+    ConfirmUpgrade {
+        account: Account,
+        token: SecretString,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,61 +104,6 @@ pub struct PendingUpgrade {
     pub return_to: String,
 }
 
-/// A message for a person (the welcome link). The body is kept sealed with the cookie
-/// keys: it carries a live link.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct OutboxMessage {
-    pub to: String,
-    pub subject: String,
-    pub body_sealed: String,
-    pub created_at: i64,
-}
-
-impl std::fmt::Debug for OutboxMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxMessage")
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OutboxMessage {
-    fn aad(to: &str) -> Vec<u8> {
-        format!("outbox:{to}").into_bytes()
-    }
-
-    /// The body, for the operator's `identity admin outbox` or a real sender.
-    pub fn body(&self, keys: &CookieKeys) -> Option<SecretString> {
-        let plain = keys.open(&self.body_sealed, &Self::aad(&self.to))?;
-        String::from_utf8(plain).ok().map(SecretString::new)
-    }
-}
-
-/// Delivers outbox messages. The default only logs that a message is waiting (never its
-/// body); a deployment plugs in its mail service here.
-#[async_trait]
-pub trait EmailSender: Send + Sync {
-    async fn send(&self, message: &OutboxMessage) -> Result<(), String>;
-}
-
-/// Logs "message waiting in the outbox" with the recipient's domain and the subject.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LoggingSender;
-
-#[async_trait]
-impl EmailSender for LoggingSender {
-    async fn send(&self, message: &OutboxMessage) -> Result<(), String> {
-        let domain = message.to.rsplit('@').next().unwrap_or("");
-        tracing::info!(
-            to_domain = domain,
-            subject = %message.subject,
-            "message waiting in the outbox (`identity admin outbox` shows it)"
-        );
-        Ok(())
-    }
-}
-
 fn token_key(token: &SecretString) -> String {
     crypto::sha256_hex(token.expose_secret().as_bytes())
 }
@@ -188,8 +135,6 @@ pub trait SsoRecords {
     async fn activate(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
     /// Is the welcome link still good? (read only, for the page before the button)
     async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError>;
-    /// Outbox messages, newest first; only those to `to` when given.
-    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -284,8 +229,12 @@ impl SsoRecords for Store {
                     };
                     ops.push(Op::Put {
                         table: Table::Once,
-                        item: Item::new(once_pk(UPGRADE_KIND, &token_key(&token)), "once", &pending)?
-                            .expiring(now + UPGRADE_TTL_SECS),
+                        item: Item::new(
+                            once_pk(UPGRADE_KIND, &token_key(&token)),
+                            "once",
+                            &pending,
+                        )?
+                        .expiring(now + UPGRADE_TTL_SECS),
                         cond: Cond::Absent,
                     });
                     SsoOutcome::ConfirmUpgrade { account, token }
@@ -297,7 +246,11 @@ impl SsoRecords for Store {
             Err(StoreError::Conflict) => {
                 // Which condition failed? The replay record first: a second presentation of
                 // the assertion is the attack this guards against.
-                if self.get_item(Table::Once, &replay_pk, "used").await?.is_some() {
+                if self
+                    .get_item(Table::Once, &replay_pk, "used")
+                    .await?
+                    .is_some()
+                {
                     Err(SsoError::Replayed)
                 } else if let Some(id) = login.request_id
                     && self.saml_request(id).await?.is_none()
@@ -315,8 +268,12 @@ impl SsoRecords for Store {
         &self,
         token: &SecretString,
     ) -> Result<Option<PendingUpgrade>, StoreError> {
-        self.get(Table::Once, &once_pk(UPGRADE_KIND, &token_key(token)), "once")
-            .await
+        self.get(
+            Table::Once,
+            &once_pk(UPGRADE_KIND, &token_key(token)),
+            "once",
+        )
+        .await
     }
 
     async fn confirm_upgrade(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
@@ -363,7 +320,11 @@ impl SsoRecords for Store {
 
     async fn decline_upgrade(&self, token: &SecretString) -> Result<bool, StoreError> {
         Ok(self
-            .take(Table::Once, &once_pk(UPGRADE_KIND, &token_key(token)), "once")
+            .take(
+                Table::Once,
+                &once_pk(UPGRADE_KIND, &token_key(token)),
+                "once",
+            )
             .await?
             .is_some())
     }
@@ -414,28 +375,6 @@ impl SsoRecords for Store {
             .await?
             .is_some())
     }
-
-    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError> {
-        let items = match to {
-            Some(email) => {
-                self.backend()
-                    .query(Table::LoginHistory, &outbox_pk(email.as_str()), "", self.now())
-                    .await?
-            }
-            None => self.backend().scan(Table::LoginHistory, self.now()).await?,
-        };
-        let mut out = items
-            .iter()
-            .filter(|i| i.pk.starts_with("outbox#"))
-            .map(|i| i.parse::<OutboxMessage>())
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        Ok(out)
-    }
-}
-
-fn outbox_pk(to: &str) -> String {
-    format!("outbox#{to}")
 }
 
 /// The welcome token record and the welcome message for a new account.
@@ -452,12 +391,6 @@ fn welcome_ops(
          made for {email}. Follow this link within 7 days to activate it:\n\n{link}\n",
         email = account.email
     );
-    let message = OutboxMessage {
-        to: account.email.clone(),
-        subject: "Activate your account".into(),
-        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(&account.email)),
-        created_at: now,
-    };
     Ok(vec![
         Op::Put {
             table: Table::Once,
@@ -471,15 +404,6 @@ fn welcome_ops(
             .expiring(now + WELCOME_TTL_SECS),
             cond: Cond::Absent,
         },
-        Op::Put {
-            table: Table::LoginHistory,
-            item: Item::new(
-                outbox_pk(&account.email),
-                format!("{now:012}#{}", crypto::b64url(&crypto::random_bytes(6))),
-                &message,
-            )?
-            .expiring(now + OUTBOX_TTL_SECS),
-            cond: Cond::Absent,
-        },
+        outbox::message_op(&account.email, "Activate your account", &body, keys, now)?,
     ])
 }

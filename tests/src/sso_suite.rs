@@ -9,11 +9,11 @@ use identity_shared::accounts::{AccountStatus, Accounts, Email};
 use identity_shared::apps::Role;
 use identity_shared::idps::{Idp, IdpError, Idps};
 use identity_shared::oauth::{Grants, Scopes};
+use identity_shared::outbox::{OUTBOX_TTL_SECS, Outbox};
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
 use identity_shared::sso::{
-    OUTBOX_TTL_SECS, REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
-    WELCOME_TTL_SECS,
+    REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords, WELCOME_TTL_SECS,
 };
 use identity_shared::store::Table;
 
@@ -73,30 +73,70 @@ pub async fn welcome_token(f: &Fixture, email: &Email) -> SecretString {
 pub async fn idp_registry_by_id_domain_and_entity(f: &Fixture) {
     let acme = idp("acme", "acme.example");
     f.store.add_idp(&acme).await.unwrap();
-    assert_eq!(f.store.idp("acme").await.unwrap().unwrap().entity_id, acme.entity_id);
     assert_eq!(
-        f.store.idp_for_domain("ACME.example").await.unwrap().unwrap().id,
+        f.store.idp("acme").await.unwrap().unwrap().entity_id,
+        acme.entity_id
+    );
+    assert_eq!(
+        f.store
+            .idp_for_domain("ACME.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "acme"
     );
     assert_eq!(
-        f.store.idp_by_entity_id(&acme.entity_id).await.unwrap().unwrap().id,
+        f.store
+            .idp_by_entity_id(&acme.entity_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "acme"
     );
-    assert!(f.store.idp_for_domain("other.example").await.unwrap().is_none());
-    assert!(f.store.idp_by_entity_id("https://nobody").await.unwrap().is_none());
+    assert!(
+        f.store
+            .idp_for_domain("other.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .idp_by_entity_id("https://nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Taken id, taken entity ID, taken domain: refused, and nothing of the refused one lands.
     let mut again = idp("acme", "fresh.example");
     again.entity_id = "https://fresh".into();
-    assert!(matches!(f.store.add_idp(&again).await, Err(IdpError::Taken)));
-    assert!(f.store.idp_for_domain("fresh.example").await.unwrap().is_none());
+    assert!(matches!(
+        f.store.add_idp(&again).await,
+        Err(IdpError::Taken)
+    ));
+    assert!(
+        f.store
+            .idp_for_domain("fresh.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut same_domain = idp("acme2", "acme.example");
     same_domain.entity_id = "https://acme2".into();
-    assert!(matches!(f.store.add_idp(&same_domain).await, Err(IdpError::Taken)));
+    assert!(matches!(
+        f.store.add_idp(&same_domain).await,
+        Err(IdpError::Taken)
+    ));
     assert!(f.store.idp("acme2").await.unwrap().is_none());
     // No certificates: refused.
     let mut bare = idp("bare", "bare.example");
     bare.certificates.clear();
-    assert!(matches!(f.store.add_idp(&bare).await, Err(IdpError::Invalid(_))));
+    assert!(matches!(
+        f.store.add_idp(&bare).await,
+        Err(IdpError::Invalid(_))
+    ));
     // Rollover.
     let rolled = f
         .store
@@ -165,7 +205,15 @@ pub async fn welcome_link_expires(f: &Fixture) {
     f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("late@acme.example").unwrap();
     f.store
-        .complete_sso_login(&login(&acme, &email, "_late", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .complete_sso_login(
+            &login(
+                &acme,
+                &email,
+                "_late",
+                identity_shared::Clock::now(&f.clock),
+            ),
+            &cookie_keys(),
+        )
         .await
         .unwrap();
     let token = welcome_token(f, &email).await;
@@ -173,7 +221,12 @@ pub async fn welcome_link_expires(f: &Fixture) {
     assert!(!f.store.welcome_pending(&token).await.unwrap());
     assert!(f.store.activate(&token).await.unwrap().is_none());
     assert_eq!(
-        f.store.account_by_email(&email).await.unwrap().unwrap().status,
+        f.store
+            .account_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         AccountStatus::Pending
     );
     f.clock.advance(OUTBOX_TTL_SECS);
@@ -293,7 +346,10 @@ pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
         .unwrap();
     let outcome = f
         .store
-        .complete_sso_login(&login(&acme, &email, "_np", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .complete_sso_login(
+            &login(&acme, &email, "_np", identity_shared::Clock::now(&f.clock)),
+            &cookie_keys(),
+        )
         .await
         .unwrap();
     let SsoOutcome::SignIn { account, created } = outcome else {
@@ -303,7 +359,13 @@ pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
     assert_eq!(account.id, before.id);
     assert_eq!(account.status, AccountStatus::Active);
     assert_eq!(
-        f.store.account(&before.id).await.unwrap().unwrap().sso_idp.as_deref(),
+        f.store
+            .account(&before.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sso_idp
+            .as_deref(),
         Some("acme")
     );
 }
@@ -322,10 +384,17 @@ pub async fn password_account_upgrade_confirmed_revokes_its_grants(f: &Fixture) 
         .await
         .unwrap();
     let scopes = Scopes::parse("read").unwrap();
-    let grant = f.store.grant_for(&account.id, "client-1", &scopes).await.unwrap();
+    let grant = f
+        .store
+        .grant_for(&account.id, "client-1", &scopes)
+        .await
+        .unwrap();
     let outcome = f
         .store
-        .complete_sso_login(&login(&acme, &email, "_up", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .complete_sso_login(
+            &login(&acme, &email, "_up", identity_shared::Clock::now(&f.clock)),
+            &cookie_keys(),
+        )
         .await
         .unwrap();
     let SsoOutcome::ConfirmUpgrade { token, .. } = outcome else {
@@ -360,10 +429,17 @@ pub async fn password_account_upgrade_declined_stays_off_sso(f: &Fixture) {
         .await
         .unwrap();
     let scopes = Scopes::parse("read").unwrap();
-    let grant = f.store.grant_for(&account.id, "client-1", &scopes).await.unwrap();
+    let grant = f
+        .store
+        .grant_for(&account.id, "client-1", &scopes)
+        .await
+        .unwrap();
     let SsoOutcome::ConfirmUpgrade { token, .. } = f
         .store
-        .complete_sso_login(&login(&acme, &email, "_dec", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .complete_sso_login(
+            &login(&acme, &email, "_dec", identity_shared::Clock::now(&f.clock)),
+            &cookie_keys(),
+        )
         .await
         .unwrap()
     else {
@@ -414,7 +490,10 @@ pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
     let email = Email::parse("r@acme.example").unwrap();
     let SsoOutcome::SignIn { account, .. } = f
         .store
-        .complete_sso_login(&login(&acme, &email, "_r", identity_shared::Clock::now(&f.clock)), &cookie_keys())
+        .complete_sso_login(
+            &login(&acme, &email, "_r", identity_shared::Clock::now(&f.clock)),
+            &cookie_keys(),
+        )
         .await
         .unwrap()
     else {
@@ -424,9 +503,154 @@ pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
     assert_eq!(removed.id, "acme");
     assert_eq!(released, 1);
     assert!(f.store.idp("acme").await.unwrap().is_none());
-    assert!(f.store.idp_for_domain("acme.example").await.unwrap().is_none());
-    assert!(f.store.idp_by_entity_id(&acme.entity_id).await.unwrap().is_none());
-    assert!(f.store.account(&account.id).await.unwrap().unwrap().sso_idp.is_none());
+    assert!(
+        f.store
+            .idp_for_domain("acme.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .idp_by_entity_id(&acme.entity_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .account(&account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sso_idp
+            .is_none()
+    );
     // The id is free again.
     f.store.add_idp(&acme).await.unwrap();
+}
+
+pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
+    use identity_shared::password_reset::{PasswordResets, RESET_TTL_SECS, ResetError};
+    let email = Email::parse("forgetful@plain.example").unwrap();
+    let account = f
+        .store
+        .create_account(
+            &email,
+            Some(&SecretString::new("old password 123")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let base = "http://127.0.0.1:3000/account/password/reset/";
+    // Unknown email: nothing written, same answer for the caller.
+    let ghost = Email::parse("ghost@plain.example").unwrap();
+    assert!(
+        !f.store
+            .request_password_reset(&ghost, base, &cookie_keys())
+            .await
+            .unwrap()
+    );
+    assert!(f.store.outbox(Some(&ghost)).await.unwrap().is_empty());
+    assert!(
+        f.store
+            .request_password_reset(&email, base, &cookie_keys())
+            .await
+            .unwrap()
+    );
+    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
+        .body(&cookie_keys())
+        .unwrap();
+    let link = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with(base))
+        .unwrap()
+        .to_string();
+    let token = SecretString::new(link.trim_start_matches(base).to_string());
+    assert!(f.store.reset_pending(&token).await.unwrap());
+    assert!(matches!(
+        f.store
+            .reset_password(&token, &SecretString::new("short"))
+            .await,
+        Err(ResetError::WeakPassword)
+    ));
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let store = f.store.clone();
+            let token = SecretString::new(token.expose_secret().to_string());
+            tokio::spawn(async move {
+                store
+                    .reset_password(
+                        &token,
+                        &SecretString::new(format!("new password number {i}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        match r.await.unwrap() {
+            Ok(Some(_)) => winners.push(i),
+            Ok(None) | Err(ResetError::Changed) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "the link works once");
+    let after = f.store.account(&account.id).await.unwrap().unwrap();
+    let hash = after.password_hash.unwrap();
+    assert!(identity_shared::crypto::verify_password(
+        &SecretString::new(format!("new password number {}", winners[0])),
+        &hash
+    ));
+    assert!(!identity_shared::crypto::verify_password(
+        &SecretString::new("old password 123"),
+        &hash
+    ));
+    // A link expires after an hour.
+    f.store
+        .request_password_reset(&email, base, &cookie_keys())
+        .await
+        .unwrap();
+    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
+        .body(&cookie_keys())
+        .unwrap();
+    let late = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with(base))
+        .unwrap()
+        .trim_start_matches(base)
+        .to_string();
+    f.clock.advance(RESET_TTL_SECS + 1);
+    assert!(
+        f.store
+            .reset_password(
+                &SecretString::new(late),
+                &SecretString::new("another long password")
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An account under SSO gets a note, never a link.
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let sso = Email::parse("sso@acme.example").unwrap();
+    f.store
+        .complete_sso_login(
+            &login(&acme, &sso, "_pw", identity_shared::Clock::now(&f.clock)),
+            &cookie_keys(),
+        )
+        .await
+        .unwrap();
+    f.store
+        .request_password_reset(&sso, base, &cookie_keys())
+        .await
+        .unwrap();
+    let note = f.store.outbox(Some(&sso)).await.unwrap()[0]
+        .body(&cookie_keys())
+        .unwrap();
+    assert!(!note.expose_secret().contains(base));
 }

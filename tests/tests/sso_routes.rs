@@ -16,6 +16,7 @@ use identity_shared::clock::FixedClock;
 use identity_shared::idps::{Idp, Idps};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, RefreshTokens, Scopes};
+use identity_shared::outbox::Outbox;
 use identity_shared::secret::SecretString;
 use identity_shared::sso::SsoRecords;
 use identity_shared::store::Table;
@@ -139,7 +140,10 @@ impl Harness {
         let r = self.get(&format!("/sso/login?{q}"), None).await;
         assert_eq!(r.status(), StatusCode::FOUND);
         let location = r.headers()[header::LOCATION].to_str().unwrap().to_string();
-        assert!(location.starts_with("https://idp.acme.example/sso?"), "{location}");
+        assert!(
+            location.starts_with("https://idp.acme.example/sso?"),
+            "{location}"
+        );
         request_id_of(&location)
     }
 
@@ -203,7 +207,9 @@ fn email(e: &str) -> Email {
 #[tokio::test]
 async fn sp_initiated_login_makes_a_pending_account_and_an_sso_session() {
     let h = harness().await;
-    let (cookie, to) = h.sso_login("new.person@acme.example", "/oauth/authorize?x=1").await;
+    let (cookie, to) = h
+        .sso_login("new.person@acme.example", "/oauth/authorize?x=1")
+        .await;
     assert_eq!(to, "/oauth/authorize?x=1");
     let (status, s) = session_json(&h, &cookie).await;
     assert_eq!(status, StatusCode::OK);
@@ -270,13 +276,22 @@ async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens(
         .unwrap();
     let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now()).unwrap();
     store.write(vec![op]).await.unwrap();
-    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_some());
+    assert!(
+        store
+            .live_refresh(refresh.expose_secret())
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let id = h.start_login("/account/authorizations").await;
     let r = h.acs(&h.spec("dev@acme.example", Some(&id)), "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/sso/upgrade");
-    assert!(cookie_named(&r, "identity_session").is_none(), "no session before the answer");
+    assert!(
+        cookie_named(&r, "identity_session").is_none(),
+        "no session before the answer"
+    );
     let upgrade = cookie_named(&r, "identity_sso_upgrade").expect("upgrade cookie");
     let r = h.get("/sso/upgrade", Some(&upgrade)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -291,8 +306,22 @@ async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens(
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(store.account(&account.id).await.unwrap().unwrap().sso_idp.is_none());
-    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_some());
+    assert!(
+        store
+            .account(&account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sso_idp
+            .is_none()
+    );
+    assert!(
+        store
+            .live_refresh(refresh.expose_secret())
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let r = h
         .post_form(
@@ -309,13 +338,22 @@ async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens(
     assert_eq!(s["account_id"], account.id.as_str());
     let linked = store.account(&account.id).await.unwrap().unwrap();
     assert_eq!(linked.sso_idp.as_deref(), Some("acme"));
-    assert!(store.live_refresh(refresh.expose_secret()).await.unwrap().is_none());
+    assert!(
+        store
+            .live_refresh(refresh.expose_secret())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(!store.grant(&grant.gid).await.unwrap().unwrap().is_live());
     // Under SSO the password no longer signs in: the login page sends the person to SSO.
     let r = h
         .post_form(
             "/login",
-            &[("email", "dev@acme.example"), ("password", "correct horse battery")],
+            &[
+                ("email", "dev@acme.example"),
+                ("password", "correct horse battery"),
+            ],
             None,
         )
         .await;
@@ -351,7 +389,10 @@ async fn password_account_upgrade_declined_stays_off_sso() {
     let r = h
         .post_form(
             "/login",
-            &[("email", "keeps@acme.example"), ("password", "my own password")],
+            &[
+                ("email", "keeps@acme.example"),
+                ("password", "my own password"),
+            ],
             None,
         )
         .await;
@@ -402,7 +443,11 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
         .unwrap();
     assert_eq!(role(newcomer.id).await, Some(Role::Admin));
     assert_eq!(role(collaborator.id).await, Some(Role::Admin));
-    assert_eq!(role(member.id).await, Some(Role::Member), "a role held is kept");
+    assert_eq!(
+        role(member.id).await,
+        Some(Role::Member),
+        "a role held is kept"
+    );
     assert_eq!(role(owner.id).await, Some(Role::Owner));
 }
 
@@ -441,12 +486,22 @@ async fn refused_response_shows_a_page_logs_the_reason_and_writes_nothing() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let h = harness().await;
-    let before = h.state.store.backend().scan(Table::Once, h.now()).await.unwrap().len();
+    let before = h
+        .state
+        .store
+        .backend()
+        .scan(Table::Once, h.now())
+        .await
+        .unwrap()
+        .len();
     let mut spec = h.spec("victim@acme.example", None);
     spec.audience = "https://someone-else.example/metadata".into();
     let r = h.acs(&spec, "/").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
     assert!(cookie_named(&r, "identity_session").is_none());
     let text = page_text(r).await;
     assert!(text.contains("Sign-in refused"), "{text}");
@@ -458,18 +513,34 @@ async fn refused_response_shows_a_page_logs_the_reason_and_writes_nothing() {
             .unwrap()
             .is_none()
     );
-    let after = h.state.store.backend().scan(Table::Once, h.now()).await.unwrap().len();
+    let after = h
+        .state
+        .store
+        .backend()
+        .scan(Table::Once, h.now())
+        .await
+        .unwrap()
+        .len();
     assert_eq!(before, after, "no replay record, no request consumed");
     let logged = String::from_utf8(logs.contents()).unwrap();
     assert!(logged.contains("SAML response refused"), "{logged}");
-    assert!(!logged.contains("victim@acme.example"), "no assertion content in logs");
-    assert!(!logged.contains("someone-else.example"), "no assertion content in logs");
+    assert!(
+        !logged.contains("victim@acme.example"),
+        "no assertion content in logs"
+    );
+    assert!(
+        !logged.contains("someone-else.example"),
+        "no assertion content in logs"
+    );
 }
 
 #[tokio::test]
 async fn replayed_response_is_refused_at_the_acs() {
     let h = harness().await;
-    let xml = h.signer.response(&h.spec("twice@acme.example", None)).unwrap();
+    let xml = h
+        .signer
+        .response(&h.spec("twice@acme.example", None))
+        .unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
     let fields = [("SAMLResponse", encoded.as_str())];
     let first = h.post_form("/sso/acs", &fields, None).await;
@@ -482,7 +553,9 @@ async fn replayed_response_is_refused_at_the_acs() {
 #[tokio::test]
 async fn response_to_an_unknown_request_is_refused() {
     let h = harness().await;
-    let r = h.acs(&h.spec("who@acme.example", Some("_never_sent")), "/").await;
+    let r = h
+        .acs(&h.spec("who@acme.example", Some("_never_sent")), "/")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(
         h.state
@@ -545,7 +618,9 @@ async fn relay_state_goes_only_to_same_origin_paths() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/account/authorizations");
-    let r = h.get("/sso/login?idp=acme&return_to=//evil.example", None).await;
+    let r = h
+        .get("/sso/login?idp=acme&return_to=//evil.example", None)
+        .await;
     let id = request_id_of(&location(&r));
     let stored = h.state.store.saml_request(&id).await.unwrap().unwrap();
     assert_eq!(stored.return_to, "/account/authorizations");
@@ -558,12 +633,18 @@ async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password(
     assert_eq!(r.status(), StatusCode::OK);
     let text = page_text(r).await;
     assert!(text.contains("name=\"email\""));
-    assert!(!text.contains("development IdP"), "no dev IdP link outside identity serve");
+    assert!(
+        !text.contains("development IdP"),
+        "no dev IdP link outside identity serve"
+    );
 
     let r = h
         .post_form(
             "/login",
-            &[("email", "Someone@ACME.example"), ("return_to", "/oauth/authorize")],
+            &[
+                ("email", "Someone@ACME.example"),
+                ("return_to", "/oauth/authorize"),
+            ],
             None,
         )
         .await;
@@ -607,7 +688,10 @@ async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password(
     let ok = h
         .post_form(
             "/login",
-            &[("email", "solo@elsewhere.example"), ("password", "a long password")],
+            &[
+                ("email", "solo@elsewhere.example"),
+                ("password", "a long password"),
+            ],
             None,
         )
         .await;
@@ -623,7 +707,9 @@ async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password(
             Request::post("/login")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ORIGIN, "https://evil.example")
-                .body(Body::from("email=solo%40elsewhere.example&password=a+long+password"))
+                .body(Body::from(
+                    "email=solo%40elsewhere.example&password=a+long+password",
+                ))
                 .unwrap(),
         )
         .await;
@@ -683,7 +769,10 @@ async fn dev_idp_signs_a_person_in_through_the_whole_path() {
     let page = page_text(page).await;
     let hidden = |html: &str, name: &str| {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap_or_else(|| panic!("{name} in {html}")) + marker.len();
+        let start = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name} in {html}"))
+            + marker.len();
         html[start..start + html[start..].find('"').unwrap()].replace("&#39;", "'")
     };
     let request_id = hidden(&page, "request_id");
@@ -731,4 +820,100 @@ async fn dev_idp_signs_a_person_in_through_the_whole_path() {
     let s = body_json(s).await;
     assert_eq!(s["email"], "me@laptop.example");
     assert_eq!(s["idp"], "dev");
+}
+
+#[tokio::test]
+async fn password_reset_pages_set_a_new_password_through_a_single_use_link() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("forgot@plain.example"),
+            Some(&SecretString::new("the old password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.get("/account/password/reset", None).await.status(),
+        StatusCode::OK
+    );
+    let known = h
+        .post_form(
+            "/account/password/reset",
+            &[("email", "forgot@plain.example")],
+            None,
+        )
+        .await;
+    let unknown = h
+        .post_form(
+            "/account/password/reset",
+            &[("email", "nobody@plain.example")],
+            None,
+        )
+        .await;
+    assert_eq!(known.status(), StatusCode::OK);
+    assert_eq!(
+        page_text(known).await,
+        page_text(unknown).await,
+        "the answer does not tell whether the account exists"
+    );
+    let keys = h.state.secrets.cookie_keys().await.unwrap();
+    let body = h
+        .state
+        .store
+        .outbox(Some(&email("forgot@plain.example")))
+        .await
+        .unwrap()[0]
+        .body(&keys)
+        .unwrap();
+    let path = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:3000/account/password/reset/"))
+        .unwrap()
+        .trim_start_matches(BASE)
+        .to_string();
+    assert_eq!(h.get(&path, None).await.status(), StatusCode::OK);
+    let differ = h
+        .post_form(
+            &path,
+            &[("password", "a brand new password"), ("confirm", "other")],
+            None,
+        )
+        .await;
+    assert_eq!(differ.status(), StatusCode::BAD_REQUEST);
+    let done = h
+        .post_form(
+            &path,
+            &[
+                ("password", "a brand new password"),
+                ("confirm", "a brand new password"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let again = h
+        .post_form(
+            &path,
+            &[
+                ("password", "yet another password"),
+                ("confirm", "yet another password"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let r = h
+        .post_form(
+            "/login",
+            &[
+                ("email", "forgot@plain.example"),
+                ("password", "a brand new password"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

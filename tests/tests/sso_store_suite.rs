@@ -13,4 +13,5 @@ identity_tests::on_both_backends!(
     password_account_upgrade_declined_stays_off_sso,
     account_under_another_idp_is_refused_and_nothing_written,
     removing_an_idp_releases_its_accounts,
+    password_reset_link_works_once_and_only_off_sso,
 );

@@ -9,9 +9,8 @@ use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::http::{Internal, PageError};
 use identity_shared::idps::Idps;
-use identity_shared::sso::{
-    EmailSender, LoggingSender, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
-};
+use identity_shared::outbox::{self, LoggingSender};
+use identity_shared::sso::{SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords};
 use serde::Deserialize;
 
 use crate::saml::{self, Refusal, Sp};
@@ -60,7 +59,9 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<SsoLoginQuery>
         return_to,
     };
     if let Err(e) = state.store.save_saml_request(&request_id, &record).await {
-        return Internal::new("save authn request", e).page().into_response();
+        return Internal::new("save authn request", e)
+            .page()
+            .into_response();
     }
     (
         StatusCode::FOUND,
@@ -127,7 +128,11 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         Some(id) => match store.saml_request(id).await {
             Ok(Some(r)) if r.idp == idp.id => Some((id, r)),
             Ok(_) => return refuse(Refusal::UnknownRequest),
-            Err(e) => return Internal::new("authn request read", e).page().into_response(),
+            Err(e) => {
+                return Internal::new("authn request read", e)
+                    .page()
+                    .into_response();
+            }
         },
         None => None,
     };
@@ -154,7 +159,10 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         None => !idp.domains.is_empty(),
     };
     if outside {
-        tracing::warn!(reason = "email domain not the IdP's", "SAML response refused");
+        tracing::warn!(
+            reason = "email domain not the IdP's",
+            "SAML response refused"
+        );
         return PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -192,12 +200,7 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         SsoOutcome::SignIn { account, created } => {
             if created {
                 tracing::info!(account_id = %account.id, idp = %idp.id, "account created at first SSO login (pending)");
-                if let Ok(messages) = store.outbox(Some(&email)).await
-                    && let Some(m) = messages.first()
-                    && let Err(e) = LoggingSender.send(m).await
-                {
-                    tracing::warn!(error = %e, "welcome message not handed to the sender");
-                }
+                outbox::deliver_newest(store, &LoggingSender, &email).await;
             }
             if let Err(e) = web::apply_team_role(&state, &idp, &account).await {
                 return e.page().into_response();

@@ -1,9 +1,11 @@
 //! `sso-acs`: sign-in and the session. Routes: `GET/POST /login`, `GET /sso/login`,
 //! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/upgrade`,
-//! `GET/POST /account/welcome/{token}`, `GET /session`, `POST /logout`.
+//! `GET/POST /account/welcome/{token}`, `GET/POST /account/password/reset[/{token}]`,
+//! `GET /session`, `POST /logout`.
 
 pub mod acs;
 pub mod login;
+pub mod reset;
 pub mod saml;
 pub mod upgrade;
 pub mod web;
@@ -32,6 +34,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/account/welcome/{token}",
             get(welcome::show).post(welcome::activate),
+        )
+        .route(
+            "/account/password/reset",
+            get(reset::ask).post(reset::send_link),
+        )
+        .route(
+            "/account/password/reset/{token}",
+            get(reset::show).post(reset::set),
         )
         .route("/session", get(current_session))
         .route("/logout", post(logout))

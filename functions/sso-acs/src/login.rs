@@ -59,7 +59,8 @@ fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\
 <label for=\"password\">Password <span class=\"muted\">(leave empty if your organisation uses single sign-on)</span></label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
-<button type=\"submit\">Continue</button></form>{dev}",
+<button type=\"submit\">Continue</button></form>\
+<p class=\"muted\"><a href=\"/account/password/reset\">Forgot your password?</a></p>{dev}",
             rt = page::esc(return_to),
             email = page::esc(email),
         ),
@@ -84,7 +85,12 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let return_to = web::return_to(form.get("return_to").map(String::as_str));
     let raw_email = form.get("email").map(String::as_str).unwrap_or("");
     let Ok(email) = Email::parse(raw_email) else {
-        return login_page(&state, &return_to, raw_email, Some("Enter a valid email address."));
+        return login_page(
+            &state,
+            &return_to,
+            raw_email,
+            Some("Enter a valid email address."),
+        );
     };
     let password = form
         .get("password")
@@ -111,7 +117,12 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
         return web::see_other(&format!("/sso/login?{query}"), &[]);
     }
     let Some(password) = password else {
-        return login_page(&state, &return_to, email.as_str(), Some("Enter your password."));
+        return login_page(
+            &state,
+            &return_to,
+            email.as_str(),
+            Some("Enter your password."),
+        );
     };
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = match &hash {

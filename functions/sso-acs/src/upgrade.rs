@@ -76,7 +76,9 @@ async fn pending(
     match state.store.pending_upgrade(&token).await {
         Ok(Some(p)) => Ok(Some((token, p))),
         Ok(None) => Ok(None),
-        Err(e) => Err(Internal::new("pending upgrade read", e).page().into_response()),
+        Err(e) => Err(Internal::new("pending upgrade read", e)
+            .page()
+            .into_response()),
     }
 }
 
@@ -194,6 +196,10 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
             )
             .await
         }
-        _ => confirm_page(&account.email, &p.idp, Some("Choose one of the two buttons.")),
+        _ => confirm_page(
+            &account.email,
+            &p.idp,
+            Some("Choose one of the two buttons."),
+        ),
     }
 }

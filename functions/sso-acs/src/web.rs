@@ -100,7 +100,11 @@ pub async fn sign_in(
 
 /// The IdP's team role on SSO login: a person with no role on the team, or only
 /// `collaborator`, gets the IdP's default role; anyone holding a role keeps it.
-pub async fn apply_team_role(state: &AppState, idp: &Idp, account: &Account) -> Result<(), Internal> {
+pub async fn apply_team_role(
+    state: &AppState,
+    idp: &Idp,
+    account: &Account,
+) -> Result<(), Internal> {
     let store = &state.store;
     let Some(team) = store
         .app_by_name(&idp.team)
@@ -149,7 +153,10 @@ mod tests {
 
     #[test]
     fn return_to_keeps_same_origin_paths_only() {
-        assert_eq!(return_to(Some("/oauth/authorize?x=1")), "/oauth/authorize?x=1");
+        assert_eq!(
+            return_to(Some("/oauth/authorize?x=1")),
+            "/oauth/authorize?x=1"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example/",
@@ -163,4 +170,3 @@ mod tests {
         assert_eq!(return_to(None), DEFAULT_RETURN);
     }
 }
-

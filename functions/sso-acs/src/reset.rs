@@ -1,0 +1,182 @@
+//! `GET/POST /account/password/reset` (ask for a link) and
+//! `GET/POST /account/password/reset/{token}` (choose a new password), for accounts not
+//! under SSO.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use identity_shared::AppState;
+use identity_shared::accounts::Email;
+use identity_shared::http::{Internal, PageError, page};
+use identity_shared::outbox::{self, LoggingSender};
+use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
+use identity_shared::secret::SecretString;
+
+use crate::{acs, web};
+
+fn ask_page(error: Option<&str>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let error = error
+        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
+        .unwrap_or_default();
+    page::html(
+        status,
+        "Reset your password",
+        &format!(
+            "{error}<form method=\"post\" action=\"/account/password/reset\">\
+<label for=\"email\">Email</label>\
+<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required>\
+<button type=\"submit\">Send me a link</button></form>"
+        ),
+    )
+}
+
+/// `GET /account/password/reset`.
+pub async fn ask() -> Response {
+    ask_page(None)
+}
+
+/// `POST /account/password/reset`: the same answer whether or not the account exists.
+pub async fn send_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = web::same_origin_post(&state, &headers) {
+        return r;
+    }
+    let form = match web::form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
+        return ask_page(Some("Enter a valid email address."));
+    };
+    let keys = match state.secrets.cookie_keys().await {
+        Ok(k) => k,
+        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
+    };
+    let link_base = state.config.url("/account/password/reset/");
+    match state
+        .store
+        .request_password_reset(&email, &link_base, &keys)
+        .await
+    {
+        Ok(true) => outbox::deliver_newest(&state.store, &LoggingSender, &email).await,
+        Ok(false) => {}
+        Err(e) => return Internal::new("password reset", e).page().into_response(),
+    }
+    page::html(
+        StatusCode::OK,
+        "Check your email",
+        "<p>If an account exists for that address, a message with what to do next is on its way. \
+The link in it works once, for an hour.</p>",
+    )
+}
+
+fn gone() -> Response {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "Link expired",
+        "This password reset link has expired or was already used. Ask for a new one.",
+    )
+    .into_response()
+}
+
+fn plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn choose_page(token: &str, error: Option<&str>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let error = error
+        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
+        .unwrap_or_default();
+    page::html(
+        status,
+        "Choose a new password",
+        &format!(
+            "{error}<form method=\"post\" action=\"/account/password/reset/{token}\">\
+<label for=\"password\">New password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
+<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"{MIN_PASSWORD_CHARS}\">\
+<label for=\"confirm\">The same again</label>\
+<input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" required>\
+<button type=\"submit\">Set password</button></form>",
+            token = page::esc(token)
+        ),
+    )
+}
+
+/// `GET /account/password/reset/{token}`.
+pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    if !plausible(&token) {
+        return gone();
+    }
+    match state
+        .store
+        .reset_pending(&SecretString::new(token.clone()))
+        .await
+    {
+        Ok(true) => choose_page(&token, None),
+        Ok(false) => gone(),
+        Err(e) => Internal::new("reset read", e).page().into_response(),
+    }
+}
+
+/// `POST /account/password/reset/{token}`.
+pub async fn set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = web::same_origin_post(&state, &headers) {
+        return r;
+    }
+    if !plausible(&token) {
+        return gone();
+    }
+    let form = match web::form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let password = form.get("password").cloned().unwrap_or_default();
+    if form.get("confirm") != Some(&password) {
+        return choose_page(&token, Some("The two passwords differ."));
+    }
+    match state
+        .store
+        .reset_password(
+            &SecretString::new(token.clone()),
+            &SecretString::new(password),
+        )
+        .await
+    {
+        Ok(Some(account)) => {
+            tracing::info!(account_id = %account.id, "password reset");
+            page::html(
+                StatusCode::OK,
+                "Password changed",
+                "<p>Your new password is set. <a href=\"/login\">Sign in</a>.</p>",
+            )
+        }
+        Ok(None) => gone(),
+        Err(ResetError::WeakPassword) => choose_page(
+            &token,
+            Some(&format!("Use at least {MIN_PASSWORD_CHARS} characters.")),
+        ),
+        Err(ResetError::UnderSso) => PageError::new(
+            StatusCode::FORBIDDEN,
+            "No password to reset",
+            "Your account signs in through your organisation's single sign-on; it has no password.",
+        )
+        .into_response(),
+        Err(ResetError::Changed) => acs::try_again(),
+        Err(e) => Internal::new("password reset", e).page().into_response(),
+    }
+}

@@ -1,0 +1,148 @@
+//! The outbox: messages for people (welcome links, password-reset links), written in the
+//! same atomic write as the change they announce, then handed to an [`EmailSender`].
+//! Bodies carry live links, so they are kept sealed with the cookie keys; the operator
+//! reads them with `identity admin outbox`.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Email;
+use crate::crypto;
+use crate::secret::SecretString;
+use crate::secrets::CookieKeys;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+/// How long outbox messages are kept.
+pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// A message for a person (a welcome or reset link). The body is kept sealed with the cookie
+/// keys: it carries a live link.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub to: String,
+    pub subject: String,
+    pub body_sealed: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxMessage {
+    fn aad(to: &str) -> Vec<u8> {
+        format!("outbox:{to}").into_bytes()
+    }
+
+    /// The body, for the operator's `identity admin outbox` or a real sender.
+    pub fn body(&self, keys: &CookieKeys) -> Option<SecretString> {
+        let plain = keys.open(&self.body_sealed, &Self::aad(&self.to))?;
+        String::from_utf8(plain).ok().map(SecretString::new)
+    }
+}
+
+/// Delivers outbox messages. The default only logs that a message is waiting (never its
+/// body); a deployment plugs in its mail service here.
+#[async_trait]
+pub trait EmailSender: Send + Sync {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), String>;
+}
+
+/// Logs "message waiting in the outbox" with the recipient's domain and the subject.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoggingSender;
+
+#[async_trait]
+impl EmailSender for LoggingSender {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), String> {
+        let domain = message.to.rsplit('@').next().unwrap_or("");
+        tracing::info!(
+            to_domain = domain,
+            subject = %message.subject,
+            "message waiting in the outbox (`identity admin outbox` shows it)"
+        );
+        Ok(())
+    }
+}
+
+fn outbox_pk(to: &str) -> String {
+    format!("outbox#{to}")
+}
+
+/// The write that puts a message for `to` in the outbox (in the history table, kept 7 days).
+pub(crate) fn message_op(
+    to: &str,
+    subject: &str,
+    body: &str,
+    keys: &CookieKeys,
+    now: i64,
+) -> Result<Op, StoreError> {
+    let message = OutboxMessage {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(to)),
+        created_at: now,
+    };
+    Ok(Op::Put {
+        table: Table::LoginHistory,
+        item: Item::new(
+            outbox_pk(to),
+            format!("{now:012}#{}", crypto::b64url(&crypto::random_bytes(6))),
+            &message,
+        )?
+        .expiring(now + OUTBOX_TTL_SECS),
+        cond: Cond::Absent,
+    })
+}
+
+#[async_trait]
+pub trait Outbox {
+    /// Outbox messages, newest first; only those to `to` when given.
+    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError>;
+}
+
+#[async_trait]
+impl Outbox for Store {
+    async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError> {
+        let items = match to {
+            Some(email) => {
+                self.backend()
+                    .query(
+                        Table::LoginHistory,
+                        &outbox_pk(email.as_str()),
+                        "",
+                        self.now(),
+                    )
+                    .await?
+            }
+            None => self.backend().scan(Table::LoginHistory, self.now()).await?,
+        };
+        let mut out = items
+            .iter()
+            .filter(|i| i.pk.starts_with("outbox#"))
+            .map(|i| i.parse::<OutboxMessage>())
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(out)
+    }
+}
+
+/// Hands the newest message to `to` to the sender; a failure is logged, not fatal (the
+/// message stays in the outbox).
+pub async fn deliver_newest(store: &Store, sender: &dyn EmailSender, to: &Email) {
+    match store.outbox(Some(to)).await {
+        Ok(messages) => {
+            if let Some(m) = messages.first()
+                && let Err(e) = sender.send(m).await
+            {
+                tracing::warn!(error = %e, "message not handed to the sender");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "outbox read failed"),
+    }
+}

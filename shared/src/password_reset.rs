@@ -1,0 +1,178 @@
+//! Password reset through a single-use link, for accounts not under SSO. Asking for a link
+//! answers the same whether or not the account exists; the link (a random token, stored
+//! only as its hash) lives one hour and works once.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{self, Account, AccountError, Accounts, Email};
+use crate::crypto;
+use crate::outbox;
+use crate::secret::SecretString;
+use crate::secrets::CookieKeys;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+pub const RESET_TTL_SECS: i64 = 3600;
+/// Shortest password accepted (NIST SP 800-63B asks for at least 8; we ask for more).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+fn reset_pk(token: &SecretString) -> String {
+    format!(
+        "password-reset#{}",
+        crypto::sha256_hex(token.expose_secret().as_bytes())
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResetRecord {
+    account_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("passwords are {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")]
+    WeakPassword,
+    #[error("the account signs in through single sign-on")]
+    UnderSso,
+    #[error("the account changed meanwhile; try again")]
+    Changed,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn acceptable_password(p: &SecretString) -> bool {
+    let n = p.expose_secret().chars().count();
+    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n)
+}
+
+#[async_trait]
+pub trait PasswordResets {
+    /// Puts a message for `email` in the outbox: a reset link when the account exists and
+    /// is not under SSO, a note that the organisation signs them in when it is; nothing
+    /// for an unknown email. The caller answers the same in every case.
+    async fn request_password_reset(
+        &self,
+        email: &Email,
+        link_base: &str,
+        keys: &CookieKeys,
+    ) -> Result<bool, StoreError>;
+    /// Is the link still good? (read only)
+    async fn reset_pending(&self, token: &SecretString) -> Result<bool, StoreError>;
+    /// Consumes the link and sets the new password, in one write. `None`: unknown, expired
+    /// or used link.
+    async fn reset_password(
+        &self,
+        token: &SecretString,
+        new_password: &SecretString,
+    ) -> Result<Option<Account>, ResetError>;
+}
+
+#[async_trait]
+impl PasswordResets for Store {
+    async fn request_password_reset(
+        &self,
+        email: &Email,
+        link_base: &str,
+        keys: &CookieKeys,
+    ) -> Result<bool, StoreError> {
+        let account = match self.account_by_email(email).await {
+            Ok(a) => a,
+            Err(AccountError::Store(e)) => return Err(e),
+            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+        };
+        let Some(account) = account else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let ops = if account.sso_idp.is_some() {
+            vec![outbox::message_op(
+                &account.email,
+                "Your password",
+                "Someone asked to reset the password of this account. Your organisation signs \
+                 you in through single sign-on, so the account has no password: sign in through \
+                 your organisation instead.\n",
+                keys,
+                now,
+            )?]
+        } else {
+            let token = crypto::random_token();
+            let body = format!(
+                "Someone asked to reset the password of {email}. Follow this link within an hour \
+                 to choose a new one:\n\n{link_base}{token}\n\nIf it was not you, ignore this \
+                 message: nothing changes until the link is used.\n",
+                email = account.email,
+                token = token.expose_secret()
+            );
+            vec![
+                Op::Put {
+                    table: Table::Once,
+                    item: Item::new(
+                        reset_pk(&token),
+                        "once",
+                        &ResetRecord {
+                            account_id: account.id.clone(),
+                        },
+                    )?
+                    .expiring(now + RESET_TTL_SECS),
+                    cond: Cond::Absent,
+                },
+                outbox::message_op(&account.email, "Reset your password", &body, keys, now)?,
+            ]
+        };
+        self.write(ops).await?;
+        Ok(true)
+    }
+
+    async fn reset_pending(&self, token: &SecretString) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(Table::Once, &reset_pk(token), "once")
+            .await?
+            .is_some())
+    }
+
+    async fn reset_password(
+        &self,
+        token: &SecretString,
+        new_password: &SecretString,
+    ) -> Result<Option<Account>, ResetError> {
+        if !acceptable_password(new_password) {
+            return Err(ResetError::WeakPassword);
+        }
+        let pk = reset_pk(token);
+        let Some(record) = self.get::<ResetRecord>(Table::Once, &pk, "once").await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.account(&record.account_id).await? else {
+            return Ok(None);
+        };
+        if account.sso_idp.is_some() {
+            return Err(ResetError::UnderSso);
+        }
+        let mut next = account.clone();
+        next.password_hash = Some(crypto::hash_password(new_password).map_err(AccountError::from)?);
+        let (op, next) = accounts::update_op(&next)?;
+        let ops = vec![
+            Op::Delete {
+                table: Table::Once,
+                pk: pk.clone(),
+                sk: "once".into(),
+                cond: Cond::Live,
+            },
+            op,
+        ];
+        match self.write(ops).await {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::Conflict) => {
+                if self.get_item(Table::Once, &pk, "once").await?.is_none() {
+                    Ok(None)
+                } else {
+                    Err(ResetError::Changed)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
