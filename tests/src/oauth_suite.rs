@@ -544,3 +544,64 @@ pub async fn refresh_through_the_router_has_one_success_among_200(f: &Fixture) {
     assert_eq!(ok, 1, "{} backend", f.backend);
     assert!(!f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
 }
+
+pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
+    use identity_shared::oauth::device::{DeviceRequests, DeviceState, Poll};
+    let (client, _) = f
+        .store
+        .create_client(identity_shared::oauth::NewClient {
+            name: "CLI".into(),
+            redirect_uris: vec!["http://127.0.0.1:8080/cb".into()],
+            scopes: vec!["read".into()],
+            trusted: false,
+            public: true,
+        })
+        .await
+        .unwrap();
+    let (code, request) = f
+        .store
+        .start_device_request(&client.client_id, "read")
+        .await
+        .unwrap();
+    let found = f
+        .store
+        .device_request_by_user_code(&request.user_code.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client_id, client.client_id);
+    assert!(
+        f.store
+            .answer_device_request(
+                &found,
+                DeviceState::Approved {
+                    account_id: "acc".into(),
+                    gid: "gid".into()
+                }
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .answer_device_request(&found, DeviceState::Denied)
+            .await
+            .unwrap(),
+        "answered once"
+    );
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = f.store.clone();
+            let code = code.expose_secret().to_string();
+            let cid = client.client_id.clone();
+            tokio::spawn(async move { store.poll_device(&code, &cid).await.unwrap() })
+        })
+        .collect();
+    let mut approved = 0;
+    for r in racers {
+        if matches!(r.await.unwrap(), Poll::Approved { .. }) {
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 1);
+}

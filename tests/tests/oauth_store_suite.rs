@@ -17,4 +17,5 @@ identity_tests::on_both_backends!(
     revoked_jti_is_remembered_until_the_token_expires,
     code_exchange_through_the_router_has_one_success_among_200,
     refresh_through_the_router_has_one_success_among_200,
+    device_code_yields_tokens_to_one_of_20_pollers,
 );

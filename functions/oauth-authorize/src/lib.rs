@@ -1,9 +1,11 @@
 //! `oauth-authorize`: the browser side of OAuth 2.0. Routes: `GET /oauth/authorize` (the
 //! code flow with PKCE S256: sign-in, consent, code), `POST /oauth/authorize` (the consent
 //! form's answer, CSRF-protected), `GET /account/authorizations` (the signed-in person's
-//! grants) and `POST /account/authorizations/revoke`. Records and rules live in
+//! grants), `POST /account/authorizations/revoke`, and `GET/POST /device` (the device
+//! flow's verification page, RFC 8628). Records and rules live in
 //! `identity_shared::oauth`.
 
+pub mod device;
 pub mod pages;
 pub mod request;
 
@@ -38,6 +40,7 @@ pub fn authorizations_csrf(session: &identity_shared::session::SessionId) -> Str
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth/authorize", get(authorize).post(consent_answer))
+        .route("/device", get(device::show).post(device::answer))
         .route("/account/authorizations", get(authorizations))
         .route("/account/authorizations/revoke", post(revoke_authorization))
 }

@@ -40,13 +40,18 @@ pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
     }
 }
 
-fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+pub(crate) fn required<'a>(
+    form: &'a HashMap<String, String>,
+    name: &str,
+) -> Result<&'a str, OAuthError> {
     form.get(name)
         .map(String::as_str)
         .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
-fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<Scopes>, OAuthError> {
+pub(crate) fn requested_scopes(
+    form: &HashMap<String, String>,
+) -> Result<Option<Scopes>, OAuthError> {
     form.get("scope")
         .map(|s| {
             Scopes::parse_non_empty(s)
@@ -55,7 +60,9 @@ fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<Scopes>, OA
         .transpose()
 }
 
-async fn signing_keys(state: &AppState) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
+pub(crate) async fn signing_keys(
+    state: &AppState,
+) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
     state
         .secrets
         .signing_keys()
@@ -64,7 +71,7 @@ async fn signing_keys(state: &AppState) -> Result<std::sync::Arc<SigningKeys>, O
 }
 
 /// The successful answer (RFC 6749 §5.1), never cached.
-fn issued(
+pub(crate) fn issued(
     access_token: SecretString,
     scope: &Scopes,
     refresh_token: Option<SecretString>,
@@ -81,7 +88,7 @@ fn issued(
     (no_store(), Json(body)).into_response()
 }
 
-fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
+pub(crate) fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
     tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
 }
 
@@ -115,9 +122,12 @@ async fn dispatch(
         "authorization_code" => authorization_code(state, &client, &form).await,
         "refresh_token" => refresh_token(state, settings, &client, &form).await,
         "client_credentials" => client_credentials(state, &client, &form).await,
+        identity_shared::oauth::device::GRANT_TYPE => {
+            crate::device::token(state, &client, &form).await
+        }
         _ => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
-            "grant_type must be authorization_code, refresh_token or client_credentials",
+            "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
         )),
     }
 }

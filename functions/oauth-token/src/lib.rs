@@ -1,11 +1,13 @@
 //! `oauth-token`: the OAuth 2.0 endpoints a client calls directly. Routes:
 //! `POST /oauth/token` (authorization_code with PKCE, rotating refresh_token,
-//! client_credentials), `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
+//! client_credentials, device_code), `POST /oauth/device/authorize` (RFC 8628),
+//! `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
 //! (RFC 7662), `GET /.well-known/oauth-authorization-server` (RFC 8414) and
 //! `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
 //! crate parses requests and answers in the protocol's own shapes.
 
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod grants;
 pub mod introspection;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
 pub fn routes_with(settings: OAuthSettings) -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token))
+        .route("/oauth/device/authorize", post(device_authorize))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/introspect", post(introspect))
         .route(
@@ -71,6 +74,14 @@ async fn token(
     body: Bytes,
 ) -> Response {
     grants::token(&state, &settings, &headers, &body).await
+}
+
+async fn device_authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    device::authorize(&state, &headers, &body).await
 }
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -19,6 +19,11 @@ pub enum OAuthErrorCode {
     UnsupportedTokenType,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 8628 §3.5: the device flow's token polling answers.
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -33,6 +38,10 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

@@ -21,6 +21,7 @@
 
 pub mod client;
 pub mod code;
+pub mod device;
 pub mod grant;
 pub mod pkce;
 pub mod refresh;

@@ -1,0 +1,197 @@
+//! `GET/POST /device`: the device flow's verification page (RFC 8628 §3.3). The person
+//! signs in, types (or follows a link with) the user code, sees which application asks for
+//! what, and approves or denies. The answer is CSRF-protected and bound to the session.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, Uri};
+use identity_shared::AppState;
+use identity_shared::accounts::AccountStatus;
+use identity_shared::http::page::{self, esc};
+use identity_shared::http::{Internal, PageError};
+use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
+use identity_shared::oauth::{Grants, OAuthClients, Scopes};
+
+use crate::request::parse_pairs;
+use crate::{csrf_ok, login_redirect, pages, refused_form, session_ended};
+
+/// The CSRF token of the device form: bound to the session and to the user code.
+pub fn device_csrf(session: &identity_shared::session::SessionId, user_code: &str) -> String {
+    session.derive(&format!("device {user_code}"))
+}
+
+fn enter_code_page(error: Option<&str>) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let error = error
+        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", esc(e)))
+        .unwrap_or_default();
+    page::html(
+        status,
+        "Connect a device",
+        &format!(
+            "{error}<form method=\"get\" action=\"/device\">\
+<label for=\"user_code\">The code your device shows</label>\
+<input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required>\
+<button type=\"submit\">Continue</button></form>"
+        ),
+    )
+}
+
+fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
+    let mut found = pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone());
+    match (found.next(), found.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
+/// `GET /device[?user_code=…]`.
+pub async fn show(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let user = match state.signed_in(&headers).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return login_redirect(&uri),
+        Err(e) => return e.page().into_response(),
+    };
+    if user.account.status == AccountStatus::Pending {
+        return pages::activate_account(&user.account.email);
+    }
+    let pairs = match parse_pairs(uri.query().unwrap_or("").as_bytes()) {
+        Ok(p) => p,
+        Err(page) => return page.into_response(),
+    };
+    let Some(typed) = one(&pairs, "user_code") else {
+        return enter_code_page(None);
+    };
+    let request = match state.store.device_request_by_user_code(&typed).await {
+        Ok(Some(r)) if r.state == DeviceState::Pending => r,
+        Ok(_) => {
+            return enter_code_page(Some(
+                "That code is not valid or has expired. Check the code on your device.",
+            ));
+        }
+        Err(e) => return Internal::new("device read", e).page().into_response(),
+    };
+    let client = match state.store.client(&request.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return enter_code_page(Some("That code is not valid or has expired.")),
+        Err(e) => return Internal::new("client read", e).page().into_response(),
+    };
+    let scopes = Scopes::parse(&request.scope).unwrap_or_default();
+    let scope_items: String = scopes
+        .iter()
+        .map(|d| {
+            format!(
+                "<li><strong>{}</strong>: {}</li>",
+                esc(d.name),
+                esc(d.description)
+            )
+        })
+        .collect();
+    let csrf = device_csrf(&user.id, &request.user_code);
+    page::html(
+        StatusCode::OK,
+        &format!("Connect {}", client.name),
+        &format!(
+            "<p>A device running <strong>{name}</strong> asks to use your account <strong>{email}</strong>. \
+Make sure your device shows this code: <strong>{code}</strong>.</p>\
+<p>If you approve, it will be able to:</p><ul>{scope_items}</ul>\
+<form method=\"post\" action=\"/device\">\
+<input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" name=\"decision\" value=\"allow\">Approve</button> \
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+            name = esc(&client.name),
+            email = esc(&user.account.email),
+            code = esc(&request.user_code),
+            csrf = esc(&csrf),
+        ),
+    )
+}
+
+/// `POST /device`: `user_code`, `csrf`, `decision=allow|deny`.
+pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let pairs = match parse_pairs(&body) {
+        Ok(p) => p,
+        Err(page) => return page.into_response(),
+    };
+    let user = match state.signed_in(&headers).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return session_ended(),
+        Err(e) => return e.page().into_response(),
+    };
+    let Some(typed) = one(&pairs, "user_code") else {
+        return refused_form();
+    };
+    let Some(normalized) = normalize_user_code(&typed) else {
+        return refused_form();
+    };
+    let shown = format!("{}-{}", &normalized[..4], &normalized[4..]);
+    let csrf = one(&pairs, "csrf");
+    if !csrf_ok(csrf.as_deref(), &device_csrf(&user.id, &shown)) {
+        tracing::warn!("device answer without a valid CSRF token refused");
+        return refused_form();
+    }
+    if user.account.status == AccountStatus::Pending {
+        return pages::activate_account(&user.account.email);
+    }
+    let store = &state.store;
+    let request = match store.device_request_by_user_code(&normalized).await {
+        Ok(Some(r)) if r.state == DeviceState::Pending => r,
+        Ok(_) => {
+            return PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Code expired",
+                "This code has expired or was already answered. Start again on your device.",
+            )
+            .into_response();
+        }
+        Err(e) => return Internal::new("device read", e).page().into_response(),
+    };
+    let (next, title, text) = match one(&pairs, "decision").as_deref() {
+        Some("allow") => {
+            let scopes = Scopes::parse(&request.scope).unwrap_or_default();
+            let grant = match store
+                .grant_for(&user.account.id, &request.client_id, &scopes)
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => return Internal::new("grant write", e).page().into_response(),
+            };
+            (
+                DeviceState::Approved {
+                    account_id: user.account.id.clone(),
+                    gid: grant.gid,
+                },
+                "Device connected",
+                "Your device is connected. You can close this page and return to it.",
+            )
+        }
+        Some("deny") => (
+            DeviceState::Denied,
+            "Device not connected",
+            "You said no: the device gets no access. You can close this page.",
+        ),
+        _ => return refused_form(),
+    };
+    match store.answer_device_request(&request, next).await {
+        Ok(true) => {
+            tracing::info!(client_id = %request.client_id, "device request answered");
+            page::html(StatusCode::OK, title, &format!("<p>{}</p>", esc(text)))
+        }
+        Ok(false) => PageError::new(
+            StatusCode::CONFLICT,
+            "Code expired",
+            "This code has expired or was already answered. Start again on your device.",
+        )
+        .into_response(),
+        Err(e) => Internal::new("device answer", e).page().into_response(),
+    }
+}

@@ -1,0 +1,140 @@
+//! RFC 8628: `POST /oauth/device/authorize` (a device asks for a device code and a user
+//! code) and the `urn:ietf:params:oauth:grant-type:device_code` grant of the token
+//! endpoint (the device polls until the person approves at `/device`).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use identity_shared::AppState;
+use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store, parse_unique_form};
+use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Poll};
+use identity_shared::oauth::refresh::new_refresh_token;
+use identity_shared::oauth::{Grants, OAuthClient, Scopes};
+use identity_shared::tokens::AccessClaims;
+
+use crate::client_auth;
+use crate::grants::{issued, requested_scopes, require_form, required, sign, signing_keys};
+
+/// `POST /oauth/device/authorize`.
+pub async fn authorize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+    match start(state, headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = e.code.as_str(), "device authorization refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    require_form(headers)?;
+    let mut form = parse_unique_form(body)?;
+    let client = client_auth::authenticate(state, headers, &mut form).await?;
+    let allowed = client.scopes();
+    let scopes = match requested_scopes(&form)? {
+        Some(s) if !allowed.contains_all(&s) => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the requested scope is not registered for this client",
+            ));
+        }
+        Some(s) => s,
+        None => allowed,
+    };
+    let (device_code, request) = state
+        .store
+        .start_device_request(&client.client_id, &scopes.to_string())
+        .await
+        .map_err(|e| OAuthError::internal("device request", e))?;
+    let verification_uri = state.config.url("/device");
+    let complete = format!(
+        "{verification_uri}?{}",
+        serde_urlencoded::to_string([("user_code", request.user_code.as_str())])
+            .unwrap_or_default()
+    );
+    tracing::info!(client_id = %client.client_id, "device authorization started");
+    Ok((
+        no_store(),
+        Json(serde_json::json!({
+            "device_code": device_code.expose_secret(),
+            "user_code": request.user_code,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": complete,
+            "expires_in": DEVICE_TTL_SECS,
+            "interval": request.interval,
+        })),
+    )
+        .into_response())
+}
+
+/// The token endpoint's device_code grant (RFC 8628 §3.4–3.5).
+pub async fn token(
+    state: &AppState,
+    client: &OAuthClient,
+    form: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let device_code = required(form, "device_code")?;
+    let keys = signing_keys(state).await?;
+    let poll = state
+        .store
+        .poll_device(device_code, &client.client_id)
+        .await
+        .map_err(|e| OAuthError::internal("device poll", e))?;
+    let pending = |code, text: &str| Err(OAuthError::new(code, text));
+    let (account_id, gid, scope) = match poll {
+        Poll::Approved {
+            account_id,
+            gid,
+            scope,
+        } => (account_id, gid, scope),
+        Poll::Pending => {
+            return pending(
+                OAuthErrorCode::AuthorizationPending,
+                "the person has not answered yet",
+            );
+        }
+        Poll::SlowDown => {
+            return pending(OAuthErrorCode::SlowDown, "poll less often: wait 5 s more");
+        }
+        Poll::Denied => return pending(OAuthErrorCode::AccessDenied, "the person said no"),
+        Poll::Expired => {
+            return pending(OAuthErrorCode::ExpiredToken, "the device code has expired");
+        }
+        Poll::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the device code is invalid, already used, or another client's",
+            ));
+        }
+    };
+    let grant = match state
+        .store
+        .grant(&gid)
+        .await
+        .map_err(|e| OAuthError::internal("grant read", e))?
+    {
+        Some(g) if g.is_live() && g.client_id == client.client_id => g,
+        _ => return Err(OAuthError::invalid_grant("the authorization was revoked")),
+    };
+    let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;
+    let now = state.now();
+    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
+        .map_err(|e| OAuthError::internal("refresh token", e))?;
+    state
+        .store
+        .write(vec![put_refresh])
+        .await
+        .map_err(|e| OAuthError::internal("token records", e))?;
+    let claims = AccessClaims::new(
+        &state.config.base_url,
+        &account_id,
+        &client.client_id,
+        &scopes.to_string(),
+        Some(&grant.gid),
+        now,
+    );
+    let access = sign(&keys, &claims)?;
+    tracing::info!(client_id = %client.client_id, gid = %grant.gid, "device code exchanged");
+    Ok(issued(access, &scopes, Some(refresh)))
+}

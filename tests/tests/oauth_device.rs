@@ -1,0 +1,215 @@
+//! The device authorization grant (RFC 8628) through the routes: `POST
+//! /oauth/device/authorize`, the `/device` page, and the token endpoint's polling answers.
+
+mod oauth_common;
+
+use http::StatusCode;
+use identity_shared::accounts::AccountStatus;
+use identity_shared::oauth::device::{DEVICE_TTL_SECS, GRANT_TYPE};
+use identity_shared::tokens;
+use oauth_common::*;
+
+async fn start(env: &Env, client: &TestClient, scope: Option<&str>) -> Answer {
+    let mut pairs = vec![];
+    if let Some(s) = scope {
+        pairs.push(("scope", s));
+    }
+    call(
+        &env.router,
+        "/oauth/device/authorize",
+        &pairs,
+        Auth::of(client),
+    )
+    .await
+}
+
+async fn poll(env: &Env, client: &TestClient, device_code: &str) -> Answer {
+    call(
+        &env.router,
+        "/oauth/token",
+        &[("grant_type", GRANT_TYPE), ("device_code", device_code)],
+        Auth::of(client),
+    )
+    .await
+}
+
+/// The `/device` page for the code, then the answer; the page's response.
+async fn answer(
+    env: &Env,
+    cookie: &str,
+    user_code: &str,
+    decision: &str,
+) -> axum::response::Response {
+    let page = get(
+        &env.router,
+        &format!("/device?user_code={}", user_code.to_lowercase()),
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = text(page).await;
+    assert!(
+        html.contains(user_code),
+        "the page shows the code to compare"
+    );
+    let csrf = hidden_value(&html, "csrf").expect("csrf");
+    post(
+        &env.router,
+        "/device",
+        form(&[
+            ("user_code".into(), user_code.into()),
+            ("csrf".into(), csrf),
+            ("decision".into(), decision.into()),
+        ]),
+        Some(cookie),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn device_flow_issues_tokens_once_after_the_person_approves() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["identity", "read"]).await;
+    let started = start(&env, &client, Some("read")).await;
+    assert_eq!(started.status, StatusCode::OK);
+    assert_eq!(started.headers["cache-control"], "no-store");
+    let j = &started.json;
+    let device_code = j["device_code"].as_str().unwrap().to_string();
+    let user_code = j["user_code"].as_str().unwrap().to_string();
+    assert_eq!(j["verification_uri"], "http://127.0.0.1:3000/device");
+    assert_eq!(
+        j["verification_uri_complete"],
+        format!("http://127.0.0.1:3000/device?user_code={user_code}")
+    );
+    assert_eq!(j["expires_in"], DEVICE_TTL_SECS);
+    assert_eq!(j["interval"], 5);
+
+    let pending = poll(&env, &client, &device_code).await;
+    assert_eq!(pending.status, StatusCode::BAD_REQUEST);
+    assert_eq!(pending.json["error"], "authorization_pending");
+    // Polling faster than the interval: slow_down.
+    assert_eq!(
+        poll(&env, &client, &device_code).await.json["error"],
+        "slow_down"
+    );
+
+    // Not signed in: the page sends the person to the login page first.
+    let r = get(&env.router, &format!("/device?user_code={user_code}"), None).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).starts_with("/login?return_to=%2Fdevice"));
+
+    let cookie = cookie(&env.state, "person@example.com").await;
+    let done = answer(&env, &cookie, &user_code, "allow").await;
+    assert_eq!(done.status(), StatusCode::OK);
+
+    env.clock.advance(11);
+    let issued = poll(&env, &client, &device_code).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.json);
+    assert_eq!(issued.json["scope"], "read");
+    assert!(issued.json["refresh_token"].is_string());
+    let keys = env.state.secrets.signing_keys().await.unwrap();
+    let claims = tokens::verify(
+        &keys,
+        issued.json["access_token"].as_str().unwrap(),
+        &env.state.config.base_url,
+        identity_shared::Clock::now(&env.clock),
+    )
+    .expect("a valid access token");
+    assert_eq!(claims.client_id, client.id);
+    // The device code works once.
+    let again = poll(&env, &client, &device_code).await;
+    assert_eq!(again.json["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn device_flow_denied_expired_and_foreign_codes() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["read"]).await;
+    let other = register(&env.state, false, true, &["read"]).await;
+    let cookie = cookie(&env.state, "person@example.com").await;
+
+    let denied = start(&env, &client, None).await.json;
+    let r = answer(&env, &cookie, denied["user_code"].as_str().unwrap(), "deny").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = poll(&env, &client, denied["device_code"].as_str().unwrap()).await;
+    assert_eq!(d.json["error"], "access_denied");
+
+    let foreign = start(&env, &client, None).await.json;
+    let f = poll(&env, &other, foreign["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        f.json["error"], "invalid_grant",
+        "another client's device code"
+    );
+
+    let wide = start(&env, &client, Some("write")).await;
+    assert_eq!(wide.json["error"], "invalid_scope");
+
+    env.clock.advance(DEVICE_TTL_SECS + 1);
+    let late = poll(&env, &client, foreign["device_code"].as_str().unwrap()).await;
+    assert_eq!(late.json["error"], "expired_token");
+    let page = get(
+        &env.router,
+        &format!(
+            "/device?user_code={}",
+            foreign["user_code"].as_str().unwrap()
+        ),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        page.status(),
+        StatusCode::BAD_REQUEST,
+        "an expired code is not shown"
+    );
+}
+
+#[tokio::test]
+async fn device_page_refuses_a_missing_csrf_token_and_pending_accounts() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["read"]).await;
+    let started = start(&env, &client, None).await.json;
+    let user_code = started["user_code"].as_str().unwrap();
+    let cookie = cookie(&env.state, "person@example.com").await;
+    let r = post(
+        &env.router,
+        "/device",
+        form(&[
+            ("user_code".into(), user_code.into()),
+            ("decision".into(), "allow".into()),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let p = poll(&env, &client, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(p.json["error"], "authorization_pending");
+
+    let pending =
+        identity_tests::signed_in_cookie(&env.state, "new@example.com", AccountStatus::Pending)
+            .await;
+    let r = get(
+        &env.router,
+        &format!("/device?user_code={user_code}"),
+        Some(&pending),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(text(r).await.contains("Activate your account"));
+}
+
+#[tokio::test]
+async fn metadata_announces_the_device_endpoint() {
+    let env = env().await;
+    let r = get(&env.router, "/.well-known/oauth-authorization-server", None).await;
+    let j: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
+    assert_eq!(
+        j["device_authorization_endpoint"],
+        "http://127.0.0.1:3000/oauth/device/authorize"
+    );
+    assert!(
+        j["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&GRANT_TYPE.into())
+    );
+}
