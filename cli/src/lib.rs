@@ -2,6 +2,7 @@
 //! operator's command group, against the same `IDENTITY_STORE` as the service.
 
 mod admin;
+pub mod example_partner;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -41,7 +42,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth_authorize::routes())
         .merge(oauth_token::routes())
         .merge(addon_sso::routes())
-        .merge(jwt_grant::routes());
+        .merge(jwt_grant::routes())
+        .merge(example_partner::routes());
     plumbing::layers(routes).with_state(state)
 }
 
@@ -57,6 +59,10 @@ pub fn urls(base: &str) -> Vec<(&'static str, String)> {
         (
             "OAuth authorizations",
             format!("{base}/account/authorizations"),
+        ),
+        (
+            "Example add-on partner",
+            format!("{base}{}", example_partner::PAGE_PATH),
         ),
     ]
 }

@@ -438,7 +438,12 @@ mod tests {
             SsoForm::from_pairs(&p),
             Err(VerifyError::Malformed(_))
         ));
-        for missing in ["user_scoped_resource_token", "timestamp", "email", "user_id"] {
+        for missing in [
+            "user_scoped_resource_token",
+            "timestamp",
+            "email",
+            "user_id",
+        ] {
             let p: Vec<_> = pairs(&form)
                 .into_iter()
                 .filter(|(k, _)| k != missing)

@@ -69,7 +69,10 @@ impl Addon {
     /// constant time.
     pub fn partner_password_matches(&self, presented: &SecretString) -> bool {
         let presented = crypto::sha256_hex(presented.expose_secret().as_bytes());
-        crypto::constant_time_eq(presented.as_bytes(), self.partner_password_sha256.as_bytes())
+        crypto::constant_time_eq(
+            presented.as_bytes(),
+            self.partner_password_sha256.as_bytes(),
+        )
     }
 
     /// `scheme://host[:port]` of the `sso_url`: what the SSO page's `form-action` allows.
@@ -226,8 +229,15 @@ pub enum SsoAccess {
     /// No such add-on (or its app is gone).
     NoSuchAddon,
     /// The person holds no role on the add-on's app.
-    NoRole { addon: Addon, app: App },
-    Granted { addon: Addon, app: App, role: Role },
+    NoRole {
+        addon: Addon,
+        app: App,
+    },
+    Granted {
+        addon: Addon,
+        app: App,
+        role: Role,
+    },
 }
 
 /// One person with access to an app, as the Platform API for partners shows them.
@@ -246,7 +256,10 @@ pub enum PartnerApp {
     NoSuchApp,
     /// The app exists but has none of this partner's add-ons.
     NotAttached,
-    Collaborators { app: App, people: Vec<Collaborator> },
+    Collaborators {
+        app: App,
+        people: Vec<Collaborator>,
+    },
 }
 
 #[async_trait]
@@ -275,8 +288,7 @@ pub trait Addons {
         password: &SecretString,
     ) -> Result<Option<Addon>, AddonError>;
     /// Whether the account may open the add-on's SSO: a role on its app, read now.
-    async fn sso_access(&self, addon_id: &str, account_id: &str)
-    -> Result<SsoAccess, AddonError>;
+    async fn sso_access(&self, addon_id: &str, account_id: &str) -> Result<SsoAccess, AddonError>;
     /// The app's owner, team members and collaborators, if the partner's add-on is attached
     /// to it. `app_ref` is the app's id or name.
     async fn partner_app(&self, partner: &Addon, app_ref: &str) -> Result<PartnerApp, AddonError>;
@@ -371,8 +383,7 @@ impl Addons for Store {
     }
 
     async fn addon_by_resource(&self, resource_id: &str) -> Result<Option<Addon>, AddonError> {
-        addon_by_pointer(self, &resource_pk(resource_id), "resource")
-            .await
+        addon_by_pointer(self, &resource_pk(resource_id), "resource").await
     }
 
     async fn addons_of(&self, app_id: &str) -> Result<Vec<Addon>, AddonError> {
@@ -406,8 +417,7 @@ impl Addons for Store {
         let found = if username.is_empty() || username.len() > 100 {
             None
         } else {
-            addon_by_pointer(self, &partner_pk(username), "partner")
-                .await?
+            addon_by_pointer(self, &partner_pk(username), "partner").await?
         };
         match found {
             Some(addon) if addon.partner_username == username => {
@@ -422,11 +432,7 @@ impl Addons for Store {
         }
     }
 
-    async fn sso_access(
-        &self,
-        addon_id: &str,
-        account_id: &str,
-    ) -> Result<SsoAccess, AddonError> {
+    async fn sso_access(&self, addon_id: &str, account_id: &str) -> Result<SsoAccess, AddonError> {
         let Some(addon) = self.addon(addon_id).await? else {
             return Ok(SsoAccess::NoSuchAddon);
         };

@@ -22,9 +22,12 @@ use identity_shared::secret::SecretString;
 pub const CHALLENGE: &str = "Basic realm=\"identity partners\", charset=\"UTF-8\"";
 
 fn unauthorized(description: &str) -> Response {
-    let mut r = JsonError::new(StatusCode::UNAUTHORIZED, "unauthorized", description).into_response();
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+    let mut r =
+        JsonError::new(StatusCode::UNAUTHORIZED, "unauthorized", description).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(CHALLENGE),
+    );
     r
 }
 
@@ -65,9 +68,8 @@ pub async fn collaborators(
         }
         Err(e) => return Internal::new("partner read", e).json().into_response(),
     };
-    let not_found = || {
-        JsonError::new(StatusCode::NOT_FOUND, "not_found", "no such app").into_response()
-    };
+    let not_found =
+        || JsonError::new(StatusCode::NOT_FOUND, "not_found", "no such app").into_response();
     if !crate::plain_id(&app_ref) {
         return not_found();
     }
@@ -83,7 +85,11 @@ pub async fn collaborators(
             )
             .into_response();
         }
-        Err(e) => return Internal::new("collaborators read", e).json().into_response(),
+        Err(e) => {
+            return Internal::new("collaborators read", e)
+                .json()
+                .into_response();
+        }
     };
     let list: Vec<serde_json::Value> = people
         .iter()
@@ -125,8 +131,8 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_read_strictly() {
-        let (u, p) = basic_credentials(&headers(&[&format!("Basic {}", b64("addon-x:pa:ss"))]))
-            .unwrap();
+        let (u, p) =
+            basic_credentials(&headers(&[&format!("Basic {}", b64("addon-x:pa:ss"))])).unwrap();
         assert_eq!(u, "addon-x");
         assert_eq!(p.expose_secret(), "pa:ss", "the password may hold colons");
         let (u, _) =

@@ -138,7 +138,11 @@ pub async fn sso(
             return no_access();
         }
         Ok(SsoAccess::NoSuchAddon) => return no_such_addon(),
-        Err(e) => return Internal::new("add-on access read", e).page().into_response(),
+        Err(e) => {
+            return Internal::new("add-on access read", e)
+                .page()
+                .into_response();
+        }
     };
     let Some(origin) = addon.sso_origin() else {
         return Internal::new("add-on record", "stored sso_url does not validate")
