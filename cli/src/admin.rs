@@ -15,6 +15,8 @@ use identity_shared::store::Store;
 use identity_shared::store::dynamodb::DynamoDb;
 use serde_json::{Value, json};
 
+#[path = "admin_addon.rs"]
+mod admin_addon;
 #[path = "admin_jwt.rs"]
 mod admin_jwt;
 #[path = "admin_oauth.rs"]
@@ -42,6 +44,9 @@ enum AdminCommand {
     /// Apps and their collaborators.
     #[command(subcommand)]
     App(AppCommand),
+    /// Add-ons: owned by an app; add-on SSO and partner credentials.
+    #[command(subcommand)]
+    Addon(admin_addon::AddonCommand),
     /// DynamoDB tables (IDENTITY_STORE=dynamodb:).
     #[command(subcommand)]
     Tables(TablesCommand),
@@ -179,6 +184,7 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
     match args.command {
         AdminCommand::User(cmd) => user(&store, cmd).await,
         AdminCommand::App(cmd) => app(&store, cmd).await,
+        AdminCommand::Addon(cmd) => admin_addon::addon(&store, cmd).await,
         AdminCommand::Client(cmd) => admin_oauth::client(&store, cmd).await,
         AdminCommand::Grant(cmd) => admin_oauth::grant(&store, cmd).await,
         AdminCommand::Jwt(cmd) => admin_jwt::run(&spec, &store, cmd)

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod dev_idp;
+pub mod example_partner;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -45,14 +46,18 @@ fn function_routes() -> Router<AppState> {
         .merge(jwt_grant::routes())
 }
 
-/// Every function's routes merged into one router, with the shared layers applied once.
+/// Every function's routes plus the example partner (local use only), layers applied once:
+/// what the tests drive.
 pub fn router(state: AppState) -> Router {
-    plumbing::layers(function_routes()).with_state(state)
+    plumbing::layers(function_routes().merge(example_partner::routes())).with_state(state)
 }
 
 /// `router` plus the development IdP: what `identity serve` runs.
 pub fn router_with_dev_idp(state: AppState, dev: std::sync::Arc<dev_idp::DevIdp>) -> Router {
-    plumbing::layers(function_routes().merge(dev_idp::routes(dev))).with_state(state)
+    let routes = function_routes()
+        .merge(example_partner::routes())
+        .merge(dev_idp::routes(dev));
+    plumbing::layers(routes).with_state(state)
 }
 
 /// What `serve` prints for a person to open.
@@ -70,6 +75,10 @@ pub fn urls(base: &str) -> Vec<(&'static str, String)> {
         (
             "OAuth authorizations",
             format!("{base}/account/authorizations"),
+        ),
+        (
+            "Example add-on partner",
+            format!("{base}{}", example_partner::PAGE_PATH),
         ),
     ]
 }

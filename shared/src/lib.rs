@@ -10,6 +10,8 @@
 //! consumed with a conditional write on both backends.
 
 pub mod accounts;
+pub mod addon_sso;
+pub mod addons;
 pub mod apps;
 pub mod authorizations;
 pub mod clock;

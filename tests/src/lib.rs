@@ -6,6 +6,7 @@
 //! by hand without them, the service-backed tests say they were skipped; under the test
 //! command a missing service is a failure.
 
+pub mod addon_suite;
 pub mod jwt_suite;
 pub mod oauth_suite;
 pub mod sso_suite;
