@@ -34,7 +34,7 @@ pub enum Command {
         listen: SocketAddr,
     },
     /// Operator commands against IDENTITY_STORE.
-    Admin(admin::AdminArgs),
+    Admin(Box<admin::AdminArgs>),
 }
 
 /// Every function's routes in one router (state not yet given, layers not yet applied).
@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Admin(args) => admin::run(args).await,
+        Command::Admin(args) => admin::run(*args).await,
     }
 }
 

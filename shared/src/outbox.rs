@@ -127,7 +127,7 @@ impl Outbox for Store {
             .filter(|i| i.pk.starts_with("outbox#"))
             .map(|i| i.parse::<OutboxMessage>())
             .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|m| std::cmp::Reverse(m.created_at));
         Ok(out)
     }
 }

@@ -104,7 +104,7 @@ pub fn refuse(refusal: Refusal) -> Response {
 pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
     let form = match web::form_fields(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(encoded) = form.get("SAMLResponse") else {
         return refuse(Refusal::Malformed);

@@ -76,11 +76,11 @@ pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
 /// account not under SSO signs in with its password.
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let return_to = web::return_to(form.get("return_to").map(String::as_str));
     let raw_email = form.get("email").map(String::as_str).unwrap_or("");

@@ -44,11 +44,11 @@ pub async fn ask() -> Response {
 /// `POST /account/password/reset`: the same answer whether or not the account exists.
 pub async fn send_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
         return ask_page(Some("Enter a valid email address."));
@@ -136,14 +136,14 @@ pub async fn set(
     body: Bytes,
 ) -> Response {
     if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     if !plausible(&token) {
         return gone();
     }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let password = form.get("password").cloned().unwrap_or_default();
     if form.get("confirm") != Some(&password) {

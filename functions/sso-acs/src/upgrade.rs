@@ -127,11 +127,11 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`.
 pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (token, p) = match pending(&state, &headers).await {
         Ok(Some(p)) => p,

@@ -33,7 +33,7 @@ pub fn return_to(raw: Option<&str>) -> String {
 /// A form post that a browser says came from another site is refused (login CSRF). The
 /// `Origin` header must be ours when present; `Sec-Fetch-Site` must be same-origin (or
 /// `none`: typed by the person) when present.
-pub fn same_origin_post(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub fn same_origin_post(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
     let origin_ok = headers
         .get(header::ORIGIN)
         .map(|o| o.to_str().ok() == Some(state.config.origin().as_str()))
@@ -49,8 +49,7 @@ pub fn same_origin_post(state: &AppState, headers: &HeaderMap) -> Result<(), Res
             StatusCode::FORBIDDEN,
             "Request refused",
             "This form did not come from this site. Open the sign-in page and try again.",
-        )
-        .into_response())
+        ))
     }
 }
 
@@ -128,14 +127,13 @@ pub async fn apply_team_role(
 }
 
 /// A form body as fields; a repeated field or an unreadable body is refused.
-pub fn form_fields(body: &[u8]) -> Result<std::collections::HashMap<String, String>, Response> {
+pub fn form_fields(body: &[u8]) -> Result<std::collections::HashMap<String, String>, PageError> {
     let bad = || {
         PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "The form could not be read. Go back and try again.",
         )
-        .into_response()
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
     let mut out = std::collections::HashMap::new();

@@ -56,7 +56,7 @@ pub async fn activate(
     Path(token): Path<String>,
 ) -> Response {
     if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     if !plausible(&token) {
         return gone();
