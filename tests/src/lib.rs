@@ -8,6 +8,7 @@
 
 pub mod jwt_suite;
 pub mod oauth_suite;
+pub mod saml_idp;
 pub mod suite;
 
 /// Runs each named check of a suite module (`tests/src/<suite>.rs`, each check an
