@@ -191,7 +191,7 @@ fn check_assertion(
     {
         return Err(Refusal::WrongAudience);
     }
-    let mut valid_until = window(conditions, now)?;
+    let conditions_until = window(conditions, now)?;
 
     // Subject: the NameID and one bearer confirmation that satisfies every rule.
     let subject = only_child(assertion, NS_ASSERTION, "Subject")?;
@@ -219,7 +219,6 @@ fn check_assertion(
         Some(c) => c,
         None => return Err(first_error.unwrap_or(Refusal::Malformed)),
     };
-    valid_until = Some(valid_until.map_or(scd_until, |v: i64| v.min(scd_until)));
 
     // InResponseTo: the confirmation's (checked above) and the Response's must agree.
     let response_in_response_to = response.attribute("InResponseTo");
@@ -281,7 +280,7 @@ fn check_assertion(
 
     Ok(Verified {
         assertion_id,
-        valid_until: valid_until.unwrap_or(scd_until),
+        valid_until: conditions_until.map_or(scd_until, |c| c.min(scd_until)),
         name_id,
         email,
         in_response_to: expected_request.map(str::to_string),

@@ -26,7 +26,7 @@ use samael::crypto::{
 };
 
 use super::Refusal;
-use super::xml::{NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child};
+use super::xml::{NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child, optional_child};
 
 /// Signature algorithms accepted (xmlsec is told the same list).
 const ALLOWED: &[AllowedSignatureAlgorithm] = &[
@@ -165,7 +165,7 @@ fn check_algorithms(sig: Node) -> Result<(), Refusal> {
         if !DIGESTS.contains(&algorithm(reference, "DigestMethod")?) {
             return Err(Refusal::WeakAlgorithm);
         }
-        if let Some(transforms) = only_child(reference, NS_DSIG, "Transforms").ok() {
+        if let Some(transforms) = optional_child(reference, NS_DSIG, "Transforms")? {
             for t in transforms.children().filter(|c| c.is_element()) {
                 let alg = t.attribute("Algorithm").unwrap_or("");
                 if !is(t, NS_DSIG, "Transform") || !(alg == ENVELOPED || C14N.contains(&alg)) {

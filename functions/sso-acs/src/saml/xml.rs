@@ -280,6 +280,8 @@ mod tests {
     fn instants_parse_with_and_without_fractions() {
         assert_eq!(instant("1970-01-01T00:01:00Z"), Ok(60));
         assert_eq!(instant("1970-01-01T00:01:00.999Z"), Ok(60));
+        // Entra ID and AD FS write seven fractional digits.
+        assert_eq!(instant("1970-01-01T00:01:00.1234567Z"), Ok(60));
         assert_eq!(instant("yesterday"), Err(Refusal::Malformed));
         assert_eq!(format_instant(60), "1970-01-01T00:01:00Z");
     }
