@@ -32,6 +32,7 @@ PY_REQUIREMENTS=(
     "cfn-lint==1.58.0"
     "PyJWT[crypto]==2.15.1"
     "cryptography==50.0.2"
+    "signxml==5.2.0" # SAML tests: an XML-DSig signer independent of libxmlsec1 (lxml + cryptography)
 )
 SERVICE_START_TIMEOUT="${RUN_SH_SERVICE_TIMEOUT:-60}" # seconds, per service
 # Client-only JIT and the serial GC: DynamoDB Local answers in ~3.5 s instead of ~5 s on 2 cores.

@@ -9,6 +9,7 @@
 pub mod addon_suite;
 pub mod jwt_suite;
 pub mod oauth_suite;
+pub mod saml_idp;
 pub mod sso_suite;
 pub mod suite;
 

@@ -1,10 +1,33 @@
 //! SAML 2.0 Web Browser SSO, service-provider side, over samael + libxmlsec1.
 //!
-//! INTERFACE DRAFT (being implemented): the routes in `lib.rs` only use what is declared
-//! here. Bodies marked `unimplemented!` are filled in by the SAML core work.
+//! - [`decode_post`] turns the POST binding's `SAMLResponse` into XML text: base64, a size
+//!   cap, UTF-8 only, no DOCTYPE.
+//! - [`routing`] reads the Issuer and InResponseTo without trust, only to find the IdP and
+//!   the stored AuthnRequest.
+//! - [`validate`] is the whole decision for one IdP, given `now` (no I/O): the signature is
+//!   checked by libxmlsec1 (through samael) against the IdP's registered certificates only,
+//!   with the algorithms pinned; everything the caller gets back is read from the bytes the
+//!   signature covers (xmlsec's pre-digest canonical form), never from the rest of the
+//!   message. Replay (an assertion ID seen before) is the caller's job through the store.
+//! - [`authn_request_redirect`], [`sp_metadata`], [`parse_idp_metadata`]: the other
+//!   messages of the profile.
+//! - [`idp_signer`] (feature `idp-signer`): a signing IdP for `identity serve` and the tests.
+//!
+//! Every check fails closed: what cannot be completed is a [`Refusal`].
 
-use identity_shared::idps::Idp;
-use identity_shared::secrets::SamlSpKeys;
+mod metadata;
+mod request;
+mod validate;
+mod verify;
+mod xml;
+
+#[cfg(feature = "idp-signer")]
+pub mod idp_signer;
+
+pub use metadata::{parse_idp_metadata, sp_metadata};
+pub use request::authn_request_redirect;
+pub use validate::{MAX_SKEW_SECS, routing, validate};
+pub use xml::{MAX_XML_BYTES, decode_post};
 
 /// Our side: entityID `{base}/sso/metadata`, ACS `{base}/sso/acs`.
 #[derive(Debug, Clone)]
@@ -33,6 +56,7 @@ pub struct Verified {
     pub valid_until: i64,
     pub name_id: String,
     /// The person's email: NameID when it is an email address, else the email attribute.
+    /// Trimmed and lowercased (`identity_shared::accounts::Email`).
     pub email: String,
     /// InResponseTo of the verified response (None for IdP-initiated).
     pub in_response_to: Option<String>,
@@ -56,10 +80,16 @@ pub enum Refusal {
     Doctype,
     UnsupportedEncoding,
     NotSigned,
-    /// Signed, but not by a certificate registered for the IdP (or the signature is bad).
+    /// Signed, but not by a certificate registered for the IdP (or the signature is bad,
+    /// or the IdP has no registered certificate).
     UntrustedSignature,
-    /// SHA-1 or another algorithm below RSA-SHA256.
+    /// SHA-1 or another algorithm below RSA-SHA256 (signature, digest), or a
+    /// canonicalization or transform outside the enveloped-signature profile.
     WeakAlgorithm,
+    /// A signature that does not sit in, and cover exactly, the Response or its one
+    /// Assertion; content outside every signature; signed content hidden in a Signature
+    /// or elsewhere (XML signature wrapping).
+    SignatureWrapping,
     AssertionCount,
     WrongIssuer,
     WrongDestination,
@@ -80,57 +110,86 @@ pub enum Refusal {
 
 impl Refusal {
     pub fn reason(&self) -> &'static str {
-        unimplemented!()
+        match self {
+            Refusal::Malformed => "malformed, oversized or incomplete SAML response",
+            Refusal::Doctype => "DOCTYPE or entity declaration in SAML message",
+            Refusal::UnsupportedEncoding => "SAML message not in UTF-8",
+            Refusal::NotSigned => "SAML response not signed",
+            Refusal::UntrustedSignature => {
+                "signature invalid or not made by a registered IdP certificate"
+            }
+            Refusal::WeakAlgorithm => {
+                "signature, digest, canonicalization or transform algorithm not allowed"
+            }
+            Refusal::SignatureWrapping => "signature does not cover the consumed elements",
+            Refusal::AssertionCount => "not exactly one plain Assertion",
+            Refusal::WrongIssuer => "Issuer is not the IdP's entityID",
+            Refusal::WrongDestination => "Destination is not our ACS URL",
+            Refusal::WrongRecipient => "bearer SubjectConfirmation Recipient is not our ACS URL",
+            Refusal::WrongAudience => "Audience does not include our entityID",
+            Refusal::Expired => "assertion expired (NotOnOrAfter passed beyond skew)",
+            Refusal::NotYetValid => "assertion not yet valid (NotBefore ahead beyond skew)",
+            Refusal::InResponseToMismatch => "InResponseTo does not match the AuthnRequest",
+            Refusal::UnknownRequest => "AuthnRequest unknown, expired or already used",
+            Refusal::UnsolicitedNotAllowed => "IdP-initiated response not allowed for this IdP",
+            Refusal::MfaRequired => "AuthnContextClassRef is not an accepted MFA context",
+            Refusal::NoEmail => "no email address in NameID or attributes",
+            Refusal::StatusNotSuccess => "IdP status is not Success",
+            Refusal::UnknownIdp => "Issuer is not a registered IdP",
+            Refusal::Replayed => "assertion ID already used",
+        }
     }
+
     pub fn user_message(&self) -> &'static str {
-        unimplemented!()
+        match self {
+            Refusal::Malformed | Refusal::Doctype | Refusal::UnsupportedEncoding => {
+                "The sign-in response from your organisation could not be read. Try signing in again."
+            }
+            Refusal::NotSigned
+            | Refusal::UntrustedSignature
+            | Refusal::WeakAlgorithm
+            | Refusal::SignatureWrapping => {
+                "The sign-in response from your organisation could not be verified. Try again, and ask your administrator to check the single sign-on set-up if it keeps happening."
+            }
+            Refusal::AssertionCount
+            | Refusal::WrongIssuer
+            | Refusal::WrongDestination
+            | Refusal::WrongRecipient
+            | Refusal::WrongAudience => {
+                "The sign-in response from your organisation was not meant for this service. Ask your administrator to check the single sign-on set-up."
+            }
+            Refusal::Expired | Refusal::NotYetValid => {
+                "The sign-in response has expired or is not valid yet. Sign in again; if it keeps happening, check your device's clock."
+            }
+            Refusal::InResponseToMismatch | Refusal::UnknownRequest => {
+                "This sign-in response does not match a sign-in started here, or the sign-in took too long. Start again from the sign-in page."
+            }
+            Refusal::UnsolicitedNotAllowed => {
+                "Signing in from your organisation's portal is not enabled for this service. Start from the sign-in page instead."
+            }
+            Refusal::MfaRequired => {
+                "Your organisation requires multi-factor authentication for this sign-in. Sign in again with MFA."
+            }
+            Refusal::NoEmail => {
+                "Your organisation did not send an email address for you. Ask your administrator to include it in the single sign-on set-up."
+            }
+            Refusal::StatusNotSuccess => {
+                "Your organisation's sign-in service did not sign you in. Try again, or contact your administrator."
+            }
+            Refusal::UnknownIdp => {
+                "This sign-in response comes from an organisation that is not set up for single sign-on here."
+            }
+            Refusal::Replayed => {
+                "This sign-in response was already used. Start again from the sign-in page."
+            }
+        }
     }
 }
 
-/// Base64 (POST binding) → XML text, with a size cap, no DOCTYPE, UTF-8 only.
-pub fn decode_post(saml_response: &str) -> Result<String, Refusal> {
-    let _ = saml_response;
-    unimplemented!()
-}
-
-/// Issuer and InResponseTo, read without trust, to find the IdP and the request.
-pub fn routing(xml: &str) -> Result<Routing, Refusal> {
-    let _ = xml;
-    unimplemented!()
-}
-
-/// Full validation against one IdP. `expected_request`: the ID of our stored
-/// AuthnRequest (SP-initiated) or None (IdP-initiated, refused unless the IdP allows it).
-/// MFA is checked here when the IdP requires it. Replay is the caller's (store) job.
-pub fn validate(
-    xml: &str,
-    idp: &Idp,
-    sp: &Sp,
-    expected_request: Option<&str>,
-    now: i64,
-) -> Result<Verified, Refusal> {
-    let _ = (xml, idp, sp, expected_request, now);
-    unimplemented!()
-}
-
-/// An AuthnRequest for the HTTP-Redirect binding: (request ID, full redirect URL with
-/// SAMLRequest, RelayState and, when the IdP wants signed requests, SigAlg + Signature
-/// made with the SP's current key).
-pub fn authn_request_redirect(
-    idp: &Idp,
-    sp: &Sp,
-    keys: &SamlSpKeys,
-    relay_state: &str,
-    now: i64,
-) -> Result<(String, String), String> {
-    let _ = (idp, sp, keys, relay_state, now);
-    unimplemented!()
-}
-
-/// SP metadata XML: entityID, ACS (POST binding), signing certificate(s).
-pub fn sp_metadata(sp: &Sp, keys: &SamlSpKeys) -> String {
-    let _ = (sp, keys);
-    unimplemented!()
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
 }
 
 /// What `identity admin idp add --metadata FILE` reads from IdP metadata.
@@ -140,69 +199,4 @@ pub struct IdpMetadata {
     pub sso_url: String,
     pub certificates: Vec<String>,
     pub want_authn_requests_signed: bool,
-}
-
-pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
-    let _ = xml;
-    unimplemented!()
-}
-
-/// A SAML IdP that signs Responses with a real XML-DSig implementation (libxmlsec1 through
-/// samael): the local development IdP of `identity serve` and the test suite's IdP. Never
-/// routed in a Lambda.
-#[cfg(feature = "idp-signer")]
-pub mod idp_signer {
-    /// Which elements carry an enveloped signature.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Sign {
-        Response,
-        Assertion,
-        Both,
-    }
-
-    /// One Response with one Assertion, as an IdP would send it.
-    #[derive(Debug, Clone)]
-    pub struct ResponseSpec {
-        pub issuer: String,
-        pub destination: String,
-        pub audience: String,
-        pub recipient: String,
-        /// NameID, format emailAddress.
-        pub email: String,
-        pub in_response_to: Option<String>,
-        pub authn_context: Option<String>,
-        pub now: i64,
-        /// NotOnOrAfter = now + lifetime_secs; NotBefore = now.
-        pub lifetime_secs: i64,
-        pub sign: Sign,
-    }
-
-    /// RSA-2048 key + self-signed certificate.
-    pub struct IdpSigner {/* filled in by the SAML core work */}
-
-    impl IdpSigner {
-        pub fn generate(common_name: &str) -> Result<Self, String> {
-            let _ = common_name;
-            unimplemented!()
-        }
-        pub fn from_pem(key_pem: &str, cert_pem: &str) -> Result<Self, String> {
-            let _ = (key_pem, cert_pem);
-            unimplemented!()
-        }
-        pub fn key_pem(&self) -> &str {
-            unimplemented!()
-        }
-        pub fn cert_pem(&self) -> &str {
-            unimplemented!()
-        }
-        /// Base64 DER, as `Idp::certificates` holds it.
-        pub fn certificate_base64(&self) -> String {
-            unimplemented!()
-        }
-        /// The signed Response XML (not yet base64).
-        pub fn response(&self, spec: &ResponseSpec) -> Result<String, String> {
-            let _ = spec;
-            unimplemented!()
-        }
-    }
 }

@@ -1,0 +1,232 @@
+//! The signature: the shape we accept (checked on the raw message before libxmlsec1 runs),
+//! the cryptographic check against the IdP's registered certificates only, and the
+//! verified bytes handed back for reading.
+//!
+//! Shape: every `ds:Signature` is an enveloped signature that is a direct child of the
+//! element it signs, with one Reference `#ID-of-that-parent`; that parent is the root
+//! Response or an Assertion directly under it; nothing but SignedInfo, SignatureValue and
+//! KeyInfo inside a Signature; no SAML element under a Signature; every Assertion is
+//! covered by a signature; IDs are unique. This refuses XML signature wrapping (XSW1–8)
+//! before any cryptography runs, and the caller reads only xmlsec's pre-digest bytes, the
+//! exact canonical form the signature covers, so even a shape we failed to foresee cannot
+//! make unsigned content count.
+//!
+//! Crypto: samael's `reduce_xml_to_signed_with_allowed_algorithms` with the registered
+//! certificates as the only keys (xmlsec is given the key; a KeyInfo certificate in the
+//! message is never used) and the algorithms pinned; it verifies every Signature in the
+//! document or fails.
+
+use std::collections::HashSet;
+use std::sync::Once;
+
+use base64::Engine;
+use roxmltree::{Document, Node};
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
+};
+
+use super::Refusal;
+use super::xml::{NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child, optional_child};
+
+/// Signature algorithms accepted (xmlsec is told the same list).
+const ALLOWED: &[AllowedSignatureAlgorithm] = &[
+    AllowedSignatureAlgorithm::RsaSha256,
+    AllowedSignatureAlgorithm::RsaSha384,
+    AllowedSignatureAlgorithm::RsaSha512,
+    AllowedSignatureAlgorithm::EcdsaSha256,
+    AllowedSignatureAlgorithm::EcdsaSha384,
+    AllowedSignatureAlgorithm::EcdsaSha512,
+];
+
+const DIGESTS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+/// Canonicalizations accepted for SignedInfo and as Reference transforms.
+const C14N: &[&str] = &[
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+    "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+];
+
+/// Which elements carry a (shape-checked) signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Signed {
+    pub response: bool,
+    pub assertion: bool,
+}
+
+/// Algorithms and shape of every Signature in the raw message. `root` is the Response.
+pub(crate) fn check_shape(doc: &Document, root: Node) -> Result<Signed, Refusal> {
+    let signatures: Vec<Node> = doc
+        .descendants()
+        .filter(|n| is(*n, NS_DSIG, "Signature"))
+        .collect();
+    if signatures.is_empty() {
+        return Err(Refusal::NotSigned);
+    }
+    for sig in &signatures {
+        check_algorithms(*sig)?;
+    }
+
+    let mut ids = HashSet::new();
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        if let Some(id) = n.attribute("ID")
+            && !ids.insert(id)
+        {
+            return Err(Refusal::SignatureWrapping);
+        }
+    }
+
+    let mut signed = Signed {
+        response: false,
+        assertion: false,
+    };
+    let mut signed_parents = HashSet::new();
+    for sig in &signatures {
+        let parent = sig.parent_element().ok_or(Refusal::SignatureWrapping)?;
+        let parent_is_root = parent == root;
+        let parent_is_assertion =
+            is(parent, NS_ASSERTION, "Assertion") && parent.parent_element() == Some(root);
+        if !(parent_is_root || parent_is_assertion) || !signed_parents.insert(parent.id()) {
+            return Err(Refusal::SignatureWrapping);
+        }
+        let reference = only_reference(*sig)?;
+        let target = parent.attribute("ID").ok_or(Refusal::SignatureWrapping)?;
+        if reference.attribute("URI") != Some(&format!("#{target}")) {
+            return Err(Refusal::SignatureWrapping);
+        }
+        // Nothing rides inside a Signature (XSW1, 6, 8 hide the signed original there).
+        if sig.children().filter(|c| c.is_element()).any(|c| {
+            !(is(c, NS_DSIG, "SignedInfo")
+                || is(c, NS_DSIG, "SignatureValue")
+                || is(c, NS_DSIG, "KeyInfo"))
+        }) {
+            return Err(Refusal::SignatureWrapping);
+        }
+        if sig.descendants().any(|d| {
+            d.is_element()
+                && matches!(
+                    d.tag_name().namespace(),
+                    Some(NS_ASSERTION) | Some(NS_PROTOCOL)
+                )
+        }) {
+            return Err(Refusal::SignatureWrapping);
+        }
+        if parent_is_root {
+            signed.response = true;
+        } else {
+            signed.assertion = true;
+        }
+    }
+
+    // One Response only, at the root; every Assertion covered by a signature.
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        if is(n, NS_PROTOCOL, "Response") && n != root {
+            return Err(Refusal::SignatureWrapping);
+        }
+        if is(n, NS_ASSERTION, "Assertion") && !signed.response && !signed_parents.contains(&n.id())
+        {
+            return Err(Refusal::SignatureWrapping);
+        }
+    }
+    Ok(signed)
+}
+
+fn only_reference<'a, 'i>(sig: Node<'a, 'i>) -> Result<Node<'a, 'i>, Refusal> {
+    let info = only_child(sig, NS_DSIG, "SignedInfo").map_err(|_| Refusal::SignatureWrapping)?;
+    only_child(info, NS_DSIG, "Reference").map_err(|_| Refusal::SignatureWrapping)
+}
+
+fn algorithm<'a>(node: Node<'a, '_>, name: &'static str) -> Result<&'a str, Refusal> {
+    only_child(node, NS_DSIG, name)
+        .ok()
+        .and_then(|n| n.attribute("Algorithm"))
+        .ok_or(Refusal::Malformed)
+}
+
+fn check_algorithms(sig: Node) -> Result<(), Refusal> {
+    let info = only_child(sig, NS_DSIG, "SignedInfo")?;
+    if !C14N.contains(&algorithm(info, "CanonicalizationMethod")?) {
+        return Err(Refusal::WeakAlgorithm);
+    }
+    let method = algorithm(info, "SignatureMethod")?;
+    if !ALLOWED.iter().any(|a| a.signature_uri() == method) {
+        return Err(Refusal::WeakAlgorithm);
+    }
+    for reference in children(info, NS_DSIG, "Reference") {
+        if !DIGESTS.contains(&algorithm(reference, "DigestMethod")?) {
+            return Err(Refusal::WeakAlgorithm);
+        }
+        if let Some(transforms) = optional_child(reference, NS_DSIG, "Transforms")? {
+            for t in transforms.children().filter(|c| c.is_element()) {
+                let alg = t.attribute("Algorithm").unwrap_or("");
+                if !is(t, NS_DSIG, "Transform") || !(alg == ENVELOPED || C14N.contains(&alg)) {
+                    return Err(Refusal::WeakAlgorithm);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The registered certificates (base64 DER) that parse as X.509; none is a refusal.
+fn registered(certificates: &[String]) -> Vec<CertificateDer> {
+    certificates
+        .iter()
+        .filter_map(|b64| {
+            let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .ok()
+        })
+        .filter(|der| x509_parser::parse_x509_certificate(der).is_ok())
+        .map(CertificateDer::from)
+        .collect()
+}
+
+/// Verifies every signature with the registered certificates and returns the pre-digest
+/// (canonical) bytes of the signed element: the Response when it is signed, else the
+/// Assertion.
+pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
+    init_libxml();
+    let certs = registered(certificates);
+    if certs.is_empty() {
+        return Err(Refusal::UntrustedSignature);
+    }
+    let reduce = |certs: &[CertificateDer]| {
+        XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+            xml,
+            certs,
+            ReduceMode::PreDigest,
+            Some(ALLOWED),
+        )
+    };
+    if let Ok(bytes) = reduce(&certs) {
+        return Ok(bytes);
+    }
+    // samael stops at the first certificate that xmlsec cannot use with a signature (a key
+    // of another type): during a rollover, try each registered certificate on its own.
+    if certs.len() > 1 {
+        for cert in &certs {
+            if let Ok(bytes) = reduce(std::slice::from_ref(cert)) {
+                return Ok(bytes);
+            }
+        }
+    }
+    Err(Refusal::UntrustedSignature)
+}
+
+/// libxml2 2.9 wants its global initialisation done once before threads parse.
+fn init_libxml() {
+    static INIT: Once = Once::new();
+    // SAFETY: xmlInitParser takes no arguments and is idempotent; Once runs it on one thread.
+    INIT.call_once(|| unsafe { libxml::bindings::xmlInitParser() });
+}

@@ -1,0 +1,288 @@
+//! Input guards (size, encoding, DOCTYPE) and the strict reader (roxmltree) used for the
+//! structure checks and for reading verified content.
+
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use roxmltree::{Document, Node, ParsingOptions};
+
+use super::Refusal;
+
+pub(crate) const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub(crate) const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+pub(crate) const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub(crate) const NS_METADATA: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
+
+/// Largest SAML message accepted, decoded (real responses are 5–30 KB).
+pub const MAX_XML_BYTES: usize = 256 * 1024;
+
+/// Largest element count read: far above any real response, well below a parser bomb.
+const MAX_NODES: u32 = 50_000;
+
+/// Standard base64, padding optional (the POST binding's encoding); whitespace is removed
+/// before decoding.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Base64 (POST binding) → XML text, with a size cap, no DOCTYPE, UTF-8 only.
+pub fn decode_post(saml_response: &str) -> Result<String, Refusal> {
+    // Base64 of MAX_XML_BYTES, with line breaks every 64 characters and some slack.
+    if saml_response.len() > MAX_XML_BYTES / 3 * 4 * 66 / 64 + 1024 {
+        return Err(Refusal::Malformed);
+    }
+    let compact: Vec<u8> = saml_response
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return Err(Refusal::Malformed);
+    }
+    let bytes = BASE64.decode(&compact).map_err(|_| Refusal::Malformed)?;
+    if bytes.len() > MAX_XML_BYTES {
+        return Err(Refusal::Malformed);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| Refusal::UnsupportedEncoding)?;
+    guard(&text)?;
+    Ok(text)
+}
+
+/// The checks every SAML text gets before any parser sees it: size, UTF-8 only (no NUL, no
+/// declared encoding other than UTF-8/ASCII: the deployed libxml2 has no conversion data),
+/// no DOCTYPE or entity declaration. Returns the text without a UTF-8 byte order mark.
+pub(crate) fn guard(xml: &str) -> Result<&str, Refusal> {
+    if xml.len() > MAX_XML_BYTES {
+        return Err(Refusal::Malformed);
+    }
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
+    if xml.contains('\0') {
+        // UTF-16 without a byte order mark reads as "<\0?\0x\0…".
+        return Err(Refusal::UnsupportedEncoding);
+    }
+    if has_declaration(xml) {
+        return Err(Refusal::Doctype);
+    }
+    if let Some(decl) = xml_declaration(xml)
+        && let Some(encoding) = pseudo_attribute(decl, "encoding")
+    {
+        let e = encoding.to_ascii_lowercase();
+        if !matches!(e.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+            return Err(Refusal::UnsupportedEncoding);
+        }
+    }
+    Ok(xml)
+}
+
+/// `<!DOCTYPE` or `<!ENTITY` anywhere (any case): refused before parsing, even inside
+/// CDATA or comments, where no IdP puts one.
+fn has_declaration(xml: &str) -> bool {
+    let b = xml.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b[i..].windows(2).position(|w| w == b"<!") {
+        let rest = &b[i + off + 2..];
+        let starts =
+            |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+        if starts(b"DOCTYPE") || starts(b"ENTITY") {
+            return true;
+        }
+        i += off + 2;
+    }
+    false
+}
+
+/// The XML declaration's content (`version="1.0" encoding="…"`), when the text starts with one.
+fn xml_declaration(xml: &str) -> Option<&str> {
+    let rest = xml.strip_prefix("<?xml")?;
+    if !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    rest.find("?>").map(|end| &rest[..end])
+}
+
+fn pseudo_attribute<'a>(decl: &'a str, name: &str) -> Option<&'a str> {
+    let at = decl.find(name)?;
+    let rest = decl[at + name.len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let rest = &rest[1..];
+    rest.find(quote).map(|end| &rest[..end])
+}
+
+/// Parses strictly (no DTD, bounded size); any parser complaint is a refusal.
+pub(crate) fn parse(xml: &str) -> Result<Document<'_>, Refusal> {
+    let options = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    Document::parse_with_options(xml, options).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => Refusal::Doctype,
+        _ => Refusal::Malformed,
+    })
+}
+
+/// An element with this namespace and local name.
+pub(crate) fn is(node: Node, ns: &str, name: &str) -> bool {
+    node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(ns)
+}
+
+/// Element children with this namespace and local name.
+pub(crate) fn children<'a, 'input: 'a>(
+    node: Node<'a, 'input>,
+    ns: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'input>> + 'a {
+    node.children().filter(move |c| is(*c, ns, name))
+}
+
+/// The one element child with this name: none or several is a refusal.
+pub(crate) fn only_child<'a, 'input>(
+    node: Node<'a, 'input>,
+    ns: &'a str,
+    name: &'a str,
+) -> Result<Node<'a, 'input>, Refusal> {
+    let mut it = children(node, ns, name);
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(Refusal::Malformed),
+    }
+}
+
+/// At most one element child with this name.
+pub(crate) fn optional_child<'a, 'input>(
+    node: Node<'a, 'input>,
+    ns: &'a str,
+    name: &'a str,
+) -> Result<Option<Node<'a, 'input>>, Refusal> {
+    let mut it = children(node, ns, name);
+    match (it.next(), it.next()) {
+        (c, None) => Ok(c),
+        _ => Err(Refusal::Malformed),
+    }
+}
+
+/// The whole text of an element (every text descendant, in order), trimmed. Comments are
+/// not text: `a<!---->b` reads `ab`.
+pub(crate) fn text(node: Node) -> String {
+    let mut s = String::new();
+    for d in node.descendants().filter(|d| d.is_text()) {
+        s.push_str(d.text().unwrap_or(""));
+    }
+    s.trim().to_string()
+}
+
+/// An xs:dateTime (SAML: UTC) → epoch seconds; fractions of a second are dropped.
+pub(crate) fn instant(value: &str) -> Result<i64, Refusal> {
+    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| Refusal::Malformed)
+}
+
+/// Epoch seconds → xs:dateTime in UTC (`2024-05-01T12:00:00Z`).
+pub(crate) fn format_instant(epoch: i64) -> String {
+    identity_shared::clock::rfc3339(epoch)
+}
+
+/// Escapes text for an XML attribute value or element content.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn decode_post_tolerates_line_breaks_and_missing_padding() {
+        let xml = "<a>hello</a>";
+        let mut enc = b64(xml.as_bytes());
+        enc.insert(4, '\n');
+        enc.insert(2, '\r');
+        assert_eq!(decode_post(&enc).unwrap(), xml);
+        let unpadded = b64(b"<a>x</a>").trim_end_matches('=').to_string();
+        assert_eq!(decode_post(&unpadded).unwrap(), "<a>x</a>");
+    }
+
+    #[test]
+    fn decode_post_refuses_garbage_and_oversize() {
+        assert_eq!(decode_post("not base64!"), Err(Refusal::Malformed));
+        assert_eq!(decode_post("   "), Err(Refusal::Malformed));
+        let big = format!("<a>{}</a>", "x".repeat(MAX_XML_BYTES));
+        assert_eq!(decode_post(&b64(big.as_bytes())), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn only_utf8_is_accepted() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xe9</a>";
+        assert_eq!(decode_post(&b64(latin1)), Err(Refusal::UnsupportedEncoding));
+        let declared = "<?xml version='1.0' encoding='windows-1252'?><a/>";
+        assert_eq!(
+            decode_post(&b64(declared.as_bytes())),
+            Err(Refusal::UnsupportedEncoding)
+        );
+        let utf16: Vec<u8> = "<a/>"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        assert_eq!(decode_post(&b64(&utf16)), Err(Refusal::UnsupportedEncoding));
+        let bom16 = [&[0xff, 0xfe][..], &utf16].concat();
+        assert_eq!(decode_post(&b64(&bom16)), Err(Refusal::UnsupportedEncoding));
+        for ok in [
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>",
+            "<?xml version=\"1.0\" encoding=\"us-ascii\" standalone=\"yes\"?><a/>",
+            "<?xml version=\"1.0\"?><a/>",
+            "\u{feff}<a/>",
+        ] {
+            assert!(decode_post(&b64(ok.as_bytes())).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn doctype_and_entities_are_refused_before_parsing() {
+        for bad in [
+            "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>",
+            "<?xml version=\"1.0\"?>\n<!doctype a><a/>",
+            "<a><![CDATA[<!ENTITY]]></a>",
+        ] {
+            assert_eq!(
+                decode_post(&b64(bad.as_bytes())),
+                Err(Refusal::Doctype),
+                "{bad}"
+            );
+            assert_eq!(guard(bad), Err(Refusal::Doctype));
+        }
+    }
+
+    #[test]
+    fn text_reads_across_comments() {
+        let doc = parse("<n>user@evil.com<!---->.example.com</n>").unwrap();
+        assert_eq!(text(doc.root_element()), "user@evil.com.example.com");
+    }
+
+    #[test]
+    fn instants_parse_with_and_without_fractions() {
+        assert_eq!(instant("1970-01-01T00:01:00Z"), Ok(60));
+        assert_eq!(instant("1970-01-01T00:01:00.999Z"), Ok(60));
+        // Entra ID and AD FS write seven fractional digits.
+        assert_eq!(instant("1970-01-01T00:01:00.1234567Z"), Ok(60));
+        assert_eq!(instant("yesterday"), Err(Refusal::Malformed));
+        assert_eq!(format_instant(60), "1970-01-01T00:01:00Z");
+    }
+}
