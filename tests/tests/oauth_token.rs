@@ -699,7 +699,12 @@ async fn metadata_lists_what_the_server_supports_at_the_root() {
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert!(
         m["scopes_supported"]
