@@ -10,7 +10,7 @@ use crate::crypto;
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table};
 
 pub const RESET_TTL_SECS: i64 = 3600;
 /// Shortest password accepted (NIST SP 800-63B asks for at least 8; we ask for more).
@@ -154,25 +154,13 @@ impl PasswordResets for Store {
         let mut next = account.clone();
         next.password_hash = Some(crypto::hash_password(new_password).map_err(AccountError::from)?);
         let (op, next) = accounts::update_op(&next)?;
-        let ops = vec![
-            Op::Delete {
-                table: Table::Once,
-                pk: pk.clone(),
-                sk: "once".into(),
-                cond: Cond::Live,
-            },
-            op,
-        ];
-        match self.write(ops).await {
-            Ok(()) => Ok(Some(next)),
-            Err(StoreError::Conflict) => {
-                if self.get_item(Table::Once, &pk, "once").await?.is_none() {
-                    Ok(None)
-                } else {
-                    Err(ResetError::Changed)
-                }
-            }
-            Err(e) => Err(e.into()),
+        match self
+            .consume_with(Table::Once, &pk, "once", vec![op])
+            .await?
+        {
+            Consumed::Done => Ok(Some(next)),
+            Consumed::Gone => Ok(None),
+            Consumed::Conflict => Err(ResetError::Changed),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::oauth::grant::Grants;
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table};
 
 /// How long an AuthnRequest waits for its response.
 pub const REQUEST_TTL_SECS: i64 = 600;
@@ -296,25 +296,14 @@ impl SsoRecords for Store {
         // Under SSO the password no longer signs in; it is dropped, not kept around.
         linked.password_hash = None;
         let (op, next) = accounts::update_op(&linked)?;
-        let ops = vec![
-            Op::Delete {
-                table: Table::Once,
-                pk: once_pk(UPGRADE_KIND, &token_key(token)),
-                sk: "once".into(),
-                cond: Cond::Live,
-            },
-            op,
-        ];
-        match self.write(ops).await {
-            Ok(()) => Ok(Some(next)),
-            Err(StoreError::Conflict) => {
-                if self.pending_upgrade(token).await?.is_none() {
-                    Ok(None)
-                } else {
-                    Err(SsoError::Changed)
-                }
-            }
-            Err(e) => Err(e.into()),
+        let pk = once_pk(UPGRADE_KIND, &token_key(token));
+        match self
+            .consume_with(Table::Once, &pk, "once", vec![op])
+            .await?
+        {
+            Consumed::Done => Ok(Some(next)),
+            Consumed::Gone => Ok(None),
+            Consumed::Conflict => Err(SsoError::Changed),
         }
     }
 
@@ -337,12 +326,7 @@ impl SsoRecords for Store {
         let Some(account) = self.account(&record.account_id).await? else {
             return Ok(None);
         };
-        let mut ops = vec![Op::Delete {
-            table: Table::Once,
-            pk: pk.clone(),
-            sk: "once".into(),
-            cond: Cond::Live,
-        }];
+        let mut ops = vec![];
         let next = if account.status == AccountStatus::Active {
             account
         } else {
@@ -352,16 +336,10 @@ impl SsoRecords for Store {
             ops.push(op);
             next
         };
-        match self.write(ops).await {
-            Ok(()) => Ok(Some(next)),
-            Err(StoreError::Conflict) => {
-                if self.get_item(Table::Once, &pk, "once").await?.is_none() {
-                    Ok(None)
-                } else {
-                    Err(SsoError::Changed)
-                }
-            }
-            Err(e) => Err(e.into()),
+        match self.consume_with(Table::Once, &pk, "once", ops).await? {
+            Consumed::Done => Ok(Some(next)),
+            Consumed::Gone => Ok(None),
+            Consumed::Conflict => Err(SsoError::Changed),
         }
     }
 

@@ -22,23 +22,14 @@ pub fn device_csrf(session: &identity_shared::session::SessionId, user_code: &st
 }
 
 fn enter_code_page(error: Option<&str>) -> Response {
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let error = error
-        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", esc(e)))
-        .unwrap_or_default();
-    page::html(
-        status,
+    page::form_page(
         "Connect a device",
-        &format!(
-            "{error}<form method=\"get\" action=\"/device\">\
+        error,
+        StatusCode::BAD_REQUEST,
+        "<form method=\"get\" action=\"/device\">\
 <label for=\"user_code\">The code your device shows</label>\
 <input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required>\
-<button type=\"submit\">Continue</button></form>"
-        ),
+<button type=\"submit\">Continue</button></form>",
     )
 }
 

@@ -27,14 +27,6 @@ static DUMMY_HASH: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::ne
 });
 
 fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str>) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    let error = error
-        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
-        .unwrap_or_default();
     let dev = if state.config.dev_idp {
         let href = format!(
             "/sso/login?{}",
@@ -49,11 +41,12 @@ fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str
     } else {
         String::new()
     };
-    page::html(
-        status,
+    page::form_page(
         "Sign in",
+        error,
+        StatusCode::UNAUTHORIZED,
         &format!(
-            "{error}<form method=\"post\" action=\"/login\">\
+            "<form method=\"post\" action=\"/login\">\
 <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\

@@ -16,19 +16,12 @@ use identity_shared::secret::SecretString;
 use crate::{acs, web};
 
 fn ask_page(error: Option<&str>) -> Response {
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let error = error
-        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
-        .unwrap_or_default();
-    page::html(
-        status,
+    page::form_page(
         "Reset your password",
+        error,
+        StatusCode::BAD_REQUEST,
         &format!(
-            "{error}<form method=\"post\" action=\"/account/password/reset\">\
+            "<form method=\"post\" action=\"/account/password/reset\">\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required>\
 <button type=\"submit\">Send me a link</button></form>"
@@ -89,19 +82,12 @@ fn plausible(token: &str) -> bool {
 }
 
 fn choose_page(token: &str, error: Option<&str>) -> Response {
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let error = error
-        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
-        .unwrap_or_default();
-    page::html(
-        status,
+    page::form_page(
         "Choose a new password",
+        error,
+        StatusCode::BAD_REQUEST,
         &format!(
-            "{error}<form method=\"post\" action=\"/account/password/reset/{token}\">\
+            "<form method=\"post\" action=\"/account/password/reset/{token}\">\
 <label for=\"password\">New password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"{MIN_PASSWORD_CHARS}\">\
 <label for=\"confirm\">The same again</label>\

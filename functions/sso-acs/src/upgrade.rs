@@ -83,19 +83,12 @@ async fn pending(
 }
 
 fn confirm_page(email: &str, idp: &str, error: Option<&str>) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    let error = error
-        .map(|e| format!("<p role=\"alert\"><strong>{}</strong></p>", page::esc(e)))
-        .unwrap_or_default();
-    page::html(
-        status,
+    page::form_page(
         "Move your account to single sign-on",
+        error,
+        StatusCode::UNAUTHORIZED,
         &format!(
-            "{error}<p>Your organisation signs you in through <strong>{idp}</strong>. Your account \
+            "<p>Your organisation signs you in through <strong>{idp}</strong>. Your account \
 <strong>{email}</strong> has a password: to move it to single sign-on, enter that password once.</p>\
 <p class=\"muted\">After the move you sign in only through your organisation. Applications you \
 authorized with this account lose their access and must be authorized again.</p>\

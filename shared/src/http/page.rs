@@ -49,6 +49,24 @@ pub fn html(status: StatusCode, title: &str, body_html: &str) -> Response {
         .into_response()
 }
 
+/// A page holding a form: with `error`, an alert above the form and `error_status`;
+/// without, 200.
+pub fn form_page(
+    title: &str,
+    error: Option<&str>,
+    error_status: StatusCode,
+    body_html: &str,
+) -> Response {
+    let (status, alert) = match error {
+        Some(e) => (
+            error_status,
+            format!("<p role=\"alert\"><strong>{}</strong></p>", esc(e)),
+        ),
+        None => (StatusCode::OK, String::new()),
+    };
+    html(status, title, &format!("{alert}{body_html}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
