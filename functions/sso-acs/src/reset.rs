@@ -20,12 +20,10 @@ fn ask_page(error: Option<&str>) -> Response {
         "Reset your password",
         error,
         StatusCode::BAD_REQUEST,
-        &format!(
-            "<form method=\"post\" action=\"/account/password/reset\">\
+        "<form method=\"post\" action=\"/account/password/reset\">\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required>\
-<button type=\"submit\">Send me a link</button></form>"
-        ),
+<button type=\"submit\">Send me a link</button></form>",
     )
 }
 
