@@ -275,6 +275,7 @@ impl IdpSigner {
             cert = self.certificate_base64(),
         );
         let with_template = format!("{}{template}{}", &xml[..insert], &xml[insert..]);
+        super::verify::init_xml_libraries();
         XmlSec::sign_xml(with_template.as_bytes(), &self.key_der)
             .map_err(|e| format!("xmlsec signing failed: {e}"))
     }

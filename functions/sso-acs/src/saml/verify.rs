@@ -196,7 +196,7 @@ fn registered(certificates: &[String]) -> Vec<CertificateDer> {
 /// (canonical) bytes of the signed element: the Response when it is signed, else the
 /// Assertion.
 pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
-    init_libxml();
+    init_xml_libraries();
     let certs = registered(certificates);
     if certs.is_empty() {
         return Err(Refusal::UntrustedSignature);
@@ -224,9 +224,25 @@ pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<Strin
     Err(Refusal::UntrustedSignature)
 }
 
-/// libxml2 2.9 wants its global initialisation done once before threads parse.
-fn init_libxml() {
+/// Once per process, before any XML work: libxml2 2.9 wants its global initialisation done
+/// before threads parse, and libxmlsec1's default error callback must not print to stderr
+/// (its messages can name nodes and reference URIs of the message; the route logs
+/// `Refusal::reason()` instead).
+pub(crate) fn init_xml_libraries() {
     static INIT: Once = Once::new();
-    // SAFETY: xmlInitParser takes no arguments and is idempotent; Once runs it on one thread.
-    INIT.call_once(|| unsafe { libxml::bindings::xmlInitParser() });
+    INIT.call_once(|| {
+        // SAFETY: both take plain integers or nothing, have no preconditions, and only set
+        // process-wide flags; Once runs them on one thread before any other XML call here.
+        unsafe {
+            libxml::bindings::xmlInitParser();
+            ffi::xmlSecErrorsDefaultCallbackEnableOutput(0);
+        }
+    });
+}
+
+mod ffi {
+    // libxmlsec1, linked by samael's build script.
+    unsafe extern "C" {
+        pub fn xmlSecErrorsDefaultCallbackEnableOutput(enabled: std::os::raw::c_int);
+    }
 }
