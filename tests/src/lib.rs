@@ -8,7 +8,9 @@
 
 pub mod jwt_suite;
 pub mod oauth_suite;
+pub mod runtime_api;
 pub mod suite;
+pub mod template;
 
 /// Runs each named check of a suite module (`tests/src/<suite>.rs`, each check an
 /// `async fn(&Fixture)`) on both backends: as `embedded::<check>` and `dynamodb::<check>`.
