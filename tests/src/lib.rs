@@ -9,9 +9,11 @@
 pub mod addon_suite;
 pub mod jwt_suite;
 pub mod oauth_suite;
+pub mod runtime_api;
 pub mod saml_idp;
 pub mod sso_suite;
 pub mod suite;
+pub mod template;
 
 /// Runs each named check of a suite module (`tests/src/<suite>.rs`, each check an
 /// `async fn(&Fixture)`) on both backends: as `embedded::<check>` and `dynamodb::<check>`.

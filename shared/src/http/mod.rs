@@ -77,6 +77,15 @@ impl AppState {
         Ok(state)
     }
 
+    /// Opens the store's connection during a Lambda's init phase (one read of a key that
+    /// is never written), so the first request does not pay for the connection, the TLS
+    /// handshake and the SDK's first-call set-up. `table` is one the function reads anyway
+    /// (its IAM policy allows `GetItem` there). An error is a start-up failure.
+    pub async fn warm_store(&self, table: crate::store::Table) -> Result<(), StartupError> {
+        self.store.get_item(table, "warm#", "warm").await?;
+        Ok(())
+    }
+
     pub fn now(&self) -> i64 {
         self.store.now()
     }

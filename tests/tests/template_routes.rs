@@ -1,0 +1,188 @@
+//! template.yaml's HTTP API: its routes are exactly CONTRACT.md's plus the documented extras
+//! (README, "Changelog"), each on the function CONTRACT.md names; every function is built
+//! from its own crate; every function's configuration and permissions are what its code needs.
+
+use std::collections::BTreeSet;
+
+use identity_tests::template::{self, Function, Route};
+
+/// CONTRACT.md's route table: (function crate, method, path).
+const CONTRACT: &[(&str, &str, &str)] = &[
+    ("sso-acs", "GET", "/login"),
+    ("sso-acs", "GET", "/sso/login"),
+    ("sso-acs", "POST", "/sso/acs"),
+    ("sso-acs", "GET", "/sso/metadata"),
+    ("sso-acs", "GET", "/session"),
+    ("sso-acs", "POST", "/logout"),
+    ("oauth-authorize", "GET", "/oauth/authorize"),
+    ("oauth-authorize", "POST", "/oauth/authorize"),
+    ("oauth-token", "POST", "/oauth/token"),
+    ("oauth-token", "POST", "/oauth/revoke"),
+    ("oauth-token", "POST", "/oauth/introspect"),
+    (
+        "oauth-token",
+        "GET",
+        "/.well-known/oauth-authorization-server",
+    ),
+    ("oauth-token", "GET", "/.well-known/jwks.json"),
+    ("oauth-token", "POST", "/oauth/device/authorize"),
+    ("oauth-authorize", "GET", "/device"),
+    ("oauth-authorize", "POST", "/device"),
+    ("sso-acs", "POST", "/login"),
+    ("sso-acs", "GET", "/account/password/reset"),
+    ("sso-acs", "POST", "/account/password/reset"),
+    ("sso-acs", "GET", "/account/password/reset/{token}"),
+    ("sso-acs", "POST", "/account/password/reset/{token}"),
+    ("addon-sso", "GET", "/addons/{addon_id}/sso"),
+    ("addon-sso", "GET", "/partner/apps/{app_id}/collaborators"),
+    ("jwt-grant", "POST", "/oauth/jwt/token"),
+];
+
+/// Routes beyond CONTRACT.md, each named in the README's changelog.
+const EXTRAS: &[(&str, &str, &str)] = &[
+    ("oauth-authorize", "GET", "/account/authorizations"),
+    ("oauth-authorize", "POST", "/account/authorizations/revoke"),
+    ("jwt-grant", "GET", "/apps/{app}/authorizations/{name}"),
+    ("sso-acs", "GET", "/sso/upgrade"),
+    ("sso-acs", "POST", "/sso/upgrade"),
+    ("sso-acs", "GET", "/account/welcome/{token}"),
+    ("sso-acs", "POST", "/account/welcome/{token}"),
+];
+
+const FUNCTIONS: [&str; 5] = [
+    "sso-acs",
+    "oauth-authorize",
+    "oauth-token",
+    "addon-sso",
+    "jwt-grant",
+];
+
+fn functions() -> Vec<Function> {
+    template::functions(&template::read())
+}
+
+fn crate_of(functions: &[Function], logical_id: &str) -> String {
+    functions
+        .iter()
+        .find(|f| f.logical_id == logical_id)
+        .map(|f| f.binary.clone())
+        .unwrap()
+}
+
+#[test]
+fn routes_are_contracts_plus_the_documented_extras_on_the_right_functions() {
+    let functions = functions();
+    let have: BTreeSet<(String, String, String)> = template::routes(&template::read())
+        .into_iter()
+        .map(|r: Route| (crate_of(&functions, &r.function), r.method, r.path))
+        .collect();
+    let want: BTreeSet<(String, String, String)> = CONTRACT
+        .iter()
+        .chain(EXTRAS)
+        .map(|(f, m, p)| (f.to_string(), m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        want.len(),
+        CONTRACT.len() + EXTRAS.len(),
+        "no route listed twice"
+    );
+    let missing: Vec<_> = want.difference(&have).collect();
+    let unexpected: Vec<_> = have.difference(&want).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "missing from template.yaml: {missing:?}; not in CONTRACT.md or the extras: {unexpected:?}"
+    );
+}
+
+#[test]
+fn the_extras_are_named_in_the_readme_changelog() {
+    let readme = std::fs::read_to_string(template::workspace().join("README.md")).unwrap();
+    let changelog = &readme[readme
+        .find("## Changelog")
+        .expect("README has a Changelog section")..];
+    for (_, method, path) in EXTRAS {
+        assert!(
+            changelog.contains(&format!("`{method} {path}`")),
+            "the changelog does not name `{method} {path}`"
+        );
+    }
+}
+
+#[test]
+fn one_function_per_crate_built_by_cargo_lambda_on_provided_al2023() {
+    let template = template::read();
+    let functions = functions();
+    let crates: BTreeSet<&str> = functions.iter().map(|f| f.binary.as_str()).collect();
+    assert_eq!(crates, FUNCTIONS.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(functions.len(), FUNCTIONS.len());
+    for f in &functions {
+        // Each from its own crate folder, so cargo resolves that crate's features alone.
+        assert_eq!(f.code_uri, format!("functions/{}", f.binary));
+        let manifest = template::workspace().join(&f.code_uri).join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest).unwrap();
+        assert!(manifest.contains(&format!("name = \"{}\"", f.binary)));
+        // The host compiler for all five: one shared set of compiled dependencies.
+        assert!(
+            manifest.contains("[package.metadata.lambda.build]")
+                && manifest.contains("compiler = { type = \"cargo\" }"),
+            "{}: cargo-lambda metadata",
+            f.binary
+        );
+        let block = template::block(&template, &f.logical_id);
+        assert!(block.contains("BuildMethod: rust-cargolambda"), "{block}");
+        assert!(block.contains("LoggingConfig:"), "{block}");
+    }
+    let globals =
+        &template[template.find("Globals:").unwrap()..template.find("Resources:").unwrap()];
+    for line in [
+        "Runtime: provided.al2023",
+        "Handler: bootstrap",
+        "IDENTITY_STORE: \"dynamodb:\"",
+        "IDENTITY_BASE_URL: !Ref BaseUrl",
+        "IDENTITY_TABLE_PREFIX: !Ref TablePrefix",
+        "IDENTITY_SECRETS: !Sub \"secretsmanager:${SecretsPrefix}\"",
+    ] {
+        assert!(globals.contains(line), "Globals lack {line}");
+    }
+}
+
+/// Each function may read only its own secrets, with GetSecretValue only.
+#[test]
+fn each_function_gets_only_its_own_secrets() {
+    let template = template::read();
+    let want: &[(&str, &[&str])] = &[
+        ("SsoAcsFunction", &["CookieSecret", "SamlSpSecret"]),
+        ("OAuthAuthorizeFunction", &["CookieSecret"]),
+        ("OAuthTokenFunction", &["SigningSecret"]),
+        ("AddonSsoFunction", &["CookieSecret"]),
+        ("JwtGrantFunction", &["SigningSecret"]),
+    ];
+    for (id, secrets) in want {
+        let block = template::block(&template, id);
+        let have: BTreeSet<&str> = ["CookieSecret", "SigningSecret", "SamlSpSecret"]
+            .into_iter()
+            .filter(|s| block.contains(&format!("SecretArn: !Ref {s}}}")))
+            .collect();
+        assert_eq!(have, secrets.iter().copied().collect(), "{id}");
+        assert_eq!(
+            block
+                .matches("AWSSecretsManagerGetSecretValuePolicy")
+                .count(),
+            secrets.len(),
+            "{id}"
+        );
+        assert!(
+            !block.contains("secretsmanager:"),
+            "{id}: no other secret action"
+        );
+        // No wildcard grants, no policy template broader than the actions listed.
+        assert!(
+            !block.contains("dynamodb:*") && !block.contains("Resource: \"*\""),
+            "{id}"
+        );
+        assert!(
+            !block.contains("DynamoDBCrudPolicy") && !block.contains("DynamoDBReadPolicy"),
+            "{id}"
+        );
+    }
+}
