@@ -9,8 +9,9 @@
 //!
 //! Flows: the JWT bearer grant, and authorize → consent → token exchange → refresh →
 //! introspection, each token verified against the JWKS the oauth-token bootstrap publishes.
-//! The SAML ACS post slots in as one more step of [`Flows`] (an IdP-signed response posted to
-//! `/sso/acs`, then `/session` with the cookie it sets).
+//! Then SP-initiated SAML SSO: `/sso/login` (a signed AuthnRequest), an IdP-signed response
+//! posted to `/sso/acs` (validated by libxmlsec1 linked statically into the bootstrap), and
+//! `/session` with the cookie it sets; the same response again is refused as a replay.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -356,6 +357,107 @@ impl Flows {
             .extend([access, refresh, code, secret, cookie_value(&cookie)]);
     }
 
+    /// SP-initiated SAML SSO through sso-acs: `/sso/login` redirects to the IdP with an
+    /// AuthnRequest, the IdP (libxmlsec1-signed, as in the tests) answers it, `/sso/acs`
+    /// validates the response inside the static bootstrap and starts the session.
+    async fn acs_login(&mut self) {
+        use base64::Engine;
+        use identity_shared::apps::Role;
+        use identity_shared::idps::{Idp, Idps};
+        use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
+        use std::io::Read;
+
+        let signer = IdpSigner::generate("e2e IdP").unwrap();
+        let idp = Idp {
+            id: "acme".into(),
+            entity_id: "https://idp.acme.example/saml".into(),
+            sso_url: "https://idp.acme.example/sso".into(),
+            certificates: vec![signer.certificate_base64()],
+            domains: vec!["acme.example".into()],
+            team: "acme".into(),
+            default_role: Role::Member,
+            allow_idp_initiated: false,
+            require_mfa: false,
+            mfa_contexts: vec![],
+            want_authn_requests_signed: true,
+            created_at: identity_tests::real_now(),
+            version: 1,
+        };
+        self.env.state.store.add_idp(&idp).await.unwrap();
+
+        let r = self
+            .env
+            .deployment
+            .send(ApiRequest::get("/sso/login?idp=acme&return_to=%2Fsession"))
+            .await;
+        assert_status(&r, 302, "GET /sso/login");
+        let location = r.header("location").unwrap().to_string();
+        assert!(
+            location.starts_with("https://idp.acme.example/sso?"),
+            "{location}"
+        );
+        let q = query_of(&location);
+        assert_eq!(
+            param(&q, "SigAlg"),
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        );
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(param(&q, "SAMLRequest"))
+            .unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(raw.as_slice())
+            .read_to_string(&mut xml)
+            .unwrap();
+        let request: samael::schema::AuthnRequest = xml.parse().unwrap();
+
+        let response = signer
+            .response(&ResponseSpec {
+                issuer: idp.entity_id.clone(),
+                destination: format!("{BASE}/sso/acs"),
+                audience: format!("{BASE}/sso/metadata"),
+                recipient: format!("{BASE}/sso/acs"),
+                email: "grace@acme.example".into(),
+                in_response_to: Some(request.id.clone()),
+                authn_context: None,
+                now: identity_tests::real_now(),
+                lifetime_secs: 300,
+                sign: Sign::Both,
+            })
+            .unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(response);
+        let post = || {
+            ApiRequest::post("/sso/acs").form(form(&[
+                ("SAMLResponse", encoded.as_str()),
+                ("RelayState", "/session"),
+            ]))
+        };
+        let r = self.env.deployment.send(post()).await;
+        assert_status(&r, 303, "POST /sso/acs");
+        assert_eq!(r.header("location"), Some("/session"));
+        let cookie = r
+            .cookies
+            .iter()
+            .map(|c| c.split(';').next().unwrap().to_string())
+            .find(|c| c.starts_with("identity_session="))
+            .expect("a session cookie");
+        let s = self
+            .env
+            .deployment
+            .send(ApiRequest::get("/session").cookie(&cookie))
+            .await;
+        assert_status(&s, 200, "GET /session after SSO");
+        let s = s.json();
+        assert_eq!(s["email"], "grace@acme.example");
+        assert_eq!(s["sso"], true);
+        assert_eq!(s["idp"], "acme");
+        assert_eq!(s["status"], "pending");
+
+        // The same response again: the assertion ID is in the replay cache.
+        let again = self.env.deployment.send(post()).await;
+        assert_status(&again, 403, "replayed SAML response");
+        self.secrets_seen.push(cookie_value(&cookie));
+    }
+
     /// Nothing the flows handled (tokens, assertions, codes, client secrets, cookies)
     /// appears in any bootstrap's output.
     fn logs_hold_no_secrets(&self) {
@@ -378,7 +480,7 @@ fn cookie_value(cookie: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bootstraps_serve_the_jwt_grant_and_the_code_flow_through_the_runtime_api() {
+async fn bootstraps_serve_the_jwt_grant_the_code_flow_and_an_acs_post_through_the_runtime_api() {
     let Some(env) = deploy().await else { return };
     let mut flows = Flows {
         env,
@@ -386,6 +488,7 @@ async fn bootstraps_serve_the_jwt_grant_and_the_code_flow_through_the_runtime_ap
     };
     flows.jwt_grant().await;
     flows.authorize_and_exchange().await;
+    flows.acs_login().await;
     flows.logs_hold_no_secrets();
     // Each bootstrap served its requests from one process: no restart on the way.
     for (name, f) in flows.env.deployment.functions.iter_mut() {
