@@ -22,7 +22,7 @@ pub const POLL_INTERVAL_SECS: i64 = 5;
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// RFC 8628 §6.1: 20 consonants, no vowels (no words), no look-alikes; 8 characters
-/// (20^8 ≈ 2^34.6) shown as XXXX-XXXX.
+/// (20^8 ≈ 2^34.6) shown as two groups of four joined by a dash.
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub enum DeviceState {
 pub struct DeviceRequest {
     pub client_id: String,
     pub scope: String,
-    /// The user code as shown (XXXX-XXXX).
+    /// The user code as shown (two groups of four letters joined by a dash).
     pub user_code: String,
     pub created_at: i64,
     pub expires_at: i64,
