@@ -2,6 +2,7 @@
 //! signed-in user. Only this module and the function crates know axum and lambda_http.
 
 pub mod error;
+pub mod form;
 pub mod oauth;
 pub mod page;
 pub mod plumbing;

@@ -54,17 +54,24 @@ async fn request_context(req: Request, next: Next) -> Response {
     async move {
         let started = Instant::now();
         let mut response = next.run(req).await;
-        tracing::info!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "answered");
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
         let h = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&id) {
             h.insert("x-request-id", v);
         }
-        h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
-        // Authorization codes and states travel in URLs; never leak them to other sites.
-        h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
-        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ));
+        h.entry(header::X_CONTENT_TYPE_OPTIONS)
+            .or_insert(HeaderValue::from_static("nosniff"));
+        // Codes, states and single-use links travel in URLs: other sites get no referrer.
+        // Not `no-referrer`: under it browsers send `Origin: null` even on same-origin form
+        // posts (see `form`), and `same-origin` keeps the real origin for our own posts.
+        h.entry(header::REFERRER_POLICY)
+            .or_insert(HeaderValue::from_static("same-origin"));
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(super::form::DEFAULT_CSP));
         response
     }
     .instrument(span)
