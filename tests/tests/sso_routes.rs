@@ -114,7 +114,9 @@ impl Harness {
     ) -> axum::response::Response {
         let mut r = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ORIGIN, BASE);
+            .header(header::ORIGIN, BASE)
+            // What a browser sends with a form posted from one of our pages.
+            .header("sec-fetch-site", "same-origin");
         if let Some(c) = cookie {
             r = r.header(header::COOKIE, c);
         }

@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::http::page::{self, esc};
-use identity_shared::http::{Internal, PageError};
+use identity_shared::http::{Internal, PageError, form};
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
 
@@ -126,9 +126,10 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     let shown = format!("{}-{}", &normalized[..4], &normalized[4..]);
     let csrf = one(&pairs, "csrf");
-    if !csrf_ok(csrf.as_deref(), &device_csrf(&user.id, &shown)) {
-        tracing::warn!("device answer without a valid CSRF token refused");
-        return refused_form();
+    let token_ok = csrf_ok(csrf.as_deref(), &device_csrf(&user.id, &shown));
+    if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
+        tracing::warn!("device answer refused: another site, or no valid CSRF token");
+        return refused.into_response();
     }
     if user.account.status == AccountStatus::Pending {
         return pages::activate_account(&user.account.email);

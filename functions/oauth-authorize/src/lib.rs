@@ -18,7 +18,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::crypto;
-use identity_shared::http::{Internal, PageError, SignedIn, plumbing};
+use identity_shared::http::{Internal, PageError, SignedIn, form, plumbing};
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
 use identity_shared::secrets::SecretKind;
 
@@ -182,9 +182,10 @@ async fn consent_answer(
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
     let expected = consent_csrf(&user.id, client_id);
-    if csrf.len() != 1 || !csrf_ok(csrf.first().map(String::as_str), &expected) {
-        tracing::warn!("consent answer without a valid CSRF token refused");
-        return refused_form();
+    let token_ok = csrf.len() == 1 && csrf_ok(csrf.first().map(String::as_str), &expected);
+    if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
+        tracing::warn!("consent answer refused: another site, or no valid CSRF token");
+        return refused.into_response();
     }
     let v = match request::validate(&state, &pairs).await {
         Ok(v) => v,
@@ -261,9 +262,10 @@ async fn revoke_authorization(
             _ => None,
         }
     };
-    if !csrf_ok(field("csrf"), &authorizations_csrf(&user.id)) {
-        tracing::warn!("authorization revocation without a valid CSRF token refused");
-        return refused_form();
+    let token_ok = csrf_ok(field("csrf"), &authorizations_csrf(&user.id));
+    if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
+        tracing::warn!("authorization revocation refused: another site, or no valid CSRF token");
+        return refused.into_response();
     }
     let not_found = || {
         PageError::new(

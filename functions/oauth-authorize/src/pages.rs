@@ -2,16 +2,12 @@
 //! authorizations. Plain HTML through `page::html`, no scripts, no external assets.
 
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
+use identity_shared::http::form;
 use identity_shared::http::page::{self, esc};
 use identity_shared::oauth::{Grant, OAuthClient, Scopes};
 
 use crate::request::Valid;
-
-/// The consent page's own policy: the default one's `form-action 'self'` would stop the
-/// browser from following the answer's redirect to the client.
-const CONSENT_CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 fn scope_list(scopes: &Scopes) -> String {
     let items: String = scopes
@@ -78,9 +74,11 @@ If you allow it, it will be able to:</p>{scopes}\
         &format!("Authorize {}", v.client.name),
         &body,
     );
+    // The answer redirects to the client: browsers apply `form-action` to that hop too, so
+    // the policy names the redirect URI's origin (and nothing else beyond ours).
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONSENT_CSP),
+        form::csp_with_form_action(form::origin_of(&v.redirect_uri).as_deref()),
     );
     r
 }
@@ -132,8 +130,9 @@ pub fn authorizations(
         StatusCode::OK,
         "Authorized applications",
         &format!(
-            "<p>Applications that can use your account <strong>{}</strong>. Revoking one \
-ends its access at once: every token it holds stops working.</p>{list}",
+            "<p>Signed in as <strong>{}</strong>. These applications can use your account; \
+revoking one ends its access at once: every token it holds stops working.</p>{list}\
+<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
             esc(email)
         ),
     )

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::http::{JsonError, plumbing};
+use identity_shared::http::{JsonError, form, plumbing};
 use identity_shared::secrets::SecretKind;
 use identity_shared::session::{self, SessionId, Sessions};
 
@@ -77,6 +77,17 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
 /// `POST /logout`: ends the session server-side and clears the cookie. Browsers (asking
 /// for HTML) are sent to the login page; API clients get 204.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // Another site may not sign people out (its forms and scripts are refused by what the
+    // browser says); API clients send neither `Origin` nor `Sec-Fetch-Site`.
+    if form::from_another_site(&headers, &state.config.origin()) {
+        tracing::warn!("sign-out from another site refused");
+        return identity_shared::http::PageError::new(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "Sign out from this site's own pages.",
+        )
+        .into_response();
+    }
     if let Some(value) = session::cookie_value(&headers, session::COOKIE_NAME) {
         let keys = match state.secrets.cookie_keys().await {
             Ok(k) => k,

@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
-use identity_shared::http::{Internal, page};
+use identity_shared::http::{Internal, form, page};
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
 use serde::Deserialize;
@@ -26,7 +26,24 @@ static DUMMY_HASH: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::ne
     crypto::hash_password(&SecretString::new("not a password of anyone")).ok()
 });
 
-fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str>) -> Response {
+/// The sign-in page. Its form's answer may lead to any registered IdP (SSO), or through a
+/// password sign-in to the OAuth client that asked (`return_to`), so its `form-action`
+/// names those origins and no others.
+async fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    return_to: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let mut onward: Vec<String> = match state.store.list_idps().await {
+        Ok(idps) => idps
+            .iter()
+            .filter_map(|i| form::origin_of(&i.sso_url))
+            .collect(),
+        Err(e) => return Internal::new("idp list", e).page().into_response(),
+    };
+    onward.extend(web::onward_origins(state, return_to).await);
     let dev = if state.config.dev_idp {
         let href = format!(
             "/sso/login?{}",
@@ -41,12 +58,13 @@ fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str
     } else {
         String::new()
     };
-    page::form_page(
+    let token = web::form_token(state, headers);
+    let page = page::form_page(
         "Sign in",
         error,
         StatusCode::UNAUTHORIZED,
         &format!(
-            "<form method=\"post\" action=\"/login\">\
+            "<form method=\"post\" action=\"/login\">{token}\
 <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\
@@ -54,36 +72,51 @@ fn login_page(state: &AppState, return_to: &str, email: &str, error: Option<&str
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
 <button type=\"submit\">Continue</button></form>\
 <p class=\"muted\"><a href=\"/account/password/reset\">Forgot your password?</a></p>{dev}",
+            token = token.hidden(),
             rt = page::esc(return_to),
             email = page::esc(email),
         ),
-    )
+    );
+    web::form_response(page, token, &onward)
 }
 
 /// `GET /login`.
-pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
-    login_page(&state, &web::return_to(q.return_to.as_deref()), "", None)
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    login_page(
+        &state,
+        &headers,
+        &web::return_to(q.return_to.as_deref()),
+        "",
+        None,
+    )
+    .await
 }
 
 /// `POST /login`: the email's IdP (by the account or by its domain) gets the person; an
 /// account not under SSO signs in with its password.
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r.into_response();
-    }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
+    if let Err(r) = web::check_form(&state, &headers, &form) {
+        return r.into_response();
+    }
     let return_to = web::return_to(form.get("return_to").map(String::as_str));
     let raw_email = form.get("email").map(String::as_str).unwrap_or("");
     let Ok(email) = Email::parse(raw_email) else {
         return login_page(
             &state,
+            &headers,
             &return_to,
             raw_email,
             Some("Enter a valid email address."),
-        );
+        )
+        .await;
     };
     let password = form
         .get("password")
@@ -112,10 +145,15 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let Some(password) = password else {
         return login_page(
             &state,
+            &headers,
             &return_to,
             email.as_str(),
-            Some("Enter your password."),
-        );
+            Some(&format!(
+                "{} does not sign in through single sign-on here. Enter your password, or check the email address.",
+                email.domain()
+            )),
+        )
+        .await;
     };
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = match &hash {
@@ -136,10 +174,12 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
             tracing::info!("password sign-in refused");
             login_page(
                 &state,
+                &headers,
                 &return_to,
                 email.as_str(),
                 Some("The email or password is not right."),
             )
+            .await
         }
     }
 }

@@ -15,34 +15,41 @@ use identity_shared::secret::SecretString;
 
 use crate::{acs, web};
 
-fn ask_page(error: Option<&str>) -> Response {
-    page::form_page(
+fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Response {
+    let token = web::form_token(state, headers);
+    let page = page::form_page(
         "Reset your password",
         error,
         StatusCode::BAD_REQUEST,
-        "<form method=\"post\" action=\"/account/password/reset\">\
+        &format!(
+            "<p>Enter the email address of your account. If it has a password, we send a link \
+to choose a new one.</p>\
+<form method=\"post\" action=\"/account/password/reset\">{}\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required>\
 <button type=\"submit\">Send me a link</button></form>",
-    )
+            token.hidden()
+        ),
+    );
+    web::form_response(page, token, &[])
 }
 
 /// `GET /account/password/reset`.
-pub async fn ask() -> Response {
-    ask_page(None)
+pub async fn ask(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    ask_page(&state, &headers, None)
 }
 
 /// `POST /account/password/reset`: the same answer whether or not the account exists.
 pub async fn send_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r.into_response();
-    }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
+    if let Err(r) = web::check_form(&state, &headers, &form) {
+        return r.into_response();
+    }
     let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
-        return ask_page(Some("Enter a valid email address."));
+        return ask_page(&state, &headers, Some("Enter a valid email address."));
     };
     let keys = match state.secrets.cookie_keys().await {
         Ok(k) => k,
@@ -79,25 +86,37 @@ fn plausible(token: &str) -> bool {
     !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
-fn choose_page(token: &str, error: Option<&str>) -> Response {
-    page::form_page(
+fn choose_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    error: Option<&str>,
+) -> Response {
+    let form_token = web::form_token(state, headers);
+    let page = page::form_page(
         "Choose a new password",
         error,
         StatusCode::BAD_REQUEST,
         &format!(
-            "<form method=\"post\" action=\"/account/password/reset/{token}\">\
+            "<form method=\"post\" action=\"/account/password/reset/{token}\">{field}\
 <label for=\"password\">New password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"{MIN_PASSWORD_CHARS}\">\
 <label for=\"confirm\">The same again</label>\
 <input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" required>\
 <button type=\"submit\">Set password</button></form>",
-            token = page::esc(token)
+            token = page::esc(token),
+            field = form_token.hidden(),
         ),
-    )
+    );
+    web::form_response(page, form_token, &[])
 }
 
 /// `GET /account/password/reset/{token}`.
-pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
     if !plausible(&token) {
         return gone();
     }
@@ -106,7 +125,7 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
         .reset_pending(&SecretString::new(token.clone()))
         .await
     {
-        Ok(true) => choose_page(&token, None),
+        Ok(true) => choose_page(&state, &headers, &token, None),
         Ok(false) => gone(),
         Err(e) => Internal::new("reset read", e).page().into_response(),
     }
@@ -119,9 +138,6 @@ pub async fn set(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r.into_response();
-    }
     if !plausible(&token) {
         return gone();
     }
@@ -129,9 +145,12 @@ pub async fn set(
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
+    if let Err(r) = web::check_form(&state, &headers, &form) {
+        return r.into_response();
+    }
     let password = form.get("password").cloned().unwrap_or_default();
     if form.get("confirm") != Some(&password) {
-        return choose_page(&token, Some("The two passwords differ."));
+        return choose_page(&state, &headers, &token, Some("The two passwords differ."));
     }
     match state
         .store
@@ -151,6 +170,8 @@ pub async fn set(
         }
         Ok(None) => gone(),
         Err(ResetError::WeakPassword) => choose_page(
+            &state,
+            &headers,
             &token,
             Some(&format!("Use at least {MIN_PASSWORD_CHARS} characters.")),
         ),

@@ -82,8 +82,15 @@ async fn pending(
     }
 }
 
-fn confirm_page(email: &str, idp: &str, error: Option<&str>) -> Response {
-    page::form_page(
+async fn confirm_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    p: &PendingUpgrade,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let token = web::form_token(state, headers);
+    let page = page::form_page(
         "Move your account to single sign-on",
         error,
         StatusCode::UNAUTHORIZED,
@@ -92,15 +99,19 @@ fn confirm_page(email: &str, idp: &str, error: Option<&str>) -> Response {
 <strong>{email}</strong> has a password: to move it to single sign-on, enter that password once.</p>\
 <p class=\"muted\">After the move you sign in only through your organisation. Applications you \
 authorized with this account lose their access and must be authorized again.</p>\
-<form method=\"post\" action=\"/sso/upgrade\">\
+<form method=\"post\" action=\"/sso/upgrade\">{token}\
 <label for=\"password\">Password</label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
 <button type=\"submit\" name=\"answer\" value=\"confirm\">Move to single sign-on</button> \
 <button type=\"submit\" name=\"answer\" value=\"decline\">Not now</button></form>",
-            idp = page::esc(idp),
+            token = token.hidden(),
+            idp = page::esc(&p.idp),
             email = page::esc(email),
         ),
-    )
+    );
+    // Confirming signs the person in and sends them on to where they were going.
+    let onward = web::onward_origins(state, &p.return_to).await;
+    web::form_response(page, token, &onward)
 }
 
 /// `GET /sso/upgrade`.
@@ -111,7 +122,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     match state.store.account(&p.account_id).await {
-        Ok(Some(account)) => confirm_page(&account.email, &p.idp, None),
+        Ok(Some(account)) => confirm_page(&state, &headers, &p, &account.email, None).await,
         Ok(None) => expired(),
         Err(e) => Internal::new("account read", e).page().into_response(),
     }
@@ -119,13 +130,13 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 /// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`.
 pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = web::same_origin_post(&state, &headers) {
-        return r.into_response();
-    }
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
+    if let Err(r) = web::check_form(&state, &headers, &form) {
+        return r.into_response();
+    }
     let (token, p) = match pending(&state, &headers).await {
         Ok(Some(p)) => p,
         Ok(None) => return expired(),
@@ -162,7 +173,14 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 .is_some_and(|h| crypto::verify_password(&password, h));
             if !ok {
                 tracing::info!(account_id = %account.id, "SSO upgrade: wrong password");
-                return confirm_page(&account.email, &p.idp, Some("That password is not right."));
+                return confirm_page(
+                    &state,
+                    &headers,
+                    &p,
+                    &account.email,
+                    Some("That password is not right."),
+                )
+                .await;
             }
             let linked = match store.confirm_upgrade(&token).await {
                 Ok(Some(a)) => a,
@@ -189,10 +207,15 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
             )
             .await
         }
-        _ => confirm_page(
-            &account.email,
-            &p.idp,
-            Some("Choose one of the two buttons."),
-        ),
+        _ => {
+            confirm_page(
+                &state,
+                &headers,
+                &p,
+                &account.email,
+                Some("Choose one of the two buttons."),
+            )
+            .await
+        }
     }
 }

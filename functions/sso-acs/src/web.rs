@@ -6,9 +6,12 @@ use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Account;
 use identity_shared::apps::{Apps, Role};
+use identity_shared::http::form::{self, FormToken};
 use identity_shared::http::{Internal, PageError};
 use identity_shared::idps::Idp;
+use identity_shared::oauth::OAuthClients;
 use identity_shared::session::Sessions;
+use std::collections::HashMap;
 
 /// Where a person lands when nothing else was asked for.
 pub const DEFAULT_RETURN: &str = "/account/authorizations";
@@ -30,27 +33,59 @@ pub fn return_to(raw: Option<&str>) -> String {
     }
 }
 
-/// A form post that a browser says came from another site is refused (login CSRF). The
-/// `Origin` header must be ours when present; `Sec-Fetch-Site` must be same-origin (or
-/// `none`: typed by the person) when present.
-pub fn same_origin_post(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
-    let origin_ok = headers
-        .get(header::ORIGIN)
-        .map(|o| o.to_str().ok() == Some(state.config.origin().as_str()))
-        .unwrap_or(true);
-    let site_ok = headers
-        .get("sec-fetch-site")
-        .map(|s| matches!(s.to_str().ok(), Some("same-origin" | "none")))
-        .unwrap_or(true);
-    if origin_ok && site_ok {
-        Ok(())
-    } else {
-        Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form did not come from this site. Open the sign-in page and try again.",
-        ))
+/// A post from one of this function's forms (shown before sign-in): same-origin by the
+/// browser's Fetch Metadata, or carrying the token bound to this browser (`http::form`).
+pub fn check_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(), PageError> {
+    form::check_anonymous_post(
+        headers,
+        &state.config.origin(),
+        form.get(form::FIELD).map(String::as_str),
+    )
+    .inspect_err(|_| tracing::warn!("form post refused: not from this site, no valid form token"))
+}
+
+/// The token for a form on a page being shown to this browser.
+pub fn form_token(state: &AppState, headers: &HeaderMap) -> FormToken {
+    FormToken::for_page(headers, state.config.secure_cookies())
+}
+
+/// Where a form's answer may redirect the browser after sign-in, beyond this origin: the
+/// OAuth client's registered redirect URI when `return_to` is an authorization request
+/// (a trusted client is answered with a redirect to it straight away).
+pub async fn onward_origins(state: &AppState, return_to: &str) -> Vec<String> {
+    let Some(query) = return_to.strip_prefix("/oauth/authorize?") else {
+        return vec![];
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(client_id), Some(redirect_uri)) = (get("client_id"), get("redirect_uri")) else {
+        return vec![];
+    };
+    match state.store.client(client_id).await {
+        Ok(Some(c)) if c.has_redirect_uri(redirect_uri) => {
+            form::origin_of(redirect_uri).into_iter().collect()
+        }
+        _ => vec![],
     }
+}
+
+/// A page with a form whose answer may lead to `onward` origins: its policy allows them in
+/// `form-action`, and the form cookie is set when the browser has none.
+pub fn form_response(mut page: Response, token: FormToken, onward: &[String]) -> Response {
+    page.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        form::csp_with_form_action(onward.iter().map(String::as_str)),
+    );
+    token.apply(page)
 }
 
 /// `303` to `location`, setting the given cookies.
@@ -127,7 +162,7 @@ pub async fn apply_team_role(
 }
 
 /// A form body as fields; a repeated field or an unreadable body is refused.
-pub fn form_fields(body: &[u8]) -> Result<std::collections::HashMap<String, String>, PageError> {
+pub fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, PageError> {
     let bad = || {
         PageError::new(
             StatusCode::BAD_REQUEST,
@@ -136,7 +171,7 @@ pub fn form_fields(body: &[u8]) -> Result<std::collections::HashMap<String, Stri
         )
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
-    let mut out = std::collections::HashMap::new();
+    let mut out = HashMap::new();
     for (k, v) in pairs {
         if out.insert(k, v).is_some() {
             return Err(bad());

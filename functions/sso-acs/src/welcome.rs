@@ -26,7 +26,11 @@ fn plausible(token: &str) -> bool {
 }
 
 /// `GET /account/welcome/{token}`.
-pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
     if !plausible(&token) {
         return gone();
     }
@@ -35,15 +39,20 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
         .welcome_pending(&SecretString::new(token.clone()))
         .await
     {
-        Ok(true) => page::html(
-            StatusCode::OK,
-            "Activate your account",
-            &format!(
-                "<p>Activate the account your organisation's single sign-on made for you.</p>\
-<form method=\"post\" action=\"/account/welcome/{}\"><button type=\"submit\">Activate my account</button></form>",
-                page::esc(&token)
-            ),
-        ),
+        Ok(true) => {
+            let form_token = web::form_token(&state, &headers);
+            let page = page::html(
+                StatusCode::OK,
+                "Activate your account",
+                &format!(
+                    "<p>Activate the account your organisation's single sign-on made for you.</p>\
+<form method=\"post\" action=\"/account/welcome/{}\">{}<button type=\"submit\">Activate my account</button></form>",
+                    page::esc(&token),
+                    form_token.hidden()
+                ),
+            );
+            web::form_response(page, form_token, &[])
+        }
         Ok(false) => gone(),
         Err(e) => Internal::new("welcome read", e).page().into_response(),
     }
@@ -54,8 +63,13 @@ pub async fn activate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
+    body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = web::same_origin_post(&state, &headers) {
+    let form = match web::form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = web::check_form(&state, &headers, &form) {
         return r.into_response();
     }
     if !plausible(&token) {

@@ -19,18 +19,29 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;\
-line-height:1.5;color:#1a1a1a}h1{font-size:1.5rem}label{display:block;margin:.75rem 0 .25rem}\
-input[type=email],input[type=password],input[type=text]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
-button{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}.muted{color:#555}";
+/// Product name shown in every page's banner and `<title>`.
+pub const PRODUCT: &str = "Identity";
 
-/// A whole page. `body_html` must already be escaped where it holds data.
+const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;\
+line-height:1.5;color:#1a1a1a;background:#fff;overflow-wrap:anywhere}\
+header{border-bottom:1px solid #ddd;padding:.75rem 0}header p{max-width:36rem;margin:auto;padding:0 1rem;font-weight:600}\
+main{max-width:36rem;margin:2rem auto;padding:0 1rem}h1{font-size:1.5rem;line-height:1.25}\
+label{display:block;margin:.75rem 0 .25rem;font-weight:500}\
+input[type=email],input[type=password],input[type=text]{width:100%;padding:.5rem;font-size:1rem;\
+border:1px solid #767676;border-radius:4px}\
+button{margin:1rem .5rem 0 0;padding:.5rem 1rem;font-size:1rem;border-radius:4px;border:1px solid #1a4fa0;\
+background:#1a4fa0;color:#fff;cursor:pointer}button[value=deny],button[value=decline]{background:#fff;color:#1a4fa0}\
+[role=alert]{border-left:4px solid #b00020;padding:.25rem .75rem;background:#fdf0f2}\
+.muted{color:#555}code{font-size:.95em}";
+
+/// A whole page: a banner, then the title and `body_html` as the main landmark.
+/// `body_html` must already be escaped where it holds data.
 pub fn render(title: &str, body_html: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{t}</title><style>{STYLE}</style></head>\
-<body><main><h1>{t}</h1>{body_html}</main></body></html>\n",
+<title>{t} · {PRODUCT}</title><style>{STYLE}</style></head>\
+<body><header><p>{PRODUCT}</p></header><main><h1>{t}</h1>{body_html}</main></body></html>\n",
         t = esc(title)
     )
 }
@@ -77,6 +88,6 @@ mod tests {
             esc(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        assert!(render("<t>", "").contains("<title>&lt;t&gt;</title>"));
+        assert!(render("<t>", "").contains("<title>&lt;t&gt; · Identity</title>"));
     }
 }
