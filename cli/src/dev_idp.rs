@@ -135,7 +135,7 @@ fn bad(message: &str) -> Response {
 
 /// The ID of an AuthnRequest in the HTTP-Redirect binding (base64 of raw DEFLATE), checked
 /// to be meant for our ACS.
-fn request_id(encoded: &str, sp: &Sp) -> Result<String, &'static str> {
+pub fn request_id(encoded: &str, sp: &Sp) -> Result<String, &'static str> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| "The SAMLRequest is not base64.")?;

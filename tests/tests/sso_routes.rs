@@ -682,9 +682,17 @@ async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password(
         )
         .await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    // The pages differ only in the email and in the form token (new for each browser).
+    let without_token = |html: String| {
+        let start = html
+            .find("name=\"form_token\" value=\"")
+            .expect("form token");
+        let end = start + html[start..].find("\">").unwrap();
+        format!("{}{}", &html[..start], &html[end..])
+    };
     assert_eq!(
-        page_text(wrong).await.replace("solo@", "ghost@"),
-        page_text(unknown).await,
+        without_token(page_text(wrong).await.replace("solo@", "ghost@")),
+        without_token(page_text(unknown).await),
         "an unknown email reads like a wrong password"
     );
     let ok = h
@@ -717,6 +725,73 @@ async fn login_page_sends_an_sso_domain_to_its_idp_and_others_to_their_password(
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(cookie_named(&r, "identity_session").is_none());
+}
+
+/// A browser that sends no Fetch Metadata (older Firefox and Safari) signs in with the form
+/// token bound to its `identity_form` cookie; `Origin: null` or our origin alone, or a token
+/// of another browser, is refused.
+#[tokio::test]
+async fn without_fetch_metadata_the_form_token_bound_to_the_browser_lets_a_form_through() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("solo@elsewhere.example"),
+            Some(&SecretString::new("a long password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let page = h.get("/login", None).await;
+    let cookie = cookie_named(&page, "identity_form").expect("the form cookie");
+    let html = page_text(page).await;
+    let needle = "name=\"form_token\" value=\"";
+    let start = html.find(needle).unwrap() + needle.len();
+    let token = html[start..start + html[start..].find('"').unwrap()].to_string();
+    let post = |origin: &'static str, cookie: Option<String>, token: Option<String>| {
+        let mut r = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, origin);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        let mut fields = vec![
+            ("email", "solo@elsewhere.example".to_string()),
+            ("password", "a long password".to_string()),
+        ];
+        if let Some(t) = token {
+            fields.push(("form_token", t));
+        }
+        r.body(Body::from(serde_urlencoded::to_string(fields).unwrap()))
+            .unwrap()
+    };
+    for (origin, c, t) in [
+        ("null", None, None),
+        (BASE, None, None),
+        (BASE, Some(cookie.clone()), None),
+        (BASE, None, Some(token.clone())),
+        (
+            BASE,
+            Some("identity_form=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+            Some(token.clone()),
+        ),
+        (
+            "https://evil.example",
+            Some(cookie.clone()),
+            Some(token.clone()),
+        ),
+    ] {
+        let r = h.send(post(origin, c.clone(), t.clone())).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin} {c:?} {t:?}");
+        assert!(cookie_named(&r, "identity_session").is_none());
+    }
+    for origin in ["null", BASE] {
+        let r = h
+            .send(post(origin, Some(cookie.clone()), Some(token.clone())))
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{origin}");
+        assert!(cookie_named(&r, "identity_session").is_some());
+    }
 }
 
 #[tokio::test]

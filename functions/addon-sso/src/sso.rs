@@ -100,6 +100,11 @@ as <strong>{email}</strong>.</p>\
     let mut r = page::html(StatusCode::OK, &format!("Opening {}", addon.name), &body);
     let h = r.headers_mut();
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // The form goes to another site: it learns nothing of where the person came from.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     match HeaderValue::from_str(&csp(sso_origin)) {
         Ok(v) => {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
