@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use identity_shared::accounts::{AccountStatus, Accounts, Email};
 use identity_shared::apps::{Apps, Role};
 use identity_shared::config::{self, StoreSpec};
+use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::secrets::{self, SecretKind};
@@ -265,8 +266,16 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
             } else {
                 None
             };
+            // Registered for the IdP that owns the domain now: its first SSO login links
+            // it without asking the owner by email (see "What an IdP may assert").
+            let owner = store.idp_for_domain(email.domain()).await?;
             let account = store
-                .create_account(&email, password.as_ref(), AccountStatus::Active)
+                .create_account_for_idp(
+                    &email,
+                    password.as_ref(),
+                    AccountStatus::Active,
+                    owner.as_ref().map(|i| i.id.as_str()),
+                )
                 .await?;
             Ok(Output {
                 text: format!("created account {} for {}", account.id, account.email),

@@ -32,6 +32,12 @@ pub enum SsoCommand {
 #[derive(Debug, Subcommand)]
 pub enum IdpCommand {
     /// Register an IdP from its metadata XML, or from entity ID + SSO URL + certificate(s).
+    ///
+    /// What an IdP may assert: only emails of the domains it owns (`--domain`, exact and
+    /// case-insensitive, each owned by one IdP). It takes over no account outside them,
+    /// links an existing account only as the account's owner confirms, and signs in only the
+    /// browser that started the login. IdP-initiated logins (`--allow-idp-initiated`) cannot
+    /// be tied to a browser: they land on a page naming the account before going anywhere.
     Add {
         /// The IdP's id, as `/sso/login?idp=ID` names it (a-z, 0-9, -, _).
         #[arg(long)]
@@ -47,16 +53,24 @@ pub enum IdpCommand {
         /// PEM signing certificate; repeat for several (rollover).
         #[arg(long = "cert", value_name = "FILE", num_args = 1..)]
         certs: Vec<PathBuf>,
-        /// Email domain whose people this IdP signs in; repeat for several.
+        /// Email domain whose people this IdP signs in; repeat for several. Required unless
+        /// --insecure-any-domain.
         #[arg(long = "domain", value_name = "DOMAIN")]
         domains: Vec<String>,
+        /// DANGEROUS: let this IdP create accounts for emails of any domain no IdP owns (it
+        /// still takes over no existing account). For test set-ups only; shown by `idp show`
+        /// and logged at every login it makes.
+        #[arg(long)]
+        insecure_any_domain: bool,
         /// The team (app name) SSO users join; defaults to the IdP's id.
         #[arg(long)]
         team: Option<String>,
         /// Role on the team for people who hold none (admin, member or collaborator).
         #[arg(long, default_value = "member")]
         default_role: String,
-        /// Accept unsolicited (IdP-initiated) responses.
+        /// Accept unsolicited (IdP-initiated) responses. Nothing ties such a response to the
+        /// browser it arrives in (anyone holding one can post it from any page), so the person
+        /// lands on a page naming the account before going on.
         #[arg(long)]
         allow_idp_initiated: bool,
         /// Refuse logins whose AuthnContextClassRef is not an accepted MFA value.
@@ -157,6 +171,7 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
             sso_url,
             certs,
             domains,
+            insecure_any_domain,
             team,
             default_role,
             allow_idp_initiated,
@@ -200,6 +215,12 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 .iter()
                 .map(|d| domain(d))
                 .collect::<Result<Vec<_>, _>>()?;
+            if domains.is_empty() && !insecure_any_domain {
+                return Err(
+                    "give the IdP its email domains (--domain D); an IdP asserts only its own"
+                        .into(),
+                );
+            }
             let idp = Idp {
                 team: team.unwrap_or_else(|| id.clone()),
                 id,
@@ -212,6 +233,8 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 require_mfa,
                 mfa_contexts,
                 want_authn_requests_signed: want_signed || sign_requests,
+                any_domain: insecure_any_domain,
+                development: false,
                 created_at: now,
                 version: 1,
             };

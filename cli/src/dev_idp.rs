@@ -2,9 +2,10 @@
 //! any email and is signed in through a real SAML Response, signed with XML-DSig by a
 //! development key kept in the embedded store, so the whole SSO path runs locally.
 //!
-//! It registers itself as IdP `dev` (entity ID `{base}/dev-idp`, no email domains, so it
-//! signs in any email no other IdP owns; IdP-initiated allowed) and refreshes that IdP's
-//! certificate whenever its key is new.
+//! It registers itself as IdP `dev` (entity ID `{base}/dev-idp`, marked `development` and
+//! `any_domain`: it signs in new accounts of any email no other IdP owns, never an existing
+//! account; IdP-initiated allowed), only on the embedded store, and refreshes that IdP's
+//! certificate whenever its key is new. The ACS refuses it outside `identity serve`.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -76,7 +77,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
     let entity_id = state.config.url("/dev-idp");
     let cert = signer.certificate_base64();
     match store.idp(ID).await.map_err(|e| e.to_string())? {
-        Some(idp) if idp.entity_id == entity_id => {
+        Some(idp) if idp.entity_id == entity_id && idp.development && idp.any_domain => {
             if idp.certificates != [cert.clone()] {
                 store
                     .set_idp_certificates(ID, vec![cert])
@@ -86,7 +87,8 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
         }
         existing => {
             if existing.is_some() {
-                // Served on another address before: re-register under this base URL.
+                // Served on another address before, or registered by an older version:
+                // re-register under this base URL, marked as the development IdP.
                 store.remove_idp(ID).await.map_err(|e| e.to_string())?;
             }
             let idp = Idp {
@@ -101,6 +103,8 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
                 require_mfa: false,
                 mfa_contexts: vec![],
                 want_authn_requests_signed: false,
+                any_domain: true,
+                development: true,
                 created_at: state.now(),
                 version: 1,
             };

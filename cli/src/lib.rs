@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use axum::Router;
 use clap::{Parser, Subcommand};
+use identity_shared::config::{SecretsSpec, StoreSpec};
 use identity_shared::http::plumbing;
 use identity_shared::secrets::SecretKind;
 use identity_shared::{AppState, Config};
@@ -32,6 +33,11 @@ pub enum Command {
         /// Address to listen on; the base URL follows unless IDENTITY_BASE_URL is set.
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        /// Run without the development IdP (which signs in anyone). Required to serve a
+        /// DynamoDB store or Secrets Manager keys: the development IdP is only ever
+        /// installed on the embedded store.
+        #[arg(long)]
+        no_dev_idp: bool,
     },
     /// Operator commands against IDENTITY_STORE.
     Admin(Box<admin::AdminArgs>),
@@ -85,9 +91,9 @@ pub fn urls(base: &str) -> Vec<(&'static str, String)> {
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, no_dev_idp } => {
             identity_shared::logging::init();
-            match serve(listen).await {
+            match serve(listen, !no_dev_idp).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -99,9 +105,19 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+/// Why `serve` will not put the development IdP on a store other than the embedded one.
+pub const DEV_IDP_REFUSAL: &str = "identity serve installs the development IdP, which signs in \
+anyone, and does so only on the embedded store with embedded keys. To serve a DynamoDB store \
+or Secrets Manager keys, pass --no-dev-idp.";
+
+async fn serve(listen: SocketAddr, with_dev_idp: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::from_env_with_base(&format!("http://{listen}"))?;
-    config.dev_idp = true;
+    let embedded = matches!(config.store, StoreSpec::Embedded(_))
+        && matches!(config.secrets, SecretsSpec::Embedded);
+    if with_dev_idp && !embedded {
+        return Err(DEV_IDP_REFUSAL.into());
+    }
+    config.dev_idp = with_dev_idp;
     // Checked here so a bad value is a clear start-up error, not a panic in routes().
     identity_shared::oauth::OAuthSettings::from_env()?;
     let state = AppState::build(config, identity_shared::clock::system()).await?;
@@ -110,7 +126,11 @@ async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
         .secrets
         .warm(&[SecretKind::Cookie, SecretKind::Signing, SecretKind::SamlSp])
         .await?;
-    let dev = dev_idp::install(&state).await?;
+    let dev = if with_dev_idp {
+        Some(dev_idp::install(&state).await?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let base = state.config.base_url.clone();
     println!("identity is listening on http://{}", listener.local_addr()?);
@@ -120,12 +140,19 @@ async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
         state.secrets.source_name()
     );
     for (what, url) in urls(&base) {
+        if what == "Development IdP" && dev.is_none() {
+            continue;
+        }
         println!("  {what:<24} {url}");
     }
+    let app = match dev {
+        Some(dev) => router_with_dev_idp(state, dev),
+        None => router(state),
+    };
     // Connect info gives the peer address to handlers that record it (login history).
     axum::serve(
         listener,
-        router_with_dev_idp(state, dev).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

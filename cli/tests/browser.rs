@@ -229,6 +229,17 @@ async fn http(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> R<(u16, String)> {
+    let (status, _, body) = http_raw(method, url, headers, body).await?;
+    Ok((status, body))
+}
+
+/// As `http`, with the response's header block too.
+async fn http_raw(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> R<(u16, String, String)> {
     let rest = url.strip_prefix("http://").ok_or("http URLs only")?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut s = tokio::net::TcpStream::connect(authority).await?;
@@ -264,7 +275,7 @@ async fn http(
     } else {
         body.to_string()
     };
-    Ok((status, body))
+    Ok((status, head.to_string(), body))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -298,6 +309,8 @@ struct OutsideState {
     sp: Sp,
     service: String,
     idps: Mutex<HashMap<String, Arc<TestIdp>>>,
+    /// A SAMLResponse kept by an attacker, for `/elsewhere/saml`.
+    stash: Mutex<String>,
 }
 
 /// What runs on another origin than the service: `http://127.0.0.1:{port}` (same site,
@@ -420,7 +433,46 @@ async fn foreign_form(State(o): State<Arc<OutsideState>>) -> Response {
     )
 }
 
+/// A page of another site that posts a SAMLResponse it holds to the service's ACS.
+async fn stashed_response(State(o): State<Arc<OutsideState>>) -> Response {
+    outside_page(
+        "Another site",
+        &format!(
+            "<form method=\"post\" action=\"{}\">\
+<input type=\"hidden\" name=\"SAMLResponse\" value=\"{}\">\
+<button type=\"submit\">See the photos</button></form>",
+            esc(&o.sp.acs_url),
+            esc(&o.stash.lock().unwrap())
+        ),
+    )
+}
+
 impl Outside {
+    /// A Response signed by IdP `idp` for `email`, answering AuthnRequest `request_id`.
+    fn signed_response(&self, idp: &str, email: &str, request_id: &str) -> R<String> {
+        let idp = self
+            .state
+            .idps
+            .lock()
+            .unwrap()
+            .get(idp)
+            .cloned()
+            .ok_or("no such IdP")?;
+        let xml = idp.signer.response(&ResponseSpec {
+            issuer: idp.entity_id.clone(),
+            destination: self.state.sp.acs_url.clone(),
+            audience: self.state.sp.entity_id.clone(),
+            recipient: self.state.sp.acs_url.clone(),
+            email: email.to_string(),
+            in_response_to: Some(request_id.to_string()),
+            authn_context: Some(PASSWORD_CONTEXT.to_string()),
+            now: identity_shared::clock::system().now(),
+            lifetime_secs: 300,
+            sign: Sign::Both,
+        })?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(xml))
+    }
+
     async fn start(service: &str) -> R<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
@@ -428,11 +480,13 @@ impl Outside {
             sp: Sp::from_base_url(service),
             service: service.to_string(),
             idps: Mutex::new(HashMap::new()),
+            stash: Mutex::new(String::new()),
         });
         let app = Router::new()
             .route("/idp/{id}/sso", get(idp_page).post(idp_answer))
             .route("/cb", get(callback))
             .route("/elsewhere", get(foreign_form))
+            .route("/elsewhere/saml", get(stashed_response))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -1475,6 +1529,60 @@ async fn mfa_required_without_mfa_says_why() {
         );
         let s = w.b.session(&base).await?;
         ensure!(s["error"] == "no_session", "{s}");
+        Ok(())
+    }
+    .await;
+    w.finish(r).await;
+}
+
+/// SAML login CSRF: an attacker starts a login of their own, signs in at their IdP, keeps
+/// the SAMLResponse and has the victim's browser post it from another site. The victim's
+/// browser did not start that login: refused, and the victim is not signed in as the
+/// attacker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saml_response_for_another_browsers_login_is_refused() {
+    let Some(mut w) = World::start("saml-csrf").await else {
+        return;
+    };
+    let r = async {
+        w.outside
+            .idp(&w.service, "acme", "acme.test", false)
+            .await?;
+        let base = w.base().to_string();
+        // The attacker's login, started outside the victim's browser.
+        let (status, head, _) =
+            http_raw("GET", &format!("{base}/sso/login?idp=acme"), &[], None).await?;
+        ensure!(status == 302, "sso/login: {status}");
+        let location = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("location: ")
+                    .then(|| l[10..].trim().to_string())
+            })
+            .ok_or("no Location")?;
+        let encoded = query_of(&location)
+            .remove("SAMLRequest")
+            .ok_or("no SAMLRequest")?;
+        let request_id = identity_cli::dev_idp::request_id(&encoded, &w.outside.state.sp)
+            .map_err(|e| e.to_string())?;
+        *w.outside.state.stash.lock().unwrap() =
+            w.outside
+                .signed_response("acme", "mallory@acme.test", &request_id)?;
+
+        w.b.go(&format!(
+            "http://localhost:{}/elsewhere/saml",
+            w.outside.port
+        ))
+        .await?;
+        w.b.press("See the photos").await?;
+        w.b.page("saml-csrf-refused", "Sign-in refused").await?;
+        ensure!(
+            w.b.text().await?.contains("started in another browser"),
+            "the reason is said"
+        );
+        let s = w.b.session(&base).await?;
+        ensure!(s["error"] == "no_session", "signed in as the attacker: {s}");
         Ok(())
     }
     .await;

@@ -36,6 +36,10 @@ pub struct Account {
     /// The IdP the account is under, once it is under SSO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_idp: Option<String>,
+    /// The IdP that owned the account's domain when an operator made the account: its first
+    /// SSO login through that IdP links it without asking the owner by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_idp: Option<String>,
     pub created_at: i64,
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
@@ -50,6 +54,7 @@ impl std::fmt::Debug for Account {
             .field("status", &self.status)
             .field("has_password", &self.password_hash.is_some())
             .field("sso_idp", &self.sso_idp)
+            .field("registered_idp", &self.registered_idp)
             .finish()
     }
 }
@@ -68,6 +73,7 @@ impl Account {
             "has_password": self.has_password(),
             "sso": self.sso_idp.is_some(),
             "idp": self.sso_idp,
+            "registered_idp": self.registered_idp,
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
@@ -200,6 +206,7 @@ pub(crate) fn new_account(
         status,
         password_hash,
         sso_idp,
+        registered_idp: None,
         created_at: now,
         version: 1,
     }
@@ -213,6 +220,17 @@ pub trait Accounts {
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
+    ) -> Result<Account, AccountError> {
+        self.create_account_for_idp(email, password, status, None)
+            .await
+    }
+    /// Creates an account that an operator registered for the IdP owning its domain.
+    async fn create_account_for_idp(
+        &self,
+        email: &Email,
+        password: Option<&SecretString>,
+        status: AccountStatus,
+        registered_idp: Option<&str>,
     ) -> Result<Account, AccountError>;
     async fn account(&self, id: &str) -> Result<Option<Account>, AccountError>;
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError>;
@@ -223,14 +241,16 @@ pub trait Accounts {
 
 #[async_trait]
 impl Accounts for Store {
-    async fn create_account(
+    async fn create_account_for_idp(
         &self,
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
+        registered_idp: Option<&str>,
     ) -> Result<Account, AccountError> {
         let password_hash = password.map(crypto::hash_password).transpose()?;
-        let account = new_account(email, password_hash, status, None, self.now());
+        let mut account = new_account(email, password_hash, status, None, self.now());
+        account.registered_idp = registered_idp.map(str::to_string);
         match self.write(create_ops(&account)?).await {
             Ok(()) => Ok(account),
             Err(StoreError::Conflict) => Err(AccountError::EmailTaken),
@@ -309,6 +329,7 @@ mod tests {
             status: AccountStatus::Active,
             password_hash: Some("$argon2id$secret".into()),
             sso_idp: None,
+            registered_idp: None,
             created_at: 0,
             version: 1,
         };

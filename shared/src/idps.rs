@@ -51,6 +51,13 @@ pub struct Idp {
     /// The IdP's metadata asks for signed AuthnRequests.
     #[serde(default)]
     pub want_authn_requests_signed: bool,
+    /// Registered with `--insecure-any-domain`: it may sign in emails of domains that no IdP
+    /// owns (new accounts only; it never takes over an existing one). Off for every real IdP.
+    #[serde(default)]
+    pub any_domain: bool,
+    /// The development IdP of `identity serve`: refused everywhere else.
+    #[serde(default)]
+    pub development: bool,
     pub created_at: i64,
     /// Store version; not part of the record body.
     #[serde(skip)]
@@ -59,6 +66,12 @@ pub struct Idp {
 crate::versioned!(Idp);
 
 impl Idp {
+    /// Does this IdP own the (lowercase) email domain? Exact match: no suffixes, and a
+    /// subdomain only when it is listed itself.
+    pub fn owns(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
     /// The AuthnContextClassRef values that count as MFA for this IdP.
     pub fn accepted_mfa_contexts(&self) -> Vec<&str> {
         if self.mfa_contexts.is_empty() {
@@ -82,6 +95,8 @@ impl Idp {
             "require_mfa": self.require_mfa,
             "mfa_contexts": self.accepted_mfa_contexts(),
             "want_authn_requests_signed": self.want_authn_requests_signed,
+            "insecure_any_domain": self.any_domain,
+            "development": self.development,
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }

@@ -25,11 +25,14 @@ pub const WELCOME_TTL_SECS: i64 = 7 * 24 * 3600;
 pub const UPGRADE_TTL_SECS: i64 = 600;
 /// The replay record outlives the assertion's own validity by the clock skew we allow.
 pub const REPLAY_MARGIN_SECS: i64 = 180;
+/// How long the emailed link that confirms linking an existing account to an IdP works.
+pub const LINK_TTL_SECS: i64 = 24 * 3600;
 
 const REQUEST_KIND: &str = "saml-request";
 const REPLAY_KIND: &str = "saml-assertion";
 const WELCOME_KIND: &str = "welcome";
 const UPGRADE_KIND: &str = "sso-upgrade";
+const LINK_KIND: &str = "sso-link";
 
 fn once_pk(kind: &str, key: &str) -> String {
     format!("{kind}#{key}")
@@ -55,6 +58,8 @@ pub struct SsoLogin<'a> {
     pub valid_until: i64,
     /// `{base}/account/welcome/` — the welcome link is this plus the token.
     pub welcome_base: &'a str,
+    /// `{base}/sso/link/` — the link that confirms linking an existing account.
+    pub link_base: &'a str,
     /// Where the person goes after login (kept for a pending upgrade).
     pub return_to: &'a str,
 }
@@ -70,6 +75,10 @@ pub enum SsoOutcome {
         account: Account,
         token: SecretString,
     },
+    /// An existing account without a password, which the operator did not register for this
+    /// IdP: its owner confirms through a link sent to the account's email (the outbox). No
+    /// session.
+    ConfirmByEmail { account: Account },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +89,8 @@ pub enum SsoError {
     UnknownRequest,
     #[error("the account is under another IdP")]
     OtherIdp,
+    #[error("the IdP does not own the account's email domain")]
+    NotOwner,
     #[error("the account changed meanwhile")]
     Changed,
     #[error(transparent)]
@@ -135,6 +146,18 @@ pub trait SsoRecords {
     async fn activate(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
     /// Is the welcome link still good? (read only, for the page before the button)
     async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError>;
+    /// The IdP an emailed link would link its account to (read only, for the page before
+    /// the button).
+    async fn link_pending(&self, token: &SecretString) -> Result<Option<String>, StoreError>;
+    /// Follows the emailed link: the account comes under the IdP, once. `None` for an
+    /// unknown, expired or used link.
+    async fn confirm_link(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
+}
+
+#[derive(Serialize, Deserialize)]
+struct LinkRecord {
+    account_id: String,
+    idp: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -210,7 +233,13 @@ impl SsoRecords for Store {
                     created: false,
                 },
                 Some(_) => return Err(SsoError::OtherIdp),
-                None if !account.has_password() => {
+                // An IdP never takes over an account outside the domains it owns.
+                None if !login.idp.owns(login.email.domain()) => {
+                    return Err(SsoError::NotOwner);
+                }
+                None if !account.has_password()
+                    && account.registered_idp.as_deref() == Some(login.idp.id.as_str()) =>
+                {
                     let mut linked = account.clone();
                     linked.sso_idp = Some(login.idp.id.clone());
                     let (op, next) = accounts::update_op(&linked)?;
@@ -219,6 +248,10 @@ impl SsoRecords for Store {
                         account: next,
                         created: false,
                     }
+                }
+                None if !account.has_password() => {
+                    ops.extend(link_ops(&account, login, keys, now)?);
+                    SsoOutcome::ConfirmByEmail { account }
                 }
                 None => {
                     let token = crypto::random_token();
@@ -343,6 +376,41 @@ impl SsoRecords for Store {
         }
     }
 
+    async fn link_pending(&self, token: &SecretString) -> Result<Option<String>, StoreError> {
+        let pk = once_pk(LINK_KIND, &token_key(token));
+        Ok(self
+            .get::<LinkRecord>(Table::Once, &pk, "once")
+            .await?
+            .map(|r| r.idp))
+    }
+
+    async fn confirm_link(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
+        let pk = once_pk(LINK_KIND, &token_key(token));
+        let Some(record) = self.get::<LinkRecord>(Table::Once, &pk, "once").await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.account(&record.account_id).await? else {
+            return Ok(None);
+        };
+        match account.sso_idp.as_deref() {
+            None => {}
+            Some(idp) if idp == record.idp => return Ok(Some(account)),
+            Some(_) => return Err(SsoError::OtherIdp),
+        }
+        let mut linked = account.clone();
+        linked.sso_idp = Some(record.idp.clone());
+        linked.registered_idp = Some(record.idp);
+        let (op, next) = accounts::update_op(&linked)?;
+        match self
+            .consume_with(Table::Once, &pk, "once", vec![op])
+            .await?
+        {
+            Consumed::Done => Ok(Some(next)),
+            Consumed::Gone => Ok(None),
+            Consumed::Conflict => Err(SsoError::Changed),
+        }
+    }
+
     async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError> {
         Ok(self
             .get_item(
@@ -383,5 +451,47 @@ fn welcome_ops(
             cond: Cond::Absent,
         },
         outbox::message_op(&account.email, "Activate your account", &body, keys, now)?,
+    ])
+}
+
+/// The single-use link (and its message) that lets an existing account's owner confirm
+/// that it comes under `login.idp`.
+fn link_ops(
+    account: &Account,
+    login: &SsoLogin<'_>,
+    keys: &CookieKeys,
+    now: i64,
+) -> Result<Vec<Op>, StoreError> {
+    let token = crypto::random_token();
+    let link = format!("{}{}", login.link_base, token.expose_secret());
+    let body = format!(
+        "Your organisation's identity provider {idp} asked to sign in your account {email}. \
+         If you want this account to sign in through {idp} from now on, follow this link within \
+         24 hours:\n\n{link}\n\nIf you did not try to sign in, ignore this message: nothing \
+         changes.\n",
+        idp = login.idp.id,
+        email = account.email
+    );
+    Ok(vec![
+        Op::Put {
+            table: Table::Once,
+            item: Item::new(
+                once_pk(LINK_KIND, &token_key(&token)),
+                "once",
+                &LinkRecord {
+                    account_id: account.id.clone(),
+                    idp: login.idp.id.clone(),
+                },
+            )?
+            .expiring(now + LINK_TTL_SECS),
+            cond: Cond::Absent,
+        },
+        outbox::message_op(
+            &account.email,
+            "Confirm single sign-on for your account",
+            &body,
+            keys,
+            now,
+        )?,
     ])
 }

@@ -45,6 +45,8 @@ impl SamlCase {
             require_mfa: false,
             mfa_contexts: vec![],
             want_authn_requests_signed: false,
+            any_domain: false,
+            development: false,
             created_at: NOW - 86_400,
             version: 1,
         };

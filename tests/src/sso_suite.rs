@@ -40,6 +40,8 @@ pub fn idp(id: &str, domain: &str) -> Idp {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        any_domain: false,
+        development: false,
         created_at: 0,
         version: 1,
     }
@@ -53,6 +55,7 @@ fn login<'a>(idp: &'a Idp, email: &'a Email, assertion_id: &'a str, now: i64) ->
         assertion_id,
         valid_until: now + 300,
         welcome_base: "http://127.0.0.1:3000/account/welcome/",
+        link_base: "http://127.0.0.1:3000/sso/link/",
         return_to: "/somewhere",
     }
 }
@@ -335,13 +338,15 @@ pub async fn sp_initiated_request_is_consumed_with_the_login(f: &Fixture) {
     assert!(f.store.saml_request("_req2").await.unwrap().is_none());
 }
 
+/// An account without a password that the operator registered for the IdP owning its
+/// domain (as `identity admin user add` does) comes under that IdP at its first login.
 pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
     let acme = idp("acme", "acme.example");
     f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("ops@acme.example").unwrap();
     let before = f
         .store
-        .create_account(&email, None, AccountStatus::Active)
+        .create_account_for_idp(&email, None, AccountStatus::Active, Some("acme"))
         .await
         .unwrap();
     let outcome = f
@@ -653,4 +658,159 @@ pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
         .body(&cookie_keys())
         .unwrap();
     assert!(!note.expose_secret().contains(base));
+}
+
+/// The number of assertion IDs recorded (spent) so far.
+async fn spent_assertions(f: &Fixture) -> usize {
+    f.store
+        .backend()
+        .scan(Table::Once, identity_shared::Clock::now(&f.clock))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|i| i.pk.starts_with("saml-assertion#"))
+        .count()
+}
+
+/// An existing account without a password that was not registered for the IdP (made
+/// before the IdP owned its domain, or for another) is not signed in: its owner gets a
+/// link by email, which links it once. Until then it stays off SSO.
+pub async fn unregistered_account_is_linked_only_through_the_emailed_link(f: &Fixture) {
+    let email = Email::parse("early@acme.example").unwrap();
+    let before = f
+        .store
+        .create_account(&email, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_l1", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SsoOutcome::ConfirmByEmail { ref account } if account.id == before.id),
+        "{outcome:?}"
+    );
+    let unlinked = f.store.account(&before.id).await.unwrap().unwrap();
+    assert_eq!(
+        unlinked.sso_idp, None,
+        "nothing linked before the owner confirms"
+    );
+    let messages = f.store.outbox(Some(&email)).await.unwrap();
+    let body = messages[0].body(&cookie_keys()).expect("body opens");
+    let token = body
+        .expose_secret()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://127.0.0.1:3000/sso/link/"))
+        .map(|t| SecretString::new(t.to_string()))
+        .expect("a link");
+    assert_eq!(
+        f.store.link_pending(&token).await.unwrap().as_deref(),
+        Some("acme")
+    );
+    let linked = f.store.confirm_link(&token).await.unwrap().expect("linked");
+    assert_eq!(linked.sso_idp.as_deref(), Some("acme"));
+    assert!(
+        f.store.confirm_link(&token).await.unwrap().is_none(),
+        "once"
+    );
+    // Now the IdP signs it in.
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_l2", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SsoOutcome::SignIn { created: false, .. }));
+}
+
+/// An IdP allowed to speak for unclaimed domains (`--insecure-any-domain`, such as the
+/// development IdP) never takes over an existing account there, with or without a password
+/// or registration, and spends nothing when refused.
+pub async fn idp_never_takes_over_an_account_outside_its_domains(f: &Fixture) {
+    let mut wildcard = idp("wild", "wild.example");
+    wildcard.any_domain = true;
+    f.store.add_idp(&wildcard).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    for (i, (address, password)) in [
+        ("victim@unclaimed.example", None),
+        (
+            "owner@unclaimed.example",
+            Some(SecretString::new("a long password")),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email = Email::parse(address).unwrap();
+        let before = f
+            .store
+            .create_account_for_idp(
+                &email,
+                password.as_ref(),
+                AccountStatus::Active,
+                Some("wild"),
+            )
+            .await
+            .unwrap();
+        let id = format!("_t{i}");
+        assert!(matches!(
+            f.store
+                .complete_sso_login(&login(&wildcard, &email, &id, now), &cookie_keys())
+                .await,
+            Err(SsoError::NotOwner)
+        ));
+        let after = f.store.account(&before.id).await.unwrap().unwrap();
+        assert_eq!(after, before, "the account is untouched");
+    }
+    assert_eq!(spent_assertions(f).await, 0, "nothing written");
+    // A new email of an unclaimed domain is still a (pending) JIT account.
+    let newcomer = Email::parse("new@unclaimed.example").unwrap();
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&wildcard, &newcomer, "_t9", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SsoOutcome::SignIn { created: true, .. }));
+}
+
+/// A domain is owned by one IdP, matched exactly and case-insensitively: no suffix or
+/// prefix matches, subdomains only when listed.
+pub async fn domain_ownership_is_exact_and_single(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    f.store.add_idp(&acme).await.unwrap();
+    let mut twin = idp("twin", "twin.example");
+    twin.domains = vec!["acme.example".into()];
+    assert!(matches!(
+        f.store.add_idp(&twin).await,
+        Err(identity_shared::idps::IdpError::Taken)
+    ));
+    assert!(
+        f.store.idp("twin").await.unwrap().is_none(),
+        "nothing written"
+    );
+    for other in [
+        "evil-acme.example",
+        "acme.example.evil",
+        "sub.acme.example",
+        "cme.example",
+        "example",
+    ] {
+        assert!(
+            f.store.idp_for_domain(other).await.unwrap().is_none(),
+            "{other}"
+        );
+        assert!(!acme.owns(other), "{other}");
+    }
+    assert_eq!(
+        f.store
+            .idp_for_domain("ACME.Example")
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        Some("acme".to_string())
+    );
+    assert!(acme.owns("ACME.example"));
 }

@@ -380,6 +380,8 @@ impl Flows {
             require_mfa: false,
             mfa_contexts: vec![],
             want_authn_requests_signed: true,
+            any_domain: false,
+            development: false,
             created_at: identity_tests::real_now(),
             version: 1,
         };

@@ -34,6 +34,8 @@ struct Harness {
     router: Router,
     signer: IdpSigner,
     idp: Idp,
+    /// The login-binding cookie the browser got from its last `/sso/login`.
+    saml_cookie: std::sync::Mutex<Option<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -52,6 +54,8 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        any_domain: false,
+        development: false,
         created_at: 0,
         version: 1,
     };
@@ -64,6 +68,7 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         router,
         signer,
         idp,
+        saml_cookie: std::sync::Mutex::new(None),
         _dir: dir,
     }
 }
@@ -124,14 +129,25 @@ impl Harness {
         self.send(r.body(Body::from(body)).unwrap()).await
     }
 
-    /// POSTs a signed Response to the ACS, as the browser does.
+    /// POSTs a signed Response to the ACS, as the browser does (with the login-binding
+    /// cookie it holds, if any).
     async fn acs(&self, spec: &ResponseSpec, relay: &str) -> axum::response::Response {
+        let cookie = self.saml_cookie.lock().unwrap().clone();
+        self.acs_with_cookie(spec, relay, cookie.as_deref()).await
+    }
+
+    async fn acs_with_cookie(
+        &self,
+        spec: &ResponseSpec,
+        relay: &str,
+        cookie: Option<&str>,
+    ) -> axum::response::Response {
         let xml = self.signer.response(spec).expect("signed response");
         let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
         self.post_form(
             "/sso/acs",
             &[("SAMLResponse", &encoded), ("RelayState", relay)],
-            None,
+            cookie,
         )
         .await
     }
@@ -141,6 +157,7 @@ impl Harness {
         let q = serde_urlencoded::to_string([("idp", "acme"), ("return_to", return_to)]).unwrap();
         let r = self.get(&format!("/sso/login?{q}"), None).await;
         assert_eq!(r.status(), StatusCode::FOUND);
+        *self.saml_cookie.lock().unwrap() = cookie_named(&r, "identity_saml_request");
         let location = r.headers()[header::LOCATION].to_str().unwrap().to_string();
         assert!(
             location.starts_with("https://idp.acme.example/sso?"),
@@ -407,13 +424,24 @@ async fn password_account_upgrade_declined_stays_off_sso() {
 async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_only() {
     let h = harness_with(|idp| idp.default_role = Role::Admin).await;
     let store = &h.state.store;
+    // Registered for the IdP, as `identity admin user add` does for its domain's accounts.
     let owner = store
-        .create_account(&email("owner@acme.example"), None, AccountStatus::Active)
+        .create_account_for_idp(
+            &email("owner@acme.example"),
+            None,
+            AccountStatus::Active,
+            Some("acme"),
+        )
         .await
         .unwrap();
     let team = store.create_app("acme", &owner).await.unwrap();
     let collaborator = store
-        .create_account(&email("collab@acme.example"), None, AccountStatus::Active)
+        .create_account_for_idp(
+            &email("collab@acme.example"),
+            None,
+            AccountStatus::Active,
+            Some("acme"),
+        )
         .await
         .unwrap();
     store
@@ -421,7 +449,12 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
         .await
         .unwrap();
     let member = store
-        .create_account(&email("member@acme.example"), None, AccountStatus::Active)
+        .create_account_for_idp(
+            &email("member@acme.example"),
+            None,
+            AccountStatus::Active,
+            Some("acme"),
+        )
         .await
         .unwrap();
     store.set_role(&team, &member, Role::Member).await.unwrap();
@@ -546,7 +579,12 @@ async fn replayed_response_is_refused_at_the_acs() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
     let fields = [("SAMLResponse", encoded.as_str())];
     let first = h.post_form("/sso/acs", &fields, None).await;
-    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        first.status(),
+        StatusCode::OK,
+        "IdP-initiated: the landing page"
+    );
+    assert!(cookie_named(&first, "identity_session").is_some());
     let second = h.post_form("/sso/acs", &fields, None).await;
     assert_eq!(second.status(), StatusCode::FORBIDDEN);
     assert!(cookie_named(&second, "identity_session").is_none());
@@ -586,7 +624,11 @@ async fn mfa_required_by_the_idp_is_enforced_with_a_page_saying_so() {
     assert!(page_text(r).await.contains("multi-factor"));
     let mut spec = h.spec("mfa@acme.example", None);
     spec.authn_context = Some("https://refeds.org/profile/mfa".into());
-    assert_eq!(h.acs(&spec, "/").await.status(), StatusCode::SEE_OTHER);
+    let r = h.acs(&spec, "/").await;
+    // IdP-initiated: signed in, on the page that names the account.
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(cookie_named(&r, "identity_session").is_some());
+    assert!(page_text(r).await.contains("Continue as mfa@acme.example"));
 }
 
 #[tokio::test]
@@ -618,8 +660,17 @@ async fn relay_state_goes_only_to_same_origin_paths() {
     let r = h
         .acs(&h.spec("relay@acme.example", None), "https://evil.example/")
         .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/account/authorizations");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "IdP-initiated: the landing page"
+    );
+    let html = page_text(r).await;
+    assert!(
+        html.contains("<a href=\"/account/authorizations\">Continue as relay@acme.example</a>"),
+        "{html}"
+    );
+    assert!(!html.contains("evil.example"));
     let r = h
         .get("/sso/login?idp=acme&return_to=//evil.example", None)
         .await;
@@ -794,6 +845,122 @@ async fn without_fetch_metadata_the_form_token_bound_to_the_browser_lets_a_form_
     }
 }
 
+/// Login CSRF: a response to someone else's AuthnRequest, posted by a browser that did not
+/// start that login (no binding cookie, or the cookie of another login), is refused and
+/// spends nothing; the browser that started it then signs in.
+#[tokio::test]
+async fn sso_login_finishes_only_in_the_browser_that_started_it() {
+    let h = harness().await;
+    // The attacker's browser starts a login and signs in at the IdP as themselves.
+    let attackers = h.start_login("/account/authorizations").await;
+    let attackers_cookie = h.saml_cookie.lock().unwrap().clone().unwrap();
+    // The victim's browser started a login of its own (or none at all).
+    let _victims = h.start_login("/account/authorizations").await;
+    let victims_cookie = h.saml_cookie.lock().unwrap().clone().unwrap();
+    let spec = h.spec("attacker@acme.example", Some(&attackers));
+    for cookie in [None, Some(victims_cookie.as_str())] {
+        let r = h.acs_with_cookie(&spec, "", cookie).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{cookie:?}");
+        assert!(cookie_named(&r, "identity_session").is_none());
+        assert!(page_text(r).await.contains("started in another browser"));
+    }
+    assert!(
+        h.state
+            .store
+            .account_by_email(&email("attacker@acme.example"))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written"
+    );
+    let r = h.acs_with_cookie(&spec, "", Some(&attackers_cookie)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(cookie_named(&r, "identity_session").is_some());
+    // The binding cookie is spent with the answer.
+    let cleared = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("identity_saml_request=;"));
+    assert!(cleared, "the binding cookie is cleared");
+}
+
+/// The development IdP (or any IdP marked development) is refused outside `identity serve`:
+/// no AuthnRequest is sent to it and no response from it is accepted.
+#[tokio::test]
+async fn development_idp_is_refused_outside_identity_serve() {
+    let h = harness_with(|idp| {
+        idp.development = true;
+        idp.allow_idp_initiated = true;
+    })
+    .await;
+    let r = h.get("/sso/login?idp=acme", None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(header::LOCATION).is_none());
+    let r = h.acs(&h.spec("dev@acme.example", None), "").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(page_text(r).await.contains("development identity provider"));
+    assert!(
+        h.state
+            .store
+            .account_by_email(&email("dev@acme.example"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// An existing account without a password, not registered for the IdP, is linked only
+/// when its owner follows the emailed link: the SSO login itself signs nobody in.
+#[tokio::test]
+async fn unregistered_account_moves_to_sso_only_through_the_emailed_link() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(&email("early@acme.example"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let id = h.start_login("/account/authorizations").await;
+    let r = h.acs(&h.spec("early@acme.example", Some(&id)), "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    assert!(page_text(r).await.contains("Check your email"));
+    let keys = h.state.secrets.cookie_keys().await.unwrap();
+    let message = &h
+        .state
+        .store
+        .outbox(Some(&email("early@acme.example")))
+        .await
+        .unwrap()[0];
+    let body = message.body(&keys).unwrap();
+    let link = body
+        .expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:3000/sso/link/"))
+        .unwrap()
+        .to_string();
+    let path = link.trim_start_matches(BASE).to_string();
+    let r = h.get(&path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("Move to single sign-on"));
+    let account = h
+        .state
+        .store
+        .account_by_email(&email("early@acme.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.sso_idp, None, "a GET changes nothing");
+    let r = h.post_form(&path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = h.post_form(&path, &[], None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "once");
+    let (_, to) = h
+        .sso_login("early@acme.example", "/account/authorizations")
+        .await;
+    assert_eq!(to, "/account/authorizations");
+}
+
 #[tokio::test]
 async fn sp_metadata_names_our_entity_acs_and_certificate() {
     let h = harness().await;
@@ -833,6 +1000,7 @@ async fn dev_idp_signs_a_person_in_through_the_whole_path() {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
+    let binding = cookie_named(&r, "identity_saml_request").expect("the login-binding cookie");
     let to_idp = location(&r);
     assert!(to_idp.starts_with("http://127.0.0.1:3000/dev-idp/sso?SAMLRequest="));
     let page = send(
@@ -878,6 +1046,7 @@ async fn dev_idp_signs_a_person_in_through_the_whole_path() {
     let r = send(
         Request::post("/sso/acs")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, binding)
             .body(Body::from(form))
             .unwrap(),
     )

@@ -47,6 +47,8 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("sso-acs", "POST", "/sso/upgrade"),
     ("sso-acs", "GET", "/account/welcome/{token}"),
     ("sso-acs", "POST", "/account/welcome/{token}"),
+    ("sso-acs", "GET", "/sso/link/{token}"),
+    ("sso-acs", "POST", "/sso/link/{token}"),
 ];
 
 const FUNCTIONS: [&str; 5] = [

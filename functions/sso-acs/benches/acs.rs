@@ -34,6 +34,8 @@ fn benches(c: &mut Criterion) {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        any_domain: false,
+        development: false,
         created_at: NOW,
         version: 0,
     };

@@ -4,13 +4,18 @@
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Email;
-use identity_shared::http::{Internal, PageError};
+use identity_shared::crypto;
+use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idps;
 use identity_shared::outbox::{self, LoggingSender};
-use identity_shared::sso::{SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords};
+use identity_shared::secrets::CookieKeys;
+use identity_shared::session;
+use identity_shared::sso::{
+    REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
+};
 use serde::Deserialize;
 
 use crate::saml::{self, Refusal, Sp};
@@ -21,6 +26,10 @@ pub struct SsoLoginQuery {
     idp: Option<String>,
     return_to: Option<String>,
 }
+
+/// The cookie naming the SP-initiated login this browser started.
+const REQUEST_COOKIE: &str = "identity_saml_request";
+const REQUEST_AAD: &[u8] = b"saml-request";
 
 fn sp(state: &AppState) -> Sp {
     Sp::from_base_url(&state.config.base_url)
@@ -45,9 +54,16 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<SsoLoginQuery>
         }
         Err(e) => return Internal::new("idp read", e).page().into_response(),
     };
+    if !web::idp_usable(&state, &idp) {
+        return refuse(Refusal::DevelopmentIdp);
+    }
     let keys = match state.secrets.saml_sp_keys().await {
         Ok(k) => k,
         Err(e) => return Internal::new("saml sp keys", e).page().into_response(),
+    };
+    let cookie_keys = match state.secrets.cookie_keys().await {
+        Ok(k) => k,
+        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
     };
     let (request_id, url) =
         match saml::authn_request_redirect(&idp, &sp(&state), &keys, &return_to, state.now()) {
@@ -68,9 +84,48 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<SsoLoginQuery>
         [
             (header::LOCATION, url),
             (header::CACHE_CONTROL, "no-store".to_string()),
+            (
+                header::SET_COOKIE,
+                request_cookie(&state, &cookie_keys, &request_id),
+            ),
         ],
     )
         .into_response()
+}
+
+/// The cookie that binds an SP-initiated login to the browser that started it: the
+/// AuthnRequest's ID, sealed, sent back only to the ACS. The IdP posts the response
+/// cross-site, so under https it is `SameSite=None; Secure`; on plain http (local use only,
+/// where browsers refuse `SameSite=None` without `Secure`) it is `SameSite=Lax`, which
+/// same-site IdPs (the development IdP, loopback IdPs) still reach.
+fn request_cookie(state: &AppState, keys: &CookieKeys, request_id: &str) -> String {
+    format!(
+        "{REQUEST_COOKIE}={}; Path=/sso/acs; Max-Age={REQUEST_TTL_SECS}; HttpOnly{}",
+        keys.seal(request_id.as_bytes(), REQUEST_AAD),
+        request_cookie_attrs(state)
+    )
+}
+
+fn request_cookie_attrs(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() {
+        "; SameSite=None; Secure"
+    } else {
+        "; SameSite=Lax"
+    }
+}
+
+fn clear_request_cookie(state: &AppState) -> String {
+    format!(
+        "{REQUEST_COOKIE}=; Path=/sso/acs; Max-Age=0; HttpOnly{}",
+        request_cookie_attrs(state)
+    )
+}
+
+/// Did this browser start the login that `request_id` names?
+fn started_here(headers: &HeaderMap, keys: &CookieKeys, request_id: &str) -> bool {
+    session::cookie_value(headers, REQUEST_COOKIE)
+        .and_then(|v| keys.open(v, REQUEST_AAD))
+        .is_some_and(|id| crypto::constant_time_eq(&id, request_id.as_bytes()))
 }
 
 /// `GET /sso/metadata`.
@@ -100,9 +155,19 @@ pub fn refuse(refusal: Refusal) -> Response {
     PageError::new(status, "Sign-in refused", refusal.user_message()).into_response()
 }
 
-/// `POST /sso/acs`: form `SAMLResponse`, `RelayState`.
-pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
-    let form = match web::form_fields(&body) {
+/// `POST /sso/acs`: form `SAMLResponse`, `RelayState`. Whatever the answer, the browser's
+/// login-binding cookie is spent.
+pub async fn acs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut response = consume(&state, &headers, &body).await;
+    if let Ok(v) = clear_request_cookie(&state).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn consume(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+    let state = state.clone();
+    let form = match web::form_fields(body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
@@ -123,6 +188,20 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(None) => return refuse(Refusal::UnknownIdp),
         Err(e) => return Internal::new("idp read", e).page().into_response(),
     };
+    if !web::idp_usable(&state, &idp) {
+        return refuse(Refusal::DevelopmentIdp);
+    }
+    let keys = match state.secrets.cookie_keys().await {
+        Ok(k) => k,
+        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
+    };
+    // SP-initiated: only the browser that started the login may finish it (login CSRF:
+    // someone else's response for a request of theirs, posted from a page of theirs).
+    if let Some(id) = routing.in_response_to.as_deref()
+        && !started_here(headers, &keys, id)
+    {
+        return refuse(Refusal::OtherBrowser);
+    }
     // SP-initiated: the request we stored names the IdP and where to go back to.
     let request = match routing.in_response_to.as_deref() {
         Some(id) => match store.saml_request(id).await {
@@ -154,10 +233,14 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(o) => o,
         Err(e) => return Internal::new("idp read", e).page().into_response(),
     };
+    // A domain no IdP owns is open only to an IdP registered with --insecure-any-domain.
     let outside = match &domain_owner {
         Some(owner) => owner.id != idp.id,
-        None => !idp.domains.is_empty(),
+        None => !idp.any_domain,
     };
+    if !outside && domain_owner.is_none() {
+        tracing::warn!(idp = %idp.id, "login through an IdP registered with --insecure-any-domain, for a domain no IdP owns");
+    }
     if outside {
         tracing::warn!(
             reason = "email domain not the IdP's",
@@ -174,11 +257,8 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         Some((_, r)) => r.return_to.clone(),
         None => web::return_to(form.get("RelayState").map(String::as_str)),
     };
-    let keys = match state.secrets.cookie_keys().await {
-        Ok(k) => k,
-        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
-    };
     let welcome_base = state.config.url("/account/welcome/");
+    let link_base = state.config.url("/sso/link/");
     let login = SsoLogin {
         idp: &idp,
         email: &email,
@@ -186,6 +266,7 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         assertion_id: &verified.assertion_id,
         valid_until: verified.valid_until,
         welcome_base: &welcome_base,
+        link_base: &link_base,
         return_to: &return_to,
     };
     let outcome = match store.complete_sso_login(&login, &keys).await {
@@ -193,6 +274,18 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
         Err(SsoError::Replayed) => return refuse(Refusal::Replayed),
         Err(SsoError::UnknownRequest) => return refuse(Refusal::UnknownRequest),
         Err(SsoError::OtherIdp) => return other_idp(),
+        Err(SsoError::NotOwner) => {
+            tracing::warn!(
+                reason = "IdP does not own the existing account's domain",
+                "SAML response refused"
+            );
+            return PageError::new(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "This identity provider cannot sign in an existing account outside its organisation's email domains.",
+            )
+            .into_response();
+        }
         Err(SsoError::Changed) => return try_again(),
         Err(SsoError::Store(e)) => return Internal::new("sso login", e).page().into_response(),
     };
@@ -205,8 +298,48 @@ pub async fn acs(State(state): State<AppState>, body: Bytes) -> Response {
             if let Err(e) = web::apply_team_role(&state, &idp, &account).await {
                 return e.page().into_response();
             }
-            tracing::info!(account_id = %account.id, idp = %idp.id, "SSO sign-in");
-            web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await
+            tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
+            if request.is_some() {
+                return web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await;
+            }
+            // IdP-initiated: nothing ties the response to this browser, so the person sees
+            // whose account this is before going anywhere (never straight into consent).
+            let cookie = match web::session_cookie(&state, &account, Some(&idp.id)).await {
+                Ok(c) => c,
+                Err(page) => return page,
+            };
+            let mut page = page::html(
+                StatusCode::OK,
+                "Signed in",
+                &format!(
+                    "<p>Your organisation's identity provider <strong>{idp}</strong> signed you in \
+as <strong>{email}</strong>.</p><p>If this is not your account, do not continue: \
+<a href=\"/login\">sign in again</a> instead.</p>\
+<p><a href=\"{to}\">Continue as {email}</a></p>",
+                    idp = page::esc(&idp.id),
+                    email = page::esc(account.email.as_str()),
+                    to = page::esc(&return_to),
+                ),
+            );
+            if let Ok(v) = cookie.parse() {
+                page.headers_mut().append(header::SET_COOKIE, v);
+            }
+            page
+        }
+        SsoOutcome::ConfirmByEmail { account } => {
+            tracing::info!(account_id = %account.id, idp = %idp.id, "SSO link awaiting the owner's confirmation by email");
+            outbox::deliver_newest(store, &LoggingSender, &email).await;
+            page::html(
+                StatusCode::OK,
+                "Check your email",
+                &format!(
+                    "<p>The account <strong>{}</strong> already exists and does not sign in \
+through <strong>{}</strong> yet. To make sure it is yours, we sent a link to its email address: \
+follow it to move the account to single sign-on, then sign in again.</p>",
+                    page::esc(account.email.as_str()),
+                    page::esc(&idp.id)
+                ),
+            )
         }
         SsoOutcome::ConfirmUpgrade { account, token } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, "SSO upgrade awaiting the owner's confirmation");

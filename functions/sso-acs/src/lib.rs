@@ -1,9 +1,10 @@
 //! `sso-acs`: sign-in and the session. Routes: `GET/POST /login`, `GET /sso/login`,
-//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/upgrade`,
+//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/upgrade`, `GET/POST /sso/link/{token}`,
 //! `GET/POST /account/welcome/{token}`, `GET/POST /account/password/reset[/{token}]`,
 //! `GET /session`, `POST /logout`.
 
 pub mod acs;
+pub mod link;
 pub mod login;
 pub mod reset;
 pub mod saml;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/acs", post(acs::acs))
         .route("/sso/metadata", get(acs::metadata))
         .route("/sso/upgrade", get(upgrade::show).post(upgrade::answer))
+        .route("/sso/link/{token}", get(link::show).post(link::confirm))
         .route(
             "/account/welcome/{token}",
             get(welcome::show).post(welcome::activate),

@@ -16,19 +16,40 @@ use std::collections::HashMap;
 /// Where a person lands when nothing else was asked for.
 pub const DEFAULT_RETURN: &str = "/account/authorizations";
 
-/// A same-origin path to go to after sign-in: absolute path, not `//host` or `/\host`,
-/// no control characters or backslashes. Anything else becomes the default.
+/// The pages a person may be sent back to after sign-in: paths this service routes.
+const RETURN_PATHS: &[&str] = &[
+    "/account/",
+    "/oauth/authorize",
+    "/device",
+    "/addons/",
+    "/session",
+    "/example-partner",
+];
+
+/// A same-origin path to go to after sign-in: a path this service routes (above), with no
+/// `//`, no backslash, no control character and no percent-encoded slash or backslash in
+/// its path part (`/%2F%2Fhost`, `/%5Chost`). Anything else becomes the default.
 pub fn return_to(raw: Option<&str>) -> String {
+    let ok = |p: &str| {
+        let path = p.split('?').next().unwrap_or("");
+        let lower = path.to_ascii_lowercase();
+        p.len() <= 2048
+            && path.starts_with('/')
+            && !path.contains("//")
+            && !p.contains('\\')
+            && !lower.contains("%2f")
+            && !lower.contains("%5c")
+            && !p.chars().any(|c| c.is_control())
+            && RETURN_PATHS.iter().any(|r| {
+                if r.ends_with('/') {
+                    path.starts_with(r) && path.len() > r.len()
+                } else {
+                    path == *r || path.starts_with(&format!("{r}/"))
+                }
+            })
+    };
     match raw {
-        Some(p)
-            if p.starts_with('/')
-                && !p.starts_with("//")
-                && p.len() <= 2048
-                && !p.contains('\\')
-                && !p.chars().any(|c| c.is_control()) =>
-        {
-            p.to_string()
-        }
+        Some(p) if ok(p) => p.to_string(),
         _ => DEFAULT_RETURN.to_string(),
     }
 }
@@ -106,8 +127,26 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
     response
 }
 
-/// Starts a session (SSO: `idp` set; 8 hours from now whatever the activity) and sends the
-/// person on. `extra_cookies` are set alongside (e.g. clearing the upgrade cookie).
+/// Starts a session (SSO: `idp` set; 8 hours from now whatever the activity): the cookie
+/// that carries it, or the error page.
+pub async fn session_cookie(
+    state: &AppState,
+    account: &Account,
+    idp: Option<&str>,
+) -> Result<String, Response> {
+    let (id, session) = state
+        .store
+        .start_session(account, idp, state.config.session_lifetime_secs)
+        .await
+        .map_err(|e| Internal::new("start session", e).page().into_response())?;
+    state
+        .session_cookie(&id, &session)
+        .await
+        .map_err(|e| e.page().into_response())
+}
+
+/// Starts a session and sends the person on. `extra_cookies` are set alongside (e.g.
+/// clearing the upgrade cookie).
 pub async fn sign_in(
     state: &AppState,
     account: &Account,
@@ -115,21 +154,20 @@ pub async fn sign_in(
     return_to: &str,
     extra_cookies: Vec<String>,
 ) -> Response {
-    let started = state
-        .store
-        .start_session(account, idp, state.config.session_lifetime_secs)
-        .await;
-    let (id, session) = match started {
-        Ok(s) => s,
-        Err(e) => return Internal::new("start session", e).page().into_response(),
-    };
-    let cookie = match state.session_cookie(&id, &session).await {
-        Ok(c) => c,
-        Err(e) => return e.page().into_response(),
-    };
-    let mut cookies = vec![cookie];
-    cookies.extend(extra_cookies);
-    see_other(return_to, &cookies)
+    match session_cookie(state, account, idp).await {
+        Ok(cookie) => {
+            let mut cookies = vec![cookie];
+            cookies.extend(extra_cookies);
+            see_other(return_to, &cookies)
+        }
+        Err(page) => page,
+    }
+}
+
+/// Is this IdP usable here? The development IdP (and any IdP marked development) only
+/// under `identity serve`, never in a deployment.
+pub fn idp_usable(state: &AppState, idp: &Idp) -> bool {
+    state.config.dev_idp || !(idp.development || idp.id == "dev")
 }
 
 /// The IdP's team role on SSO login: a person with no role on the team, or only
@@ -190,6 +228,18 @@ mod tests {
             return_to(Some("/oauth/authorize?x=1")),
             "/oauth/authorize?x=1"
         );
+        assert_eq!(
+            return_to(Some("/addons/1b2c/sso")),
+            "/addons/1b2c/sso",
+            "a routed path"
+        );
+        assert_eq!(
+            return_to(Some(
+                "/oauth/authorize?redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+            )),
+            "/oauth/authorize?redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+            "encoded slashes in the query are the query's business"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example/",
@@ -197,6 +247,15 @@ mod tests {
             "evil",
             "/a\nb",
             "",
+            "/%2F%2Fevil.example/x",
+            "/%2f%2fevil.example/x",
+            "/%5Cevil.example",
+            "/%5cevil.example",
+            "/account/%2F%2Fevil.example",
+            "/account//evil.example",
+            "/nowhere",
+            "/deviceX",
+            "/oauth/authorizeX",
         ] {
             assert_eq!(return_to(Some(bad)), DEFAULT_RETURN, "{bad:?}");
         }

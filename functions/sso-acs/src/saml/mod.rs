@@ -106,6 +106,10 @@ pub enum Refusal {
     StatusNotSuccess,
     UnknownIdp,
     Replayed,
+    /// A solicited response posted by a browser that did not start that login (login CSRF).
+    OtherBrowser,
+    /// The development IdP outside `identity serve`.
+    DevelopmentIdp,
 }
 
 impl Refusal {
@@ -137,6 +141,8 @@ impl Refusal {
             Refusal::StatusNotSuccess => "IdP status is not Success",
             Refusal::UnknownIdp => "Issuer is not a registered IdP",
             Refusal::Replayed => "assertion ID already used",
+            Refusal::OtherBrowser => "InResponseTo names a login this browser did not start",
+            Refusal::DevelopmentIdp => "development IdP outside identity serve",
         }
     }
 
@@ -181,6 +187,12 @@ impl Refusal {
             }
             Refusal::Replayed => {
                 "This sign-in response was already used. Start again from the sign-in page."
+            }
+            Refusal::OtherBrowser => {
+                "This sign-in was started in another browser, or took too long. Start again from the sign-in page in this browser."
+            }
+            Refusal::DevelopmentIdp => {
+                "The development identity provider works only in a local identity serve, never in a deployment."
             }
         }
     }
