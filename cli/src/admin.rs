@@ -274,7 +274,7 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
                     &email,
                     password.as_ref(),
                     AccountStatus::Active,
-                    owner.as_ref().map(|i| i.id.as_str()),
+                    owner.as_ref(),
                 )
                 .await?;
             Ok(Output {

@@ -62,7 +62,8 @@ pub enum IdpCommand {
         /// and logged at every login it makes.
         #[arg(long)]
         insecure_any_domain: bool,
-        /// The team (app name) SSO users join; defaults to the IdP's id.
+        /// The team (an existing app, by name) the IdP's people join with --default-role.
+        /// No default: without it, SSO logins give no team role.
         #[arg(long)]
         team: Option<String>,
         /// Role on the team for people who hold none (admin, member or collaborator).
@@ -222,7 +223,7 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 );
             }
             let idp = Idp {
-                team: team.unwrap_or_else(|| id.clone()),
+                team,
                 id,
                 entity_id,
                 sso_url,
@@ -235,10 +236,11 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 want_authn_requests_signed: want_signed || sign_requests,
                 any_domain: insecure_any_domain,
                 development: false,
+                generation: String::new(),
                 created_at: now,
                 version: 1,
             };
-            store.add_idp(&idp).await.map_err(fail)?;
+            let idp = store.add_idp(&idp).await.map_err(fail)?;
             let text = format!(
                 "added IdP {} ({}); SP metadata for it: {{base}}/sso/metadata",
                 idp.id, idp.entity_id

@@ -97,7 +97,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
                 sso_url: state.config.url("/dev-idp/sso"),
                 certificates: vec![cert],
                 domains: vec![],
-                team: ID.into(),
+                team: None,
                 default_role: Role::Member,
                 allow_idp_initiated: true,
                 require_mfa: false,
@@ -105,6 +105,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
                 want_authn_requests_signed: false,
                 any_domain: true,
                 development: true,
+                generation: String::new(),
                 created_at: state.now(),
                 version: 1,
             };

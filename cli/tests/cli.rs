@@ -333,3 +333,93 @@ fn serve_and_admin_share_a_durable_store() {
     assert!(!again.status.success());
     drop(server);
 }
+
+/// An IdP asserts only the domains it is given: `idp add` without `--domain` is refused
+/// unless the operator says `--insecure-any-domain`, which `idp show` then prints. An
+/// account made for a domain an IdP owns is registered for that IdP.
+#[test]
+fn idp_add_needs_its_domains_and_user_add_registers_for_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = sso_acs::saml::idp_signer::IdpSigner::generate("cli test IdP").unwrap();
+    let cert = dir.path().join("idp.pem");
+    std::fs::write(&cert, signer.cert_pem()).unwrap();
+    let cert = cert.display().to_string();
+    let add = |id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "idp",
+            "add",
+            "--id",
+            id,
+            "--entity-id",
+            "https://idp.acme.example/e",
+            "--sso-url",
+            "https://idp.acme.example/sso",
+            "--cert",
+            &cert,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = identity(dir.path(), &args, None);
+        (out.status.success(), json_of(&out))
+    };
+    let (ok, refused) = add("acme", &[]);
+    assert!(!ok);
+    assert!(
+        refused["error"].as_str().unwrap().contains("--domain"),
+        "{refused}"
+    );
+    let (ok, idp) = add(
+        "acme",
+        &["--insecure-any-domain", "--domain", "Acme.Example"],
+    );
+    assert!(ok, "{idp}");
+    assert_eq!(idp["insecure_any_domain"], true);
+    assert_eq!(idp["domains"], serde_json::json!(["acme.example"]));
+    assert_eq!(idp["team"], serde_json::Value::Null, "no team unless named");
+    let shown = json_of(&identity(
+        dir.path(),
+        &["admin", "idp", "show", "acme", "--json"],
+        None,
+    ));
+    assert_eq!(shown["insecure_any_domain"], true);
+
+    let user = |email: &str| {
+        json_of(&identity(
+            dir.path(),
+            &["admin", "user", "add", "--email", email, "--json"],
+            None,
+        ))
+    };
+    assert_eq!(user("ops@acme.example")["registered_idp"], "acme");
+    assert_eq!(
+        user("ops@elsewhere.example")["registered_idp"],
+        serde_json::Value::Null
+    );
+}
+
+/// `identity serve` puts the development IdP (which signs in anyone) only on the embedded
+/// store with embedded keys: pointed at DynamoDB or Secrets Manager it refuses to start
+/// unless told `--no-dev-idp`.
+#[test]
+fn serve_refuses_the_dev_idp_outside_the_embedded_store() {
+    for (store, secrets) in [
+        ("dynamodb:", "embedded"),
+        (
+            "embedded:/nonexistent-identity-store",
+            "secretsmanager:identity/",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+            .env("IDENTITY_STORE", store)
+            .env("IDENTITY_SECRETS", secrets)
+            .env_remove("IDENTITY_BASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{store} {secrets}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--no-dev-idp"), "{store} {secrets}: {err}");
+    }
+}

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
+use crate::idps::Idp;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
@@ -36,10 +37,16 @@ pub struct Account {
     /// The IdP the account is under, once it is under SSO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_idp: Option<String>,
+    /// The generation of the IdP (`Idp::generation`) the account came under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_generation: Option<String>,
     /// The IdP that owned the account's domain when an operator made the account: its first
-    /// SSO login through that IdP links it without asking the owner by email.
+    /// SSO login through that IdP (that generation of it) links it without asking the owner
+    /// by email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_idp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_generation: Option<String>,
     pub created_at: i64,
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
@@ -62,6 +69,24 @@ impl std::fmt::Debug for Account {
 impl Account {
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
+    }
+
+    /// Is the account under this IdP, as registered now (not an earlier IdP of that id)?
+    pub fn is_under(&self, idp: &Idp) -> bool {
+        self.sso_idp.as_deref() == Some(idp.id.as_str())
+            && self.sso_generation.as_deref().unwrap_or("") == idp.generation
+    }
+
+    /// Did an operator register the account for this IdP (this generation of it)?
+    pub fn is_registered_for(&self, idp: &Idp) -> bool {
+        self.registered_idp.as_deref() == Some(idp.id.as_str())
+            && self.registered_generation.as_deref().unwrap_or("") == idp.generation
+    }
+
+    /// Puts the account under `idp`.
+    pub fn put_under(&mut self, idp: &Idp) {
+        self.sso_idp = Some(idp.id.clone());
+        self.sso_generation = Some(idp.generation.clone());
     }
 
     /// The operator-facing JSON (no password hash).
@@ -206,7 +231,9 @@ pub(crate) fn new_account(
         status,
         password_hash,
         sso_idp,
+        sso_generation: None,
         registered_idp: None,
+        registered_generation: None,
         created_at: now,
         version: 1,
     }
@@ -230,7 +257,7 @@ pub trait Accounts {
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
-        registered_idp: Option<&str>,
+        registered_idp: Option<&Idp>,
     ) -> Result<Account, AccountError>;
     async fn account(&self, id: &str) -> Result<Option<Account>, AccountError>;
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError>;
@@ -246,11 +273,12 @@ impl Accounts for Store {
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
-        registered_idp: Option<&str>,
+        registered_idp: Option<&Idp>,
     ) -> Result<Account, AccountError> {
         let password_hash = password.map(crypto::hash_password).transpose()?;
         let mut account = new_account(email, password_hash, status, None, self.now());
-        account.registered_idp = registered_idp.map(str::to_string);
+        account.registered_idp = registered_idp.map(|i| i.id.clone());
+        account.registered_generation = registered_idp.map(|i| i.generation.clone());
         match self.write(create_ops(&account)?).await {
             Ok(()) => Ok(account),
             Err(StoreError::Conflict) => Err(AccountError::EmailTaken),
@@ -329,7 +357,9 @@ mod tests {
             status: AccountStatus::Active,
             password_hash: Some("$argon2id$secret".into()),
             sso_idp: None,
+            sso_generation: None,
             registered_idp: None,
+            registered_generation: None,
             created_at: 0,
             version: 1,
         };

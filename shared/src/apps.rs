@@ -122,6 +122,13 @@ pub trait Apps {
     async fn apps_of(&self, account_id: &str) -> Result<Vec<(String, Role)>, AppError>;
 }
 
+/// The writes that give `account` a role (not owner) on `app`, for callers that do so
+/// inside a larger atomic write (an SSO login's team role).
+pub(crate) fn role_ops(app: &App, account: &Account, role: Role) -> Result<Vec<Op>, StoreError> {
+    debug_assert!(role != Role::Owner);
+    membership_ops(app, Member::of(account, role))
+}
+
 /// The two records of a membership: app → member and account → app.
 fn membership_ops(app: &App, member: Member) -> Result<Vec<Op>, StoreError> {
     let back = Membership {

@@ -35,8 +35,10 @@ pub struct Idp {
     /// Email domains (lowercase) whose users this IdP signs in.
     #[serde(default)]
     pub domains: Vec<String>,
-    /// The team (an app, by name) whose members this IdP's people are; defaults to the id.
-    pub team: String,
+    /// The team (an app, by name) whose members this IdP's people become, named explicitly
+    /// by the operator (`--team`); none, no team role. Nothing is inferred from a name.
+    #[serde(default)]
+    pub team: Option<String>,
     /// Role given on the IdP's team to a person signing in who holds none (or only
     /// `collaborator`).
     pub default_role: Role,
@@ -58,6 +60,11 @@ pub struct Idp {
     /// The development IdP of `identity serve`: refused everywhere else.
     #[serde(default)]
     pub development: bool,
+    /// Made anew each time an IdP is registered: accounts remember the generation they came
+    /// under, so an id removed and registered again (perhaps by another organisation)
+    /// inherits no account, even if releasing them was cut short.
+    #[serde(default)]
+    pub generation: String,
     pub created_at: i64,
     /// Store version; not part of the record body.
     #[serde(skip)]
@@ -142,8 +149,9 @@ struct IdpPointer {
 
 #[async_trait]
 pub trait Idps {
-    /// Registers an IdP; refuses a taken id, entity ID or domain.
-    async fn add_idp(&self, idp: &Idp) -> Result<(), IdpError>;
+    /// Registers an IdP under a new generation; refuses a taken id, entity ID or domain.
+    /// The IdP as stored.
+    async fn add_idp(&self, idp: &Idp) -> Result<Idp, IdpError>;
     async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError>;
     /// The IdP that signs in people of this (lowercase) email domain.
     async fn idp_for_domain(&self, domain: &str) -> Result<Option<Idp>, StoreError>;
@@ -165,7 +173,12 @@ async fn pointed(store: &Store, pk: &str, sk: &str) -> Result<Option<Idp>, Store
 
 #[async_trait]
 impl Idps for Store {
-    async fn add_idp(&self, idp: &Idp) -> Result<(), IdpError> {
+    async fn add_idp(&self, idp: &Idp) -> Result<Idp, IdpError> {
+        let idp = &Idp {
+            generation: uuid::Uuid::new_v4().to_string(),
+            version: 1,
+            ..idp.clone()
+        };
         if !valid_id(&idp.id) {
             return Err(IdpError::Invalid(
                 "IdP ids are 1-64 characters of a-z, 0-9, - and _".into(),
@@ -199,7 +212,7 @@ impl Idps for Store {
             });
         }
         match self.write(ops).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(idp.clone()),
             Err(StoreError::Conflict) => Err(IdpError::Taken),
             Err(e) => Err(e.into()),
         }
@@ -290,6 +303,7 @@ impl Idps for Store {
         for mut account in self.list_accounts().await.map_err(account_err)? {
             if account.sso_idp.as_deref() == Some(id) {
                 account.sso_idp = None;
+                account.sso_generation = None;
                 self.update_account(&account).await.map_err(account_err)?;
                 released += 1;
             }

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Email};
+use crate::apps::{self, AppError, Apps, Role};
 use crate::crypto;
-use crate::idps::Idp;
+use crate::idps::{Idp, Idps};
 use crate::oauth::grant::Grants;
 use crate::outbox;
 use crate::secret::SecretString;
@@ -97,6 +98,15 @@ pub enum SsoError {
     Store(#[from] StoreError),
 }
 
+impl From<AppError> for SsoError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(s) => SsoError::Store(s),
+            other => SsoError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
 impl From<AccountError> for SsoError {
     fn from(e: AccountError) -> Self {
         match e {
@@ -112,6 +122,9 @@ impl From<AccountError> for SsoError {
 pub struct PendingUpgrade {
     pub account_id: String,
     pub idp: String,
+    /// The IdP's generation when the upgrade was asked for.
+    #[serde(default)]
+    pub generation: String,
     pub return_to: String,
 }
 
@@ -158,6 +171,38 @@ pub trait SsoRecords {
 struct LinkRecord {
     account_id: String,
     idp: String,
+    #[serde(default)]
+    generation: String,
+}
+
+impl Store {
+    /// The IdP an account is under, if that IdP is still registered as the generation the
+    /// account came under.
+    async fn current_idp_of(&self, account: &Account) -> Result<Option<Idp>, StoreError> {
+        let Some(id) = account.sso_idp.as_deref() else {
+            return Ok(None);
+        };
+        Ok(self.idp(id).await?.filter(|i| account.is_under(i)))
+    }
+
+    /// The IdP's team role for a person signing in, as writes to add to the login's own:
+    /// someone with no role on the IdP's team (or only `collaborator`) gets the IdP's
+    /// default role; anyone holding a role keeps it. No team named, or no such app: none.
+    async fn team_role_ops(&self, idp: &Idp, account: &Account) -> Result<Vec<Op>, SsoError> {
+        let Some(name) = idp.team.as_deref() else {
+            return Ok(vec![]);
+        };
+        let Some(team) = self.app_by_name(name).await? else {
+            tracing::info!(idp = %idp.id, "the IdP's team does not exist; no team role given");
+            return Ok(vec![]);
+        };
+        let role = self.role_of(&team.id, &account.id).await?;
+        if matches!(role, None | Some(Role::Collaborator)) && role != Some(idp.default_role) {
+            Ok(apps::role_ops(&team, account, idp.default_role)?)
+        } else {
+            Ok(vec![])
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -213,37 +258,38 @@ impl SsoRecords for Store {
         let existing = self.account_by_email(login.email).await?;
         let outcome = match existing {
             None => {
-                let account = accounts::new_account(
-                    login.email,
-                    None,
-                    AccountStatus::Pending,
-                    Some(login.idp.id.clone()),
-                    now,
-                );
+                let mut account =
+                    accounts::new_account(login.email, None, AccountStatus::Pending, None, now);
+                account.put_under(login.idp);
                 ops.extend(accounts::create_ops(&account)?);
                 ops.extend(welcome_ops(&account, login.welcome_base, keys, now)?);
+                ops.extend(self.team_role_ops(login.idp, &account).await?);
                 SsoOutcome::SignIn {
                     account,
                     created: true,
                 }
             }
-            Some(account) => match account.sso_idp.as_deref() {
-                Some(idp) if idp == login.idp.id => SsoOutcome::SignIn {
-                    account,
-                    created: false,
-                },
+            // The IdP the account is under now: an IdP since removed (even one registered
+            // again under the same id) counts as none.
+            Some(account) => match self.current_idp_of(&account).await?.map(|i| i.id) {
+                Some(idp) if idp == login.idp.id => {
+                    ops.extend(self.team_role_ops(login.idp, &account).await?);
+                    SsoOutcome::SignIn {
+                        account,
+                        created: false,
+                    }
+                }
                 Some(_) => return Err(SsoError::OtherIdp),
                 // An IdP never takes over an account outside the domains it owns.
                 None if !login.idp.owns(login.email.domain()) => {
                     return Err(SsoError::NotOwner);
                 }
-                None if !account.has_password()
-                    && account.registered_idp.as_deref() == Some(login.idp.id.as_str()) =>
-                {
+                None if !account.has_password() && account.is_registered_for(login.idp) => {
                     let mut linked = account.clone();
-                    linked.sso_idp = Some(login.idp.id.clone());
+                    linked.put_under(login.idp);
                     let (op, next) = accounts::update_op(&linked)?;
                     ops.push(op);
+                    ops.extend(self.team_role_ops(login.idp, &next).await?);
                     SsoOutcome::SignIn {
                         account: next,
                         created: false,
@@ -258,6 +304,7 @@ impl SsoRecords for Store {
                     let pending = PendingUpgrade {
                         account_id: account.id.clone(),
                         idp: login.idp.id.clone(),
+                        generation: login.idp.generation.clone(),
                         return_to: login.return_to.to_string(),
                     };
                     ops.push(Op::Put {
@@ -316,7 +363,15 @@ impl SsoRecords for Store {
         let Some(account) = self.account(&pending.account_id).await? else {
             return Ok(None);
         };
-        if account.sso_idp.is_some() {
+        // The IdP that asked must still be the one registered under that id.
+        let Some(idp) = self
+            .idp(&pending.idp)
+            .await?
+            .filter(|i| i.generation == pending.generation)
+        else {
+            return Ok(None);
+        };
+        if self.current_idp_of(&account).await?.is_some() {
             return Err(SsoError::OtherIdp);
         }
         // Revocation first: if anything below fails, the tokens are gone and the account is
@@ -325,15 +380,15 @@ impl SsoRecords for Store {
             self.revoke_grant(&grant.gid).await?;
         }
         let mut linked = account.clone();
-        linked.sso_idp = Some(pending.idp.clone());
+        linked.put_under(&idp);
         // Under SSO the password no longer signs in; it is dropped, not kept around.
         linked.password_hash = None;
         let (op, next) = accounts::update_op(&linked)?;
+        let mut ops = vec![op];
+        // The IdP's team role, in the same write.
+        ops.extend(self.team_role_ops(&idp, &next).await?);
         let pk = once_pk(UPGRADE_KIND, &token_key(token));
-        match self
-            .consume_with(Table::Once, &pk, "once", vec![op])
-            .await?
-        {
+        match self.consume_with(Table::Once, &pk, "once", ops).await? {
             Consumed::Done => Ok(Some(next)),
             Consumed::Gone => Ok(None),
             Consumed::Conflict => Err(SsoError::Changed),
@@ -392,14 +447,23 @@ impl SsoRecords for Store {
         let Some(account) = self.account(&record.account_id).await? else {
             return Ok(None);
         };
-        match account.sso_idp.as_deref() {
+        // The IdP that asked must still be the one registered under that id.
+        let Some(idp) = self
+            .idp(&record.idp)
+            .await?
+            .filter(|i| i.generation == record.generation)
+        else {
+            return Ok(None);
+        };
+        match self.current_idp_of(&account).await? {
             None => {}
-            Some(idp) if idp == record.idp => return Ok(Some(account)),
+            Some(current) if current.id == idp.id => return Ok(Some(account)),
             Some(_) => return Err(SsoError::OtherIdp),
         }
         let mut linked = account.clone();
-        linked.sso_idp = Some(record.idp.clone());
-        linked.registered_idp = Some(record.idp);
+        linked.put_under(&idp);
+        linked.registered_idp = Some(idp.id.clone());
+        linked.registered_generation = Some(idp.generation.clone());
         let (op, next) = accounts::update_op(&linked)?;
         match self
             .consume_with(Table::Once, &pk, "once", vec![op])
@@ -481,6 +545,7 @@ fn link_ops(
                 &LinkRecord {
                     account_id: account.id.clone(),
                     idp: login.idp.id.clone(),
+                    generation: login.idp.generation.clone(),
                 },
             )?
             .expiring(now + LINK_TTL_SECS),

@@ -39,7 +39,7 @@ impl SamlCase {
             sso_url: "https://acme.okta.example/app/identity/exk1acme/sso/saml".into(),
             certificates: vec![signer.certificate_base64()],
             domains: vec!["acme.example".into()],
-            team: "acme".into(),
+            team: Some("acme".into()),
             default_role: Role::Member,
             allow_idp_initiated: false,
             require_mfa: false,
@@ -47,6 +47,7 @@ impl SamlCase {
             want_authn_requests_signed: false,
             any_domain: false,
             development: false,
+            generation: String::new(),
             created_at: NOW - 86_400,
             version: 1,
         };

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use identity_shared::accounts::{AccountStatus, Accounts, Email};
-use identity_shared::apps::Role;
+use identity_shared::apps::{Apps, Role};
 use identity_shared::idps::{Idp, IdpError, Idps};
 use identity_shared::oauth::{Grants, Scopes};
 use identity_shared::outbox::{OUTBOX_TTL_SECS, Outbox};
@@ -34,7 +34,7 @@ pub fn idp(id: &str, domain: &str) -> Idp {
         sso_url: format!("https://idp.{domain}/sso"),
         certificates: vec!["MIIB".into()],
         domains: vec![domain.into()],
-        team: id.into(),
+        team: Some(id.into()),
         default_role: Role::Member,
         allow_idp_initiated: false,
         require_mfa: false,
@@ -42,6 +42,7 @@ pub fn idp(id: &str, domain: &str) -> Idp {
         want_authn_requests_signed: false,
         any_domain: false,
         development: false,
+        generation: String::new(),
         created_at: 0,
         version: 1,
     }
@@ -75,7 +76,7 @@ pub async fn welcome_token(f: &Fixture, email: &Email) -> SecretString {
 
 pub async fn idp_registry_by_id_domain_and_entity(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     assert_eq!(
         f.store.idp("acme").await.unwrap().unwrap().entity_id,
         acme.entity_id
@@ -152,7 +153,7 @@ pub async fn idp_registry_by_id_domain_and_entity(f: &Fixture) {
 
 pub async fn jit_account_is_pending_until_the_welcome_link(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("new.person@acme.example").unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     let outcome = f
@@ -205,7 +206,7 @@ pub async fn jit_account_is_pending_until_the_welcome_link(f: &Fixture) {
 
 pub async fn welcome_link_expires(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("late@acme.example").unwrap();
     f.store
         .complete_sso_login(
@@ -238,7 +239,7 @@ pub async fn welcome_link_expires(f: &Fixture) {
 
 pub async fn replayed_assertion_is_refused_once_under_concurrency(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     f.store
         .create_account(
             &Email::parse("racer@acme.example").unwrap(),
@@ -284,7 +285,7 @@ pub async fn replayed_assertion_is_refused_once_under_concurrency(f: &Fixture) {
     ));
     // …and the same ID from another IdP is another assertion.
     let other = idp("other", "other.example");
-    f.store.add_idp(&other).await.unwrap();
+    let other = f.store.add_idp(&other).await.unwrap();
     let outsider = Email::parse("x@other.example").unwrap();
     assert!(
         f.store
@@ -296,7 +297,7 @@ pub async fn replayed_assertion_is_refused_once_under_concurrency(f: &Fixture) {
 
 pub async fn sp_initiated_request_is_consumed_with_the_login(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let request = SamlRequest {
         idp: "acme".into(),
         return_to: "/oauth/authorize?x=1".into(),
@@ -342,11 +343,11 @@ pub async fn sp_initiated_request_is_consumed_with_the_login(f: &Fixture) {
 /// domain (as `identity admin user add` does) comes under that IdP at its first login.
 pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("ops@acme.example").unwrap();
     let before = f
         .store
-        .create_account_for_idp(&email, None, AccountStatus::Active, Some("acme"))
+        .create_account_for_idp(&email, None, AccountStatus::Active, Some(&acme))
         .await
         .unwrap();
     let outcome = f
@@ -377,7 +378,7 @@ pub async fn account_without_password_comes_under_sso_at_once(f: &Fixture) {
 
 pub async fn password_account_upgrade_confirmed_revokes_its_grants(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("dev@acme.example").unwrap();
     let account = f
         .store
@@ -422,7 +423,7 @@ pub async fn password_account_upgrade_confirmed_revokes_its_grants(f: &Fixture) 
 
 pub async fn password_account_upgrade_declined_stays_off_sso(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("keeps@acme.example").unwrap();
     let account = f
         .store
@@ -462,8 +463,8 @@ pub async fn password_account_upgrade_declined_stays_off_sso(f: &Fixture) {
 pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixture) {
     let acme = idp("acme", "acme.example");
     let other = idp("other", "other.example");
-    f.store.add_idp(&acme).await.unwrap();
-    f.store.add_idp(&other).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
+    let other = f.store.add_idp(&other).await.unwrap();
     let email = Email::parse("p@acme.example").unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     f.store
@@ -491,7 +492,7 @@ pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixtur
 
 pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("r@acme.example").unwrap();
     let SsoOutcome::SignIn { account, .. } = f
         .store
@@ -641,7 +642,7 @@ pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
     );
     // An account under SSO gets a note, never a link.
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let sso = Email::parse("sso@acme.example").unwrap();
     f.store
         .complete_sso_login(
@@ -683,7 +684,7 @@ pub async fn unregistered_account_is_linked_only_through_the_emailed_link(f: &Fi
         .await
         .unwrap();
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     let outcome = f
         .store
@@ -732,7 +733,7 @@ pub async fn unregistered_account_is_linked_only_through_the_emailed_link(f: &Fi
 pub async fn idp_never_takes_over_an_account_outside_its_domains(f: &Fixture) {
     let mut wildcard = idp("wild", "wild.example");
     wildcard.any_domain = true;
-    f.store.add_idp(&wildcard).await.unwrap();
+    let wildcard = f.store.add_idp(&wildcard).await.unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     for (i, (address, password)) in [
         ("victim@unclaimed.example", None),
@@ -751,7 +752,7 @@ pub async fn idp_never_takes_over_an_account_outside_its_domains(f: &Fixture) {
                 &email,
                 password.as_ref(),
                 AccountStatus::Active,
-                Some("wild"),
+                Some(&wildcard),
             )
             .await
             .unwrap();
@@ -780,7 +781,7 @@ pub async fn idp_never_takes_over_an_account_outside_its_domains(f: &Fixture) {
 /// prefix matches, subdomains only when listed.
 pub async fn domain_ownership_is_exact_and_single(f: &Fixture) {
     let acme = idp("acme", "acme.example");
-    f.store.add_idp(&acme).await.unwrap();
+    let acme = f.store.add_idp(&acme).await.unwrap();
     let mut twin = idp("twin", "twin.example");
     twin.domains = vec!["acme.example".into()];
     assert!(matches!(
@@ -813,4 +814,125 @@ pub async fn domain_ownership_is_exact_and_single(f: &Fixture) {
         Some("acme".to_string())
     );
     assert!(acme.owns("ACME.example"));
+}
+
+/// The team an IdP's logins join is named by the operator, never inferred: an IdP with no
+/// team gives no role, even on an app that happens to share its id.
+pub async fn an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name(f: &Fixture) {
+    let mut acme = idp("acme", "acme.example");
+    acme.team = None;
+    let acme = f.store.add_idp(&acme).await.unwrap();
+    let owner = f
+        .store
+        .create_account(
+            &Email::parse("owner@elsewhere.example").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let namesake = f.store.create_app("acme", &owner).await.unwrap();
+    let email = Email::parse("p@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let SsoOutcome::SignIn { account, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_n1", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("signed in")
+    };
+    assert_eq!(
+        f.store.role_of(&namesake.id, &account.id).await.unwrap(),
+        None
+    );
+}
+
+/// The team role is part of the login's own atomic write: when the login returns, the
+/// role is there (no second write that could fail after the assertion is spent).
+pub async fn the_team_role_is_written_with_the_login_itself(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    let acme = f.store.add_idp(&acme).await.unwrap();
+    let owner = f
+        .store
+        .create_account(
+            &Email::parse("owner@elsewhere.example").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let team = f.store.create_app("acme", &owner).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    // A newcomer (JIT) and an account the operator registered for the IdP.
+    let registered = Email::parse("reg@acme.example").unwrap();
+    f.store
+        .create_account_for_idp(&registered, None, AccountStatus::Active, Some(&acme))
+        .await
+        .unwrap();
+    for (i, who) in ["new@acme.example", "reg@acme.example"].iter().enumerate() {
+        let email = Email::parse(who).unwrap();
+        let id = format!("_w{i}");
+        let SsoOutcome::SignIn { account, .. } = f
+            .store
+            .complete_sso_login(&login(&acme, &email, &id, now), &cookie_keys())
+            .await
+            .unwrap()
+        else {
+            panic!("signed in")
+        };
+        assert_eq!(
+            f.store.role_of(&team.id, &account.id).await.unwrap(),
+            Some(Role::Member),
+            "{who}"
+        );
+    }
+    // A refused login (replayed assertion) writes no role either.
+    let late = Email::parse("late@acme.example").unwrap();
+    assert!(matches!(
+        f.store
+            .complete_sso_login(&login(&acme, &late, "_w0", now), &cookie_keys())
+            .await,
+        Err(SsoError::Replayed)
+    ));
+    assert!(f.store.account_by_email(&late).await.unwrap().is_none());
+}
+
+/// Removing an IdP and registering the id again (perhaps for another organisation) gives
+/// the new IdP none of the old one's accounts, even when releasing them was cut short.
+pub async fn a_re_registered_idp_id_inherits_no_accounts(f: &Fixture) {
+    let acme = idp("acme", "acme.example");
+    let old = f.store.add_idp(&acme).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let email = Email::parse("staff@acme.example").unwrap();
+    let SsoOutcome::SignIn { account, .. } = f
+        .store
+        .complete_sso_login(&login(&old, &email, "_g1", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("signed in")
+    };
+    f.store.remove_idp("acme").await.unwrap().unwrap();
+    // As if releasing the accounts had failed half-way: the account still names the IdP.
+    let mut stale = f.store.account(&account.id).await.unwrap().unwrap();
+    stale.sso_idp = Some("acme".into());
+    stale.sso_generation = Some(old.generation.clone());
+    f.store.update_account(&stale).await.unwrap();
+
+    let mut newcomer = idp("acme", "acme.example");
+    newcomer.entity_id = "https://idp.other-org.example/acme".into();
+    let new = f.store.add_idp(&newcomer).await.unwrap();
+    assert_ne!(new.generation, old.generation);
+    let outcome = f
+        .store
+        .complete_sso_login(&login(&new, &email, "_g2", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SsoOutcome::ConfirmByEmail { .. }),
+        "the new IdP must not sign in the old one's account: {outcome:?}"
+    );
+    let after = f.store.account(&account.id).await.unwrap().unwrap();
+    assert!(!after.is_under(&new));
 }

@@ -374,7 +374,7 @@ impl Flows {
             sso_url: "https://idp.acme.example/sso".into(),
             certificates: vec![signer.certificate_base64()],
             domains: vec!["acme.example".into()],
-            team: "acme".into(),
+            team: Some("acme".into()),
             default_role: Role::Member,
             allow_idp_initiated: false,
             require_mfa: false,
@@ -382,6 +382,7 @@ impl Flows {
             want_authn_requests_signed: true,
             any_domain: false,
             development: false,
+            generation: String::new(),
             created_at: identity_tests::real_now(),
             version: 1,
         };
@@ -398,6 +399,15 @@ impl Flows {
             location.starts_with("https://idp.acme.example/sso?"),
             "{location}"
         );
+        // The browser keeps the cookie that binds the login to it, and brings it to the ACS.
+        let binding = r
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("identity_saml_request="))
+            .expect("a login-binding cookie")
+            .clone();
+        assert!(binding.contains("SameSite=None; Secure"), "{binding}");
+        let binding = binding.split(';').next().unwrap().to_string();
         let q = query_of(&location);
         assert_eq!(
             param(&q, "SigAlg"),
@@ -428,10 +438,12 @@ impl Flows {
             .unwrap();
         let encoded = base64::engine::general_purpose::STANDARD.encode(response);
         let post = || {
-            ApiRequest::post("/sso/acs").form(form(&[
-                ("SAMLResponse", encoded.as_str()),
-                ("RelayState", "/session"),
-            ]))
+            ApiRequest::post("/sso/acs")
+                .form(form(&[
+                    ("SAMLResponse", encoded.as_str()),
+                    ("RelayState", "/session"),
+                ]))
+                .cookie(&binding)
         };
         let r = self.env.deployment.send(post()).await;
         assert_status(&r, 303, "POST /sso/acs");

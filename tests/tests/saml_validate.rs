@@ -12,7 +12,7 @@ use identity_shared::secret::SecretString;
 use identity_shared::secrets::{self, SamlSpKeys, SecretKind};
 use identity_tests::saml_idp::*;
 use sso_acs::saml::idp_signer::{IdpSigner, SigAlg, Sign};
-use sso_acs::saml::{self, Refusal, Sp};
+use sso_acs::saml::{self, MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, Refusal, Sp};
 
 // ------------------------------------------------------------------------------------------
 // Accepted
@@ -407,6 +407,46 @@ fn expired_assertion_is_refused() {
     assert_eq!(
         c.post(&xml, Some(REQUEST_ID), expiry + 180).unwrap_err(),
         Refusal::Expired
+    );
+}
+
+/// An assertion is refused once its IssueInstant is 5 minutes plus the skew old, even when
+/// its NotOnOrAfter (and the confirmation's) is hours away.
+#[test]
+fn assertion_older_than_five_minutes_is_refused_whatever_its_not_on_or_after() {
+    let c = SamlCase::new();
+    let mut spec = c.spec(ATTACKER, Sign::Both);
+    spec.lifetime_secs = 8 * 3600;
+    let xml = c.signed(&spec);
+    let bound = NOW + MAX_ASSERTION_AGE_SECS + MAX_SKEW_SECS;
+    let ok = c
+        .post(&xml, Some(REQUEST_ID), bound - 1)
+        .expect("within the bound");
+    assert!(
+        ok.valid_until <= bound,
+        "the replay record need not outlive the bound"
+    );
+    assert_eq!(
+        c.post(&xml, Some(REQUEST_ID), bound).unwrap_err(),
+        Refusal::TooOld
+    );
+    assert_eq!(
+        c.post(&xml, Some(REQUEST_ID), NOW + 3 * 3600).unwrap_err(),
+        Refusal::TooOld
+    );
+}
+
+/// An IssueInstant ahead of now beyond the skew is refused as not yet valid.
+#[test]
+fn assertion_issued_in_the_future_beyond_skew_is_refused() {
+    let c = SamlCase::new();
+    let mut spec = c.spec(ATTACKER, Sign::Both);
+    spec.now = NOW + 181;
+    spec.lifetime_secs = 3600;
+    let xml = c.signed(&spec);
+    assert_eq!(
+        c.post(&xml, Some(REQUEST_ID), NOW).unwrap_err(),
+        Refusal::NotYetValid
     );
 }
 

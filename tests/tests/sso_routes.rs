@@ -48,7 +48,7 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         sso_url: "https://idp.acme.example/sso".into(),
         certificates: vec![signer.certificate_base64()],
         domains: vec!["acme.example".into()],
-        team: "acme".into(),
+        team: Some("acme".into()),
         default_role: Role::Member,
         allow_idp_initiated: true,
         require_mfa: false,
@@ -56,11 +56,12 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         want_authn_requests_signed: false,
         any_domain: false,
         development: false,
+        generation: String::new(),
         created_at: 0,
         version: 1,
     };
     configure(&mut idp);
-    state.store.add_idp(&idp).await.unwrap();
+    let idp = state.store.add_idp(&idp).await.unwrap();
     let router = identity_cli::router(state.clone());
     Harness {
         state,
@@ -430,7 +431,7 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
             &email("owner@acme.example"),
             None,
             AccountStatus::Active,
-            Some("acme"),
+            Some(&h.idp),
         )
         .await
         .unwrap();
@@ -440,7 +441,7 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
             &email("collab@acme.example"),
             None,
             AccountStatus::Active,
-            Some("acme"),
+            Some(&h.idp),
         )
         .await
         .unwrap();
@@ -453,7 +454,7 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
             &email("member@acme.example"),
             None,
             AccountStatus::Active,
-            Some("acme"),
+            Some(&h.idp),
         )
         .await
         .unwrap();
@@ -638,7 +639,7 @@ async fn an_idp_cannot_sign_in_emails_of_another_idps_domain() {
     other.id = "globex".into();
     other.entity_id = "https://idp.globex.example".into();
     other.domains = vec!["globex.example".into()];
-    other.team = "globex".into();
+    other.team = Some("globex".into());
     h.state.store.add_idp(&other).await.unwrap();
     for who in ["ceo@globex.example", "someone@unlisted.example"] {
         let r = h.acs(&h.spec(who, None), "/").await;

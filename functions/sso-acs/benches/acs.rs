@@ -28,7 +28,7 @@ fn benches(c: &mut Criterion) {
         sso_url: "https://acme.okta.com/app/acme_identity/exk1bench/sso/saml".into(),
         certificates: vec![signer.certificate_base64()],
         domains: vec!["acme.example".into()],
-        team: "acme".into(),
+        team: Some("acme".into()),
         default_role: Role::Member,
         allow_idp_initiated: false,
         require_mfa: false,
@@ -36,6 +36,7 @@ fn benches(c: &mut Criterion) {
         want_authn_requests_signed: false,
         any_domain: false,
         development: false,
+        generation: String::new(),
         created_at: NOW,
         version: 0,
     };

@@ -295,9 +295,6 @@ async fn consume(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response
                 tracing::info!(account_id = %account.id, idp = %idp.id, "account created at first SSO login (pending)");
                 outbox::deliver_newest(store, &LoggingSender, &email).await;
             }
-            if let Err(e) = web::apply_team_role(&state, &idp, &account).await {
-                return e.page().into_response();
-            }
             tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
             if request.is_some() {
                 return web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await;

@@ -11,7 +11,6 @@ use identity_shared::AppState;
 use identity_shared::accounts::Accounts;
 use identity_shared::crypto;
 use identity_shared::http::{Internal, PageError, page};
-use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
 use identity_shared::session;
@@ -189,19 +188,11 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 Err(SsoError::Changed) => return acs::try_again(),
                 Err(e) => return Internal::new("confirm upgrade", e).page().into_response(),
             };
-            let idp = match store.idp(&p.idp).await {
-                Ok(Some(i)) => i,
-                Ok(None) => return expired(),
-                Err(e) => return Internal::new("idp read", e).page().into_response(),
-            };
-            if let Err(e) = web::apply_team_role(&state, &idp, &linked).await {
-                return e.page().into_response();
-            }
-            tracing::info!(account_id = %linked.id, idp = %idp.id, "account moved to SSO");
+            tracing::info!(account_id = %linked.id, idp = %p.idp, "account moved to SSO");
             web::sign_in(
                 &state,
                 &linked,
-                Some(&idp.id),
+                Some(&p.idp),
                 &p.return_to,
                 vec![clear_cookie(&state)],
             )

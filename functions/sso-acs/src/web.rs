@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Account;
-use identity_shared::apps::{Apps, Role};
 use identity_shared::http::form::{self, FormToken};
 use identity_shared::http::{Internal, PageError};
 use identity_shared::idps::Idp;
@@ -168,35 +167,6 @@ pub async fn sign_in(
 /// under `identity serve`, never in a deployment.
 pub fn idp_usable(state: &AppState, idp: &Idp) -> bool {
     state.config.dev_idp || !(idp.development || idp.id == "dev")
-}
-
-/// The IdP's team role on SSO login: a person with no role on the team, or only
-/// `collaborator`, gets the IdP's default role; anyone holding a role keeps it.
-pub async fn apply_team_role(
-    state: &AppState,
-    idp: &Idp,
-    account: &Account,
-) -> Result<(), Internal> {
-    let store = &state.store;
-    let Some(team) = store
-        .app_by_name(&idp.team)
-        .await
-        .map_err(Internal::from_display("team read"))?
-    else {
-        tracing::info!(idp = %idp.id, "the IdP's team does not exist; no team role given");
-        return Ok(());
-    };
-    let role = store
-        .role_of(&team.id, &account.id)
-        .await
-        .map_err(Internal::from_display("role read"))?;
-    if matches!(role, None | Some(Role::Collaborator)) && role != Some(idp.default_role) {
-        store
-            .set_role(&team, account, idp.default_role)
-            .await
-            .map_err(Internal::from_display("role write"))?;
-    }
-    Ok(())
 }
 
 /// A form body as fields; a repeated field or an unreadable body is refused.

@@ -26,7 +26,7 @@ pub mod idp_signer;
 
 pub use metadata::{parse_idp_metadata, sp_metadata};
 pub use request::authn_request_redirect;
-pub use validate::{MAX_SKEW_SECS, routing, validate};
+pub use validate::{MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, routing, validate};
 pub use xml::{MAX_XML_BYTES, decode_post};
 
 /// Our side: entityID `{base}/sso/metadata`, ACS `{base}/sso/acs`.
@@ -110,6 +110,8 @@ pub enum Refusal {
     OtherBrowser,
     /// The development IdP outside `identity serve`.
     DevelopmentIdp,
+    /// IssueInstant older than the age bound, whatever NotOnOrAfter says.
+    TooOld,
 }
 
 impl Refusal {
@@ -143,6 +145,7 @@ impl Refusal {
             Refusal::Replayed => "assertion ID already used",
             Refusal::OtherBrowser => "InResponseTo names a login this browser did not start",
             Refusal::DevelopmentIdp => "development IdP outside identity serve",
+            Refusal::TooOld => "IssueInstant older than 5 minutes plus skew",
         }
     }
 
@@ -164,7 +167,7 @@ impl Refusal {
             | Refusal::WrongAudience => {
                 "The sign-in response from your organisation was not meant for this service. Ask your administrator to check the single sign-on set-up."
             }
-            Refusal::Expired | Refusal::NotYetValid => {
+            Refusal::Expired | Refusal::NotYetValid | Refusal::TooOld => {
                 "The sign-in response has expired or is not valid yet. Sign in again; if it keeps happening, check your device's clock."
             }
             Refusal::InResponseToMismatch | Refusal::UnknownRequest => {

@@ -15,8 +15,11 @@ use super::xml::{
 };
 use super::{Refusal, Routing, Sp, Verified};
 
-/// Clock skew tolerated on NotBefore / NotOnOrAfter, in seconds.
+/// Clock skew tolerated on NotBefore / NotOnOrAfter / IssueInstant, in seconds.
 pub const MAX_SKEW_SECS: i64 = 180;
+/// How old (by its IssueInstant, and the Response's) an assertion may be, skew aside,
+/// whatever its NotOnOrAfter says: an unsolicited assertion must not stay usable for hours.
+pub const MAX_ASSERTION_AGE_SECS: i64 = 300;
 
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -219,6 +222,18 @@ fn check_assertion(
         None => return Err(first_error.unwrap_or(Refusal::Malformed)),
     };
 
+    // Age: the assertion's IssueInstant (verified), and the Response's when it has one
+    // (verified when the Response is signed, else read only to refuse).
+    let issued = instant(
+        assertion
+            .attribute("IssueInstant")
+            .ok_or(Refusal::Malformed)?,
+    )?;
+    fresh(issued, now)?;
+    if let Some(r) = response.attribute("IssueInstant") {
+        fresh(instant(r)?, now)?;
+    }
+
     // InResponseTo: the confirmation's (checked above) and the Response's must agree.
     let response_in_response_to = response.attribute("InResponseTo");
     match expected_request {
@@ -279,12 +294,26 @@ fn check_assertion(
 
     Ok(Verified {
         assertion_id,
-        valid_until: conditions_until.map_or(scd_until, |c| c.min(scd_until)),
+        valid_until: conditions_until
+            .map_or(scd_until, |c| c.min(scd_until))
+            .min(issued + MAX_ASSERTION_AGE_SECS + MAX_SKEW_SECS),
         name_id,
         email,
         in_response_to: expected_request.map(str::to_string),
         authn_context,
     })
+}
+
+/// An IssueInstant: not ahead of `now` beyond the skew, and not older than the age bound
+/// plus the skew.
+fn fresh(issued: i64, now: i64) -> Result<(), Refusal> {
+    if issued > now + MAX_SKEW_SECS {
+        return Err(Refusal::NotYetValid);
+    }
+    if now >= issued + MAX_ASSERTION_AGE_SECS + MAX_SKEW_SECS {
+        return Err(Refusal::TooOld);
+    }
+    Ok(())
 }
 
 /// NotBefore / NotOnOrAfter of an element, with the skew; returns NotOnOrAfter if any.
