@@ -1588,3 +1588,64 @@ async fn a_saml_response_for_another_browsers_login_is_refused() {
     .await;
     w.finish(r).await;
 }
+
+/// An account made before its organisation's IdP was registered is not taken over by the
+/// IdP's first login: the person is told to check their email, follows the link, and from
+/// then on signs in through the IdP. An IdP-initiated login (the development IdP's page
+/// opened directly) lands on a page naming the account before going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_the_account() {
+    let Some(mut w) = World::start("link").await else {
+        return;
+    };
+    let r = async {
+        w.service
+            .admin(&["user", "add", "--email", "early@acme.test"], None)
+            .await?;
+        w.outside
+            .idp(&w.service, "acme", "acme.test", false)
+            .await?;
+        let base = w.base().to_string();
+        w.b.go(&format!("{base}/login")).await?;
+        w.sso_sign_in("early@acme.test", "acme").await?;
+        w.b.page("check-email", "Check your email").await?;
+        let s = w.b.session(&base).await?;
+        ensure!(
+            s["error"] == "no_session",
+            "signed in before confirming: {s}"
+        );
+        let link = w.service.outbox_link("early@acme.test").await?;
+        ensure!(link.contains("/sso/link/"), "{link}");
+        w.b.go(&link).await?;
+        w.b.page("link", "Move your account to single sign-on")
+            .await?;
+        w.b.press("Move to single sign-on").await?;
+        w.b.page("link-done", "Your account uses single sign-on")
+            .await?;
+        w.b.go(&format!("{base}/login")).await?;
+        w.sso_sign_in("early@acme.test", "acme").await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        let s = w.b.session(&base).await?;
+        ensure!(s["email"] == "early@acme.test" && s["idp"] == "acme", "{s}");
+
+        let fresh = Browser::open(&tools().unwrap(), "idp-initiated").await?;
+        let old = std::mem::replace(&mut w.b, fresh);
+        let _ = old.client.clone().close().await;
+        w.b.go(&format!("{base}/dev-idp/sso")).await?;
+        w.b.fill("#email", "walk-in@dev.test").await?;
+        w.b.press("Sign in").await?;
+        w.b.press("Continue to the service").await?;
+        w.b.page("idp-initiated", "Signed in").await?;
+        ensure!(
+            w.b.text().await?.contains("walk-in@dev.test"),
+            "the account is named"
+        );
+        w.b.click("a[href='/account/authorizations']").await?;
+        w.b.page("idp-initiated-on", "Authorized applications")
+            .await?;
+        Ok(())
+    }
+    .await;
+    w.finish(r).await;
+}
