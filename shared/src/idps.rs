@@ -147,6 +147,29 @@ struct IdpPointer {
     idp: String,
 }
 
+/// One partition listing every IdP's SSO URL, so the sign-in page can name them in its
+/// `form-action` with one query (never a table scan, which is for operator listings).
+const SSO_URLS_PK: &str = "idp-sso-urls";
+
+#[derive(Serialize, Deserialize)]
+struct SsoUrl {
+    sso_url: String,
+}
+
+fn sso_url_op(idp: &Idp) -> Result<Op, StoreError> {
+    Ok(Op::Put {
+        table: Table::Accounts,
+        item: Item::new(
+            SSO_URLS_PK,
+            format!("sso#{}", idp.id),
+            &SsoUrl {
+                sso_url: idp.sso_url.clone(),
+            },
+        )?,
+        cond: Cond::Always,
+    })
+}
+
 #[async_trait]
 pub trait Idps {
     /// Registers an IdP under a new generation; refuses a taken id, entity ID or domain.
@@ -158,6 +181,8 @@ pub trait Idps {
     /// The IdP whose entity ID is this (a response's Issuer).
     async fn idp_by_entity_id(&self, entity_id: &str) -> Result<Option<Idp>, StoreError>;
     async fn list_idps(&self) -> Result<Vec<Idp>, StoreError>;
+    /// Every registered IdP's SSO URL (one query; for the sign-in page's policy).
+    async fn idp_sso_urls(&self) -> Result<Vec<String>, StoreError>;
     /// Replaces an IdP's certificates (key rollover, or the dev IdP's key on start).
     async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError>;
     /// Removes an IdP and takes its accounts out of SSO. `None` if there was none.
@@ -203,6 +228,7 @@ impl Idps for Store {
                 item: Item::new(entity_pk(&idp.entity_id), "idp-entity", &pointer())?,
                 cond: Cond::Absent,
             },
+            sso_url_op(idp)?,
         ];
         for d in &idp.domains {
             ops.push(Op::Put {
@@ -249,6 +275,15 @@ impl Idps for Store {
         Ok(out)
     }
 
+    async fn idp_sso_urls(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query::<SsoUrl>(Table::Accounts, SSO_URLS_PK, "sso#")
+            .await?
+            .into_iter()
+            .map(|u| u.sso_url)
+            .collect())
+    }
+
     async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError> {
         if certs.is_empty() {
             return Err(IdpError::Invalid(
@@ -262,11 +297,15 @@ impl Idps for Store {
         next.certificates = certs;
         next.version = idp.version + 1;
         let item = Item::new(idp_pk(id), "idp", &next)?.with_version(next.version);
-        self.write(vec![Op::Put {
-            table: Table::Accounts,
-            item,
-            cond: Cond::Version(idp.version),
-        }])
+        // The SSO URL entry is written again too (IdPs registered before it existed).
+        self.write(vec![
+            Op::Put {
+                table: Table::Accounts,
+                item,
+                cond: Cond::Version(idp.version),
+            },
+            sso_url_op(&next)?,
+        ])
         .await?;
         Ok(next)
     }
@@ -287,6 +326,12 @@ impl Idps for Store {
                 table: Table::Accounts,
                 pk: entity_pk(&idp.entity_id),
                 sk: "idp-entity".into(),
+                cond: Cond::Always,
+            },
+            Op::Delete {
+                table: Table::Accounts,
+                pk: SSO_URLS_PK.into(),
+                sk: format!("sso#{id}"),
                 cond: Cond::Always,
             },
         ];

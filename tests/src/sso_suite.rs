@@ -936,3 +936,26 @@ pub async fn a_re_registered_idp_id_inherits_no_accounts(f: &Fixture) {
     let after = f.store.account(&account.id).await.unwrap().unwrap();
     assert!(!after.is_under(&new));
 }
+
+/// The sign-in page's policy names every registered IdP's SSO URL, read with one query:
+/// registered IdPs are listed, removed ones are not.
+pub async fn idp_sso_urls_follow_registration_and_removal(f: &Fixture) {
+    f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    f.store.add_idp(&idp("idp", "other.example")).await.unwrap();
+    let mut urls = f.store.idp_sso_urls().await.unwrap();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            "https://idp.acme.example/sso",
+            "https://idp.other.example/sso"
+        ]
+    );
+    // An IdP whose id is "idp" does not confuse the operator listing either.
+    assert_eq!(f.store.list_idps().await.unwrap().len(), 2);
+    f.store.remove_idp("acme").await.unwrap().unwrap();
+    assert_eq!(
+        f.store.idp_sso_urls().await.unwrap(),
+        ["https://idp.other.example/sso"]
+    );
+}

@@ -20,4 +20,5 @@ identity_tests::on_both_backends!(
     an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name,
     the_team_role_is_written_with_the_login_itself,
     a_re_registered_idp_id_inherits_no_accounts,
+    idp_sso_urls_follow_registration_and_removal,
 );

@@ -36,12 +36,9 @@ async fn login_page(
     email: &str,
     error: Option<&str>,
 ) -> Response {
-    let mut onward: Vec<String> = match state.store.list_idps().await {
-        Ok(idps) => idps
-            .iter()
-            .filter_map(|i| form::origin_of(&i.sso_url))
-            .collect(),
-        Err(e) => return Internal::new("idp list", e).page().into_response(),
+    let mut onward: Vec<String> = match state.store.idp_sso_urls().await {
+        Ok(urls) => urls.iter().filter_map(|u| form::origin_of(u)).collect(),
+        Err(e) => return Internal::new("idp sso urls", e).page().into_response(),
     };
     onward.extend(web::onward_origins(state, return_to).await);
     let dev = if state.config.dev_idp {
