@@ -836,6 +836,15 @@ impl World {
 
     /// From the sign-in page, through the email's IdP, back signed in. The browser may
     /// start anywhere that sends it to `/login`.
+    /// Closes the browser and opens a new one (nobody signed in), for the journey's next
+    /// person.
+    async fn fresh_browser(&mut self, journey: &'static str) -> R {
+        let tools = tools().ok_or("the tools went missing")?;
+        let old = std::mem::replace(&mut self.b, Browser::open(&tools, journey).await?);
+        let _ = old.client.clone().close().await;
+        Ok(())
+    }
+
     async fn sso_sign_in(&mut self, email: &str, idp: &str) -> R {
         self.b
             .wait_url("the sign-in page", |u| u.contains("/login"))
@@ -863,6 +872,18 @@ impl World {
     }
 }
 
+/// A journey: its world (skipped when the test command did not promise the tools), its
+/// steps as a block ending in `Ok(())`, then `World::finish`.
+macro_rules! journey {
+    ($name:literal, |$w:ident| $steps:block) => {
+        let Some(mut $w) = World::start($name).await else {
+            return;
+        };
+        let result: R = async { $steps }.await;
+        $w.finish(result).await;
+    };
+}
+
 fn query_of(url: &str) -> HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     serde_urlencoded::from_str::<Vec<(String, String)>>(q)
@@ -880,10 +901,7 @@ fn query_of(url: &str) -> HashMap<String, String> {
 /// through the built-in development IdP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_through_the_organisations_idp_and_the_dev_idp() {
-    let Some(mut w) = World::start("sso").await else {
-        return;
-    };
-    let r = async {
+    journey!("sso", |w| {
         w.outside
             .idp(&w.service, "acme", "acme.test", false)
             .await?;
@@ -910,9 +928,7 @@ async fn sign_in_through_the_organisations_idp_and_the_dev_idp() {
         ensure!(s["status"] == "active", "{s}");
 
         // The development IdP, from the link on the sign-in page.
-        let fresh = Browser::open(&tools().unwrap(), "dev-idp").await?;
-        let old = std::mem::replace(&mut w.b, fresh);
-        let _ = old.client.clone().close().await;
+        w.fresh_browser("dev-idp").await?;
         w.b.go(&format!("{base}/login")).await?;
         w.b.click("a[href^='/sso/login?idp=dev']").await?;
         w.b.wait_url("the dev IdP", |u| u.contains("/dev-idp/sso"))
@@ -929,9 +945,7 @@ async fn sign_in_through_the_organisations_idp_and_the_dev_idp() {
         let s = w.b.session(&base).await?;
         ensure!(s["email"] == "grace@dev.test" && s["idp"] == "dev", "{s}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// A form on another origin aimed at our sign-in is refused by the browser's own word:
@@ -939,10 +953,7 @@ async fn sign_in_through_the_organisations_idp_and_the_dev_idp() {
 /// site). The same account signs in from our own page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_posted_from_another_origin_is_refused() {
-    let Some(mut w) = World::start("cross-site").await else {
-        return;
-    };
-    let r = async {
+    journey!("cross-site", |w| {
         w.service
             .user_with_password("pat@elsewhere.test", "correct horse battery")
             .await?;
@@ -967,9 +978,7 @@ async fn a_form_posted_from_another_origin_is_refused() {
         let s = w.b.session(&base).await?;
         ensure!(s["email"] == "pat@elsewhere.test", "{s}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 struct OAuthClient {
@@ -1049,10 +1058,7 @@ async fn exchange(base: &str, client: &OAuthClient, code: &str, verifier: &str) 
 /// ask again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_code_flow_with_sign_in_and_consent() {
-    let Some(mut w) = World::start("oauth").await else {
-        return;
-    };
-    let r = async {
+    journey!("oauth", |w| {
         w.outside
             .idp(&w.service, "acme", "acme.test", false)
             .await?;
@@ -1126,9 +1132,7 @@ async fn oauth_code_flow_with_sign_in_and_consent() {
             "revoked"
         );
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// A password sign-in that goes on to a trusted client: the password form's answer
@@ -1136,10 +1140,7 @@ async fn oauth_code_flow_with_sign_in_and_consent() {
 /// policy must allow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_sign_in_straight_to_a_trusted_client() {
-    let Some(mut w) = World::start("password-oauth").await else {
-        return;
-    };
-    let r = async {
+    journey!("password-oauth", |w| {
         w.service
             .user_with_password("pat@elsewhere.test", "correct horse battery")
             .await?;
@@ -1155,19 +1156,14 @@ async fn password_sign_in_straight_to_a_trusted_client() {
         let tokens = exchange(&base, &app, &query_of(&back)["code"], &verifier).await?;
         ensure!(tokens["access_token"].is_string(), "{tokens}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// First SSO login of a new email: signed in but pending; the welcome link from the outbox
 /// activates the account; OAuth shows "activate your account" until then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sso_login_then_the_welcome_link() {
-    let Some(mut w) = World::start("welcome").await else {
-        return;
-    };
-    let r = async {
+    journey!("welcome", |w| {
         w.outside
             .idp(&w.service, "acme", "acme.test", false)
             .await?;
@@ -1195,19 +1191,14 @@ async fn first_sso_login_then_the_welcome_link() {
         w.b.go(&link).await?;
         w.b.page("welcome-used", "Link expired").await?;
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// An account with a password meets its organisation's SSO: the upgrade page asks for the
 /// password once; confirming signs in under SSO. Another declines and keeps its password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_account_upgrades_to_sso_or_declines() {
-    let Some(mut w) = World::start("upgrade").await else {
-        return;
-    };
-    let r = async {
+    journey!("upgrade", |w| {
         w.outside
             .idp(&w.service, "acme", "acme.test", false)
             .await?;
@@ -1244,9 +1235,7 @@ async fn password_account_upgrades_to_sso_or_declines() {
         ensure!(s["email"] == "max@acme.test" && s["sso"] == true, "{s}");
 
         // Eve declines (a fresh browser: nobody signed in).
-        let fresh = Browser::open(&tools().unwrap(), "upgrade-decline").await?;
-        let old = std::mem::replace(&mut w.b, fresh);
-        let _ = old.client.clone().close().await;
+        w.fresh_browser("upgrade-decline").await?;
         w.b.go(&format!("{base}/login")).await?;
         w.sso_sign_in("eve@acme.test", "acme").await?;
         w.b.wait_url("the upgrade page", |u| u.ends_with("/sso/upgrade"))
@@ -1264,19 +1253,14 @@ async fn password_account_upgrades_to_sso_or_declines() {
         let s = w.b.session(&base).await?;
         ensure!(s["email"] == "eve@acme.test" && s["sso"] == false, "{s}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// Password sign-in, a wrong password, a domain with no SSO, a reset through the outbox
 /// link, sign-out (the old cookie is then worth nothing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_sign_in_reset_and_sign_out() {
-    let Some(mut w) = World::start("password").await else {
-        return;
-    };
-    let r = async {
+    journey!("password", |w| {
         w.service
             .user_with_password("pat@elsewhere.test", "correct horse battery")
             .await?;
@@ -1338,9 +1322,7 @@ async fn password_sign_in_reset_and_sign_out() {
         .await?;
         ensure!(status == 401, "the old cookie still works: {status} {body}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 async fn device_request(base: &str, client: &OAuthClient) -> R<Value> {
@@ -1379,10 +1361,7 @@ async fn device_poll(base: &str, client: &OAuthClient, device_code: &str) -> R<V
 /// gets its tokens. A second device is denied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_flow_page_approve_and_deny() {
-    let Some(mut w) = World::start("device").await else {
-        return;
-    };
-    let r = async {
+    journey!("device", |w| {
         w.service
             .user_with_password("pat@elsewhere.test", "correct horse battery")
             .await?;
@@ -1418,19 +1397,14 @@ async fn device_flow_page_approve_and_deny() {
         let answer = device_poll(&base, &cli, d["device_code"].as_str().unwrap()).await?;
         ensure!(answer["error"] == "access_denied", "{answer}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// Add-on SSO: a collaborator of the app opens the add-on and lands on the partner signed
 /// in (the page auto-posts under its own policy); a stranger sees why not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addon_sso_for_a_collaborator_and_not_for_a_stranger() {
-    let Some(mut w) = World::start("addon").await else {
-        return;
-    };
-    let r = async {
+    journey!("addon", |w| {
         let s = &w.service;
         s.user_with_password("owner@elsewhere.test", "owner's password")
             .await?;
@@ -1491,9 +1465,7 @@ async fn addon_sso_for_a_collaborator_and_not_for_a_stranger() {
         let text = w.b.text().await?;
         ensure!(text.contains("collab@elsewhere.test"), "partner: {text}");
 
-        let fresh = Browser::open(&tools().unwrap(), "addon-stranger").await?;
-        let old = std::mem::replace(&mut w.b, fresh);
-        let _ = old.client.clone().close().await;
+        w.fresh_browser("addon-stranger").await?;
         w.b.go(&addon_url).await?;
         w.password_sign_in("stranger@elsewhere.test", "stranger's password")
             .await?;
@@ -1502,18 +1474,13 @@ async fn addon_sso_for_a_collaborator_and_not_for_a_stranger() {
         w.b.page("addon-refused", "No access to this add-on")
             .await?;
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// An IdP that requires MFA signs a person in with a password only: the page says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mfa_required_without_mfa_says_why() {
-    let Some(mut w) = World::start("mfa").await else {
-        return;
-    };
-    let r = async {
+    journey!("mfa", |w| {
         w.outside
             .idp(&w.service, "strict", "strict.test", true)
             .await?;
@@ -1530,9 +1497,7 @@ async fn mfa_required_without_mfa_says_why() {
         let s = w.b.session(&base).await?;
         ensure!(s["error"] == "no_session", "{s}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// SAML login CSRF: an attacker starts a login of their own, signs in at their IdP, keeps
@@ -1541,10 +1506,7 @@ async fn mfa_required_without_mfa_says_why() {
 /// attacker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saml_response_for_another_browsers_login_is_refused() {
-    let Some(mut w) = World::start("saml-csrf").await else {
-        return;
-    };
-    let r = async {
+    journey!("saml-csrf", |w| {
         w.outside
             .idp(&w.service, "acme", "acme.test", false)
             .await?;
@@ -1584,9 +1546,7 @@ async fn a_saml_response_for_another_browsers_login_is_refused() {
         let s = w.b.session(&base).await?;
         ensure!(s["error"] == "no_session", "signed in as the attacker: {s}");
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }
 
 /// An account made before its organisation's IdP was registered is not taken over by the
@@ -1595,10 +1555,7 @@ async fn a_saml_response_for_another_browsers_login_is_refused() {
 /// opened directly) lands on a page naming the account before going on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_the_account() {
-    let Some(mut w) = World::start("link").await else {
-        return;
-    };
-    let r = async {
+    journey!("link", |w| {
         w.service
             .admin(&["user", "add", "--email", "early@acme.test"], None)
             .await?;
@@ -1629,9 +1586,7 @@ async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_th
         let s = w.b.session(&base).await?;
         ensure!(s["email"] == "early@acme.test" && s["idp"] == "acme", "{s}");
 
-        let fresh = Browser::open(&tools().unwrap(), "idp-initiated").await?;
-        let old = std::mem::replace(&mut w.b, fresh);
-        let _ = old.client.clone().close().await;
+        w.fresh_browser("idp-initiated").await?;
         w.b.go(&format!("{base}/dev-idp/sso")).await?;
         w.b.fill("#email", "walk-in@dev.test").await?;
         w.b.press("Sign in").await?;
@@ -1645,7 +1600,5 @@ async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_th
         w.b.page("idp-initiated-on", "Authorized applications")
             .await?;
         Ok(())
-    }
-    .await;
-    w.finish(r).await;
+    });
 }

@@ -176,6 +176,20 @@ impl Harness {
     }
 }
 
+/// The path of the link starting with `prefix` in the newest outbox message to `to`.
+async fn outbox_path(h: &Harness, to: &str, prefix: &str) -> String {
+    let keys = h.state.secrets.cookie_keys().await.unwrap();
+    let message = &h.state.store.outbox(Some(&email(to))).await.unwrap()[0];
+    let body = message.body(&keys).unwrap();
+    let link = format!("{BASE}{prefix}");
+    body.expose_secret()
+        .split_whitespace()
+        .find(|w| w.starts_with(&link))
+        .unwrap_or_else(|| panic!("no {prefix} link to {to}"))
+        .trim_start_matches(BASE)
+        .to_string()
+}
+
 fn request_id_of(location: &str) -> String {
     let query = location.split_once('?').unwrap().1;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
@@ -251,21 +265,7 @@ async fn sp_initiated_login_makes_a_pending_account_and_an_sso_session() {
 async fn welcome_link_activates_the_account_once() {
     let h = harness().await;
     let (cookie, _) = h.sso_login("welcome@acme.example", "/").await;
-    let keys = h.state.secrets.cookie_keys().await.unwrap();
-    let message = &h
-        .state
-        .store
-        .outbox(Some(&email("welcome@acme.example")))
-        .await
-        .unwrap()[0];
-    let body = message.body(&keys).unwrap();
-    let link = body
-        .expose_secret()
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:3000/account/welcome/"))
-        .unwrap()
-        .to_string();
-    let path = link.trim_start_matches(BASE).to_string();
+    let path = outbox_path(&h, "welcome@acme.example", "/account/welcome/").await;
     // The GET only shows a button: a mail scanner fetching the link activates nothing.
     let r = h.get(&path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -926,21 +926,7 @@ async fn unregistered_account_moves_to_sso_only_through_the_emailed_link() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(cookie_named(&r, "identity_session").is_none());
     assert!(page_text(r).await.contains("Check your email"));
-    let keys = h.state.secrets.cookie_keys().await.unwrap();
-    let message = &h
-        .state
-        .store
-        .outbox(Some(&email("early@acme.example")))
-        .await
-        .unwrap()[0];
-    let body = message.body(&keys).unwrap();
-    let link = body
-        .expose_secret()
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:3000/sso/link/"))
-        .unwrap()
-        .to_string();
-    let path = link.trim_start_matches(BASE).to_string();
+    let path = outbox_path(&h, "early@acme.example", "/sso/link/").await;
     let r = h.get(&path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(page_text(r).await.contains("Move to single sign-on"));

@@ -82,10 +82,6 @@ fn gone() -> Response {
     .into_response()
 }
 
-fn plausible(token: &str) -> bool {
-    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
-}
-
 fn choose_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -117,7 +113,7 @@ pub async fn show(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if !plausible(&token) {
+    if !web::plausible_token(&token) {
         return gone();
     }
     match state
@@ -138,7 +134,7 @@ pub async fn set(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !plausible(&token) {
+    if !web::plausible_token(&token) {
         return gone();
     }
     let form = match web::form_fields(&body) {

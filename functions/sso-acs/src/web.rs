@@ -108,6 +108,12 @@ pub fn form_response(mut page: Response, token: FormToken, onward: &[String]) ->
     token.apply(page)
 }
 
+/// A single-use link's token as it could have come from us (welcome, reset, SSO link):
+/// checked before any store read.
+pub fn plausible_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// `303` to `location`, setting the given cookies.
 pub fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut response = (

@@ -21,17 +21,13 @@ fn gone() -> Response {
     .into_response()
 }
 
-fn plausible(token: &str) -> bool {
-    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
-}
-
 /// `GET /account/welcome/{token}`.
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if !plausible(&token) {
+    if !web::plausible_token(&token) {
         return gone();
     }
     match state
@@ -72,7 +68,7 @@ pub async fn activate(
     if let Err(r) = web::check_form(&state, &headers, &form) {
         return r.into_response();
     }
-    if !plausible(&token) {
+    if !web::plausible_token(&token) {
         return gone();
     }
     match state.store.activate(&SecretString::new(token)).await {
