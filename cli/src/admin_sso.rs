@@ -35,8 +35,9 @@ pub enum IdpCommand {
     ///
     /// What an IdP may assert: only emails of the domains it owns (`--domain`, exact and
     /// case-insensitive, each owned by one IdP). It takes over no account outside them,
-    /// links an existing account only as the account's owner confirms, and signs in only the
-    /// browser that started the login. IdP-initiated logins (`--allow-idp-initiated`) cannot
+    /// links an existing account only when an operator registered it for the IdP or its
+    /// owner confirms (password, or emailed link), and signs in only the browser that
+    /// started the login. IdP-initiated logins (`--allow-idp-initiated`) cannot
     /// be tied to a browser: they land on a page naming the account before going anywhere.
     Add {
         /// The IdP's id, as `/sso/login?idp=ID` names it (a-z, 0-9, -, _).
