@@ -253,7 +253,10 @@ pub async fn code_is_taken_once_by_200_racers(f: &Fixture) {
     let mut tasks = Vec::new();
     for _ in 0..RACERS {
         let (store, code) = (f.store.clone(), code.expose_secret().to_string());
-        tasks.push(tokio::spawn(async move { store.redeem_code(&code).await }));
+        let client_id = client.client_id.clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_code(&code, &client_id).await
+        }));
     }
     let mut taken = 0;
     for t in tasks {
@@ -274,14 +277,20 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
         .issue_code(&code_grant(&client, &g, now))
         .await
         .unwrap();
-    let Redemption::Taken { code_hash, .. } =
-        f.store.redeem_code(code.expose_secret()).await.unwrap()
+    let Redemption::Taken { code_hash, .. } = f
+        .store
+        .redeem_code(code.expose_secret(), &client.client_id)
+        .await
+        .unwrap()
     else {
         panic!("first use takes the code")
     };
     let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), now).unwrap();
     f.store
-        .write(vec![spent_op(&code_hash, &g.gid, now).unwrap(), op])
+        .write(vec![
+            spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
+            op,
+        ])
         .await
         .unwrap();
     assert!(
@@ -293,7 +302,10 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     );
     f.clock.advance(5);
     assert_eq!(
-        f.store.redeem_code(code.expose_secret()).await.unwrap(),
+        f.store
+            .redeem_code(code.expose_secret(), &client.client_id)
+            .await
+            .unwrap(),
         Redemption::Reused { gid: g.gid.clone() }
     );
     assert!(!f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
@@ -307,6 +319,50 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     );
 }
 
+/// A spent code presented by a client other than the one it was issued to is invalid and
+/// revokes nothing: whoever finds a spent code cannot use it to revoke its owner's grant.
+pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
+    let (client, _) = confidential(f).await;
+    let (other, _) = confidential(f).await;
+    let g = grant(f, &client, "victim@example.com").await;
+    let now = f.clock_now();
+    let code = f
+        .store
+        .issue_code(&code_grant(&client, &g, now))
+        .await
+        .unwrap();
+    let Redemption::Taken { code_hash, .. } = f
+        .store
+        .redeem_code(code.expose_secret(), &client.client_id)
+        .await
+        .unwrap()
+    else {
+        panic!("first use takes the code")
+    };
+    f.store
+        .write(vec![
+            spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .redeem_code(code.expose_secret(), &other.client_id)
+            .await
+            .unwrap(),
+        Redemption::Invalid
+    );
+    assert!(f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
+    // Its own client presenting it again is a reuse, as before.
+    assert_eq!(
+        f.store
+            .redeem_code(code.expose_secret(), &client.client_id)
+            .await
+            .unwrap(),
+        Redemption::Reused { gid: g.gid.clone() }
+    );
+}
+
 pub async fn expired_unredeemed_code_is_invalid_and_revokes_nothing(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let g = grant(f, &client, "x@example.com").await;
@@ -317,11 +373,17 @@ pub async fn expired_unredeemed_code_is_invalid_and_revokes_nothing(f: &Fixture)
         .unwrap();
     f.clock.advance(identity_shared::oauth::CODE_TTL_SECS);
     assert_eq!(
-        f.store.redeem_code(code.expose_secret()).await.unwrap(),
+        f.store
+            .redeem_code(code.expose_secret(), &client.client_id)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     assert_eq!(
-        f.store.redeem_code("never-issued").await.unwrap(),
+        f.store
+            .redeem_code("never-issued", &client.client_id)
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     assert!(f.store.grant(&g.gid).await.unwrap().unwrap().is_live());

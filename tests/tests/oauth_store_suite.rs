@@ -9,6 +9,7 @@ identity_tests::on_both_backends!(
     revoked_grant_is_dead_and_the_next_authorization_makes_a_new_one,
     code_is_taken_once_by_200_racers,
     code_reuse_revokes_its_grant,
+    code_reuse_by_another_client_revokes_nothing,
     expired_unredeemed_code_is_invalid_and_revokes_nothing,
     refresh_rotation_has_one_winner_among_200_racers_and_reuse_revokes,
     refresh_retry_within_grace_is_refused_and_keeps_the_grant,

@@ -145,7 +145,7 @@ async fn authorization_code(
     let keys = signing_keys(state).await?;
     let store = &state.store;
     let redemption = store
-        .redeem_code(code)
+        .redeem_code(code, &client.client_id)
         .await
         .map_err(|e| OAuthError::internal("code redeem", e))?;
     let (code_hash, c) = match redemption {
@@ -191,8 +191,8 @@ async fn authorization_code(
     let now = state.now();
     let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
         .map_err(|e| OAuthError::internal("refresh token", e))?;
-    let spent =
-        spent_op(&code_hash, &grant.gid, now).map_err(|e| OAuthError::internal("spent code", e))?;
+    let spent = spent_op(&code_hash, &grant.gid, &client.client_id, now)
+        .map_err(|e| OAuthError::internal("spent code", e))?;
     store
         .write(vec![spent, put_refresh])
         .await

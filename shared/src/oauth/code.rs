@@ -44,6 +44,10 @@ pub enum Redemption {
 #[derive(Serialize, Deserialize)]
 struct Spent {
     gid: String,
+    /// The client the code was issued to (and redeemed by): only it can trigger the
+    /// revocation a reuse causes.
+    #[serde(default)]
+    client_id: String,
 }
 
 fn spent_pk(code_hash: &str) -> String {
@@ -55,8 +59,9 @@ pub fn code_hash(code: &str) -> String {
     crypto::sha256_hex(code.as_bytes())
 }
 
-/// The operation that records a successful redemption; written with the tokens it issues.
-pub fn spent_op(code_hash: &str, gid: &str, now: i64) -> Result<Op, StoreError> {
+/// The operation that records a successful redemption by `client_id`; written with the
+/// tokens it issues.
+pub fn spent_op(code_hash: &str, gid: &str, client_id: &str, now: i64) -> Result<Op, StoreError> {
     Ok(Op::Put {
         table: Table::OAuth,
         item: Item::new(
@@ -64,6 +69,7 @@ pub fn spent_op(code_hash: &str, gid: &str, now: i64) -> Result<Op, StoreError> 
             "spent",
             &Spent {
                 gid: gid.to_string(),
+                client_id: client_id.to_string(),
             },
         )?
         .expiring(now + SPENT_CODE_KEPT_SECS),
@@ -76,9 +82,11 @@ pub trait AuthCodes {
     /// Stores a new code for [`CODE_TTL_SECS`] and returns it (the only time it exists
     /// outside the client).
     async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError>;
-    /// Takes the code. A code taken before and successfully redeemed is a reuse: its
-    /// grant is revoked here.
-    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError>;
+    /// Takes the code. A code taken before and successfully redeemed, presented again by
+    /// the client it was issued to, is a reuse: its grant is revoked here. Presented by
+    /// anyone else (it leaked: browser history, logs), it is merely invalid and revokes
+    /// nothing, so a spent code is no weapon against its owner.
+    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
 }
 
 #[async_trait]
@@ -96,7 +104,7 @@ impl AuthCodes for Store {
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
         // Codes we issue are 43 characters; anything far off is not worth a lookup.
         if code.is_empty() || code.len() > 256 {
             return Ok(Redemption::Invalid);
@@ -114,9 +122,18 @@ impl AuthCodes for Store {
             .get::<Spent>(Table::OAuth, &spent_pk(&hash), "spent")
             .await?
         {
-            Some(spent) => {
+            Some(spent)
+                if crypto::constant_time_eq(spent.client_id.as_bytes(), client_id.as_bytes()) =>
+            {
                 self.revoke_grant(&spent.gid).await?;
                 Ok(Redemption::Reused { gid: spent.gid })
+            }
+            Some(_) => {
+                tracing::warn!(
+                    client_id,
+                    "a spent authorization code presented by another client: nothing revoked"
+                );
+                Ok(Redemption::Invalid)
             }
             None => Ok(Redemption::Invalid),
         }
