@@ -47,6 +47,10 @@ pub struct Account {
     pub registered_idp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_generation: Option<String>,
+    /// Sessions carry the epoch they started in; bumping it (password reset, move to SSO,
+    /// IdP removal) ends every session of the account at once, on both backends.
+    #[serde(default)]
+    pub session_epoch: u64,
     pub created_at: i64,
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
@@ -81,6 +85,11 @@ impl Account {
     pub fn is_registered_for(&self, idp: &Idp) -> bool {
         self.registered_idp.as_deref() == Some(idp.id.as_str())
             && self.registered_generation.as_deref().unwrap_or("") == idp.generation
+    }
+
+    /// Ends every session started before now (they fail `Session::is_current_for`).
+    pub fn end_all_sessions(&mut self) {
+        self.session_epoch += 1;
     }
 
     /// Puts the account under `idp`.
@@ -234,6 +243,7 @@ pub(crate) fn new_account(
         sso_generation: None,
         registered_idp: None,
         registered_generation: None,
+        session_epoch: 0,
         created_at: now,
         version: 1,
     }
@@ -360,6 +370,7 @@ mod tests {
             sso_generation: None,
             registered_idp: None,
             registered_generation: None,
+            session_epoch: 0,
             created_at: 0,
             version: 1,
         };

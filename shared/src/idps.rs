@@ -349,6 +349,7 @@ impl Idps for Store {
             if account.sso_idp.as_deref() == Some(id) {
                 account.sso_idp = None;
                 account.sso_generation = None;
+                account.end_all_sessions();
                 self.update_account(&account).await.map_err(account_err)?;
                 released += 1;
             }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account, AccountError, Accounts, Email};
 use crate::crypto;
+use crate::oauth::grant::Grants;
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
@@ -151,8 +152,14 @@ impl PasswordResets for Store {
         if account.sso_idp.is_some() {
             return Err(ResetError::UnderSso);
         }
+        // Whoever knew the old password may hold sessions and tokens: the grants go first
+        // (their refresh tokens with them), the sessions end with the new password.
+        for grant in self.grants_of(&account.id).await? {
+            self.revoke_grant(&grant.gid).await?;
+        }
         let mut next = account.clone();
         next.password_hash = Some(crypto::hash_password(new_password).map_err(AccountError::from)?);
+        next.end_all_sessions();
         let (op, next) = accounts::update_op(&next)?;
         match self
             .consume_with(Table::Once, &pk, "once", vec![op])

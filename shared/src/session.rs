@@ -72,6 +72,17 @@ pub struct Session {
     pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The account's `session_epoch` when the session started.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+impl Session {
+    /// Is the session still good for the account as it is now (not ended by a password
+    /// reset, a move to SSO or an IdP removal since it started)?
+    pub fn is_current_for(&self, account: &Account) -> bool {
+        self.account_id == account.id && self.epoch == account.session_epoch
+    }
 }
 
 #[async_trait]
@@ -105,6 +116,7 @@ impl Sessions for Store {
             idp: idp.map(str::to_string),
             created_at: now,
             expires_at: now + lifetime_secs,
+            epoch: account.session_epoch,
         };
         let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
         self.write(vec![Op::Put {

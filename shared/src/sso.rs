@@ -381,8 +381,10 @@ impl SsoRecords for Store {
         }
         let mut linked = account.clone();
         linked.put_under(&idp);
-        // Under SSO the password no longer signs in; it is dropped, not kept around.
+        // Under SSO the password no longer signs in; it is dropped, not kept around, and
+        // the sessions it opened end.
         linked.password_hash = None;
+        linked.end_all_sessions();
         let (op, next) = accounts::update_op(&linked)?;
         let mut ops = vec![op];
         // The IdP's team role, in the same write.
@@ -462,6 +464,7 @@ impl SsoRecords for Store {
         }
         let mut linked = account.clone();
         linked.put_under(&idp);
+        linked.end_all_sessions();
         linked.registered_idp = Some(idp.id.clone());
         linked.registered_generation = Some(idp.generation.clone());
         let (op, next) = accounts::update_op(&linked)?;

@@ -959,3 +959,89 @@ pub async fn idp_sso_urls_follow_registration_and_removal(f: &Fixture) {
         ["https://idp.other.example/sso"]
     );
 }
+
+/// A password reset ends every session of the account (they started under the old
+/// password) and revokes its OAuth grants with their refresh tokens; a session started
+/// afterwards is good.
+pub async fn password_reset_ends_every_session_and_revokes_grants(f: &Fixture) {
+    use identity_shared::password_reset::PasswordResets;
+    use identity_shared::session::Sessions;
+    let email = Email::parse("reset@plain.example").unwrap();
+    let account = f
+        .store
+        .create_account(
+            &email,
+            Some(&SecretString::new("old password 123")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let (old_id, _) = f.store.start_session(&account, None, 3600).await.unwrap();
+    let grant = f
+        .store
+        .grant_for(
+            &account.id,
+            "some-client",
+            &Scopes::parse("identity").unwrap(),
+        )
+        .await
+        .unwrap();
+    let base = "http://127.0.0.1:3000/account/password/reset/";
+    assert!(
+        f.store
+            .request_password_reset(&email, base, &cookie_keys())
+            .await
+            .unwrap()
+    );
+    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
+        .body(&cookie_keys())
+        .unwrap();
+    let token = body
+        .expose_secret()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(base))
+        .map(|t| SecretString::new(t.to_string()))
+        .unwrap();
+    let after = f
+        .store
+        .reset_password(&token, &SecretString::new("a brand new password"))
+        .await
+        .unwrap()
+        .unwrap();
+    let old = f.store.session(&old_id).await.unwrap().expect("record");
+    assert!(!old.is_current_for(&after), "the old session has ended");
+    assert!(!f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+    let (new_id, _) = f.store.start_session(&after, None, 3600).await.unwrap();
+    let new = f.store.session(&new_id).await.unwrap().unwrap();
+    let stored = f.store.account(&after.id).await.unwrap().unwrap();
+    assert!(new.is_current_for(&stored));
+}
+
+/// Moving to SSO (the upgrade confirmation) ends the sessions the password opened.
+pub async fn moving_to_sso_ends_the_password_sessions(f: &Fixture) {
+    use identity_shared::session::Sessions;
+    let acme = f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    let email = Email::parse("mover@acme.example").unwrap();
+    let account = f
+        .store
+        .create_account(
+            &email,
+            Some(&SecretString::new("old password 123")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let (old_id, _) = f.store.start_session(&account, None, 3600).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let SsoOutcome::ConfirmUpgrade { token, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &email, "_m1", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("an account with a password confirms first")
+    };
+    let linked = f.store.confirm_upgrade(&token).await.unwrap().unwrap();
+    let old = f.store.session(&old_id).await.unwrap().expect("record");
+    assert!(!old.is_current_for(&linked));
+}

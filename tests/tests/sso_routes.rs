@@ -1067,6 +1067,18 @@ async fn password_reset_pages_set_a_new_password_through_a_single_use_link() {
         )
         .await
         .unwrap();
+    // Someone is signed in with the old password (perhaps not its owner).
+    let before = h
+        .post_form(
+            "/login",
+            &[
+                ("email", "forgot@plain.example"),
+                ("password", "the old password"),
+            ],
+            None,
+        )
+        .await;
+    let old_session = session_cookie(&before);
     assert_eq!(
         h.get("/account/password/reset", None).await.status(),
         StatusCode::OK
@@ -1127,6 +1139,10 @@ async fn password_reset_pages_set_a_new_password_through_a_single_use_link() {
         )
         .await;
     assert_eq!(done.status(), StatusCode::OK);
+    assert!(page_text(done).await.contains("signed out everywhere"));
+    // The reset ended the session the old password opened.
+    let r = h.get("/session", Some(&old_session)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let again = h
         .post_form(
             &path,

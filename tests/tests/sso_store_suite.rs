@@ -21,4 +21,6 @@ identity_tests::on_both_backends!(
     the_team_role_is_written_with_the_login_itself,
     a_re_registered_idp_id_inherits_no_accounts,
     idp_sso_urls_follow_registration_and_removal,
+    password_reset_ends_every_session_and_revokes_grants,
+    moving_to_sso_ends_the_password_sessions,
 );

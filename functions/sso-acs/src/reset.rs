@@ -161,7 +161,8 @@ pub async fn set(
             page::html(
                 StatusCode::OK,
                 "Password changed",
-                "<p>Your new password is set. <a href=\"/login\">Sign in</a>.</p>",
+                "<p>Your new password is set. The account is signed out everywhere, and \
+applications you authorized with it must be authorized again. <a href=\"/login\">Sign in</a>.</p>",
             )
         }
         Ok(None) => gone(),

@@ -118,11 +118,14 @@ impl AppState {
             .account(&session.account_id)
             .await
             .map_err(Internal::from_display("account read"))?;
-        Ok(account.map(|account| SignedIn {
-            id,
-            session,
-            account,
-        }))
+        // A session from before the account's last "end every session" is no session.
+        Ok(account
+            .filter(|a| session.is_current_for(a))
+            .map(|account| SignedIn {
+                id,
+                session,
+                account,
+            }))
     }
 
     /// `Set-Cookie` value for a new session.
