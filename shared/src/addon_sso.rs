@@ -232,16 +232,18 @@ impl SsoForm {
                 ));
             }
         };
+        let claims = SsoClaims {
+            resource_id: required("resource_id")?,
+            timestamp,
+            user_id: required("user_id")?,
+            email: required("email")?,
+            app: required("app")?,
+            context_app: required("context_app")?,
+            nav_data: one("nav-data")?.unwrap_or_default().to_string(),
+        };
+        check_fields(&claims)?;
         Ok(Self {
-            claims: SsoClaims {
-                resource_id: required("resource_id")?,
-                timestamp,
-                user_id: required("user_id")?,
-                email: required("email")?,
-                app: required("app")?,
-                context_app: required("context_app")?,
-                nav_data: one("nav-data")?.unwrap_or_default().to_string(),
-            },
+            claims,
             resource_token: required("resource_token")?,
             user_scoped_resource_token: required("user_scoped_resource_token")?,
             legacy,
@@ -254,6 +256,21 @@ impl SsoForm {
             .map_err(|_| VerifyError::Malformed("the body is not a form"))?;
         Self::from_pairs(&pairs)
     }
+}
+
+/// The fields the tokens join with `:` must not be re-splittable: `user_id` is the account's
+/// UUID, and no field before the email (nor the email) holds a `:`. Checked by the platform
+/// before it issues a form and by the verifier before it looks at the tokens.
+pub fn check_fields(c: &SsoClaims) -> Result<(), VerifyError> {
+    if uuid::Uuid::try_parse(&c.user_id).map(|u| u.hyphenated().to_string())
+        != Ok(c.user_id.to_ascii_lowercase())
+    {
+        return Err(VerifyError::Malformed("user_id is not an account UUID"));
+    }
+    if c.email.contains(':') || c.resource_id.contains(':') {
+        return Err(VerifyError::Malformed("a field holds a ':'"));
+    }
+    Ok(())
 }
 
 fn same(presented: &str, expected: &str) -> bool {
@@ -365,7 +382,7 @@ mod tests {
         SsoClaims {
             resource_id: "r-1".into(),
             timestamp: now,
-            user_id: "u-1".into(),
+            user_id: "5a1d2c3b-4e5f-4061-8273-94a5b6c7d8e9".into(),
             email: "ada@example.com".into(),
             app: "my-app".into(),
             context_app: "my-app".into(),
@@ -427,6 +444,34 @@ mod tests {
             check(&form, &salt(), t - FUTURE_SKEW_SECS - 1),
             Err(VerifyError::FromTheFuture)
         ));
+    }
+
+    /// The token formula joins fields with `:`: a `user_id` that is not a UUID, or an email
+    /// holding a `:`, could be re-split into other fields with the same token.
+    #[test]
+    fn fields_that_could_be_re_split_are_refused() {
+        for (user_id, email) in [
+            ("u-1", "ada@example.com"),
+            ("5a1d2c3b-4e5f-4061-8273-94a5b6c7d8e9:x", "ada@example.com"),
+            ("5a1d2c3b-4e5f-4061-8273-94a5b6c7d8e9", "ada:x@example.com"),
+        ] {
+            let mut c = claims(1_700_000_000);
+            c.user_id = user_id.into();
+            c.email = email.into();
+            assert!(
+                matches!(check_fields(&c), Err(VerifyError::Malformed(_))),
+                "{user_id} {email}"
+            );
+            let form = SsoForm::issue(c, &salt());
+            assert!(
+                matches!(
+                    SsoForm::from_pairs(&pairs(&form)),
+                    Err(VerifyError::Malformed(_))
+                ),
+                "{user_id} {email}"
+            );
+        }
+        assert!(check_fields(&claims(1_700_000_000)).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
-use identity_shared::addon_sso::{SsoClaims, SsoForm};
+use identity_shared::addon_sso::{self, SsoClaims, SsoForm};
 use identity_shared::addons::{Addon, Addons, SsoAccess};
 use identity_shared::apps::App;
 use identity_shared::http::page::{self, esc};
@@ -163,6 +163,16 @@ pub async fn sso(
         context_app: app.name.clone(),
         nav_data: nav_data(&addon, &app),
     };
+    // Fields the token formula could re-split (an email holding ':') get no form.
+    if addon_sso::check_fields(&claims).is_err() {
+        tracing::warn!(addon_id = %addon.id, "add-on SSO refused: the account's email cannot be sent safely");
+        return PageError::new(
+            StatusCode::FORBIDDEN,
+            "No access to this add-on",
+            "Your account's email address cannot be sent to add-ons. Ask an administrator to change it.",
+        )
+        .into_response();
+    }
     let form = SsoForm::issue(claims, &addon.sso_salt());
     tracing::info!(addon_id = %addon.id, app_id = %app.id, role = role.as_str(), "add-on SSO form issued");
     form_page(&addon, &app, &form, &origin)
