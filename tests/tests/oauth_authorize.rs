@@ -259,6 +259,48 @@ async fn trusted_client_goes_straight_back_with_a_code_and_untrusted_sees_consen
     assert!(!html.contains("<script"));
 }
 
+/// A public client redirecting to a loopback address could be any program on the machine:
+/// it never gets a code without the person's interaction, trusted or remembered
+/// (RFC 8252 §8.6). The same client on its https redirect URI is treated as usual.
+#[tokio::test]
+async fn public_client_on_a_loopback_redirect_always_shows_consent() {
+    let env = env().await;
+    let cookie = cookie(&env.state, "a@example.com").await;
+    let native = register(&env.state, true, true, &["identity"]).await;
+    let loopback = with(
+        params(&native.id),
+        "redirect_uri",
+        Some("http://127.0.0.1:8080/cb"),
+    );
+    for _ in 0..2 {
+        let r = get(&env.router, &authorize_path(&loopback), Some(&cookie)).await;
+        assert_eq!(r.status(), StatusCode::OK, "a consent page, not a redirect");
+        assert!(r.headers().get(header::LOCATION).is_none());
+        // Even after the person allowed it once.
+        let html = consent_page(&env, &native, &cookie, &loopback).await;
+        let answer = consent_form(&html, "allow");
+        let r = post(
+            &env.router,
+            "/oauth/authorize",
+            form(&answer),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    let r = get(
+        &env.router,
+        &authorize_path(&params(&native.id)),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "trusted, on its https redirect URI"
+    );
+}
+
 async fn consent_page(env: &Env, c: &TestClient, cookie: &str, p: &[(String, String)]) -> String {
     let r = get(&env.router, &authorize_path(p), Some(cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);

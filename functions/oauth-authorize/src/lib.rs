@@ -135,15 +135,18 @@ async fn authorize(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
     if user.account.status == AccountStatus::Pending {
         return pages::activate_account(&user.account.email);
     }
-    if !v.client.trusted {
-        let remembered = match state
-            .store
-            .current_grant(&user.account.id, &v.client.client_id)
-            .await
-        {
-            Ok(g) => g.is_some_and(|g| g.scopes().contains_all(&v.scopes)),
-            Err(e) => return Internal::new("grant read", e).page().into_response(),
-        };
+    // A public client on a loopback redirect URI is asked about every time (RFC 8252 §8.6).
+    let always_ask = v.client.always_asks(&v.redirect_uri);
+    if !v.client.trusted || always_ask {
+        let remembered = !always_ask
+            && match state
+                .store
+                .current_grant(&user.account.id, &v.client.client_id)
+                .await
+            {
+                Ok(g) => g.is_some_and(|g| g.scopes().contains_all(&v.scopes)),
+                Err(e) => return Internal::new("grant read", e).page().into_response(),
+            };
         if !remembered {
             let csrf = consent_csrf(&user.id, &v.client.client_id);
             return pages::consent(&v, &user.account.email, &csrf);

@@ -49,6 +49,13 @@ impl std::fmt::Debug for OAuthClient {
 const NO_SECRET: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl OAuthClient {
+    /// Must the person be asked every time, whatever was remembered or trusted? A public
+    /// client redirecting to a loopback address could be any program on the machine
+    /// (RFC 8252 §8.6): it never gets a code without the person's interaction.
+    pub fn always_asks(&self, redirect_uri: &str) -> bool {
+        self.public && is_loopback_redirect(redirect_uri)
+    }
+
     /// The registered scopes (stored canonical; an unreadable value allows nothing).
     pub fn scopes(&self) -> Scopes {
         Scopes::parse(&self.scope).unwrap_or_default()
@@ -137,6 +144,14 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
         Some("http") => Err("http is allowed only on a loopback host; use https"),
         _ => Err("must be https (or http on a loopback host)"),
     }
+}
+
+/// `http://localhost…`, `http://127.0.0.1…` or `http://[::1]…`.
+pub fn is_loopback_redirect(uri: &str) -> bool {
+    http::Uri::try_from(uri).is_ok_and(|u| {
+        u.scheme_str() == Some("http")
+            && matches!(u.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
+    })
 }
 
 fn client_pk(id: &str) -> String {
