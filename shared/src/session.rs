@@ -16,6 +16,19 @@ use crate::secrets::CookieKeys;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
 pub const COOKIE_NAME: &str = "identity_session";
+/// The name under https: the `__Host-` prefix makes browsers accept it only with `Secure`,
+/// `Path=/` and no `Domain`, so no other host (a sibling subdomain) or path can set or
+/// shadow it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-identity_session";
+
+/// The session cookie's name when the service is (`secure`) or is not served over https.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
 
 /// The raw session id, as sealed into the cookie. Never stored, never printed.
 #[derive(Debug, Clone)]
@@ -144,6 +157,11 @@ impl Sessions for Store {
     }
 }
 
+/// The sign-out button's CSRF token (field `csrf` of `POST /logout`): bound to the session.
+pub fn logout_csrf(session: &SessionId) -> String {
+    session.derive("logout")
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -156,10 +174,12 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// `Set-Cookie` for a session cookie: HttpOnly, SameSite=Lax, Secure when `secure`.
+/// `Set-Cookie` for a session cookie: HttpOnly, SameSite=Lax; under https (`secure`)
+/// `__Host-` named and Secure.
 pub fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}")
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}")
 }
 
 /// `Set-Cookie` that removes the session cookie.
@@ -201,6 +221,8 @@ mod tests {
     #[test]
     fn cookie_attributes() {
         let c = set_cookie("v", 60, true);
+        assert!(c.starts_with("__Host-identity_session=v; Path=/;"), "{c}");
+        assert!(!c.contains("Domain"));
         assert!(
             c.contains("HttpOnly")
                 && c.contains("SameSite=Lax")

@@ -452,7 +452,7 @@ impl Flows {
             .cookies
             .iter()
             .map(|c| c.split(';').next().unwrap().to_string())
-            .find(|c| c.starts_with("identity_session="))
+            .find(|c| c.starts_with("__Host-identity_session="))
             .expect("a session cookie");
         let s = self
             .env

@@ -104,11 +104,36 @@ async fn logout_ends_the_session_server_side() {
     let cookie =
         identity_tests::signed_in_cookie(&state, "a@example.com", AccountStatus::Active).await;
     let router = identity_cli::router(state);
+    // Without the proof every form needs (same-origin Fetch Metadata or the button's
+    // session-bound token), nobody is signed out: another site cannot do it.
+    for proofless in [
+        Request::post("/logout").header(header::COOKIE, &cookie),
+        Request::post("/logout")
+            .header(header::COOKIE, &cookie)
+            .header("sec-fetch-site", "cross-site"),
+        Request::post("/logout")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+    ] {
+        let r = router
+            .clone()
+            .oneshot(proofless.body(Body::from("csrf=AAAA")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = router
+            .clone()
+            .oneshot(get_session(Some(&cookie)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "still signed in");
+    }
     let r = router
         .clone()
         .oneshot(
             Request::post("/logout")
                 .header(header::COOKIE, &cookie)
+                .header("sec-fetch-site", "same-origin")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -132,6 +157,7 @@ async fn logout_ends_the_session_server_side() {
         .oneshot(
             Request::post("/logout")
                 .header(header::ACCEPT, "text/html")
+                .header("sec-fetch-site", "same-origin")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -162,12 +188,11 @@ async fn session_cookie_is_secure_under_https() {
     let mut config = (*https.config).clone();
     config.base_url = "https://id.example.com".into();
     https.config = Arc::new(config);
+    let secure = https.session_cookie(&id, &s).await.unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
     assert!(
-        https
-            .session_cookie(&id, &s)
-            .await
-            .unwrap()
-            .contains("; Secure")
+        secure.starts_with("__Host-identity_session=") && !secure.contains("Domain"),
+        "under https the cookie is __Host- bound to this host: {secure}"
     );
 }
 
@@ -185,6 +210,10 @@ async fn responses_carry_request_id_and_security_headers() {
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-123");
     assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(
+        r.headers()[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
     // Not `no-referrer`: under it browsers post `Origin: null` from our own forms.
     assert_eq!(r.headers()[header::REFERRER_POLICY], "same-origin");
 }

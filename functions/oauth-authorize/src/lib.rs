@@ -240,7 +240,12 @@ async fn authorizations(State(state): State<AppState>, uri: Uri, headers: Header
             Err(e) => return Internal::new("client read", e).page().into_response(),
         }
     }
-    pages::authorizations(&user.account.email, &rows, &authorizations_csrf(&user.id))
+    pages::authorizations(
+        &user.account.email,
+        &rows,
+        &authorizations_csrf(&user.id),
+        &identity_shared::session::logout_csrf(&user.id),
+    )
 }
 
 /// `POST /account/authorizations/revoke`: `grant_id` and `csrf`.

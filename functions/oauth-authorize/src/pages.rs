@@ -101,6 +101,7 @@ pub fn authorizations(
     email: &str,
     grants: &[(Grant, Option<OAuthClient>)],
     csrf: &str,
+    logout_csrf: &str,
 ) -> Response {
     let list = if grants.is_empty() {
         "<p>No application has access to your account.</p>".to_string()
@@ -132,8 +133,9 @@ pub fn authorizations(
         &format!(
             "<p>Signed in as <strong>{}</strong>. These applications can use your account; \
 revoking one ends its access at once: every token it holds stops working.</p>{list}\
-<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
-            esc(email)
+<form method=\"post\" action=\"/logout\">{logout}<button type=\"submit\">Sign out</button></form>",
+            esc(email),
+            logout = hidden("csrf", logout_csrf),
         ),
     )
 }

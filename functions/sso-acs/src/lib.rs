@@ -13,6 +13,7 @@ pub mod web;
 pub mod welcome;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -78,30 +79,40 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
 
 /// `POST /logout`: ends the session server-side and clears the cookie. Browsers (asking
 /// for HTML) are sent to the login page; API clients get 204.
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    // Another site may not sign people out (its forms and scripts are refused by what the
-    // browser says); API clients send neither `Origin` nor `Sec-Fetch-Site`.
-    if form::from_another_site(&headers, &state.config.origin()) {
-        tracing::warn!("sign-out from another site refused");
-        return identity_shared::http::PageError::new(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "Sign out from this site's own pages.",
-        )
-        .into_response();
+async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    // The same proof as every form: same-origin by Fetch Metadata, or the session-bound
+    // token of the sign-out button. Another site cannot sign people out.
+    let cookie_name = session::cookie_name(state.config.secure_cookies());
+    let keys = match state.secrets.cookie_keys().await {
+        Ok(k) => k,
+        Err(e) => {
+            return identity_shared::http::Internal::new("cookie keys", e)
+                .json()
+                .into_response();
+        }
+    };
+    let id = session::cookie_value(&headers, cookie_name).and_then(|v| SessionId::open(&keys, v));
+    let presented: Option<String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+    let token_ok = match (&id, &presented) {
+        (Some(id), Some(p)) => identity_shared::crypto::constant_time_eq(
+            p.as_bytes(),
+            session::logout_csrf(id).as_bytes(),
+        ),
+        _ => false,
+    };
+    let same_origin = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"same-origin");
+    if let Err(refused) =
+        form::check_session_post(&headers, &state.config.origin(), token_ok || same_origin)
+    {
+        tracing::warn!("sign-out refused: no proof it came from our pages");
+        return refused.into_response();
     }
-    if let Some(value) = session::cookie_value(&headers, session::COOKIE_NAME) {
-        let keys = match state.secrets.cookie_keys().await {
-            Ok(k) => k,
-            Err(e) => {
-                return identity_shared::http::Internal::new("cookie keys", e)
-                    .json()
-                    .into_response();
-            }
-        };
-        if let Some(id) = SessionId::open(&keys, value)
-            && let Err(e) = state.store.end_session(&id).await
-        {
+    if let Some(id) = id {
+        if let Err(e) = state.store.end_session(&id).await {
             return identity_shared::http::Internal::new("end session", e)
                 .json()
                 .into_response();

@@ -94,7 +94,8 @@ impl AppState {
     /// The signed-in user of a request, if its session cookie opens, the session record
     /// lives, and the account exists. Anything else is "no session".
     pub async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<SignedIn>, Internal> {
-        let Some(value) = session::cookie_value(headers, session::COOKIE_NAME) else {
+        let name = session::cookie_name(self.config.secure_cookies());
+        let Some(value) = session::cookie_value(headers, name) else {
             return Ok(None);
         };
         let keys = self

@@ -65,6 +65,10 @@ async fn request_context(req: Request, next: Next) -> Response {
         }
         h.entry(header::X_CONTENT_TYPE_OPTIONS)
             .or_insert(HeaderValue::from_static("nosniff"));
+        // Browsers honour HSTS only when it arrives over https (RFC 6797 §8.1): deployments
+        // get it, plain-http local use is unaffected.
+        h.entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static("max-age=31536000"));
         // Codes, states and single-use links travel in URLs: other sites get no referrer.
         // Not `no-referrer`: under it browsers send `Origin: null` even on same-origin form
         // posts (see `form`), and `same-origin` keeps the real origin for our own posts.
