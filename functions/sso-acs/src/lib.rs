@@ -111,12 +111,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         tracing::warn!("sign-out refused: no proof it came from our pages");
         return refused.into_response();
     }
-    if let Some(id) = id {
-        if let Err(e) = state.store.end_session(&id).await {
-            return identity_shared::http::Internal::new("end session", e)
-                .json()
-                .into_response();
-        }
+    if let Some(id) = id
+        && let Err(e) = state.store.end_session(&id).await
+    {
+        return identity_shared::http::Internal::new("end session", e)
+            .json()
+            .into_response();
     }
     let clear = [(
         header::SET_COOKIE,
