@@ -458,6 +458,28 @@ pub async fn refresh_retry_within_grace_is_refused_and_keeps_the_grant(f: &Fixtu
     ));
 }
 
+/// Within the grace period a reuse is taken for a retry only while the successor is
+/// unused: once the successor has been used (by the client, or by a thief who rotated
+/// first), a reuse of the old token revokes the grant at once.
+pub async fn refresh_reuse_within_grace_after_the_successor_was_used_revokes(f: &Fixture) {
+    let (client, _) = confidential(f).await;
+    let g = grant(f, &client, "thief@example.com").await;
+    let first = refresh_token(f, &g).await;
+    let rotate = |token: String| {
+        let (store, cid) = (f.store.clone(), client.client_id.clone());
+        async move { store.rotate_refresh(&token, &cid, None, 10).await.unwrap() }
+    };
+    let RefreshOutcome::Rotated(second) = rotate(first.clone()).await else {
+        panic!("the first use rotates")
+    };
+    let RefreshOutcome::Rotated(_) = rotate(second.token.expose_secret().to_string()).await else {
+        panic!("the successor rotates")
+    };
+    f.clock.advance(1);
+    assert!(matches!(rotate(first).await, RefreshOutcome::Reused { .. }));
+    assert!(!f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
+}
+
 pub async fn refresh_reuse_after_grace_revokes_the_grant(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let g = grant(f, &client, "late@example.com").await;

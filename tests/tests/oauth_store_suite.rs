@@ -13,6 +13,7 @@ identity_tests::on_both_backends!(
     expired_unredeemed_code_is_invalid_and_revokes_nothing,
     refresh_rotation_has_one_winner_among_200_racers_and_reuse_revokes,
     refresh_retry_within_grace_is_refused_and_keeps_the_grant,
+    refresh_reuse_within_grace_after_the_successor_was_used_revokes,
     refresh_reuse_after_grace_revokes_the_grant,
     refresh_token_is_bound_to_its_client_scope_and_lifetime,
     revoked_jti_is_remembered_until_the_token_expires,

@@ -3,10 +3,12 @@
 //! the record's version, so of any number of concurrent uses exactly one rotates.
 //!
 //! A spent token presented again is a reuse: the whole grant is revoked, unless the token
-//! was spent less than the grace period ago. Within that window the second use is taken to
-//! be a retry of the same request (a client that timed out and tried again, two tabs
-//! racing): it is refused with `invalid_grant` and nothing is revoked. It never gets a
-//! second successor, so there is never more than one live token family per use.
+//! was spent less than the grace period ago *and its successor has not been used yet*.
+//! Within that window the second use is taken to be a retry of the same request (a client
+//! that timed out and tried again, two tabs racing): it is refused with `invalid_grant`
+//! and nothing is revoked. Once the successor has been used, a reuse of the old token is a
+//! reuse whatever the time (a thief who rotated first cannot hide behind the window). It
+//! never gets a second successor, so there is never more than one live token family.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,9 @@ pub struct RefreshRecord {
     /// When it was used (and replaced); a spent token is never honoured again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent_at: Option<i64>,
+    /// The hash of the token that replaced it (set with `spent_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
     #[serde(skip)]
     pub version: i64,
 }
@@ -47,20 +52,28 @@ pub enum Judgement {
     Rotate,
     /// Issued to another client.
     OtherClient,
-    /// Spent less than the grace period ago: refused, nothing revoked.
+    /// Spent less than the grace period ago, its successor unused: refused, nothing
+    /// revoked.
     WithinGrace,
     /// Spent earlier: the grant must be revoked.
     Reuse,
 }
 
-/// The rule, given the record, the authenticated client, `now` and the grace period.
-pub fn judge(record: &RefreshRecord, client_id: &str, now: i64, grace_secs: i64) -> Judgement {
+/// The rule, given the record, the authenticated client, `now`, the grace period, and
+/// whether the token's successor has been used (or can no longer be found: fail closed).
+pub fn judge(
+    record: &RefreshRecord,
+    client_id: &str,
+    now: i64,
+    grace_secs: i64,
+    successor_used: bool,
+) -> Judgement {
     if record.client_id != client_id {
         return Judgement::OtherClient;
     }
     match record.spent_at {
         None => Judgement::Rotate,
-        Some(spent) if now - spent < grace_secs => Judgement::WithinGrace,
+        Some(spent) if now - spent < grace_secs && !successor_used => Judgement::WithinGrace,
         Some(_) => Judgement::Reuse,
     }
 }
@@ -109,6 +122,7 @@ pub fn new_refresh_token(
         issued_at: now,
         expires_at: now + REFRESH_TOKEN_TTL_SECS,
         spent_at: None,
+        successor: None,
         version: 1,
     };
     let op = Op::Put {
@@ -175,9 +189,20 @@ impl RefreshTokens for Store {
             let Some(record) = read_record(self, &hash).await? else {
                 return Ok(RefreshOutcome::Invalid);
             };
-            match judge(&record, client_id, now, grace_secs) {
+            // Only a spent token needs its successor looked at.
+            let successor_used = match (&record.spent_at, &record.successor) {
+                (None, _) => false,
+                (Some(_), Some(next)) => read_record(self, next)
+                    .await?
+                    .is_none_or(|s| s.spent_at.is_some()),
+                (Some(_), None) => true,
+            };
+            match judge(&record, client_id, now, grace_secs, successor_used) {
                 Judgement::OtherClient => return Ok(RefreshOutcome::Invalid),
-                Judgement::WithinGrace => return Ok(RefreshOutcome::RetryWithinGrace),
+                Judgement::WithinGrace => {
+                    tracing::warn!(gid = %record.gid, client_id, "refresh token presented again within the grace period: refused, nothing revoked");
+                    return Ok(RefreshOutcome::RetryWithinGrace);
+                }
                 Judgement::Reuse => {
                     self.revoke_grant(&record.gid).await?;
                     return Ok(RefreshOutcome::Reused { gid: record.gid });
@@ -192,10 +217,11 @@ impl RefreshTokens for Store {
                 Some(g) if g.is_live() && g.client_id == client_id => g,
                 _ => return Ok(RefreshOutcome::Invalid),
             };
+            let (new_token, new_record, put_new) = new_refresh_token(&grant, &token_scopes, now)?;
             let mut spent = record.clone();
             spent.spent_at = Some(now);
+            spent.successor = Some(crypto::sha256_hex(new_token.expose_secret().as_bytes()));
             spent.version = record.version + 1;
-            let (new_token, new_record, put_new) = new_refresh_token(&grant, &token_scopes, now)?;
             let ops = vec![
                 Op::Put {
                     table: Table::OAuth,
@@ -255,23 +281,33 @@ mod tests {
             issued_at: 0,
             expires_at: REFRESH_TOKEN_TTL_SECS,
             spent_at,
+            successor: None,
             version: 1,
         }
     }
 
     #[test]
     fn unspent_token_rotates() {
-        assert_eq!(judge(&record(None), "c", 100, 10), Judgement::Rotate);
+        assert_eq!(judge(&record(None), "c", 100, 10, false), Judgement::Rotate);
+    }
+
+    #[test]
+    fn reuse_within_grace_after_the_successor_was_used_revokes() {
+        assert_eq!(
+            judge(&record(Some(100)), "c", 101, 10, true),
+            Judgement::Reuse,
+            "the thief rotated first: the window is no hiding place"
+        );
     }
 
     #[test]
     fn refresh_token_of_another_client_is_invalid_and_revokes_nothing() {
         assert_eq!(
-            judge(&record(None), "other", 100, 10),
+            judge(&record(None), "other", 100, 10, false),
             Judgement::OtherClient
         );
         assert_eq!(
-            judge(&record(Some(1)), "other", 100, 10),
+            judge(&record(Some(1)), "other", 100, 10, false),
             Judgement::OtherClient
         );
     }
@@ -279,20 +315,23 @@ mod tests {
     #[test]
     fn refresh_reuse_within_grace_is_refused_without_revoking() {
         assert_eq!(
-            judge(&record(Some(100)), "c", 100, 10),
+            judge(&record(Some(100)), "c", 100, 10, false),
             Judgement::WithinGrace
         );
         assert_eq!(
-            judge(&record(Some(100)), "c", 109, 10),
+            judge(&record(Some(100)), "c", 109, 10, false),
             Judgement::WithinGrace
         );
     }
 
     #[test]
     fn refresh_reuse_after_grace_revokes_the_grant() {
-        assert_eq!(judge(&record(Some(100)), "c", 110, 10), Judgement::Reuse);
         assert_eq!(
-            judge(&record(Some(100)), "c", 100, 0),
+            judge(&record(Some(100)), "c", 110, 10, false),
+            Judgement::Reuse
+        );
+        assert_eq!(
+            judge(&record(Some(100)), "c", 100, 0, false),
             Judgement::Reuse,
             "no grace: any reuse revokes"
         );
