@@ -24,6 +24,11 @@ const NEVER_TRACE: &[&str] = &[
     "aws_sdk_dynamodb",
     "aws_sdk_secretsmanager",
     "aws_config",
+    // Request signing: its canonical requests carry session tokens.
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_credential_types",
+    "aws_smithy_types",
     "hyper",
     "hyper_util",
     "h2",

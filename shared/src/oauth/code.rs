@@ -93,7 +93,8 @@ pub trait AuthCodes {
 impl AuthCodes for Store {
     async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError> {
         let code = crypto::random_token();
-        let body = serde_json::to_value(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_value(grant)
+            .map_err(|e| crate::store::serde_failure("code record", &e))?;
         self.put_single_use(
             KIND,
             &code_hash(code.expose_secret()),
@@ -112,7 +113,8 @@ impl AuthCodes for Store {
         let hash = code_hash(code);
         if let Some(body) = self.take_single_use(KIND, &hash).await? {
             let grant: CodeGrant =
-                serde_json::from_value(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                serde_json::from_value(body)
+                    .map_err(|e| crate::store::serde_failure("code record", &e))?;
             return Ok(Redemption::Taken {
                 code_hash: hash,
                 grant,

@@ -332,10 +332,14 @@ impl DynamoDb {
         // A concurrent transaction on the same items cancels ours with TransactionConflict;
         // try again a few times, then report the conflict (nothing was written).
         for attempt in 0..4 {
+            // Idempotent under the SDK's own retries: a retry after a lost answer to a write
+            // that did happen succeeds, instead of failing its own conditions ("already
+            // used"). A new token per attempt of ours, which follow cancellations.
             let r = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
                 .send()
                 .await;
             let Err(e) = r else { return Ok(()) };
@@ -351,15 +355,46 @@ impl DynamoDb {
                 }
                 _ => vec![],
             };
-            if reasons.iter().any(|c| c == "ConditionalCheckFailed") {
-                return Err(StoreError::Conflict);
-            }
-            if !reasons.iter().any(|c| c == "TransactionConflict") || attempt == 3 {
-                return Err(StoreError::Conflict);
+            match cancellation(&reasons) {
+                Cancelled::ConditionFailed => return Err(StoreError::Conflict),
+                Cancelled::Other => {
+                    return Err(StoreError::Unavailable(format!(
+                        "TransactWriteItems cancelled: {reasons:?}"
+                    )));
+                }
+                Cancelled::Concurrent if attempt == 3 => return Err(StoreError::Conflict),
+                Cancelled::Concurrent => {}
             }
             tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
         }
         Err(StoreError::Conflict)
+    }
+}
+
+/// Why DynamoDB cancelled a transaction, from its per-item cancellation reasons.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// One of our conditions did not hold: the only [`StoreError::Conflict`] proper.
+    ConditionFailed,
+    /// Another transaction was writing the same items: worth another try.
+    Concurrent,
+    /// Throttling, validation, item size, capacity…: the store is unavailable (503), not a
+    /// failed condition ("already used" would be a lie).
+    Other,
+}
+
+fn cancellation(reasons: &[String]) -> Cancelled {
+    if reasons.iter().any(|c| c == "ConditionalCheckFailed") {
+        Cancelled::ConditionFailed
+    } else if !reasons.is_empty()
+        && reasons
+            .iter()
+            .all(|c| c == "None" || c == "TransactionConflict")
+        && reasons.iter().any(|c| c == "TransactionConflict")
+    {
+        Cancelled::Concurrent
+    } else {
+        Cancelled::Other
     }
 }
 
@@ -550,6 +585,37 @@ impl Backend for DynamoDb {
                 Ok(None)
             }
             Err(e) => Err(sdk_unavailable("DeleteItem", &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[&str]) -> Vec<String> {
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn only_a_failed_condition_is_a_conflict() {
+        assert_eq!(
+            cancellation(&reasons(&["None", "ConditionalCheckFailed"])),
+            Cancelled::ConditionFailed
+        );
+        assert_eq!(
+            cancellation(&reasons(&["TransactionConflict", "None"])),
+            Cancelled::Concurrent
+        );
+        for other in [
+            &["ThrottlingError", "None"][..],
+            &["ValidationError"],
+            &["ItemCollectionSizeLimitExceeded"],
+            &["ProvisionedThroughputExceeded", "TransactionConflict"],
+            &["None"],
+            &[],
+        ] {
+            assert_eq!(cancellation(&reasons(other)), Cancelled::Other, "{other:?}");
         }
     }
 }

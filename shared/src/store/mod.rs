@@ -58,7 +58,7 @@ impl Item {
         Ok(Self {
             pk: pk.into(),
             sk: sk.into(),
-            body: serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            body: serde_json::to_string(body).map_err(|e| serde_failure("record body", &e))?,
             expires_at: None,
             version: 1,
         })
@@ -75,8 +75,7 @@ impl Item {
     }
 
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
-        serde_json::from_str(&self.body)
-            .map_err(|e| StoreError::Corrupt(format!("record {}/{}: {e}", self.pk, self.sk)))
+        serde_json::from_str(&self.body).map_err(|e| serde_failure("record", &e))
     }
 
     /// Parses a record type that keeps the store version beside its body.
@@ -142,6 +141,17 @@ pub enum Op {
         sk: String,
         cond: Cond,
     },
+}
+
+/// A record that does not (de)serialize, described without serde's message: it can quote the
+/// values it read (an email, a hash), and store errors reach logs.
+pub fn serde_failure(what: &str, e: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{what} unreadable ({:?} error at line {}, column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -413,5 +423,24 @@ impl SingleUse for Store {
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_record_error_quotes_none_of_its_values() {
+        let item = Item {
+            pk: "email#ada@example.com".into(),
+            sk: "email".into(),
+            body: r#"{"account_id": "ada@example.com secret"}"#.into(),
+            expires_at: None,
+            version: 1,
+        };
+        let err = item.parse::<u64>().unwrap_err().to_string();
+        assert!(err.contains("unreadable"), "{err}");
+        assert!(!err.contains("ada") && !err.contains("secret"), "{err}");
     }
 }
