@@ -48,8 +48,8 @@ pub struct Claims {
     pub jti: Option<String>,
 }
 
-/// A parsed, not yet verified assertion.
-#[derive(Debug)]
+/// A parsed, not yet verified assertion. `Debug` leaves out the token (a bearer value
+/// until it expires).
 pub struct Assertion {
     pub alg: Algorithm,
     key: KeyKind,
@@ -61,6 +61,20 @@ pub struct Assertion {
     pub claims: Claims,
     signing_input_len: usize,
     token: String,
+}
+
+impl std::fmt::Debug for Assertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assertion")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("x5t", &self.x5t)
+            .field("x5t_s256", &self.x5t_s256)
+            .field("names_own_key", &self.names_own_key)
+            .field("claims", &self.claims)
+            .field("token", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 fn refuse(description: impl Into<String>) -> OAuthError {
@@ -374,6 +388,15 @@ mod tests {
         let e = r.unwrap_err();
         assert_eq!(e.code, OAuthErrorCode::InvalidGrant);
         e.description
+    }
+
+    #[test]
+    fn an_assertion_prints_without_its_token() {
+        let t = token(json!({"alg": "RS256", "kid": "k1"}), claims());
+        let a = parse(&t).expect("parses");
+        let printed = format!("{a:?}");
+        assert!(printed.contains("[redacted]") && printed.contains("jwt_c"), "{printed}");
+        assert!(!printed.contains(&t) && !printed.contains("c2ln"), "{printed}");
     }
 
     #[test]
