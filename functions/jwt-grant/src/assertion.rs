@@ -395,8 +395,14 @@ mod tests {
         let t = token(json!({"alg": "RS256", "kid": "k1"}), claims());
         let a = parse(&t).expect("parses");
         let printed = format!("{a:?}");
-        assert!(printed.contains("[redacted]") && printed.contains("jwt_c"), "{printed}");
-        assert!(!printed.contains(&t) && !printed.contains("c2ln"), "{printed}");
+        assert!(
+            printed.contains("[redacted]") && printed.contains("jwt_c"),
+            "{printed}"
+        );
+        assert!(
+            !printed.contains(&t) && !printed.contains("c2ln"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -112,9 +112,8 @@ impl AuthCodes for Store {
         }
         let hash = code_hash(code);
         if let Some(body) = self.take_single_use(KIND, &hash).await? {
-            let grant: CodeGrant =
-                serde_json::from_value(body)
-                    .map_err(|e| crate::store::serde_failure("code record", &e))?;
+            let grant: CodeGrant = serde_json::from_value(body)
+                .map_err(|e| crate::store::serde_failure("code record", &e))?;
             return Ok(Redemption::Taken {
                 code_hash: hash,
                 grant,
