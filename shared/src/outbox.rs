@@ -132,6 +132,23 @@ impl Outbox for Store {
     }
 }
 
+/// How many messages with one of `subjects` went to `to` in the last `window_secs`: for
+/// the per-address limits that keep the outbox from being filled by strangers.
+pub async fn recent_count(
+    store: &Store,
+    to: &Email,
+    subjects: &[&str],
+    window_secs: i64,
+) -> Result<usize, StoreError> {
+    let since = store.now() - window_secs;
+    Ok(store
+        .outbox(Some(to))
+        .await?
+        .iter()
+        .filter(|m| m.created_at > since && subjects.contains(&m.subject.as_str()))
+        .count())
+}
+
 /// Hands the newest message to `to` to the sender; a failure is logged, not fatal (the
 /// message stays in the outbox).
 pub async fn deliver_newest(store: &Store, sender: &dyn EmailSender, to: &Email) {

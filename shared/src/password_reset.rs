@@ -14,6 +14,10 @@ use crate::secrets::CookieKeys;
 use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table};
 
 pub const RESET_TTL_SECS: i64 = 3600;
+/// At most this many password messages to one address per hour; further requests are
+/// answered the same way and send nothing, so strangers cannot fill anyone's outbox.
+pub const MAX_RESET_MESSAGES_PER_HOUR: usize = 3;
+const RESET_SUBJECTS: &[&str] = &["Reset your password", "Your password"];
 /// Shortest password accepted (NIST SP 800-63B asks for at least 8; we ask for more).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 256;
@@ -88,6 +92,12 @@ impl PasswordResets for Store {
             return Ok(false);
         };
         let now = self.now();
+        if outbox::recent_count(self, email, RESET_SUBJECTS, 3600).await?
+            >= MAX_RESET_MESSAGES_PER_HOUR
+        {
+            tracing::info!("password reset: the address's hourly limit is reached; nothing sent");
+            return Ok(false);
+        }
         let ops = if account.sso_idp.is_some() {
             vec![outbox::message_op(
                 &account.email,

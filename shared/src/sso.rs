@@ -28,6 +28,9 @@ pub const UPGRADE_TTL_SECS: i64 = 600;
 pub const REPLAY_MARGIN_SECS: i64 = 180;
 /// How long the emailed link that confirms linking an existing account to an IdP works.
 pub const LINK_TTL_SECS: i64 = 24 * 3600;
+/// At most this many such links to one address per hour (earlier ones still work).
+pub const MAX_LINK_MESSAGES_PER_HOUR: usize = 3;
+const LINK_SUBJECT: &str = "Confirm single sign-on for your account";
 
 const REQUEST_KIND: &str = "saml-request";
 const REPLAY_KIND: &str = "saml-assertion";
@@ -296,7 +299,12 @@ impl SsoRecords for Store {
                     }
                 }
                 None if !account.has_password() => {
-                    ops.extend(link_ops(&account, login, keys, now)?);
+                    // A few links an hour at most: the IdP cannot fill the owner's outbox.
+                    if outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?
+                        < MAX_LINK_MESSAGES_PER_HOUR
+                    {
+                        ops.extend(link_ops(&account, login, keys, now)?);
+                    }
                     SsoOutcome::ConfirmByEmail { account }
                 }
                 None => {
@@ -554,12 +562,6 @@ fn link_ops(
             .expiring(now + LINK_TTL_SECS),
             cond: Cond::Absent,
         },
-        outbox::message_op(
-            &account.email,
-            "Confirm single sign-on for your account",
-            &body,
-            keys,
-            now,
-        )?,
+        outbox::message_op(&account.email, LINK_SUBJECT, &body, keys, now)?,
     ])
 }

@@ -1045,3 +1045,73 @@ pub async fn moving_to_sso_ends_the_password_sessions(f: &Fixture) {
     let old = f.store.session(&old_id).await.unwrap().expect("record");
     assert!(!old.is_current_for(&linked));
 }
+
+/// Password messages to one address are limited per hour: a stranger asking again and again
+/// fills nobody's outbox, and gets the same answer.
+pub async fn password_reset_messages_are_limited_per_address(f: &Fixture) {
+    use identity_shared::password_reset::{MAX_RESET_MESSAGES_PER_HOUR, PasswordResets};
+    let email = Email::parse("popular@plain.example").unwrap();
+    f.store
+        .create_account(
+            &email,
+            Some(&SecretString::new("old password 123")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let base = "http://127.0.0.1:3000/account/password/reset/";
+    for _ in 0..MAX_RESET_MESSAGES_PER_HOUR {
+        assert!(
+            f.store
+                .request_password_reset(&email, base, &cookie_keys())
+                .await
+                .unwrap()
+        );
+    }
+    for _ in 0..5 {
+        assert!(
+            !f.store
+                .request_password_reset(&email, base, &cookie_keys())
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        f.store.outbox(Some(&email)).await.unwrap().len(),
+        MAX_RESET_MESSAGES_PER_HOUR
+    );
+    // An hour later, one more may go.
+    f.clock.advance(3600);
+    assert!(
+        f.store
+            .request_password_reset(&email, base, &cookie_keys())
+            .await
+            .unwrap()
+    );
+}
+
+/// The emailed SSO link is limited per address too: an IdP signing in an unregistered
+/// account again and again sends a few links an hour, not one per attempt.
+pub async fn sso_link_messages_are_limited_per_address(f: &Fixture) {
+    use identity_shared::sso::MAX_LINK_MESSAGES_PER_HOUR;
+    let email = Email::parse("early@acme.example").unwrap();
+    f.store
+        .create_account(&email, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let acme = f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    for i in 0..MAX_LINK_MESSAGES_PER_HOUR + 4 {
+        let id = format!("_k{i}");
+        let outcome = f
+            .store
+            .complete_sso_login(&login(&acme, &email, &id, now), &cookie_keys())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, SsoOutcome::ConfirmByEmail { .. }));
+    }
+    assert_eq!(
+        f.store.outbox(Some(&email)).await.unwrap().len(),
+        MAX_LINK_MESSAGES_PER_HOUR
+    );
+}

@@ -23,4 +23,6 @@ identity_tests::on_both_backends!(
     idp_sso_urls_follow_registration_and_removal,
     password_reset_ends_every_session_and_revokes_grants,
     moving_to_sso_ends_the_password_sessions,
+    password_reset_messages_are_limited_per_address,
+    sso_link_messages_are_limited_per_address,
 );
