@@ -82,32 +82,29 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
 async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // The same proof as every form: same-origin by Fetch Metadata, or the session-bound
     // token of the sign-out button. Another site cannot sign people out.
-    let cookie_name = session::cookie_name(state.config.secure_cookies());
-    let keys = match state.secrets.cookie_keys().await {
-        Ok(k) => k,
-        Err(e) => {
-            return identity_shared::http::Internal::new("cookie keys", e)
-                .json()
-                .into_response();
-        }
+    let id = match session::cookie_value(
+        &headers,
+        session::cookie_name(state.config.secure_cookies()),
+    ) {
+        Some(value) => match state.secrets.cookie_keys().await {
+            Ok(keys) => SessionId::open(&keys, value),
+            Err(e) => {
+                return identity_shared::http::Internal::new("cookie keys", e)
+                    .json()
+                    .into_response();
+            }
+        },
+        None => None,
     };
-    let id = session::cookie_value(&headers, cookie_name).and_then(|v| SessionId::open(&keys, v));
-    let presented: Option<String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
-    let token_ok = match (&id, &presented) {
+    let fields = web::form_fields(&body).unwrap_or_default();
+    let token_ok = match (&id, fields.get("csrf")) {
         (Some(id), Some(p)) => identity_shared::crypto::constant_time_eq(
             p.as_bytes(),
             session::logout_csrf(id).as_bytes(),
         ),
         _ => false,
     };
-    let same_origin = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"same-origin");
-    if let Err(refused) =
-        form::check_session_post(&headers, &state.config.origin(), token_ok || same_origin)
-    {
+    if let Err(refused) = form::check_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("sign-out refused: no proof it came from our pages");
         return refused.into_response();
     }

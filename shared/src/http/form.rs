@@ -108,7 +108,7 @@ fn form_token_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
 }
 
 /// What the browser says about where a post comes from.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Provenance {
     /// `Sec-Fetch-Site: same-origin`, and no `Origin` naming another origin.
     SameOrigin,
@@ -145,18 +145,24 @@ fn refused() -> PageError {
     )
 }
 
-/// A post from a form shown before sign-in: same-origin by Fetch Metadata, or carrying the
-/// token bound to this browser's form cookie.
+/// A post that passes on either proof: same-origin by Fetch Metadata, or (for a browser
+/// that sends none) a valid token (`token_ok`, judged by the caller).
+pub fn check_post(headers: &HeaderMap, our_origin: &str, token_ok: bool) -> Result<(), PageError> {
+    match provenance(headers, our_origin) {
+        Provenance::SameOrigin => Ok(()),
+        Provenance::Unknown if token_ok => Ok(()),
+        _ => Err(refused()),
+    }
+}
+
+/// A post from a form shown before sign-in: [`check_post`] with the token bound to this
+/// browser's form cookie.
 pub fn check_anonymous_post(
     headers: &HeaderMap,
     our_origin: &str,
     presented: Option<&str>,
 ) -> Result<(), PageError> {
-    match provenance(headers, our_origin) {
-        Provenance::SameOrigin => Ok(()),
-        Provenance::Unknown if form_token_ok(headers, presented) => Ok(()),
-        _ => Err(refused()),
-    }
+    check_post(headers, our_origin, form_token_ok(headers, presented))
 }
 
 /// A post from a form shown to a signed-in person: its session-bound token must be right
@@ -170,12 +176,6 @@ pub fn check_session_post(
         Provenance::SameOrigin | Provenance::Unknown if token_ok => Ok(()),
         _ => Err(refused()),
     }
-}
-
-/// Is this request one a browser made from another site? (For endpoints that also serve
-/// non-browser callers, which send neither header.)
-pub fn from_another_site(headers: &HeaderMap, our_origin: &str) -> bool {
-    provenance(headers, our_origin) == Provenance::Foreign
 }
 
 /// `scheme://host[:port]` of an absolute http(s) URL.
@@ -262,7 +262,10 @@ mod tests {
             ("sec-fetch-site", "same-origin"),
         ]);
         assert!(check_anonymous_post(&h, US, None).is_err());
-        assert!(from_another_site(&h, US));
+        assert!(
+            check_post(&h, US, true).is_err(),
+            "whatever token it carries"
+        );
     }
 
     #[test]
