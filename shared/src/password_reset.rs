@@ -164,9 +164,7 @@ impl PasswordResets for Store {
         }
         // Whoever knew the old password may hold sessions and tokens: the grants go first
         // (their refresh tokens with them), the sessions end with the new password.
-        for grant in self.grants_of(&account.id).await? {
-            self.revoke_grant(&grant.gid).await?;
-        }
+        self.revoke_grants_of(&account.id).await?;
         let mut next = account.clone();
         next.password_hash = Some(crypto::hash_password(new_password).map_err(AccountError::from)?);
         next.end_all_sessions();

@@ -188,6 +188,13 @@ impl Store {
         Ok(self.idp(id).await?.filter(|i| account.is_under(i)))
     }
 
+    /// The IdP registered under `id`, if it is still the generation a record was made for
+    /// (a pending upgrade, an emailed link): an id removed and registered
+    /// again is another IdP.
+    async fn idp_as_of(&self, id: &str, generation: &str) -> Result<Option<Idp>, StoreError> {
+        Ok(self.idp(id).await?.filter(|i| i.generation == generation))
+    }
+
     /// The IdP's team role for a person signing in, as writes to add to the login's own:
     /// someone with no role on the IdP's team (or only `collaborator`) gets the IdP's
     /// default role; anyone holding a role keeps it. No team named, or no such app: none.
@@ -371,12 +378,7 @@ impl SsoRecords for Store {
         let Some(account) = self.account(&pending.account_id).await? else {
             return Ok(None);
         };
-        // The IdP that asked must still be the one registered under that id.
-        let Some(idp) = self
-            .idp(&pending.idp)
-            .await?
-            .filter(|i| i.generation == pending.generation)
-        else {
+        let Some(idp) = self.idp_as_of(&pending.idp, &pending.generation).await? else {
             return Ok(None);
         };
         if self.current_idp_of(&account).await?.is_some() {
@@ -384,9 +386,7 @@ impl SsoRecords for Store {
         }
         // Revocation first: if anything below fails, the tokens are gone and the account is
         // not yet linked, which the owner can simply retry.
-        for grant in self.grants_of(&account.id).await? {
-            self.revoke_grant(&grant.gid).await?;
-        }
+        self.revoke_grants_of(&account.id).await?;
         let mut linked = account.clone();
         linked.put_under(&idp);
         // Under SSO the password no longer signs in; it is dropped, not kept around, and
@@ -457,12 +457,7 @@ impl SsoRecords for Store {
         let Some(account) = self.account(&record.account_id).await? else {
             return Ok(None);
         };
-        // The IdP that asked must still be the one registered under that id.
-        let Some(idp) = self
-            .idp(&record.idp)
-            .await?
-            .filter(|i| i.generation == record.generation)
-        else {
+        let Some(idp) = self.idp_as_of(&record.idp, &record.generation).await? else {
             return Ok(None);
         };
         match self.current_idp_of(&account).await? {

@@ -93,6 +93,13 @@ pub trait Grants {
     /// Revokes a grant: every token that carries its id dies. `None` if there is no such
     /// grant; revoking a revoked grant returns it unchanged.
     async fn revoke_grant(&self, gid: &str) -> Result<Option<Grant>, StoreError>;
+    /// Revokes every live grant of the account (a password reset, a move to SSO).
+    async fn revoke_grants_of(&self, account_id: &str) -> Result<(), StoreError> {
+        for grant in self.grants_of(account_id).await? {
+            self.revoke_grant(&grant.gid).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn read_grant(store: &Store, gid: &str) -> Result<Option<Grant>, StoreError> {
