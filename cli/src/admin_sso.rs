@@ -151,7 +151,7 @@ fn https_or_loopback(url: &str) -> Result<(), String> {
     let uri = http::Uri::try_from(url).map_err(|_| format!("{url:?} is not a URL"))?;
     match (uri.scheme_str(), uri.host()) {
         (Some("https"), Some(_)) => Ok(()),
-        (Some("http"), Some("127.0.0.1" | "localhost" | "[::1]")) => Ok(()),
+        (Some("http"), Some(host)) if identity_shared::config::is_loopback_host(host) => Ok(()),
         _ => Err(format!("the SSO URL must be https: {url}")),
     }
 }

@@ -192,7 +192,7 @@ pub fn check_sso_url(url: &str) -> Result<String, &'static str> {
     }
     let scheme = match parsed.scheme_str() {
         Some("https") => "https",
-        Some("http") if matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") => "http",
+        Some("http") if crate::config::is_loopback_host(&host) => "http",
         Some("http") => return Err("http is allowed only on a loopback host; use https"),
         _ => return Err("must be https (or http on a loopback host)"),
     };

@@ -41,6 +41,12 @@ pub struct Config {
 pub struct ConfigError(pub String);
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:3000";
+
+/// The hosts on which plain http is allowed (local use) for redirect URIs, add-on and IdP
+/// SSO URLs: the loopback name and addresses, as a URI spells them.
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
 pub const DEFAULT_STORE: &str = "embedded:./.identity";
 pub const SESSION_LIFETIME_SECS: i64 = 8 * 60 * 60;
 

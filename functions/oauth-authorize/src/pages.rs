@@ -31,12 +31,9 @@ fn hidden(name: &str, value: &str) -> String {
     )
 }
 
-/// Where the client will send the person back: scheme, host and port of its redirect URI.
+/// Where the client will send the person back: the origin of its redirect URI.
 fn destination(redirect_uri: &str) -> String {
-    http::Uri::try_from(redirect_uri)
-        .ok()
-        .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?.as_str())))
-        .unwrap_or_else(|| redirect_uri.to_string())
+    form::origin_of(redirect_uri).unwrap_or_else(|| redirect_uri.to_string())
 }
 
 /// Asks the signed-in person whether the client may have the scopes.

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, ScopeError, Scopes};
+use crate::config::is_loopback_host;
 use crate::crypto;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
@@ -140,7 +141,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     let host = authority.host();
     match parsed.scheme_str() {
         Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if matches!(host, "localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+        Some("http") if is_loopback_host(host) => Ok(()),
         Some("http") => Err("http is allowed only on a loopback host; use https"),
         _ => Err("must be https (or http on a loopback host)"),
     }
@@ -148,10 +149,8 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
 
 /// `http://localhost…`, `http://127.0.0.1…` or `http://[::1]…`.
 pub fn is_loopback_redirect(uri: &str) -> bool {
-    http::Uri::try_from(uri).is_ok_and(|u| {
-        u.scheme_str() == Some("http")
-            && matches!(u.host(), Some("localhost" | "127.0.0.1" | "[::1]"))
-    })
+    http::Uri::try_from(uri)
+        .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some_and(is_loopback_host))
 }
 
 fn client_pk(id: &str) -> String {
