@@ -38,24 +38,19 @@ pub async fn show(
         .link_pending(&SecretString::new(token.clone()))
         .await
     {
-        Ok(Some(idp)) => {
-            let form_token = web::form_token(&state, &headers);
-            let page = page::html(
-                StatusCode::OK,
-                "Move your account to single sign-on",
-                &format!(
-                    "<p>Your organisation's identity provider <strong>{idp}</strong> asked to sign \
-in your account. From now on the account signs in only through it.</p>\
-<form method=\"post\" action=\"/sso/link/{token}\">{field}\
-<button type=\"submit\">Move to single sign-on</button></form>\
-<p class=\"muted\">If you did not try to sign in, close this page: nothing changes.</p>",
-                    idp = page::esc(&idp),
-                    token = page::esc(&token),
-                    field = form_token.hidden(),
-                ),
-            );
-            web::form_response(page, form_token, &[])
-        }
+        Ok(Some(idp)) => web::button_page(
+            &state,
+            &headers,
+            "Move your account to single sign-on",
+            &format!(
+                "<p>Your organisation's identity provider <strong>{}</strong> asked to sign in \
+your account. From now on the account signs in only through it. If you did not try to sign \
+in, close this page: nothing changes.</p>",
+                page::esc(&idp)
+            ),
+            &format!("/sso/link/{token}"),
+            "Move to single sign-on",
+        ),
         Ok(None) => gone(),
         Err(e) => Internal::new("link read", e).page().into_response(),
     }

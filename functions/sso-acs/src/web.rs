@@ -6,7 +6,7 @@ use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Account;
 use identity_shared::http::form::{self, FormToken};
-use identity_shared::http::{Internal, PageError};
+use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idp;
 use identity_shared::oauth::OAuthClients;
 use identity_shared::session::Sessions;
@@ -106,6 +106,32 @@ pub fn form_response(mut page: Response, token: FormToken, onward: &[String]) ->
         form::csp_with_form_action(onward.iter().map(String::as_str)),
     );
     token.apply(page)
+}
+
+/// The page behind an emailed single-use link (welcome, SSO link): `intro_html`, then one
+/// button that posts back to `action`. The GET itself changes nothing, since mail scanners
+/// fetch links.
+pub fn button_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    title: &str,
+    intro_html: &str,
+    action: &str,
+    button: &str,
+) -> Response {
+    let token = form_token(state, headers);
+    let page = page::html(
+        StatusCode::OK,
+        title,
+        &format!(
+            "{intro_html}<form method=\"post\" action=\"{action}\">{field}\
+<button type=\"submit\">{button}</button></form>",
+            action = page::esc(action),
+            field = token.hidden(),
+            button = page::esc(button),
+        ),
+    );
+    form_response(page, token, &[])
 }
 
 /// A single-use link's token as it could have come from us (welcome, reset, SSO link):

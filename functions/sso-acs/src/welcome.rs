@@ -35,20 +35,14 @@ pub async fn show(
         .welcome_pending(&SecretString::new(token.clone()))
         .await
     {
-        Ok(true) => {
-            let form_token = web::form_token(&state, &headers);
-            let page = page::html(
-                StatusCode::OK,
-                "Activate your account",
-                &format!(
-                    "<p>Activate the account your organisation's single sign-on made for you.</p>\
-<form method=\"post\" action=\"/account/welcome/{}\">{}<button type=\"submit\">Activate my account</button></form>",
-                    page::esc(&token),
-                    form_token.hidden()
-                ),
-            );
-            web::form_response(page, form_token, &[])
-        }
+        Ok(true) => web::button_page(
+            &state,
+            &headers,
+            "Activate your account",
+            "<p>Activate the account your organisation's single sign-on made for you.</p>",
+            &format!("/account/welcome/{token}"),
+            "Activate my account",
+        ),
         Ok(false) => gone(),
         Err(e) => Internal::new("welcome read", e).page().into_response(),
     }
