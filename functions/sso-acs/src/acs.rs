@@ -158,15 +158,15 @@ pub fn refuse(refusal: Refusal) -> Response {
 /// `POST /sso/acs`: form `SAMLResponse`, `RelayState`. Whatever the answer, the browser's
 /// login-binding cookie is spent.
 pub async fn acs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut response = consume(&state, &headers, &body).await;
-    if let Ok(v) = clear_request_cookie(&state).parse() {
+    let clear = clear_request_cookie(&state);
+    let mut response = consume(state, &headers, &body).await;
+    if let Ok(v) = clear.parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }
 
-async fn consume(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
-    let state = state.clone();
+async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response {
     let form = match web::form_fields(body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
