@@ -268,13 +268,18 @@ pub async fn code_is_taken_once_by_200_racers(f: &Fixture) {
     assert_eq!(taken, 1, "{} backend", f.backend);
 }
 
-pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
-    let (client, _) = confidential(f).await;
-    let g = grant(f, &client, "reuse@example.com").await;
+/// A code issued to `client` for `g` and exchanged once, as the token endpoint does: taken,
+/// then recorded as spent in one write with what the exchange issued (`issued`).
+async fn exchanged_code(
+    f: &Fixture,
+    client: &OAuthClient,
+    g: &Grant,
+    issued: Vec<identity_shared::store::Op>,
+) -> SecretString {
     let now = f.clock_now();
     let code = f
         .store
-        .issue_code(&code_grant(&client, &g, now))
+        .issue_code(&code_grant(client, g, now))
         .await
         .unwrap();
     let Redemption::Taken { code_hash, .. } = f
@@ -285,14 +290,17 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     else {
         panic!("first use takes the code")
     };
-    let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), now).unwrap();
-    f.store
-        .write(vec![
-            spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
-            op,
-        ])
-        .await
-        .unwrap();
+    let mut ops = vec![spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap()];
+    ops.extend(issued);
+    f.store.write(ops).await.unwrap();
+    code
+}
+
+pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
+    let (client, _) = confidential(f).await;
+    let g = grant(f, &client, "reuse@example.com").await;
+    let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), f.clock_now()).unwrap();
+    let code = exchanged_code(f, &client, &g, vec![op]).await;
     assert!(
         f.store
             .live_refresh(refresh.expose_secret())
@@ -325,26 +333,7 @@ pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let (other, _) = confidential(f).await;
     let g = grant(f, &client, "victim@example.com").await;
-    let now = f.clock_now();
-    let code = f
-        .store
-        .issue_code(&code_grant(&client, &g, now))
-        .await
-        .unwrap();
-    let Redemption::Taken { code_hash, .. } = f
-        .store
-        .redeem_code(code.expose_secret(), &client.client_id)
-        .await
-        .unwrap()
-    else {
-        panic!("first use takes the code")
-    };
-    f.store
-        .write(vec![
-            spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
-        ])
-        .await
-        .unwrap();
+    let code = exchanged_code(f, &client, &g, vec![]).await;
     assert_eq!(
         f.store
             .redeem_code(code.expose_secret(), &other.client_id)
