@@ -61,17 +61,21 @@ fn login<'a>(idp: &'a Idp, email: &'a Email, assertion_id: &'a str, now: i64) ->
     }
 }
 
-/// The welcome token in the newest outbox message to `email`.
-pub async fn welcome_token(f: &Fixture, email: &Email) -> SecretString {
+/// The token of the link starting with `link_base` in the newest outbox message to
+/// `email` (welcome, password reset, SSO link).
+pub async fn link_token(f: &Fixture, email: &Email, link_base: &str) -> SecretString {
     let messages = f.store.outbox(Some(email)).await.unwrap();
     let body = messages[0].body(&cookie_keys()).expect("body opens");
-    let link = body
-        .expose_secret()
+    body.expose_secret()
         .split_whitespace()
-        .find(|w| w.contains("/account/welcome/"))
-        .expect("a link")
-        .to_string();
-    SecretString::new(link.rsplit('/').next().unwrap().to_string())
+        .find_map(|w| w.strip_prefix(link_base))
+        .map(|t| SecretString::new(t.to_string()))
+        .unwrap_or_else(|| panic!("no {link_base} link to {email}"))
+}
+
+/// The welcome token in the newest outbox message to `email`.
+pub async fn welcome_token(f: &Fixture, email: &Email) -> SecretString {
+    link_token(f, email, "http://127.0.0.1:3000/account/welcome/").await
 }
 
 pub async fn idp_registry_by_id_domain_and_entity(f: &Fixture) {
@@ -564,16 +568,7 @@ pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
             .await
             .unwrap()
     );
-    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
-        .body(&cookie_keys())
-        .unwrap();
-    let link = body
-        .expose_secret()
-        .split_whitespace()
-        .find(|w| w.starts_with(base))
-        .unwrap()
-        .to_string();
-    let token = SecretString::new(link.trim_start_matches(base).to_string());
+    let token = link_token(f, &email, base).await;
     assert!(f.store.reset_pending(&token).await.unwrap());
     assert!(matches!(
         f.store
@@ -619,23 +614,11 @@ pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
         .request_password_reset(&email, base, &cookie_keys())
         .await
         .unwrap();
-    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
-        .body(&cookie_keys())
-        .unwrap();
-    let late = body
-        .expose_secret()
-        .split_whitespace()
-        .find(|w| w.starts_with(base))
-        .unwrap()
-        .trim_start_matches(base)
-        .to_string();
+    let late = link_token(f, &email, base).await;
     f.clock.advance(RESET_TTL_SECS + 1);
     assert!(
         f.store
-            .reset_password(
-                &SecretString::new(late),
-                &SecretString::new("another long password")
-            )
+            .reset_password(&late, &SecretString::new("another long password"))
             .await
             .unwrap()
             .is_none()
@@ -700,14 +683,7 @@ pub async fn unregistered_account_is_linked_only_through_the_emailed_link(f: &Fi
         unlinked.sso_idp, None,
         "nothing linked before the owner confirms"
     );
-    let messages = f.store.outbox(Some(&email)).await.unwrap();
-    let body = messages[0].body(&cookie_keys()).expect("body opens");
-    let token = body
-        .expose_secret()
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://127.0.0.1:3000/sso/link/"))
-        .map(|t| SecretString::new(t.to_string()))
-        .expect("a link");
+    let token = link_token(f, &email, "http://127.0.0.1:3000/sso/link/").await;
     assert_eq!(
         f.store.link_pending(&token).await.unwrap().as_deref(),
         Some("acme")
@@ -993,15 +969,7 @@ pub async fn password_reset_ends_every_session_and_revokes_grants(f: &Fixture) {
             .await
             .unwrap()
     );
-    let body = f.store.outbox(Some(&email)).await.unwrap()[0]
-        .body(&cookie_keys())
-        .unwrap();
-    let token = body
-        .expose_secret()
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(base))
-        .map(|t| SecretString::new(t.to_string()))
-        .unwrap();
+    let token = link_token(f, &email, base).await;
     let after = f
         .store
         .reset_password(&token, &SecretString::new("a brand new password"))
