@@ -34,6 +34,8 @@ pub struct Config {
     /// The development IdP is mounted (`identity serve` only; never in a Lambda): the
     /// login page links to it.
     pub dev_idp: bool,
+    /// Throttling of guessable routes (`IDENTITY_LIMIT_*`).
+    pub limits: crate::throttle::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +74,10 @@ impl Config {
                 })?,
             None => 300,
         };
+        let limits = crate::throttle::Limits::from_vars(var).map_err(ConfigError)?;
         Self::new(base_url, store, secrets).map(|c| Self {
             secrets_refresh: Duration::from_secs(refresh),
+            limits,
             ..c
         })
     }
@@ -105,6 +109,7 @@ impl Config {
             secrets_refresh: Duration::from_secs(300),
             session_lifetime_secs: SESSION_LIFETIME_SECS,
             dev_idp: false,
+            limits: crate::throttle::Limits::default(),
         })
     }
 

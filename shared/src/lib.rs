@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod session;
 pub mod sso;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 
 pub use clock::Clock;

@@ -11,6 +11,7 @@ use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::secrets::{SecretKind, SecretSource, SigningKeys};
 use identity_shared::session::Sessions;
 use identity_shared::store::{Cond, Item, Op, SingleUse, StoreError, Table};
+use identity_shared::throttle::{Action, Attempt, Limit, Limits, Locked, TOTAL_SHARDS, Throttling};
 use serde_json::json;
 
 use crate::Fixture;
@@ -623,4 +624,335 @@ impl Fixture {
     pub fn clock_now(&self) -> i64 {
         identity_shared::Clock::now(&self.clock)
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters, bounded pages, throttling, offboarding
+// ---------------------------------------------------------------------------------------
+
+pub async fn counter_counts_every_racer_exactly_once(f: &Fixture) {
+    let now = f.clock_now();
+    let other = f.reopen().await;
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = if i % 2 == 0 {
+            f.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .add(Table::Once, "counter#1", "w#1", 1, now + 60)
+                .await
+        }));
+    }
+    let mut seen = HashSet::new();
+    for t in tasks {
+        assert!(seen.insert(t.await.unwrap().unwrap()), "every count once");
+    }
+    assert_eq!(
+        seen,
+        (1..=RACERS as i64).collect::<HashSet<_>>(),
+        "{} backend: {RACERS} racers count 1..={RACERS}",
+        f.backend
+    );
+}
+
+pub async fn an_expired_counter_starts_again_and_a_live_one_keeps_its_expiry(f: &Fixture) {
+    let now = f.clock_now();
+    assert_eq!(
+        f.store
+            .add(Table::Once, "counter#2", "w", 1, now + 10)
+            .await
+            .unwrap(),
+        1
+    );
+    // A later add does not move the expiry.
+    assert_eq!(
+        f.store
+            .add(Table::Once, "counter#2", "w", 2, now + 999)
+            .await
+            .unwrap(),
+        3
+    );
+    f.clock.set(now + 10);
+    assert!(
+        f.store
+            .get_item(Table::Once, "counter#2", "w")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.store
+            .add(Table::Once, "counter#2", "w", 1, now + 20)
+            .await
+            .unwrap(),
+        1,
+        "{}: an expired counter counts from zero",
+        f.backend
+    );
+    f.clock.set(now);
+}
+
+pub async fn newest_page_is_bounded_and_newest_first_skipping_expired(f: &Fixture) {
+    let now = f.clock_now();
+    let mut ops = Vec::new();
+    for i in 0..30_i64 {
+        let mut item = Item::new("page#1", format!("{i:03}"), &body(i)).unwrap();
+        if i >= 27 {
+            item = item.expiring(now - 1);
+        }
+        ops.push(Op::Put {
+            table: Table::Once,
+            item,
+            cond: Cond::Always,
+        });
+    }
+    for chunk in ops.chunks(10) {
+        f.store.write(chunk.to_vec()).await.unwrap();
+    }
+    let page: Vec<serde_json::Value> = f
+        .store
+        .query_newest(Table::Once, "page#1", "", 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        (22..27).rev().map(body).collect::<Vec<_>>(),
+        "{}",
+        f.backend
+    );
+}
+
+fn limits(subject: u32, address: u32, total: u32) -> Limits {
+    let limit = Limit {
+        subject,
+        address,
+        total,
+    };
+    Limits {
+        window_secs: 900,
+        password: limit,
+        device: limit,
+        reset: limit,
+        jwt: limit,
+    }
+}
+
+fn from<'a>(subject: &'a str, address: &str) -> Attempt<'a> {
+    Attempt {
+        subject: Some(subject),
+        address: Some(address.parse().unwrap()),
+    }
+}
+
+pub async fn a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_long(f: &Fixture) {
+    let l = limits(3, 0, 0);
+    let now = f.clock_now();
+    let a = Action::Password;
+    for i in 0..2 {
+        let who = from("ann@example.com", &format!("192.0.2.{i}"));
+        assert_eq!(f.store.throttle_count(a, &l, &who).await.unwrap(), None);
+        assert_eq!(f.store.throttle_check(a, &l, &who).await.unwrap(), Ok(()));
+    }
+    let who = from("ANN@example.com", "192.0.2.9");
+    let locked = f
+        .store
+        .throttle_count(a, &l, &who)
+        .await
+        .unwrap()
+        .expect("locked");
+    assert_eq!(locked.retry_after, 900);
+    let elsewhere = from("ann@example.com", "203.0.113.1");
+    assert_eq!(
+        f.store.throttle_check(a, &l, &elsewhere).await.unwrap(),
+        Err(Locked { retry_after: 900 })
+    );
+    assert_eq!(
+        f.store
+            .throttle_check(a, &l, &from("bob@example.com", "192.0.2.9"))
+            .await
+            .unwrap(),
+        Ok(()),
+        "another subject is not locked"
+    );
+    assert_eq!(
+        f.store
+            .throttle_check(Action::DeviceCode, &l, &elsewhere)
+            .await
+            .unwrap(),
+        Ok(()),
+        "another action is not locked"
+    );
+    f.clock.set(now + 900);
+    assert_eq!(
+        f.store.throttle_check(a, &l, &elsewhere).await.unwrap(),
+        Ok(())
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            f.store.throttle_count(a, &l, &elsewhere).await.unwrap(),
+            None
+        );
+    }
+    let second = f
+        .store
+        .throttle_count(a, &l, &elsewhere)
+        .await
+        .unwrap()
+        .expect("locked");
+    assert_eq!(
+        second.retry_after, 1800,
+        "{}: the second lock doubles",
+        f.backend
+    );
+    f.clock.set(now);
+}
+
+pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f: &Fixture) {
+    let a = Action::JwtGrant;
+    let l = limits(0, 2, 0);
+    f.store
+        .throttle_count(a, &l, &from("x", "192.0.2.1"))
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .throttle_count(a, &l, &from("y", "192.0.2.1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        f.store
+            .throttle_check(a, &l, &from("z", "192.0.2.1"))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert!(
+        f.store
+            .throttle_check(a, &l, &from("z", "192.0.2.2"))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    // IPv6: one /64 is one address.
+    let v6 = |s: &str| Attempt {
+        subject: None,
+        address: Some(s.parse().unwrap()),
+    };
+    f.store
+        .throttle_count(a, &l, &v6("2001:db8:1:1::1"))
+        .await
+        .unwrap();
+    f.store
+        .throttle_count(a, &l, &v6("2001:db8:1:1::2"))
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .throttle_check(a, &l, &v6("2001:db8:1:1:ffff::3"))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert!(
+        f.store
+            .throttle_check(a, &l, &v6("2001:db8:1:2::1"))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+
+    // The total: spread over its shards, each allowing its share; once any shard's share is
+    // used up, every shard carries the lock.
+    let a = Action::ResetRequest;
+    let total = limits(0, 0, TOTAL_SHARDS);
+    let mut locked = false;
+    for i in 0..(TOTAL_SHARDS * 4) {
+        let who = from("someone", &format!("198.51.100.{i}"));
+        if f.store
+            .throttle_count(a, &total, &who)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "{}: the total limit was reached", f.backend);
+    for i in 0..TOTAL_SHARDS {
+        let who = from("anyone", &format!("203.0.113.{i}"));
+        assert!(
+            f.store
+                .throttle_check(a, &total, &who)
+                .await
+                .unwrap()
+                .is_err()
+        );
+    }
+}
+
+pub async fn a_lifted_subject_lock_comes_back_after_another_limit_of_failures(f: &Fixture) {
+    let a = Action::Password;
+    let l = limits(2, 0, 0);
+    let who = from("cat@example.com", "192.0.2.1");
+    f.store.throttle_count(a, &l, &who).await.unwrap();
+    assert!(f.store.throttle_count(a, &l, &who).await.unwrap().is_some());
+    f.store
+        .throttle_clear(a, &l, "Cat@example.com")
+        .await
+        .unwrap();
+    assert_eq!(f.store.throttle_check(a, &l, &who).await.unwrap(), Ok(()));
+    assert_eq!(f.store.throttle_count(a, &l, &who).await.unwrap(), None);
+    assert!(
+        f.store.throttle_count(a, &l, &who).await.unwrap().is_some(),
+        "{}: locked again at the next multiple of the limit",
+        f.backend
+    );
+}
+
+pub async fn blocking_ends_sessions_revokes_grants_and_unblocking_lets_in_again(f: &Fixture) {
+    use identity_shared::accounts::Offboarding;
+    use identity_shared::oauth::{Grants, Scopes};
+    let account = f
+        .store
+        .create_account(
+            &Email::parse("gone@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let (id, _) = f.store.start_session(&account, None, 3600).await.unwrap();
+    let grant = f
+        .store
+        .grant_for(&account.id, "client-1", &Scopes::parse("read").unwrap())
+        .await
+        .unwrap();
+    let blocked = f.store.block_account(&account.id).await.unwrap();
+    assert!(blocked.is_blocked());
+    let session = f.store.session(&id).await.unwrap().unwrap();
+    let now = f.store.account(&account.id).await.unwrap().unwrap();
+    assert!(
+        !session.is_current_for(&now),
+        "{}: the session ended",
+        f.backend
+    );
+    assert!(!f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
+    let unblocked = f.store.unblock_account(&account.id).await.unwrap();
+    assert!(!unblocked.is_blocked());
+    let (fresh, _) = f.store.start_session(&unblocked, None, 3600).await.unwrap();
+    let fresh = f.store.session(&fresh).await.unwrap().unwrap();
+    assert!(fresh.is_current_for(&unblocked));
+    assert!(
+        !session.is_current_for(&unblocked),
+        "what was ended stays ended"
+    );
+    f.store.sign_out_everywhere(&account.id).await.unwrap();
+    let after = f.store.account(&account.id).await.unwrap().unwrap();
+    assert!(!fresh.is_current_for(&after), "signed out everywhere");
 }

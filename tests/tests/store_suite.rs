@@ -21,4 +21,11 @@ identity_tests::on_both_backends!(
     app_roles_are_read_at_once,
     app_ownership_transfer_keeps_previous_owner_as_admin,
     embedded_keys_are_shared_and_rotate,
+    counter_counts_every_racer_exactly_once,
+    an_expired_counter_starts_again_and_a_live_one_keeps_its_expiry,
+    newest_page_is_bounded_and_newest_first_skipping_expired,
+    a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_long,
+    an_address_lock_covers_every_subject_and_the_total_locks_everyone,
+    a_lifted_subject_lock_comes_back_after_another_limit_of_failures,
+    blocking_ends_sessions_revokes_grants_and_unblocking_lets_in_again,
 );

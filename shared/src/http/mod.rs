@@ -7,9 +7,13 @@ pub mod oauth;
 pub mod page;
 pub mod plumbing;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::HeaderMap;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
 
 use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
@@ -19,6 +23,7 @@ use crate::secrets::secretsmanager::SecretsManager;
 use crate::secrets::{SecretKind, SecretSource, Secrets};
 use crate::session::{self, Session, SessionId, Sessions};
 use crate::store::Store;
+use crate::throttle::{Action, Attempt, Locked, Throttling};
 pub use error::{Internal, JsonError, PageError};
 
 /// What every handler gets: configuration, the store, the keys. Built once per process
@@ -155,4 +160,91 @@ pub struct SignedIn {
     pub id: SessionId,
     pub session: Session,
     pub account: Account,
+}
+
+/// The caller's address: API Gateway's `sourceIp` from the Lambda request context, else
+/// the peer address when the server records it (axum's `ConnectInfo`). `X-Forwarded-For`
+/// is never used: any client can write it.
+pub fn source_address(extensions: &http::Extensions) -> Option<IpAddr> {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = extensions.get::<RequestContext>() {
+        return ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok());
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+}
+
+/// Extractor for [`source_address`].
+#[derive(Debug, Clone, Copy)]
+pub struct SourceAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(source_address(&parts.extensions)))
+    }
+}
+
+/// The page a throttled person sees: 429, `Retry-After`, when to try again, and (for
+/// passwords) how to reset it.
+pub fn throttled_page(locked: Locked, action: Action) -> axum::response::Response {
+    let (what, hint) = match action {
+        Action::Password => (
+            "sign-in",
+            "<p>If you have forgotten your password, <a href=\"/account/password/reset\">reset it</a>: \
+choosing a new password through the emailed link ends the pause for your account.</p>",
+        ),
+        Action::DeviceCode => ("code", ""),
+        Action::ResetRequest => ("password reset", ""),
+        Action::JwtGrant => ("token", ""),
+    };
+    let body = format!(
+        "<p>There were too many {what} attempts. For your account's safety, please try again in {}.</p>{hint}",
+        page::esc(&locked.wait_text())
+    );
+    let mut response = page::html(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &body);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(locked.retry_after.max(1)),
+    );
+    response
+}
+
+/// For pages: refuses (429 page) when the attempt is locked out; a store failure is a
+/// refusal too (503).
+pub async fn page_throttle_check(
+    state: &AppState,
+    action: Action,
+    who: &Attempt<'_>,
+) -> Result<(), axum::response::Response> {
+    use axum::response::IntoResponse;
+    match state
+        .store
+        .throttle_check(action, &state.config.limits, who)
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(locked)) => Err(throttled_page(locked, action)),
+        Err(e) => Err(Internal::new("throttle", e).page().into_response()),
+    }
+}
+
+/// For pages: counts a failed (or, for reset requests, any) attempt; `Err` is the 429 page
+/// when this attempt brought a lock about, or 503 when it could not be counted.
+pub async fn page_throttle_count(
+    state: &AppState,
+    action: Action,
+    who: &Attempt<'_>,
+) -> Result<(), axum::response::Response> {
+    use axum::response::IntoResponse;
+    match state
+        .store
+        .throttle_count(action, &state.config.limits, who)
+        .await
+    {
+        Ok(None) => Ok(()),
+        Ok(Some(locked)) => Err(throttled_page(locked, action)),
+        Err(e) => Err(Internal::new("throttle", e).page().into_response()),
+    }
 }

@@ -24,6 +24,8 @@ pub enum OAuthErrorCode {
     SlowDown,
     AccessDenied,
     ExpiredToken,
+    /// Throttled (429 with `Retry-After`): too many failures from this address.
+    TooManyRequests,
 }
 
 impl OAuthErrorCode {
@@ -42,6 +44,7 @@ impl OAuthErrorCode {
             Self::SlowDown => "slow_down",
             Self::AccessDenied => "access_denied",
             Self::ExpiredToken => "expired_token",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -51,6 +54,7 @@ impl OAuthErrorCode {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -62,6 +66,8 @@ impl OAuthErrorCode {
 pub struct OAuthError {
     pub code: OAuthErrorCode,
     pub description: String,
+    /// Seconds for `Retry-After` (throttling).
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -69,6 +75,20 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+    /// `too_many_requests` (429) with `Retry-After`.
+    pub fn throttled(locked: crate::throttle::Locked) -> Self {
+        Self {
+            retry_after: Some(locked.retry_after),
+            ..Self::new(
+                OAuthErrorCode::TooManyRequests,
+                format!(
+                    "too many failed attempts from this address; try again in {}",
+                    locked.wait_text()
+                ),
+            )
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -94,6 +114,11 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });
         let mut response = (self.code.status(), no_store(), Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if self.code == OAuthErrorCode::InvalidClient {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

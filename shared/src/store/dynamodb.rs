@@ -285,6 +285,60 @@ impl DynamoDb {
         })
     }
 
+    /// Live records of one partition in sort-key order (newest first when `limit` is
+    /// given, stopping once `limit` live records are read).
+    async fn query_pages(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<usize>,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = limit.map(|l| l.saturating_sub(out.len()).clamp(1, 1000) as i32);
+            let request = self
+                .client
+                .query()
+                .table_name(self.table_name(table))
+                .consistent_read(true)
+                .scan_index_forward(limit.is_none())
+                .set_limit(page)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .set_exclusive_start_key(start.take());
+            // DynamoDB refuses an empty string in a key condition: no prefix, no sort-key term.
+            let request = if sk_prefix.is_empty() {
+                request.key_condition_expression("#pk = :pk")
+            } else {
+                request
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.into()))
+            };
+            let r = request
+                .send()
+                .await
+                .map_err(|e| sdk_unavailable("Query", &e))?;
+            for m in r.items() {
+                let item = from_attrs(m)?;
+                if item.is_live(now) {
+                    out.push(item);
+                }
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                out.truncate(limit.unwrap_or(usize::MAX));
+                return Ok(out);
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     async fn write_one(&self, op: &Op, now: i64) -> Result<(), StoreError> {
         match op {
             Op::Put { table, item, cond } => {
@@ -483,41 +537,96 @@ impl Backend for DynamoDb {
         sk_prefix: &str,
         now: i64,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let request = self
+        self.query_pages(table, pk, sk_prefix, None, now).await
+    }
+
+    async fn query_newest(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_pages(table, pk, sk_prefix, Some(limit), now)
+            .await
+    }
+
+    async fn add(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let name = self.table_name(table);
+        // A live counter, or none: one UpdateItem. An expired one (TTL deletes late) is
+        // replaced by a fresh counter, conditionally, and the update is tried again.
+        for _ in 0..3 {
+            let r = self
                 .client
-                .query()
-                .table_name(self.table_name(table))
-                .consistent_read(true)
+                .update_item()
+                .table_name(&name)
+                .set_key(Some(key(pk, sk)))
+                .update_expression(
+                    "SET #body = if_not_exists(#body, :empty), #exp = if_not_exists(#exp, :exp) ADD #ver :by",
+                )
+                .condition_expression("attribute_not_exists(#pk) OR #exp > :now")
                 .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-                .set_exclusive_start_key(start.take());
-            // DynamoDB refuses an empty string in a key condition: no prefix, no sort-key term.
-            let request = if sk_prefix.is_empty() {
-                request.key_condition_expression("#pk = :pk")
-            } else {
-                request
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.into()))
-            };
-            let r = request
+                .expression_attribute_names("#body", BODY)
+                .expression_attribute_names("#exp", EXPIRES_AT)
+                .expression_attribute_names("#ver", VERSION)
+                .expression_attribute_values(":empty", AttributeValue::S("{}".into()))
+                .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+                .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .return_values(ReturnValue::UpdatedNew)
                 .send()
-                .await
-                .map_err(|e| sdk_unavailable("Query", &e))?;
-            for m in r.items() {
-                let item = from_attrs(m)?;
-                if item.is_live(now) {
-                    out.push(item);
+                .await;
+            match r {
+                Ok(out) => {
+                    return out
+                        .attributes()
+                        .and_then(|a| a.get(VERSION))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .ok_or_else(|| StoreError::Corrupt("counter without a count".into()));
                 }
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    let fresh = Item {
+                        pk: pk.to_string(),
+                        sk: sk.to_string(),
+                        body: "{}".into(),
+                        expires_at: Some(expires_at),
+                        version: by,
+                    };
+                    match self
+                        .write_one(
+                            &Op::Put {
+                                table,
+                                item: fresh,
+                                cond: Cond::Absent,
+                            },
+                            now,
+                        )
+                        .await
+                    {
+                        Ok(()) => return Ok(by),
+                        Err(StoreError::Conflict) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(sdk_unavailable("UpdateItem", &e)),
             }
         }
+        Err(StoreError::Unavailable(
+            "dynamodb UpdateItem: the counter kept changing".into(),
+        ))
     }
 
     async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {

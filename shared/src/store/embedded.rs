@@ -164,6 +164,74 @@ impl Backend for Embedded {
         .await
     }
 
+    async fn query_newest(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (pk, prefix) = (pk.to_string(), sk_prefix.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT pk, sk, body, expires_at, version FROM records
+                     WHERE tbl = ? AND pk = ? AND substr(sk, 1, length(?)) = ? AND {LIVE}
+                     ORDER BY sk DESC LIMIT ?"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(
+                    params![table.name(), pk, prefix, prefix, now, limit],
+                    row_to_item,
+                )
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn add(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let count = match live_version(&tx, table, &pk, &sk, now)? {
+                Some(v) => {
+                    tx.execute(
+                        "UPDATE records SET version = ? WHERE tbl = ? AND pk = ? AND sk = ?",
+                        params![v + by, table.name(), pk, sk],
+                    )
+                    .map_err(unavailable)?;
+                    v + by
+                }
+                None => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO records (tbl, pk, sk, body, expires_at, version)
+                         VALUES (?, ?, ?, '{}', ?, ?)",
+                        params![table.name(), pk, sk, expires_at, by],
+                    )
+                    .map_err(unavailable)?;
+                    by
+                }
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(count)
+        })
+        .await
+    }
+
     async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {
         self.run(move |c| {
             let mut stmt = c

@@ -188,6 +188,28 @@ pub trait Backend: Send + Sync + 'static {
         sk_prefix: &str,
         now: i64,
     ) -> Result<Vec<Item>, StoreError>;
+    /// At most `limit` live records under `pk` whose sort key starts with `sk_prefix`,
+    /// newest (greatest sort key) first: a bounded page, never the whole partition.
+    async fn query_newest(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError>;
+    /// Adds `by` to the counter under `pk`/`sk` in one conditional write and returns its
+    /// new value. A missing or expired counter starts from zero and lives until
+    /// `expires_at`; a live one keeps its expiry. The count is the record's version.
+    async fn add(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<i64, StoreError>;
     /// Every live record of a table (operator listings only).
     async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError>;
     /// All the operations, atomically, or none and [`StoreError::Conflict`].
@@ -302,6 +324,35 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let items = self.backend.query(table, pk, sk_prefix, self.now()).await?;
         items.iter().map(Item::parse).collect()
+    }
+
+    /// At most `limit` live records of `pk` under `sk_prefix`, newest sort key first.
+    pub async fn query_newest<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let items = self
+            .backend
+            .query_newest(table, pk, sk_prefix, limit, self.now())
+            .await?;
+        items.iter().map(Item::parse).collect()
+    }
+
+    /// Adds `by` to a counter (see [`Backend::add`]) and returns its new value.
+    pub async fn add(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        self.backend
+            .add(table, pk, sk, by, expires_at, self.now())
+            .await
     }
 
     pub async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
