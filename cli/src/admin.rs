@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::accounts::{AccountStatus, Accounts, Email, Offboarding};
 use identity_shared::apps::{Apps, Role};
 use identity_shared::config::{self, StoreSpec};
 use identity_shared::idps::Idps;
@@ -82,6 +82,13 @@ enum UserCommand {
     Show { email: String },
     /// List accounts.
     List,
+    /// Block an account: its grants and tokens are revoked, its sessions end, and it signs
+    /// in nowhere until unblocked.
+    Block { email: String },
+    /// Let a blocked account sign in again.
+    Unblock { email: String },
+    /// Sign an account out everywhere: every session ends (grants and tokens stay).
+    Signout { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +286,33 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
                 .await?;
             Ok(Output {
                 text: format!("created account {} for {}", account.id, account.email),
+                json: account.public_json(),
+            })
+        }
+        UserCommand::Block { email } => {
+            let account = account_by_email(store, &email).await?;
+            let account = store.block_account(&account.id).await?;
+            Ok(Output {
+                text: format!(
+                    "blocked {}: its sessions ended and its grants and tokens were revoked",
+                    account.email
+                ),
+                json: account.public_json(),
+            })
+        }
+        UserCommand::Unblock { email } => {
+            let account = account_by_email(store, &email).await?;
+            let account = store.unblock_account(&account.id).await?;
+            Ok(Output {
+                text: format!("unblocked {}: it can sign in again", account.email),
+                json: account.public_json(),
+            })
+        }
+        UserCommand::Signout { email } => {
+            let account = account_by_email(store, &email).await?;
+            let account = store.sign_out_everywhere(&account.id).await?;
+            Ok(Output {
+                text: format!("signed {} out everywhere", account.email),
                 json: account.public_json(),
             })
         }

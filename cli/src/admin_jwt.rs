@@ -428,6 +428,7 @@ async fn authorization(spec: &StoreSpec, store: &Store, cmd: AuthorizationComman
             let origin = Origin {
                 source_ip: None,
                 via: Via::Admin,
+                app_id: Some(app.id.clone()),
             };
             let granted = grant::exchange(&state, Ok(form), &origin)
                 .await

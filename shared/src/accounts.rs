@@ -51,6 +51,10 @@ pub struct Account {
     /// IdP removal) ends every session of the account at once, on both backends.
     #[serde(default)]
     pub session_epoch: u64,
+    /// When an operator blocked the account: it signs in nowhere, and its sessions,
+    /// grants and tokens ended then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_at: Option<i64>,
     pub created_at: i64,
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
@@ -73,6 +77,10 @@ impl std::fmt::Debug for Account {
 impl Account {
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.blocked_at.is_some()
     }
 
     /// Is the account under this IdP, as registered now (not an earlier IdP of that id)?
@@ -108,6 +116,7 @@ impl Account {
             "sso": self.sso_idp.is_some(),
             "idp": self.sso_idp,
             "registered_idp": self.registered_idp,
+            "blocked": self.is_blocked(),
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
@@ -244,6 +253,7 @@ pub(crate) fn new_account(
         registered_idp: None,
         registered_generation: None,
         session_epoch: 0,
+        blocked_at: None,
         created_at: now,
         version: 1,
     }
@@ -331,6 +341,66 @@ impl Accounts for Store {
     }
 }
 
+/// Offboarding: ending what an account holds, at once, on both backends.
+#[async_trait]
+pub trait Offboarding {
+    /// Ends every session of the account ("sign out everywhere"). Grants and tokens stay.
+    async fn sign_out_everywhere(&self, account_id: &str) -> Result<Account, AccountError>;
+    /// Blocks the account: its grants (refresh tokens, access tokens, JWT-grant tokens,
+    /// named authorizations) are revoked first, then its sessions end and it signs in
+    /// nowhere until unblocked.
+    async fn block_account(&self, account_id: &str) -> Result<Account, AccountError>;
+    /// Lets a blocked account sign in again (what was revoked stays revoked).
+    async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError>;
+}
+
+/// Reads the account, changes it, writes it under a version condition; retried a few times
+/// when someone else changed it meanwhile.
+async fn change_account(
+    store: &Store,
+    account_id: &str,
+    change: impl Fn(&mut Account) + Send + Sync,
+) -> Result<Account, AccountError> {
+    for _ in 0..5 {
+        let mut account = store
+            .account(account_id)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+        change(&mut account);
+        match store.update_account(&account).await {
+            Err(AccountError::Changed) => continue,
+            other => return other,
+        }
+    }
+    Err(AccountError::Changed)
+}
+
+#[async_trait]
+impl Offboarding for Store {
+    async fn sign_out_everywhere(&self, account_id: &str) -> Result<Account, AccountError> {
+        change_account(self, account_id, Account::end_all_sessions).await
+    }
+
+    async fn block_account(&self, account_id: &str) -> Result<Account, AccountError> {
+        use crate::oauth::Grants;
+        let now = self.now();
+        // Revocation first; the account is blocked after it, so a grant made in between
+        // (by a session about to end) is revoked by the second pass.
+        self.revoke_grants_of(account_id).await?;
+        let blocked = change_account(self, account_id, |a| {
+            a.blocked_at.get_or_insert(now);
+            a.end_all_sessions();
+        })
+        .await?;
+        self.revoke_grants_of(account_id).await?;
+        Ok(blocked)
+    }
+
+    async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError> {
+        change_account(self, account_id, |a| a.blocked_at = None).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +441,7 @@ mod tests {
             registered_idp: None,
             registered_generation: None,
             session_epoch: 0,
+            blocked_at: None,
             created_at: 0,
             version: 1,
         };

@@ -369,6 +369,22 @@ async fn update(
     Err(JwtClientError::Changed)
 }
 
+/// Revokes the grants the JWT grant made for these accounts with this client: their access
+/// tokens (and named authorizations) answer inactive from now on.
+async fn revoke_client_grants(
+    store: &Store,
+    client_id: &str,
+    account_ids: &[String],
+) -> Result<(), StoreError> {
+    use crate::oauth::Grants;
+    for account_id in account_ids {
+        if let Some(grant) = store.current_grant(account_id, client_id).await? {
+            store.revoke_grant(&grant.gid).await?;
+        }
+    }
+    Ok(())
+}
+
 fn check_scopes(scopes: &[String]) -> Result<Vec<String>, JwtClientError> {
     let mut out: Vec<String> = Vec::new();
     for s in scopes {
@@ -475,7 +491,7 @@ impl JwtClients for Store {
         client_id: &str,
         thumbprint: &str,
     ) -> Result<JwtClient, JwtClientError> {
-        update(self, client_id, &|c: &mut JwtClient| {
+        let client = update(self, client_id, &|c: &mut JwtClient| {
             let before = c.certificates.len();
             c.certificates.retain(|k| !k.is_named_by(thumbprint));
             if c.certificates.len() == before {
@@ -483,7 +499,12 @@ impl JwtClients for Store {
             }
             Ok(())
         })
-        .await
+        .await?;
+        // Tokens do not say which certificate signed their assertion: every token of the
+        // client goes (assertions signed by the remaining certificates get new ones).
+        let everyone: Vec<String> = client.users.iter().map(|u| u.account_id.clone()).collect();
+        revoke_client_grants(self, client_id, &everyone).await?;
+        Ok(client)
     }
 
     async fn authorize_users(
@@ -511,11 +532,13 @@ impl JwtClients for Store {
         client_id: &str,
         account_ids: &[String],
     ) -> Result<JwtClient, JwtClientError> {
-        update(self, client_id, &|c: &mut JwtClient| {
+        let client = update(self, client_id, &|c: &mut JwtClient| {
             c.users.retain(|u| !account_ids.contains(&u.account_id));
             Ok(())
         })
-        .await
+        .await?;
+        revoke_client_grants(self, client_id, account_ids).await?;
+        Ok(client)
     }
 }
 

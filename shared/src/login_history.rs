@@ -1,11 +1,18 @@
 //! The login history of the JWT bearer grant: every attempt, good or bad, with its time,
-//! client, subject, outcome, reason and source IP, kept for [`RETENTION_SECS`] (the table's
-//! TTL). What an operator reads with `identity admin login-history`.
+//! client, subject, outcome, reason and source IP. What an operator reads with
+//! `identity admin login-history`.
 //!
-//! Each attempt is written once per view it appears in, in one atomic write: all attempts,
-//! the client's attempts (when the `iss` names a registered client) and the user's
-//! attempts (when `sub` is an email). Every view is partitioned by UTC day, so a listing
-//! reads the newest days first and stops when it has enough.
+//! An attempt whose signature verified with a registered client's certificate is kept for
+//! [`RETENTION_SECS`] and written once per view it appears in, in one atomic write: all
+//! attempts, the client's attempts and the user's attempts (when `sub` is an email). Only
+//! the client's key holder can add to those client and user views. Every other attempt
+//! (unknown client, bad signature, malformed request: what anyone on the internet can
+//! send) is a sample in the all-attempts view only, kept [`UNVERIFIED_RETENTION_SECS`].
+//!
+//! Views are partitioned by UTC day; the all-attempts view is also spread over
+//! [`ALL_SHARDS`] partitions, so a flood of unauthenticated attempts has no single
+//! partition to make hot. A listing reads bounded pages, newest days first, merges the
+//! shards by time and stops when it has enough.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -13,8 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Email;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
-/// How long attempts are kept: 90 days.
+/// How long verified attempts are kept: 90 days.
 pub const RETENTION_SECS: i64 = 90 * 86_400;
+/// How long unverified attempts are kept: 7 days.
+pub const UNVERIFIED_RETENTION_SECS: i64 = 7 * 86_400;
+/// Partitions of the all-attempts view, per day.
+pub const ALL_SHARDS: u32 = 8;
 const DAY: i64 = 86_400;
 /// Free-text fields taken from requests are cut to this many characters.
 const MAX_FIELD: usize = 256;
@@ -44,6 +55,9 @@ pub struct LoginAttempt {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_known: bool,
+    /// The assertion's signature verified with one of the client's certificates.
+    #[serde(default)]
+    pub verified: bool,
     pub subject: Option<String>,
     pub account_id: Option<String>,
     pub outcome: Outcome,
@@ -64,6 +78,7 @@ impl LoginAttempt {
             "at": self.at,
             "client_id": self.client_id,
             "client_known": self.client_known,
+            "verified": self.verified,
             "subject": self.subject,
             "account_id": self.account_id,
             "outcome": self.outcome.as_str(),
@@ -96,8 +111,8 @@ fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY)
 }
 
-fn all_pk(day: i64) -> String {
-    format!("all#{day}")
+fn all_pk(day: i64, shard: u32) -> String {
+    format!("all#{day}#{shard}")
 }
 fn client_pk(client_id: &str, day: i64) -> String {
     format!("client#{client_id}#{day}")
@@ -140,25 +155,34 @@ pub trait LoginHistory {
     ) -> Result<Vec<LoginAttempt>, StoreError>;
 }
 
+fn random_shard() -> u32 {
+    let b = crate::crypto::random_bytes(4);
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) % ALL_SHARDS
+}
+
+impl LoginAttempt {
+    /// The partitions this attempt is written to, and until when it is kept.
+    fn views(&self) -> (Vec<String>, i64) {
+        let day = day_of(self.at);
+        let mut pks = vec![all_pk(day, random_shard())];
+        if !self.verified {
+            return (pks, self.at + UNVERIFIED_RETENTION_SECS);
+        }
+        if let Some(c) = &self.client_id {
+            pks.push(client_pk(c, day));
+        }
+        if let Some(email) = self.subject.as_deref().and_then(|s| Email::parse(s).ok()) {
+            pks.push(user_pk(&email, day));
+        }
+        (pks, self.at + RETENTION_SECS)
+    }
+}
+
 #[async_trait]
 impl LoginHistory for Store {
     async fn record_attempt(&self, attempt: &LoginAttempt) -> Result<(), StoreError> {
-        let day = day_of(attempt.at);
         let sk = sort_key(attempt.at);
-        let expires = attempt.at + RETENTION_SECS;
-        let mut pks = vec![all_pk(day)];
-        if attempt.client_known
-            && let Some(c) = &attempt.client_id
-        {
-            pks.push(client_pk(c, day));
-        }
-        if let Some(email) = attempt
-            .subject
-            .as_deref()
-            .and_then(|s| Email::parse(s).ok())
-        {
-            pks.push(user_pk(&email, day));
-        }
+        let (pks, expires) = attempt.views();
         let ops = pks
             .into_iter()
             .map(|pk| {
@@ -182,14 +206,25 @@ impl LoginHistory for Store {
         let mut day = day_of(now);
         let oldest = day_of(now - RETENTION_SECS);
         while day >= oldest && out.len() < limit {
-            let pk = match (&filter.client_id, &filter.user) {
-                (Some(c), _) => client_pk(c, day),
-                (None, Some(u)) => user_pk(u, day),
-                (None, None) => all_pk(day),
+            let pks = match (&filter.client_id, &filter.user) {
+                (Some(c), _) => vec![client_pk(c, day)],
+                (None, Some(u)) => vec![user_pk(u, day)],
+                (None, None) => (0..ALL_SHARDS).map(|s| all_pk(day, s)).collect(),
             };
-            let mut items: Vec<LoginAttempt> = self.query(Table::LoginHistory, &pk, "").await?;
-            items.reverse();
-            out.extend(items.into_iter().filter(|a| {
+            let want = limit - out.len();
+            let mut items: Vec<(String, LoginAttempt)> = Vec::new();
+            for pk in pks {
+                let page = self
+                    .backend()
+                    .query_newest(Table::LoginHistory, &pk, "", want, now)
+                    .await?;
+                for item in page {
+                    items.push((item.sk.clone(), item.parse()?));
+                }
+            }
+            // Newest first across the shards: sort keys begin with the time.
+            items.sort_by(|a, b| b.0.cmp(&a.0));
+            out.extend(items.into_iter().map(|(_, a)| a).filter(|a| {
                 match &filter.user {
                     Some(u) => a
                         .subject

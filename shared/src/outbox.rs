@@ -100,9 +100,13 @@ pub(crate) fn message_op(
     })
 }
 
+/// The most messages one address's listing reads.
+pub const PAGE: usize = 50;
+
 #[async_trait]
 pub trait Outbox {
-    /// Outbox messages, newest first; only those to `to` when given.
+    /// Outbox messages, newest first; to one address: its newest [`PAGE`] at most (a bounded
+    /// read, never the whole partition); with no address: every message (operators only).
     async fn outbox(&self, to: Option<&Email>) -> Result<Vec<OutboxMessage>, StoreError>;
 }
 
@@ -112,10 +116,11 @@ impl Outbox for Store {
         let items = match to {
             Some(email) => {
                 self.backend()
-                    .query(
+                    .query_newest(
                         Table::LoginHistory,
                         &outbox_pk(email.as_str()),
                         "",
+                        PAGE,
                         self.now(),
                     )
                     .await?

@@ -75,6 +75,25 @@ pub trait PasswordResets {
     ) -> Result<Option<Account>, ResetError>;
 }
 
+/// The write an unanswered request makes instead of a link and its message: two records
+/// under random keys that nobody holds, gone with the link's lifetime.
+fn decoy_ops(now: i64) -> Result<Vec<Op>, StoreError> {
+    (0..2)
+        .map(|_| {
+            Ok(Op::Put {
+                table: Table::Once,
+                item: Item::new(
+                    format!("decoy#{}", crypto::random_token().expose_secret()),
+                    "once",
+                    &serde_json::json!({}),
+                )?
+                .expiring(now + RESET_TTL_SECS),
+                cond: Cond::Absent,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl PasswordResets for Store {
     async fn request_password_reset(
@@ -88,14 +107,17 @@ impl PasswordResets for Store {
             Err(AccountError::Store(e)) => return Err(e),
             Err(e) => return Err(StoreError::Corrupt(e.to_string())),
         };
+        let now = self.now();
+        // Known or not, the email's outbox is read and one write is made, so the answer's
+        // timing does not tell whether the account exists.
+        let recent = outbox::recent_count(self, email, RESET_SUBJECTS, 3600).await?;
         let Some(account) = account else {
+            self.write(decoy_ops(now)?).await?;
             return Ok(false);
         };
-        let now = self.now();
-        if outbox::recent_count(self, email, RESET_SUBJECTS, 3600).await?
-            >= MAX_RESET_MESSAGES_PER_HOUR
-        {
+        if recent >= MAX_RESET_MESSAGES_PER_HOUR {
             tracing::info!("password reset: the address's hourly limit is reached; nothing sent");
+            self.write(decoy_ops(now)?).await?;
             return Ok(false);
         }
         let ops = if account.sso_idp.is_some() {

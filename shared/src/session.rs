@@ -92,9 +92,12 @@ pub struct Session {
 
 impl Session {
     /// Is the session still good for the account as it is now (not ended by a password
-    /// reset, a move to SSO or an IdP removal since it started)?
+    /// reset, a move to SSO, an IdP removal or "sign out everywhere" since it started, and
+    /// the account not blocked)?
     pub fn is_current_for(&self, account: &Account) -> bool {
-        self.account_id == account.id && self.epoch == account.session_epoch
+        self.account_id == account.id
+            && self.epoch == account.session_epoch
+            && !account.is_blocked()
     }
 }
 

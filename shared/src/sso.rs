@@ -295,6 +295,8 @@ impl SsoRecords for Store {
                     return Err(SsoError::NotOwner);
                 }
                 None if !account.has_password() && account.is_registered_for(login.idp) => {
+                    // A move to SSO: what the account authorized before goes first.
+                    self.revoke_grants_of(&account.id).await?;
                     let mut linked = account.clone();
                     linked.put_under(login.idp);
                     let (op, next) = accounts::update_op(&linked)?;
@@ -465,6 +467,8 @@ impl SsoRecords for Store {
             Some(current) if current.id == idp.id => return Ok(Some(account)),
             Some(_) => return Err(SsoError::OtherIdp),
         }
+        // A move to SSO: what the account authorized before goes first.
+        self.revoke_grants_of(&account.id).await?;
         let mut linked = account.clone();
         linked.put_under(&idp);
         linked.end_all_sessions();

@@ -56,6 +56,28 @@ impl AccessClaims {
             gid: gid.map(str::to_string),
         }
     }
+
+    /// Limits the token to one app: its audience becomes the app's resource URL
+    /// ([`app_audience`]) instead of the issuer.
+    pub fn for_app(mut self, app_id: &str) -> Self {
+        self.aud = app_audience(&self.iss, app_id);
+        self
+    }
+
+    /// The app the token is limited to, if it is.
+    pub fn app_id(&self) -> Option<&str> {
+        self.aud
+            .strip_prefix(&self.iss)
+            .and_then(|rest| rest.strip_prefix(APP_AUDIENCE_PATH))
+    }
+}
+
+const APP_AUDIENCE_PATH: &str = "/apps/";
+
+/// The audience of a token limited to one app: `{issuer}/apps/{app_id}` (a resource
+/// indicator, RFC 8707).
+pub fn app_audience(issuer: &str, app_id: &str) -> String {
+    format!("{issuer}{APP_AUDIENCE_PATH}{app_id}")
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,7 +102,8 @@ pub fn issue(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, 
 }
 
 /// Verifies an access token of ours: ES256, `typ` at+jwt, a `kid` we hold (current or
-/// previous), our issuer and audience, not expired at `now`.
+/// previous), our issuer, our audience (the issuer, or one app's resource URL: callers
+/// that act on apps check it with [`AccessClaims::app_id`]), not expired at `now`.
 pub fn verify(
     keys: &SigningKeys,
     token: &str,
@@ -103,13 +126,18 @@ pub fn verify(
     let decoding = DecodingKey::from_ec_components(x, y).map_err(|_| TokenError::Invalid)?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[issuer]);
+    // The audience is checked below: the issuer or an app under it.
+    validation.validate_aud = false;
     validation.set_required_spec_claims(&["iss", "sub", "aud", "exp", "iat", "jti"]);
     // Expiry is judged with our clock below (tests pin it), not the library's.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     let data = jsonwebtoken::decode::<AccessClaims>(token, &decoding, &validation)
         .map_err(|_| TokenError::Invalid)?;
+    let c = &data.claims;
+    if c.aud != issuer && c.app_id().is_none_or(|a| a.is_empty() || a.contains('/')) {
+        return Err(TokenError::Invalid);
+    }
     if data.claims.exp <= now {
         return Err(TokenError::Expired);
     }
@@ -187,5 +215,33 @@ mod tests {
             verify(&k, &parts.join("."), ISS, 1),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_token_limited_to_an_app_names_it_in_its_audience_and_no_other_audience_verifies() {
+        let k = keys(false);
+        let claims = AccessClaims::new(ISS, "a", "c", "s", Some("g"), 0).for_app("app-1");
+        assert_eq!(claims.aud, "https://id.example.com/apps/app-1");
+        let token = issue(&k, &claims).unwrap();
+        let back = verify(&k, token.expose_secret(), ISS, 1).unwrap();
+        assert_eq!(back.app_id(), Some("app-1"));
+        assert_eq!(
+            AccessClaims::new(ISS, "a", "c", "s", None, 0).app_id(),
+            None
+        );
+        for aud in [
+            "https://elsewhere.example.com",
+            "https://id.example.com/apps/",
+            "https://id.example.com/apps/a/b",
+        ] {
+            let mut c = AccessClaims::new(ISS, "a", "c", "s", None, 0);
+            c.aud = aud.into();
+            let t = issue(&k, &c).unwrap();
+            assert_eq!(
+                verify(&k, t.expose_secret(), ISS, 1),
+                Err(TokenError::Invalid),
+                "{aud}"
+            );
+        }
     }
 }

@@ -20,8 +20,9 @@ use identity_shared::crypto;
 use identity_shared::http::oauth::OAuthError;
 use identity_shared::jwt_clients::{Certificate, JwtClient, JwtClientError, JwtClients};
 use identity_shared::login_history::{
-    HistoryFilter, LoginAttempt, LoginHistory, Outcome, RETENTION_SECS,
+    HistoryFilter, LoginAttempt, LoginHistory, Outcome, RETENTION_SECS, UNVERIFIED_RETENTION_SECS,
 };
+use identity_shared::oauth::Grants;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::Secrets;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
@@ -209,8 +210,9 @@ pub async fn run_grant(state: &AppState, assertion: &str) -> Result<Granted, OAu
         state,
         Ok(form(assertion)),
         &Origin {
-            source_ip: Some("192.0.2.1".into()),
+            source_ip: Some("192.0.2.1".parse().unwrap()),
             via: Via::TokenEndpoint,
+            app_id: None,
         },
     )
     .await
@@ -506,7 +508,17 @@ pub async fn jwt_grant_issues_a_token_and_records_it(f: &Fixture) {
     let access = tokens::verify(&keys, granted.access_token.expose_secret(), BASE, now).unwrap();
     assert_eq!(access.sub, ci.user.id);
     assert_eq!(access.client_id, ci.client.client_id);
-    assert_eq!(access.gid, None);
+    let grant = f
+        .store
+        .current_grant(&ci.user.id, &ci.client.client_id)
+        .await
+        .unwrap()
+        .expect("the grant made a grant for the user and client");
+    assert_eq!(
+        access.gid.as_deref(),
+        Some(grant.gid.as_str()),
+        "the token belongs to it, so revoking it reaches the token"
+    );
     let attempt = newest_attempt(&f.store).await;
     assert_eq!(attempt.outcome, Outcome::Success);
     assert_eq!(
@@ -577,6 +589,8 @@ fn attempt(at: i64, client: Option<(&str, bool)>, subject: &str, outcome: Outcom
         at,
         client_id: client.map(|(c, _)| c.to_string()),
         client_known: client.is_some_and(|(_, known)| known),
+        // As the grant records them: a known client's attempts here verified.
+        verified: client.is_some_and(|(_, known)| known),
         subject: Some(subject.to_string()),
         account_id: None,
         outcome,
@@ -679,14 +693,30 @@ pub async fn login_history_is_newest_first_filtered_and_kept_90_days(f: &Fixture
             .len(),
         2
     );
-    // Retention: the oldest attempt goes first, then all of them.
+    // Retention: unverified attempts (no registered client) are samples kept a week; the
+    // oldest verified attempt goes next, then all of them.
+    f.clock.set(t0 + UNVERIFIED_RETENTION_SECS);
+    let left = f
+        .store
+        .login_attempts(&HistoryFilter::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        reasons(left),
+        [
+            records[4].reason.clone(),
+            records[2].reason.clone(),
+            records[1].reason.clone(),
+            records[0].reason.clone()
+        ]
+    );
     f.clock.set(t0 - 3 * day + RETENTION_SECS);
     let left = f
         .store
         .login_attempts(&HistoryFilter::default(), 100)
         .await
         .unwrap();
-    assert_eq!(left.len(), records.len() - 1);
+    assert_eq!(left.len(), 3);
     f.clock.set(t0 + RETENTION_SECS);
     assert!(
         f.store
@@ -838,5 +868,207 @@ pub async fn named_authorizations_by_name_and_alias(f: &Fixture) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// Whether the token is still active, as introspection and the named-authorization fetch
+/// judge it.
+async fn active(state: &AppState, token: &SecretString) -> bool {
+    let keys = state.secrets.signing_keys().await.unwrap();
+    match tokens::verify(&keys, token.expose_secret(), BASE, state.now()) {
+        Ok(claims) => identity_shared::oauth::access_token_active(&state.store, &claims)
+            .await
+            .unwrap(),
+        Err(_) => false,
+    }
+}
+
+pub async fn deauthorizing_the_user_or_removing_a_certificate_makes_jwt_grant_tokens_inactive(
+    f: &Fixture,
+) {
+    let state = state_on(f);
+    let key = shared_ec();
+    let ci = ci_client(&f.store, key, "revoked@example.com").await;
+    let sign = || {
+        key.sign(&claims(
+            &ci.client.client_id,
+            &ci.user.email,
+            BASE,
+            f.store.now(),
+        ))
+    };
+    let first = run_grant(&state, &sign()).await.unwrap().access_token;
+    assert!(active(&state, &first).await);
+    f.store
+        .deauthorize_users(&ci.client.client_id, std::slice::from_ref(&ci.user.id))
+        .await
+        .unwrap();
+    assert!(
+        !active(&state, &first).await,
+        "{}: deauthorizing the user revokes its tokens at once",
+        f.backend
+    );
+
+    f.store
+        .authorize_users(&ci.client.client_id, std::slice::from_ref(&ci.user))
+        .await
+        .unwrap();
+    let second = run_grant(&state, &sign()).await.unwrap().access_token;
+    assert!(
+        active(&state, &second).await,
+        "a new grant after re-authorizing"
+    );
+    assert!(!active(&state, &first).await, "the old token stays dead");
+    let other = TestKey::ec();
+    f.store
+        .add_certificate(&ci.client.client_id, other.certificate(f.store.now()))
+        .await
+        .unwrap();
+    f.store
+        .remove_certificate(&ci.client.client_id, &key.certificate(0).x5t)
+        .await
+        .unwrap();
+    assert!(
+        !active(&state, &second).await,
+        "{}: removing a certificate revokes the client's tokens",
+        f.backend
+    );
+}
+
+pub async fn a_blocked_user_gets_no_jwt_grant_token_and_its_tokens_go_inactive(f: &Fixture) {
+    use identity_shared::accounts::Offboarding;
+    let state = state_on(f);
+    let key = shared_ec();
+    let ci = ci_client(&f.store, key, "blocked@example.com").await;
+    let sign = || {
+        key.sign(&claims(
+            &ci.client.client_id,
+            &ci.user.email,
+            BASE,
+            f.store.now(),
+        ))
+    };
+    let token = run_grant(&state, &sign()).await.unwrap().access_token;
+    f.store.block_account(&ci.user.id).await.unwrap();
+    assert!(!active(&state, &token).await, "{}", f.backend);
+    let e = run_grant(&state, &sign()).await.unwrap_err();
+    assert_eq!(e.description, "the user's account is blocked");
+}
+
+pub async fn unverified_attempts_are_week_long_samples_outside_the_client_and_user_views(
+    f: &Fixture,
+) {
+    let state = state_on(f);
+    let key = shared_ec();
+    let ci = ci_client(&f.store, key, "sampled@example.com").await;
+    let now = f.store.now();
+    // Signed by a key the client never registered: anyone can send this.
+    let forged = TestKey::ec().sign(&claims(&ci.client.client_id, &ci.user.email, BASE, now));
+    run_grant(&state, &forged).await.unwrap_err();
+    let sample = newest_attempt(&f.store).await;
+    assert!(sample.client_known && !sample.verified);
+    let by_client = HistoryFilter {
+        client_id: Some(ci.client.client_id.clone()),
+        user: None,
+    };
+    let by_user = HistoryFilter {
+        client_id: None,
+        user: Some(Email::parse(&ci.user.email).unwrap()),
+    };
+    assert!(
+        f.store
+            .login_attempts(&by_client, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: outsiders cannot add to the client's view",
+        f.backend
+    );
+    assert!(
+        f.store
+            .login_attempts(&by_user, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    run_grant(
+        &state,
+        &key.sign(&claims(&ci.client.client_id, &ci.user.email, BASE, now)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        f.store.login_attempts(&by_client, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(f.store.login_attempts(&by_user, 10).await.unwrap().len(), 1);
+    f.clock.set(now + UNVERIFIED_RETENTION_SECS);
+    let left = f
+        .store
+        .login_attempts(&HistoryFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "the sample is gone after a week");
+    assert!(left[0].verified);
+    f.clock.set(now);
+}
+
+pub async fn jwt_grant_failures_lock_their_address_and_other_addresses_go_on(f: &Fixture) {
+    let mut state = state_on(f);
+    let mut config = (*state.config).clone();
+    config.limits.jwt.address = 3;
+    state.config = Arc::new(config);
+    let key = shared_ec();
+    let ci = ci_client(&f.store, key, "throttled@example.com").await;
+    let from = |ip: &str| Origin {
+        source_ip: Some(ip.parse().unwrap()),
+        via: Via::TokenEndpoint,
+        app_id: None,
+    };
+    let good = || {
+        key.sign(&claims(
+            &ci.client.client_id,
+            &ci.user.email,
+            BASE,
+            f.store.now(),
+        ))
+    };
+    for _ in 0..2 {
+        let e = grant::exchange(&state, Ok(form("garbage")), &from("198.51.100.1"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_grant", "a malformed assertion");
+    }
+    let e = grant::exchange(&state, Ok(form("garbage")), &from("198.51.100.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_str(), "invalid_grant", "the failure that locks");
+    let e = grant::exchange(&state, Ok(form(&good())), &from("198.51.100.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_str(), "too_many_requests", "{}", f.backend);
+    assert_eq!(e.retry_after, Some(900));
+    assert!(
+        grant::exchange(&state, Ok(form(&good())), &from("198.51.100.2"))
+            .await
+            .is_ok(),
+        "another address is not locked"
+    );
+    // The admin command is never throttled.
+    let admin = Origin {
+        source_ip: None,
+        via: Via::Admin,
+        app_id: None,
+    };
+    assert!(
+        grant::exchange(&state, Ok(form(&good())), &admin)
+            .await
+            .is_ok()
+    );
+    f.clock.advance(900);
+    assert!(
+        grant::exchange(&state, Ok(form(&good())), &from("198.51.100.1"))
+            .await
+            .is_ok()
     );
 }

@@ -71,7 +71,10 @@ async fn issued_token_verifies_with_the_jwks() {
     assert_eq!(claims.sub, h.ci.user.id);
     assert_eq!(claims.client_id, h.ci.client.client_id);
     assert_eq!(claims.scope, "api read-protected");
-    assert_eq!(claims.gid, None);
+    assert!(
+        claims.gid.is_some(),
+        "the token belongs to a revocable grant"
+    );
 
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys.jwks()).unwrap();
     let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
@@ -775,6 +778,7 @@ async fn add_authorization(h: &Harness, app: &App, name: &str) -> SecretString {
         &Origin {
             source_ip: None,
             via: Via::Admin,
+            app_id: Some(app.id.clone()),
         },
     )
     .await
@@ -963,7 +967,7 @@ async fn fetching_an_authorization_needs_the_read_protected_scope() {
 }
 
 #[tokio::test]
-async fn fetching_an_authorization_needs_a_role_on_the_app() {
+async fn fetching_an_authorization_needs_the_owner_or_an_admin_of_the_app() {
     let h = Harness::new(shared_ec()).await;
     app_with_authorization(&h).await;
     let outsider = account(&h.state.store, "outsider@example.com").await;
@@ -989,8 +993,30 @@ async fn fetching_an_authorization_needs_a_role_on_the_app() {
         .set_role(&app, &outsider, identity_shared::apps::Role::Collaborator)
         .await
         .unwrap();
+    let (status, _, body) = fetch(&h, path, Some(&bearer)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a collaborator cannot turn a read token into the owner's token: {body}"
+    );
+    assert!(body.get("access_token").is_none());
+    h.state
+        .store
+        .set_role(&app, &outsider, identity_shared::apps::Role::Member)
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch(&h, path, Some(&bearer)).await.0,
+        StatusCode::FORBIDDEN,
+        "nor a member"
+    );
+    h.state
+        .store
+        .set_role(&app, &outsider, identity_shared::apps::Role::Admin)
+        .await
+        .unwrap();
     let (status, _, _) = fetch(&h, path, Some(&bearer)).await;
-    assert_eq!(status, StatusCode::OK, "a collaborator reads it");
+    assert_eq!(status, StatusCode::OK, "an admin reads it");
     h.state
         .store
         .remove_member(&app, &outsider.id)
@@ -1003,8 +1029,20 @@ async fn fetching_an_authorization_needs_a_role_on_the_app() {
 #[tokio::test]
 async fn authorization_of_a_deauthorized_user_is_withheld() {
     let h = Harness::new(shared_ec()).await;
-    app_with_authorization(&h).await;
-    let bearer = bearer_for(&h, &h.ci.user.email, "read-protected").await;
+    let (app, _) = app_with_authorization(&h).await;
+    // An admin of the app, with a bearer token of their own, asks for it.
+    let admin = account(&h.state.store, "admin@example.com").await;
+    h.state
+        .store
+        .set_role(&app, &admin, identity_shared::apps::Role::Admin)
+        .await
+        .unwrap();
+    h.state
+        .store
+        .authorize_users(&h.ci.client.client_id, std::slice::from_ref(&admin))
+        .await
+        .unwrap();
+    let bearer = bearer_for(&h, &admin.email, "read-protected").await;
     h.state
         .store
         .deauthorize_users(&h.ci.client.client_id, std::slice::from_ref(&h.ci.user.id))

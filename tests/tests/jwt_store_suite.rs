@@ -11,4 +11,8 @@ identity_tests::on_both_backends!(
     deauthorized_user_is_refused_at_once,
     login_history_is_newest_first_filtered_and_kept_90_days,
     named_authorizations_by_name_and_alias,
+    deauthorizing_the_user_or_removing_a_certificate_makes_jwt_grant_tokens_inactive,
+    a_blocked_user_gets_no_jwt_grant_token_and_its_tokens_go_inactive,
+    unverified_attempts_are_week_long_samples_outside_the_client_and_user_views,
+    jwt_grant_failures_lock_their_address_and_other_addresses_go_on,
 );

@@ -1166,3 +1166,369 @@ async fn password_reset_pages_set_a_new_password_through_a_single_use_link() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+/// A form post as a browser at `address` sends it (the peer address `identity serve`
+/// records, which the throttle counts by).
+async fn post_from(
+    h: &Harness,
+    address: &str,
+    uri: &str,
+    fields: &[(&str, &str)],
+) -> axum::response::Response {
+    let mut r = Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, BASE)
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(serde_urlencoded::to_string(fields).unwrap()))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{address}:50000").parse().unwrap();
+    r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    h.send(r).await
+}
+
+fn retry_after(r: &axum::response::Response) -> i64 {
+    r.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_refused_too() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("target@plain.example"),
+            Some(&SecretString::new("the right password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let limit = h.state.config.limits.password.subject;
+    assert_eq!(limit, 10, "the documented default");
+    let wrong = [("email", "target@plain.example"), ("password", "guess")];
+    let right = [
+        ("email", "target@plain.example"),
+        ("password", "the right password"),
+    ];
+    // Each guess from another address: the email's own limit is what locks.
+    for i in 1..limit {
+        let r = post_from(&h, &format!("198.51.100.{i}"), "/login", &wrong).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let r = post_from(&h, "198.51.100.99", "/login", &wrong).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the {limit}th");
+    assert_eq!(retry_after(&r), 900);
+    let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    let text = page_text(r).await;
+    assert!(text.contains("try again in 15 minutes"), "{text}");
+    assert!(
+        text.contains("/account/password/reset"),
+        "the page says how to reset the password: {text}"
+    );
+    // After the lock, the right password signs in.
+    h.clock.advance(900);
+    let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The next lock within a day lasts twice as long.
+    for i in 1..=limit {
+        post_from(&h, &format!("198.51.100.{i}"), "/login", &wrong).await;
+    }
+    let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&r), 1800);
+}
+
+#[tokio::test]
+async fn unknown_and_known_emails_are_throttled_and_answered_alike() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("known@plain.example"),
+            Some(&SecretString::new("the right password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let mut last = Vec::new();
+    for who in ["known@plain.example", "ghost@plain.example"] {
+        let mut statuses = Vec::new();
+        let mut page = String::new();
+        for i in 0..11 {
+            let r = post_from(
+                &h,
+                &format!("192.0.2.{i}"),
+                "/login",
+                &[("email", who), ("password", "guess")],
+            )
+            .await;
+            statuses.push(r.status());
+            page = page_text(r).await;
+        }
+        last.push((statuses, page));
+    }
+    assert_eq!(last[0], last[1], "the same statuses and the same 429 page");
+    assert_eq!(last[0].0[9], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn one_address_is_locked_across_emails_and_other_addresses_are_not() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("bystander@plain.example"),
+            Some(&SecretString::new("the right password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let limit = h.state.config.limits.password.address;
+    for i in 0..limit {
+        let victim = format!("victim{i}@plain.example");
+        let r = post_from(
+            &h,
+            "192.0.2.66",
+            "/login",
+            &[("email", &victim), ("password", "guess")],
+        )
+        .await;
+        let expected = if i + 1 == limit {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(r.status(), expected, "attempt {i}");
+    }
+    let right = [
+        ("email", "bystander@plain.example"),
+        ("password", "the right password"),
+    ];
+    let r = post_from(&h, "192.0.2.66", "/login", &right).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is locked"
+    );
+    let r = post_from(&h, "192.0.2.67", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "another address is not");
+}
+
+#[tokio::test]
+async fn a_password_reset_lifts_the_sign_in_lock_of_its_account() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("locked@plain.example"),
+            Some(&SecretString::new("the old password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    for i in 0..10 {
+        post_from(
+            &h,
+            &format!("192.0.2.{i}"),
+            "/login",
+            &[("email", "locked@plain.example"), ("password", "guess")],
+        )
+        .await;
+    }
+    let r = post_from(
+        &h,
+        "203.0.113.9",
+        "/account/password/reset",
+        &[("email", "locked@plain.example")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let path = outbox_path(&h, "locked@plain.example", "/account/password/reset/").await;
+    let r = post_from(
+        &h,
+        "203.0.113.9",
+        &path,
+        &[
+            ("password", "a brand new password"),
+            ("confirm", "a brand new password"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post_from(
+        &h,
+        "203.0.113.9",
+        "/login",
+        &[
+            ("email", "locked@plain.example"),
+            ("password", "a brand new password"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the lock is lifted");
+    // A guesser starts again from zero and is locked again after the limit.
+    for i in 0..10 {
+        let r = post_from(
+            &h,
+            &format!("192.0.2.{i}"),
+            "/login",
+            &[("email", "locked@plain.example"), ("password", "guess")],
+        )
+        .await;
+        assert_eq!(
+            r.status() == StatusCode::TOO_MANY_REQUESTS,
+            i == 9,
+            "attempt {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn password_reset_requests_are_limited_per_email_and_the_outbox_cannot_be_filled() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("inbox@plain.example"),
+            Some(&SecretString::new("a password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = post_from(
+            &h,
+            &format!("192.0.2.{i}"),
+            "/account/password/reset",
+            &[("email", "inbox@plain.example")],
+        )
+        .await;
+        statuses.push(r.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let messages = h
+        .state
+        .store
+        .outbox(Some(&email("inbox@plain.example")))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 2);
+}
+
+#[tokio::test]
+async fn the_upgrade_confirmation_password_counts_against_the_same_lock() {
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(
+            &email("mover@acme.example"),
+            Some(&SecretString::new("correct horse battery")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    for i in 0..10 {
+        post_from(
+            &h,
+            &format!("192.0.2.{i}"),
+            "/login",
+            &[("email", "mover@acme.example"), ("password", "guess")],
+        )
+        .await;
+    }
+    // The SSO login asks for the password once: the lock holds there too.
+    let (cookie, _) = {
+        let id = h.start_login("/session").await;
+        let r = h.acs(&h.spec("mover@acme.example", Some(&id)), "").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/sso/upgrade");
+        (cookie_named(&r, "identity_sso_upgrade").unwrap(), ())
+    };
+    let mut r = Request::post("/sso/upgrade")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, BASE)
+        .header("sec-fetch-site", "same-origin")
+        .header(header::COOKIE, &cookie)
+        .body(Body::from(
+            "answer=confirm&password=correct+horse+battery".to_string(),
+        ))
+        .unwrap();
+    r.extensions_mut().insert(axum::extract::ConnectInfo(
+        "203.0.113.1:1".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let r = h.send(r).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let account = h
+        .state
+        .store
+        .account_by_email(&email("mover@acme.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(account.sso_idp.is_none(), "nothing moved");
+}
+
+#[tokio::test]
+async fn a_blocked_account_signs_in_nowhere_and_its_sessions_end_until_unblocked() {
+    use identity_shared::accounts::Offboarding;
+    let h = harness().await;
+    let account = h
+        .state
+        .store
+        .create_account(
+            &email("leaver@plain.example"),
+            Some(&SecretString::new("the password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let fields = [
+        ("email", "leaver@plain.example"),
+        ("password", "the password"),
+    ];
+    let r = h.post_form("/login", &fields, None).await;
+    let session = session_cookie(&r);
+    assert_eq!(
+        h.get("/session", Some(&session)).await.status(),
+        StatusCode::OK
+    );
+    h.state.store.block_account(&account.id).await.unwrap();
+    assert_eq!(
+        h.get("/session", Some(&session)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "its session ended at once"
+    );
+    let r = h.post_form("/login", &fields, None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(page_text(r).await.contains("blocked"));
+    h.state.store.unblock_account(&account.id).await.unwrap();
+    let r = h.post_form("/login", &fields, None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let again = session_cookie(&r);
+    h.state
+        .store
+        .sign_out_everywhere(&account.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.get("/session", Some(&again)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "signed out everywhere"
+    );
+}

@@ -119,7 +119,8 @@ fn benches(c: &mut Criterion) {
 
     let mut full = c.benchmark_group("grant");
     let origin = Origin {
-        source_ip: Some("192.0.2.1".into()),
+        source_ip: Some("192.0.2.1".parse().unwrap()),
+        app_id: None,
         via: Via::TokenEndpoint,
     };
     for (name, k) in &keys {

@@ -5,32 +5,38 @@
 //! endpoint or the JWT grant), verified with [`tokens::verify`] and, as introspection does,
 //! not revoked (by itself or through its grant); its scope must hold
 //! `read-protected` or `global` (the scopes that read an app's config on the platform),
-//! and its subject must hold a role on the app, read from the store now. The credentials
-//! are withheld once the access token has expired or when the user is no longer
-//! pre-authorized for the JWT client (or the client is gone).
+//! its subject must be the app's owner or an admin of it, read from the store now (a
+//! member or collaborator cannot turn a read token into another user's token), and a
+//! token limited to an app (its audience) works for that app only. The token handed out
+//! is itself limited to the app (`identity admin authorization add` has it issued so).
+//! The credentials are withheld once the access token has expired or when the user is no
+//! longer pre-authorized for the JWT client (or the client is gone).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::apps::Apps;
+use identity_shared::apps::{Apps, Role};
 use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
 use identity_shared::http::oauth::no_store;
 use identity_shared::http::{Internal, JsonError};
 use identity_shared::jwt_clients::JwtClients;
-use identity_shared::oauth::{Grants, RevokedTokens};
+use identity_shared::oauth::access_token_active;
 use identity_shared::tokens;
 
 /// Scopes that allow reading named authorizations.
 pub const READ_SCOPES: [&str; 2] = ["read-protected", "global"];
 const MAX_TOKEN_LEN: usize = 8 * 1024;
+const GONE_EXPIRED: &str =
+    "the authorization's access token has expired; run identity admin authorization add again";
 
 enum Refusal {
     NoToken,
     BadToken,
     Scope,
     NotFound(&'static str),
+    Forbidden(&'static str),
     Gone(&'static str),
     Internal(Internal),
 }
@@ -66,6 +72,10 @@ impl IntoResponse for Refusal {
             ),
             Refusal::NotFound(what) => (
                 JsonError::new(StatusCode::NOT_FOUND, "not_found", what),
+                None,
+            ),
+            Refusal::Forbidden(why) => (
+                JsonError::new(StatusCode::FORBIDDEN, "forbidden", why),
                 None,
             ),
             Refusal::Gone(why) => (
@@ -125,27 +135,17 @@ async fn fetch(
     // As introspection judges it: a token revoked by itself (RFC 7009) or through its grant
     // is no longer accepted.
     let store = &state.store;
-    if store
-        .jti_revoked(&claims.jti)
+    if !access_token_active(store, &claims)
         .await
-        .map_err(internal("revocation read"))?
+        .map_err(internal("token state read"))?
     {
         return Err(Refusal::BadToken);
-    }
-    if let Some(gid) = &claims.gid {
-        let live = store
-            .grant(gid)
-            .await
-            .map_err(internal("grant read"))?
-            .is_some_and(|g| g.is_live());
-        if !live {
-            return Err(Refusal::BadToken);
-        }
     }
     if !claims.scope.split(' ').any(|s| READ_SCOPES.contains(&s)) {
         return Err(Refusal::Scope);
     }
     const NO_APP: &str = "no such app, or the token's user has no role on it";
+    const NOT_ADMIN: &str = "only the app's owner and its admins can read its authorizations";
     let app = match store.app(app_ref).await.map_err(internal("app read"))? {
         Some(a) => Some(a),
         None => store
@@ -154,11 +154,17 @@ async fn fetch(
             .map_err(internal("app read"))?,
     }
     .ok_or(Refusal::NotFound(NO_APP))?;
-    store
+    if claims.app_id().is_some_and(|a| a != app.id) {
+        return Err(Refusal::NotFound(NO_APP));
+    }
+    let role = store
         .role_of(&app.id, &claims.sub)
         .await
         .map_err(internal("role read"))?
         .ok_or(Refusal::NotFound(NO_APP))?;
+    if !matches!(role, Role::Owner | Role::Admin) {
+        return Err(Refusal::Forbidden(NOT_ADMIN));
+    }
     let auth = store
         .authorization(&app.id, name)
         .await
@@ -179,14 +185,29 @@ async fn fetch(
         ));
     }
     if auth.expires_at <= now {
-        return Err(Refusal::Gone(
-            "the authorization's access token has expired; run identity admin authorization add again",
-        ));
+        return Err(Refusal::Gone(GONE_EXPIRED));
     }
     let seal = TokenSeal::from_signing_keys(&keys).map_err(internal("token seal"))?;
     let access_token = auth.access_token(&seal).ok_or(Refusal::Gone(
         "the authorization's credentials can no longer be opened (signing key rotated); run identity admin authorization add again",
     ))?;
+    // The stored token answers as introspection would: revoked with its grant (the user
+    // deauthorized, a certificate removed, a password reset, a move to SSO, a block).
+    let stored = tokens::verify(
+        &keys,
+        access_token.expose_secret(),
+        &state.config.base_url,
+        now,
+    )
+    .map_err(|_| Refusal::Gone(GONE_EXPIRED))?;
+    if !access_token_active(store, &stored)
+        .await
+        .map_err(internal("token state read"))?
+    {
+        return Err(Refusal::Gone(
+            "the authorization's access token was revoked; run identity admin authorization add again",
+        ));
+    }
     Ok(serde_json::json!({
         "developer_name": auth.developer_name,
         "alias": auth.alias,

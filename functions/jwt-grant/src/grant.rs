@@ -7,6 +7,7 @@
 //! Both the route and `identity admin authorization add` run [`exchange`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use identity_shared::AppState;
 use identity_shared::accounts::{AccountStatus, Accounts, Email};
@@ -14,8 +15,11 @@ use identity_shared::crypto;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode};
 use identity_shared::jwt_clients::JwtClients;
 use identity_shared::login_history::{LoginAttempt, LoginHistory, Outcome, sanitize};
+use identity_shared::oauth::Grants;
+use identity_shared::oauth::scope::Scopes;
 use identity_shared::secret::SecretString;
 use identity_shared::store::SingleUse;
+use identity_shared::throttle::{Action, Attempt, Throttling};
 use identity_shared::tokens::{self, AccessClaims};
 
 use crate::assertion;
@@ -27,11 +31,14 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The single-use kind under which `jti`s are consumed.
 const JTI_KIND: &str = "jwt-jti";
 
-/// Where an attempt came from, for the login history.
+/// Where an attempt came from, for the login history and throttling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    pub source_ip: Option<String>,
+    pub source_ip: Option<IpAddr>,
     pub via: Via,
+    /// The app the token is for (`identity admin authorization add`): the token's audience
+    /// is then that app alone.
+    pub app_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,7 @@ impl Granted {
 struct Seen {
     client_id: Option<String>,
     client_known: bool,
+    verified: bool,
     subject: Option<String>,
     account_id: Option<String>,
 }
@@ -133,21 +141,51 @@ fn granted_scope(requested: Option<&String>, allowed: &[String]) -> Result<Strin
 }
 
 /// Runs the grant on a parsed form (or the form's parse error) and records the attempt.
+/// At the token endpoint, an address with too many failures is refused before any check
+/// (a valid assertion too), and every failure counts ([`Action::JwtGrant`]).
 pub async fn exchange(
     state: &AppState,
     form: Result<HashMap<String, String>, OAuthError>,
     origin: &Origin,
 ) -> Result<Granted, OAuthError> {
+    let throttled = origin.via == Via::TokenEndpoint;
+    let limits = &state.config.limits;
+    let who = Attempt {
+        subject: None,
+        address: origin.source_ip,
+    };
+    if throttled {
+        let check = state
+            .store
+            .throttle_check(Action::JwtGrant, limits, &who)
+            .await
+            .map_err(|e| OAuthError::internal("throttle", e))?;
+        if let Err(locked) = check {
+            return Err(OAuthError::throttled(locked));
+        }
+    }
     let mut seen = Seen::default();
     let result = match form {
-        Ok(form) => decide(state, &form, &mut seen).await,
+        Ok(form) => decide(state, &form, origin, &mut seen).await,
         Err(e) => Err(e),
+    };
+    let result = match result {
+        Err(refused) if throttled => match state
+            .store
+            .throttle_count(Action::JwtGrant, limits, &who)
+            .await
+        {
+            Ok(_) => Err(refused),
+            Err(e) => Err(OAuthError::internal("throttle", e)),
+        },
+        other => other,
     };
     let now = state.now();
     let attempt = LoginAttempt {
         at: now,
         client_id: seen.client_id,
         client_known: seen.client_known,
+        verified: seen.verified,
         subject: seen.subject,
         account_id: seen.account_id,
         outcome: if result.is_ok() {
@@ -160,7 +198,7 @@ pub async fn exchange(
             Ok(_) => "access token issued".to_string(),
             Err(e) => e.description.clone(),
         },
-        source_ip: origin.source_ip.as_deref().map(sanitize),
+        source_ip: origin.source_ip.map(|ip| ip.to_string()),
         via: origin.via.as_str().to_string(),
         scope: result.as_ref().ok().map(|g| g.scope.clone()),
     };
@@ -186,6 +224,7 @@ pub async fn exchange(
 async fn decide(
     state: &AppState,
     form: &HashMap<String, String>,
+    origin: &Origin,
     seen: &mut Seen,
 ) -> Result<Granted, OAuthError> {
     let grant_type = form
@@ -218,6 +257,7 @@ async fn decide(
 
     let now = state.now();
     assertion.verify_signature(&client.certificates, now)?;
+    seen.verified = true;
     claims.check(&audiences(state), now)?;
 
     if let Some(jti) = &claims.jti {
@@ -249,6 +289,9 @@ async fn decide(
             "user is not pre-authorized for this client",
         ));
     }
+    if account.is_blocked() {
+        return Err(OAuthError::invalid_grant("the user's account is blocked"));
+    }
     if account.status != AccountStatus::Active {
         return Err(OAuthError::invalid_grant(
             "the user's account is not activated yet",
@@ -261,8 +304,30 @@ async fn decide(
         .signing_keys()
         .await
         .map_err(|e| OAuthError::internal("signing keys", e))?;
+    // The token belongs to the account's grant for this client: deauthorizing the user,
+    // removing a certificate, a password reset or a move to SSO revokes the grant, and
+    // introspection and the named-authorization fetch answer inactive at once.
+    let grant = state
+        .store
+        .grant_for(
+            &account.id,
+            &client.client_id,
+            &Scopes::parse(&scope).unwrap_or_default(),
+        )
+        .await
+        .map_err(|e| OAuthError::internal("grant", e))?;
     let base = &state.config.base_url;
-    let access = AccessClaims::new(base, &account.id, &client.client_id, &scope, None, now);
+    let mut access = AccessClaims::new(
+        base,
+        &account.id,
+        &client.client_id,
+        &scope,
+        Some(&grant.gid),
+        now,
+    );
+    if let Some(app) = &origin.app_id {
+        access = access.for_app(app);
+    }
     let token =
         tokens::issue(&keys, &access).map_err(|e| OAuthError::internal("token signing", e))?;
     Ok(Granted {

@@ -16,19 +16,16 @@ pub mod fetch;
 pub mod grant;
 pub mod sign;
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, no_store, parse_unique_form};
-use identity_shared::http::plumbing;
+use identity_shared::http::{plumbing, source_address};
 use identity_shared::secrets::SecretKind;
-use lambda_http::request::RequestContext;
 
 /// The keys this function fetches during Lambda init: the signing key issues the access
 /// tokens, verifies the bearer tokens of the fetch route and seals stored credentials.
@@ -49,20 +46,6 @@ pub fn app(state: AppState) -> Router {
     plumbing::layers(routes()).with_state(state)
 }
 
-/// The caller's address for the login history: API Gateway's `sourceIp` from the Lambda
-/// request context, else the peer address when the server records it (axum's
-/// `ConnectInfo`). `X-Forwarded-For` is never used: any client can write it.
-pub fn source_ip(req: &Request) -> Option<String> {
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.extensions().get::<RequestContext>()
-        && let Some(ip) = &ctx.http.source_ip
-    {
-        return Some(ip.clone());
-    }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-}
-
 fn is_form(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -77,8 +60,9 @@ fn is_form(req: &Request) -> bool {
 /// `POST /oauth/jwt/token`.
 async fn token(State(state): State<AppState>, req: Request) -> Response {
     let origin = grant::Origin {
-        source_ip: source_ip(&req),
+        source_ip: source_address(req.extensions()),
         via: grant::Via::TokenEndpoint,
+        app_id: None,
     };
     let form = if is_form(&req) {
         match axum::body::to_bytes(req.into_body(), MAX_BODY).await {

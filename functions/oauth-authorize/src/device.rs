@@ -9,9 +9,12 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::http::page::{self, esc};
-use identity_shared::http::{Internal, PageError, form};
+use identity_shared::http::{
+    Internal, PageError, SourceAddress, form, page_throttle_check, page_throttle_count,
+};
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
+use identity_shared::throttle::{Action, Attempt};
 
 use crate::request::parse_pairs;
 use crate::{csrf_ok, login_redirect, pages, refused_form, session_ended};
@@ -44,8 +47,15 @@ fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
     }
 }
 
-/// `GET /device[?user_code=…]`.
-pub async fn show(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+/// `GET /device[?user_code=…]`. Codes that match no pending request count against the
+/// account's and the address's limits ([`Action::DeviceCode`]); while locked, no code is
+/// looked up.
+pub async fn show(
+    State(state): State<AppState>,
+    SourceAddress(address): SourceAddress,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let user = match state.signed_in(&headers).await {
         Ok(Some(u)) => u,
         Ok(None) => return login_redirect(&uri),
@@ -61,9 +71,19 @@ pub async fn show(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
     let Some(typed) = one(&pairs, "user_code") else {
         return enter_code_page(None);
     };
+    let who = Attempt {
+        subject: Some(&user.account.id),
+        address,
+    };
+    if let Err(locked) = page_throttle_check(&state, Action::DeviceCode, &who).await {
+        return locked;
+    }
     let request = match state.store.device_request_by_user_code(&typed).await {
         Ok(Some(r)) if r.state == DeviceState::Pending => r,
         Ok(_) => {
+            if let Err(locked) = page_throttle_count(&state, Action::DeviceCode, &who).await {
+                return locked;
+            }
             return enter_code_page(Some(
                 "That code is not valid or has expired. Check the code on your device.",
             ));

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, no_store, parse_unique_form};
-use identity_shared::oauth::{Grants, OAuthClient, RefreshTokens, RevokedTokens};
+use identity_shared::oauth::{OAuthClient, RefreshTokens};
 use identity_shared::tokens::{self, AccessClaims};
 use serde_json::{Value, json};
 
@@ -54,23 +54,11 @@ async fn run(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value
 }
 
 async fn access_token(state: &AppState, c: AccessClaims) -> Result<Value, OAuthError> {
-    let store = &state.store;
-    if store
-        .jti_revoked(&c.jti)
+    let active = identity_shared::oauth::access_token_active(&state.store, &c)
         .await
-        .map_err(|e| OAuthError::internal("jti read", e))?
-    {
+        .map_err(|e| OAuthError::internal("token state read", e))?;
+    if !active {
         return Ok(inactive());
-    }
-    if let Some(gid) = &c.gid {
-        let live = store
-            .grant(gid)
-            .await
-            .map_err(|e| OAuthError::internal("grant read", e))?
-            .is_some_and(|g| g.is_live());
-        if !live {
-            return Ok(inactive());
-        }
     }
     Ok(json!({
         "active": true,

@@ -8,9 +8,12 @@ use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
-use identity_shared::http::{Internal, form, page};
+use identity_shared::http::{
+    Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
+};
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
+use identity_shared::throttle::{Action, Attempt};
 use serde::Deserialize;
 
 use crate::web;
@@ -94,8 +97,15 @@ pub async fn show(
 }
 
 /// `POST /login`: the email's IdP (by the account or by its domain) gets the person; an
-/// account not under SSO signs in with its password.
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// account not under SSO signs in with its password. Password attempts are throttled per
+/// email and per address ([`Action::Password`]): while locked, every attempt is refused
+/// with the same 429 page, a right password too, and unknown emails alike.
+pub async fn submit(
+    State(state): State<AppState>,
+    SourceAddress(address): SourceAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -152,6 +162,14 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
         )
         .await;
     };
+    let who = Attempt {
+        subject: Some(email.as_str()),
+        address,
+    };
+    if let Err(locked) = page_throttle_check(&state, Action::Password, &who).await {
+        tracing::info!("password sign-in refused: throttled");
+        return locked;
+    }
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = match &hash {
         Some(h) => crypto::verify_password(&password, h),
@@ -169,6 +187,9 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         _ => {
             tracing::info!("password sign-in refused");
+            if let Err(locked) = page_throttle_count(&state, Action::Password, &who).await {
+                return locked;
+            }
             login_page(
                 &state,
                 &headers,

@@ -8,10 +8,13 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::Email;
-use identity_shared::http::{Internal, PageError, page};
+use identity_shared::http::{
+    Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
+};
 use identity_shared::outbox::{self, LoggingSender};
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
 use identity_shared::secret::SecretString;
+use identity_shared::throttle::{Action, Attempt, Throttling};
 
 use crate::{acs, web};
 
@@ -39,8 +42,15 @@ pub async fn ask(State(state): State<AppState>, headers: HeaderMap) -> Response 
     ask_page(&state, &headers, None)
 }
 
-/// `POST /account/password/reset`: the same answer whether or not the account exists.
-pub async fn send_link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /account/password/reset`: the same answer whether or not the account exists, after
+/// the same store work. Every request counts against the email's and the address's limits
+/// ([`Action::ResetRequest`]).
+pub async fn send_link(
+    State(state): State<AppState>,
+    SourceAddress(address): SourceAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -51,6 +61,16 @@ pub async fn send_link(State(state): State<AppState>, headers: HeaderMap, body: 
     let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
         return ask_page(&state, &headers, Some("Enter a valid email address."));
     };
+    let who = Attempt {
+        subject: Some(email.as_str()),
+        address,
+    };
+    if let Err(locked) = page_throttle_check(&state, Action::ResetRequest, &who).await {
+        return locked;
+    }
+    if let Err(locked) = page_throttle_count(&state, Action::ResetRequest, &who).await {
+        return locked;
+    }
     let keys = match state.secrets.cookie_keys().await {
         Ok(k) => k,
         Err(e) => return Internal::new("cookie keys", e).page().into_response(),
@@ -158,6 +178,14 @@ pub async fn set(
     {
         Ok(Some(account)) => {
             tracing::info!(account_id = %account.id, "password reset");
+            // The owner proved the mailbox: a sign-in pause on the account ends.
+            if let Err(e) = state
+                .store
+                .throttle_clear(Action::Password, &state.config.limits, &account.email)
+                .await
+            {
+                tracing::warn!(error = %e, "password reset: the sign-in pause could not be lifted");
+            }
             page::html(
                 StatusCode::OK,
                 "Password changed",

@@ -10,11 +10,14 @@ use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::Accounts;
 use identity_shared::crypto;
-use identity_shared::http::{Internal, PageError, page};
+use identity_shared::http::{
+    Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
+};
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
 use identity_shared::session;
 use identity_shared::sso::{PendingUpgrade, SsoError, SsoRecords, UPGRADE_TTL_SECS};
+use identity_shared::throttle::{Action, Attempt};
 
 use crate::{acs, web};
 
@@ -127,8 +130,14 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-/// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`.
-pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`. The password
+/// is throttled as the sign-in page's is, under the same counters.
+pub async fn answer(
+    State(state): State<AppState>,
+    SourceAddress(address): SourceAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match web::form_fields(&body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -165,6 +174,13 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
             r
         }
         Some("confirm") => {
+            let who = Attempt {
+                subject: Some(&account.email),
+                address,
+            };
+            if let Err(locked) = page_throttle_check(&state, Action::Password, &who).await {
+                return locked;
+            }
             let password = SecretString::new(form.get("password").cloned().unwrap_or_default());
             let ok = account
                 .password_hash
@@ -172,6 +188,9 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 .is_some_and(|h| crypto::verify_password(&password, h));
             if !ok {
                 tracing::info!(account_id = %account.id, "SSO upgrade: wrong password");
+                if let Err(locked) = page_throttle_count(&state, Action::Password, &who).await {
+                    return locked;
+                }
                 return confirm_page(
                     &state,
                     &headers,

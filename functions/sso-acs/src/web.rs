@@ -159,12 +159,21 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
 }
 
 /// Starts a session (SSO: `idp` set; 8 hours from now whatever the activity): the cookie
-/// that carries it, or the error page.
+/// that carries it, or the error page (a blocked account gets none).
 pub async fn session_cookie(
     state: &AppState,
     account: &Account,
     idp: Option<&str>,
 ) -> Result<String, Response> {
+    if account.is_blocked() {
+        tracing::info!(account_id = %account.id, "sign-in refused: the account is blocked");
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Account blocked",
+            "This account is blocked. Ask your administrator to unblock it.",
+        )
+        .into_response());
+    }
     let (id, session) = state
         .store
         .start_session(account, idp, state.config.session_lifetime_secs)

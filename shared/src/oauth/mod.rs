@@ -37,6 +37,22 @@ pub use revoked::RevokedTokens;
 pub use scope::{ScopeError, Scopes};
 pub use settings::{OAuthSettings, SettingsError};
 
+/// The one rule for "is this access token (already verified: signature, issuer, audience,
+/// expiry) still active": its `jti` was not revoked (RFC 7009) and its grant, when it has
+/// one, is live. Introspection and the named-authorization fetch both judge by it.
+pub async fn access_token_active(
+    store: &crate::store::Store,
+    claims: &crate::tokens::AccessClaims,
+) -> Result<bool, crate::store::StoreError> {
+    if store.jti_revoked(&claims.jti).await? {
+        return Ok(false);
+    }
+    Ok(match &claims.gid {
+        Some(gid) => store.grant(gid).await?.is_some_and(|g| g.is_live()),
+        None => true,
+    })
+}
+
 /// An authorization code lives at most this long (CONTRACT: 60 s at most).
 pub const CODE_TTL_SECS: i64 = 60;
 /// How long a redeemed code is remembered, so a second use can find and revoke its grant.
