@@ -1602,3 +1602,49 @@ async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_th
         Ok(())
     });
 }
+
+/// Ten wrong passwords pause sign-in for the account: the next answer (the right password
+/// too) is the "Too many attempts" page, which says when to try again and how to reset the
+/// password; a reset through the emailed link lifts the pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_pause_sign_in_until_a_reset() {
+    journey!("throttle", |w| {
+        w.service
+            .user_with_password("sam@elsewhere.test", "correct horse battery")
+            .await?;
+        let base = w.base().to_string();
+        w.b.go(&format!("{base}/login")).await?;
+        for _ in 0..9 {
+            w.password_sign_in("sam@elsewhere.test", "a guess").await?;
+            w.b.wait_url("the sign-in page", |u| u.ends_with("/login"))
+                .await?;
+        }
+        w.password_sign_in("sam@elsewhere.test", "a guess").await?;
+        w.b.page("throttled", "Too many attempts").await?;
+        w.b.go(&format!("{base}/login")).await?;
+        w.password_sign_in("sam@elsewhere.test", "correct horse battery")
+            .await?;
+        w.b.page("throttled-right-password", "Too many attempts")
+            .await?;
+        let text = w.b.text().await?;
+        ensure!(text.contains("try again in 15 minutes"), "{text}");
+        w.b.click("a[href='/account/password/reset']").await?;
+        w.b.page("throttle-reset-ask", "Reset your password")
+            .await?;
+        w.b.fill("#email", "sam@elsewhere.test").await?;
+        w.b.press("Send me a link").await?;
+        w.b.page("throttle-reset-sent", "Check your email").await?;
+        let link = w.service.outbox_link("sam@elsewhere.test").await?;
+        w.b.go(&link).await?;
+        w.b.fill("#password", "a brand new password").await?;
+        w.b.fill("#confirm", "a brand new password").await?;
+        w.b.press("Set password").await?;
+        w.b.page("throttle-reset-done", "Password changed").await?;
+        w.b.go(&format!("{base}/login")).await?;
+        w.password_sign_in("sam@elsewhere.test", "a brand new password")
+            .await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        Ok(())
+    });
+}

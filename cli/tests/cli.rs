@@ -423,3 +423,46 @@ fn serve_refuses_the_dev_idp_outside_the_embedded_store() {
         assert!(err.contains("--no-dev-idp"), "{store} {secrets}: {err}");
     }
 }
+
+#[test]
+fn user_block_unblock_and_signout_as_an_operator_runs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = identity(dir.path(), args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_of(&out)
+    };
+    run(&[
+        "admin",
+        "user",
+        "add",
+        "--email",
+        "leaver@example.com",
+        "--json",
+    ]);
+    let blocked = run(&["admin", "user", "block", "leaver@example.com", "--json"]);
+    assert_eq!(blocked["blocked"], true);
+    let shown = run(&["admin", "user", "show", "leaver@example.com", "--json"]);
+    assert_eq!(shown["blocked"], true, "the block is stored");
+    let unblocked = run(&["admin", "user", "unblock", "leaver@example.com", "--json"]);
+    assert_eq!(unblocked["blocked"], false);
+    let out = identity(
+        dir.path(),
+        &["admin", "user", "signout", "leaver@example.com"],
+        None,
+    );
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("signed leaver@example.com out everywhere")
+    );
+    let missing = identity(
+        dir.path(),
+        &["admin", "user", "block", "nobody@example.com", "--json"],
+        None,
+    );
+    assert!(!missing.status.success());
+}

@@ -1083,3 +1083,60 @@ pub async fn sso_link_messages_are_limited_per_address(f: &Fixture) {
         MAX_LINK_MESSAGES_PER_HOUR
     );
 }
+
+/// Every move to SSO revokes what the account authorized before (refresh tokens, access
+/// tokens, JWT-grant tokens: all belong to grants): the registered account's first SSO
+/// login, and the emailed link.
+pub async fn every_move_to_sso_revokes_the_accounts_grants(f: &Fixture) {
+    let acme = f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let read = Scopes::parse("read").unwrap();
+
+    let registered = Email::parse("reg@acme.example").unwrap();
+    let reg = f
+        .store
+        .create_account_for_idp(&registered, None, AccountStatus::Active, Some(&acme))
+        .await
+        .unwrap();
+    let before = f
+        .store
+        .grant_for(&reg.id, "jwt-client", &read)
+        .await
+        .unwrap();
+    f.store
+        .complete_sso_login(&login(&acme, &registered, "_mv1", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(
+        !f.store.grant(&before.gid).await.unwrap().unwrap().is_live(),
+        "{}: the registered account's move revoked its grant",
+        f.backend
+    );
+
+    let early = Email::parse("early@acme.example").unwrap();
+    let unreg = f
+        .store
+        .create_account(&early, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let before = f
+        .store
+        .grant_for(&unreg.id, "jwt-client", &read)
+        .await
+        .unwrap();
+    f.store
+        .complete_sso_login(&login(&acme, &early, "_mv2", now), &cookie_keys())
+        .await
+        .unwrap();
+    assert!(
+        f.store.grant(&before.gid).await.unwrap().unwrap().is_live(),
+        "nothing moves before the owner follows the link"
+    );
+    let token = link_token(f, &early, "http://127.0.0.1:3000/sso/link/").await;
+    f.store.confirm_link(&token).await.unwrap().expect("linked");
+    assert!(
+        !f.store.grant(&before.gid).await.unwrap().unwrap().is_live(),
+        "{}: the link's move revoked its grant",
+        f.backend
+    );
+}

@@ -1084,3 +1084,146 @@ async fn expired_authorization_is_withheld_until_added_again() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["access_token"], fresh.expose_secret());
 }
+
+// ---------------------------------------------------------------------------------------
+// Flood
+// ---------------------------------------------------------------------------------------
+
+/// One `POST /oauth/jwt/token` over a fresh TCP connection from `from` (any 127/8 address
+/// is this machine's loopback): the status and the body.
+async fn post_over_tcp(
+    server: std::net::SocketAddr,
+    from: std::net::IpAddr,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let mut stream = socket.connect(server).await.unwrap();
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        grant::TOKEN_PATH,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Thousands of unauthenticated attempts (bounded: 4 addresses × 500, 8 connections at a
+/// time) against the real server on loopback, backed by DynamoDB Local, while a CI job asks
+/// for 20 tokens from its own address: every one of its grants succeeds and its history is
+/// complete; each flooding address is answered 429 after its limit, and what it sent is
+/// kept only as week-long samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_unauthenticated_attempts_leaves_a_ci_client_working_and_its_history_complete() {
+    use identity_tests::jwt_suite::{BASE, ci_client, claims, state_on};
+    let Some(f) = identity_tests::dynamodb().await else {
+        return;
+    };
+    let state = state_on(&f);
+    let key = shared_ec();
+    let ci = ci_client(&f.store, key, "ci@example.com").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let service =
+        jwt_grant::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let serving = tokio::spawn(async move { axum::serve(listener, service).await });
+
+    const ADDRESSES: u8 = 4;
+    const PER_ADDRESS: usize = 500;
+    let limit = state.config.limits.jwt.address as usize;
+    let client_id = ci.client.client_id.clone();
+    let now = f.store.now();
+    let mut flood = Vec::new();
+    for a in 0..ADDRESSES {
+        for lane in 0..2 {
+            let client_id = client_id.clone();
+            flood.push(tokio::spawn(async move {
+                let from: std::net::IpAddr = format!("127.0.0.{}", 10 + a).parse().unwrap();
+                let forger = TestKey::ec();
+                let mut statuses = Vec::new();
+                for i in 0..PER_ADDRESS / 2 {
+                    let assertion = match (i + lane) % 3 {
+                        0 => "not-a-jwt".to_string(),
+                        1 => forger.sign(&claims("no-such-client", "x@example.com", BASE, now)),
+                        _ => forger.sign(&claims(&client_id, "ci@example.com", BASE, now)),
+                    };
+                    let body = format!(
+                        "grant_type={}&assertion={assertion}",
+                        grant::JWT_BEARER.replace(':', "%3A")
+                    );
+                    statuses.push(post_over_tcp(server, from, &body).await.0);
+                }
+                (a, statuses)
+            }));
+        }
+    }
+    let ci_from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut granted = 0;
+    for _ in 0..20 {
+        let assertion = key.sign(&claims(&client_id, "ci@example.com", BASE, f.store.now()));
+        let body = format!(
+            "grant_type={}&assertion={assertion}",
+            grant::JWT_BEARER.replace(':', "%3A")
+        );
+        let (status, body) = post_over_tcp(server, ci_from, &body).await;
+        assert_eq!(status, 200, "the CI job's grant during the flood: {body}");
+        granted += 1;
+    }
+    let mut per_address = std::collections::HashMap::<u8, Vec<u16>>::new();
+    for t in flood {
+        let (a, statuses) = t.await.unwrap();
+        per_address.entry(a).or_default().extend(statuses);
+    }
+    serving.abort();
+    let mut refused_in_all = 0;
+    for (a, statuses) in &per_address {
+        assert_eq!(statuses.len(), PER_ADDRESS);
+        let throttled = statuses.iter().filter(|s| **s == 429).count();
+        let refused = statuses.iter().filter(|s| **s == 400 || **s == 401).count();
+        // Its two connections at a time may each pass the check just before the lock lands.
+        assert!(
+            (limit..=limit + 2).contains(&refused),
+            "address {a}: refused until its limit, then locked: {refused}"
+        );
+        assert_eq!(throttled, PER_ADDRESS - refused, "address {a}: then 429");
+        refused_in_all += refused;
+    }
+    assert_eq!(granted, 20);
+    let history = f
+        .store
+        .login_attempts(
+            &HistoryFilter {
+                client_id: Some(client_id.clone()),
+                user: None,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 20, "the client's history is complete");
+    assert!(
+        history
+            .iter()
+            .all(|a| a.outcome == Outcome::Success && a.verified)
+    );
+    let everything = f
+        .store
+        .login_attempts(&HistoryFilter::default(), 10_000)
+        .await
+        .unwrap();
+    let samples = everything.iter().filter(|a| !a.verified).count();
+    assert_eq!(
+        samples, refused_in_all,
+        "only attempts before each lock are sampled; throttled ones are counted, not stored"
+    );
+}

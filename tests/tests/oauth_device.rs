@@ -213,3 +213,47 @@ async fn metadata_announces_the_device_endpoint() {
             .contains(&GRANT_TYPE.into())
     );
 }
+
+#[tokio::test]
+async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["read"]).await;
+    let cookie = cookie(&env.state, "guesser@example.com").await;
+    let real = start(&env, &client, None).await.json;
+    let real = real["user_code"].as_str().unwrap().to_string();
+    let limit = env.state.config.limits.device.subject;
+    let mut statuses = Vec::new();
+    for i in 0..limit {
+        let page = get(
+            &env.router,
+            &format!("/device?user_code=BCDF-{:04}", 1000 + i),
+            Some(&cookie),
+        )
+        .await;
+        statuses.push(page.status());
+    }
+    assert!(
+        statuses[..limit as usize - 1]
+            .iter()
+            .all(|s| *s == StatusCode::BAD_REQUEST)
+    );
+    assert_eq!(statuses[limit as usize - 1], StatusCode::TOO_MANY_REQUESTS);
+    let page = get(
+        &env.router,
+        &format!("/device?user_code={real}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.headers().contains_key(http::header::RETRY_AFTER));
+    assert!(text(page).await.contains("try again in"));
+    // Another person is not affected.
+    let other = cookie(&env.state, "bystander@example.com").await;
+    let page = get(
+        &env.router,
+        &format!("/device?user_code={real}"),
+        Some(&other),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+}

@@ -25,4 +25,5 @@ identity_tests::on_both_backends!(
     moving_to_sso_ends_the_password_sessions,
     password_reset_messages_are_limited_per_address,
     sso_link_messages_are_limited_per_address,
+    every_move_to_sso_revokes_the_accounts_grants,
 );
