@@ -218,7 +218,7 @@ async fn metadata_announces_the_device_endpoint() {
 async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
     let env = env().await;
     let client = register(&env.state, false, true, &["read"]).await;
-    let cookie = cookie(&env.state, "guesser@example.com").await;
+    let guesser = cookie(&env.state, "guesser@example.com").await;
     let real = start(&env, &client, None).await.json;
     let real = real["user_code"].as_str().unwrap().to_string();
     let limit = env.state.config.limits.device.subject;
@@ -227,7 +227,7 @@ async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
         let page = get(
             &env.router,
             &format!("/device?user_code=BCDF-{:04}", 1000 + i),
-            Some(&cookie),
+            Some(&guesser),
         )
         .await;
         statuses.push(page.status());
@@ -241,7 +241,7 @@ async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
     let page = get(
         &env.router,
         &format!("/device?user_code={real}"),
-        Some(&cookie),
+        Some(&guesser),
     )
     .await;
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
