@@ -183,6 +183,13 @@ pub struct Ci {
     pub user: Account,
 }
 
+impl Ci {
+    /// A good assertion for the client and its user, signed with `key`, issued at `now`.
+    pub fn assertion(&self, key: &TestKey, now: i64) -> String {
+        key.sign(&claims(&self.client.client_id, &self.user.email, BASE, now))
+    }
+}
+
 pub async fn account(store: &Store, email: &str) -> Account {
     store
         .create_account(&Email::parse(email).unwrap(), None, AccountStatus::Active)
@@ -571,7 +578,7 @@ pub async fn deauthorized_user_is_refused_at_once(f: &Fixture) {
     let key = shared_ec();
     let ci = ci_client(&f.store, key, "leaver@example.com").await;
     let now = f.store.now();
-    let sign = || key.sign(&claims(&ci.client.client_id, &ci.user.email, BASE, now));
+    let sign = || ci.assertion(key, now);
     assert!(run_grant(&state, &sign()).await.is_ok());
     f.store
         .deauthorize_users(&ci.client.client_id, std::slice::from_ref(&ci.user.id))
@@ -889,14 +896,7 @@ pub async fn deauthorizing_the_user_or_removing_a_certificate_makes_jwt_grant_to
     let state = state_on(f);
     let key = shared_ec();
     let ci = ci_client(&f.store, key, "revoked@example.com").await;
-    let sign = || {
-        key.sign(&claims(
-            &ci.client.client_id,
-            &ci.user.email,
-            BASE,
-            f.store.now(),
-        ))
-    };
+    let sign = || ci.assertion(key, f.store.now());
     let first = run_grant(&state, &sign()).await.unwrap().access_token;
     assert!(active(&state, &first).await);
     f.store
@@ -940,14 +940,7 @@ pub async fn a_blocked_user_gets_no_jwt_grant_token_and_its_tokens_go_inactive(f
     let state = state_on(f);
     let key = shared_ec();
     let ci = ci_client(&f.store, key, "blocked@example.com").await;
-    let sign = || {
-        key.sign(&claims(
-            &ci.client.client_id,
-            &ci.user.email,
-            BASE,
-            f.store.now(),
-        ))
-    };
+    let sign = || ci.assertion(key, f.store.now());
     let token = run_grant(&state, &sign()).await.unwrap().access_token;
     f.store.block_account(&ci.user.id).await.unwrap();
     assert!(!active(&state, &token).await, "{}", f.backend);
@@ -991,12 +984,7 @@ pub async fn unverified_attempts_are_week_long_samples_outside_the_client_and_us
             .unwrap()
             .is_empty()
     );
-    run_grant(
-        &state,
-        &key.sign(&claims(&ci.client.client_id, &ci.user.email, BASE, now)),
-    )
-    .await
-    .unwrap();
+    run_grant(&state, &ci.assertion(key, now)).await.unwrap();
     assert_eq!(
         f.store.login_attempts(&by_client, 10).await.unwrap().len(),
         1

@@ -747,63 +747,49 @@ fn from<'a>(subject: &'a str, address: &str) -> Attempt<'a> {
     }
 }
 
+/// Counts one failure: the lock it brought about.
+async fn fail(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Option<Locked> {
+    f.store.throttle_count(a, l, who).await.unwrap()
+}
+
+/// The lock the attempt meets, if any.
+async fn lock_of(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Option<Locked> {
+    f.store.throttle_check(a, l, who).await.unwrap().err()
+}
+
 pub async fn a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_long(f: &Fixture) {
     let l = limits(3, 0, 0);
     let now = f.clock_now();
     let a = Action::Password;
     for i in 0..2 {
         let who = from("ann@example.com", &format!("192.0.2.{i}"));
-        assert_eq!(f.store.throttle_count(a, &l, &who).await.unwrap(), None);
-        assert_eq!(f.store.throttle_check(a, &l, &who).await.unwrap(), Ok(()));
+        assert_eq!(fail(f, a, &l, &who).await, None);
+        assert_eq!(lock_of(f, a, &l, &who).await, None);
     }
-    let who = from("ANN@example.com", "192.0.2.9");
-    let locked = f
-        .store
-        .throttle_count(a, &l, &who)
-        .await
-        .unwrap()
-        .expect("locked");
-    assert_eq!(locked.retry_after, 900);
+    let locked = fail(f, a, &l, &from("ANN@example.com", "192.0.2.9")).await;
+    assert_eq!(locked, Some(Locked { retry_after: 900 }));
     let elsewhere = from("ann@example.com", "203.0.113.1");
     assert_eq!(
-        f.store.throttle_check(a, &l, &elsewhere).await.unwrap(),
-        Err(Locked { retry_after: 900 })
+        lock_of(f, a, &l, &elsewhere).await,
+        Some(Locked { retry_after: 900 })
     );
+    let bob = from("bob@example.com", "192.0.2.9");
     assert_eq!(
-        f.store
-            .throttle_check(a, &l, &from("bob@example.com", "192.0.2.9"))
-            .await
-            .unwrap(),
-        Ok(()),
+        lock_of(f, a, &l, &bob).await,
+        None,
         "another subject is not locked"
     );
-    assert_eq!(
-        f.store
-            .throttle_check(Action::DeviceCode, &l, &elsewhere)
-            .await
-            .unwrap(),
-        Ok(()),
-        "another action is not locked"
-    );
+    let device = lock_of(f, Action::DeviceCode, &l, &elsewhere).await;
+    assert_eq!(device, None, "another action is not locked");
     f.clock.set(now + 900);
-    assert_eq!(
-        f.store.throttle_check(a, &l, &elsewhere).await.unwrap(),
-        Ok(())
-    );
+    assert_eq!(lock_of(f, a, &l, &elsewhere).await, None);
     for _ in 0..2 {
-        assert_eq!(
-            f.store.throttle_count(a, &l, &elsewhere).await.unwrap(),
-            None
-        );
+        assert_eq!(fail(f, a, &l, &elsewhere).await, None);
     }
-    let second = f
-        .store
-        .throttle_count(a, &l, &elsewhere)
-        .await
-        .unwrap()
-        .expect("locked");
+    let second = fail(f, a, &l, &elsewhere).await;
     assert_eq!(
-        second.retry_after, 1800,
+        second,
+        Some(Locked { retry_after: 1800 }),
         "{}: the second lock doubles",
         f.backend
     );
@@ -813,58 +799,23 @@ pub async fn a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_l
 pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f: &Fixture) {
     let a = Action::JwtGrant;
     let l = limits(0, 2, 0);
-    f.store
-        .throttle_count(a, &l, &from("x", "192.0.2.1"))
-        .await
-        .unwrap();
-    assert!(
-        f.store
-            .throttle_count(a, &l, &from("y", "192.0.2.1"))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        f.store
-            .throttle_check(a, &l, &from("z", "192.0.2.1"))
-            .await
-            .unwrap()
-            .is_err()
-    );
-    assert!(
-        f.store
-            .throttle_check(a, &l, &from("z", "192.0.2.2"))
-            .await
-            .unwrap()
-            .is_ok()
-    );
+    fail(f, a, &l, &from("x", "192.0.2.1")).await;
+    assert!(fail(f, a, &l, &from("y", "192.0.2.1")).await.is_some());
+    assert!(lock_of(f, a, &l, &from("z", "192.0.2.1")).await.is_some());
+    assert!(lock_of(f, a, &l, &from("z", "192.0.2.2")).await.is_none());
     // IPv6: one /64 is one address.
     let v6 = |s: &str| Attempt {
         subject: None,
         address: Some(s.parse().unwrap()),
     };
-    f.store
-        .throttle_count(a, &l, &v6("2001:db8:1:1::1"))
-        .await
-        .unwrap();
-    f.store
-        .throttle_count(a, &l, &v6("2001:db8:1:1::2"))
-        .await
-        .unwrap();
+    fail(f, a, &l, &v6("2001:db8:1:1::1")).await;
+    fail(f, a, &l, &v6("2001:db8:1:1::2")).await;
     assert!(
-        f.store
-            .throttle_check(a, &l, &v6("2001:db8:1:1:ffff::3"))
+        lock_of(f, a, &l, &v6("2001:db8:1:1:ffff::3"))
             .await
-            .unwrap()
-            .is_err()
+            .is_some()
     );
-    assert!(
-        f.store
-            .throttle_check(a, &l, &v6("2001:db8:1:2::1"))
-            .await
-            .unwrap()
-            .is_ok()
-    );
+    assert!(lock_of(f, a, &l, &v6("2001:db8:1:2::1")).await.is_none());
 
     // The total: spread over its shards, each allowing its share; once any shard's share is
     // used up, every shard carries the lock.
@@ -872,11 +823,8 @@ pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f
     let total = limits(0, 0, TOTAL_SHARDS);
     let mut locked = false;
     for i in 0..(TOTAL_SHARDS * 4) {
-        let who = from("someone", &format!("198.51.100.{i}"));
-        if f.store
-            .throttle_count(a, &total, &who)
+        if fail(f, a, &total, &from("someone", &format!("198.51.100.{i}")))
             .await
-            .unwrap()
             .is_some()
         {
             locked = true;
@@ -885,14 +833,8 @@ pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f
     }
     assert!(locked, "{}: the total limit was reached", f.backend);
     for i in 0..TOTAL_SHARDS {
-        let who = from("anyone", &format!("203.0.113.{i}"));
-        assert!(
-            f.store
-                .throttle_check(a, &total, &who)
-                .await
-                .unwrap()
-                .is_err()
-        );
+        let anyone = from("anyone", &format!("203.0.113.{i}"));
+        assert!(lock_of(f, a, &total, &anyone).await.is_some());
     }
 }
 
@@ -900,16 +842,16 @@ pub async fn a_lifted_subject_lock_comes_back_after_another_limit_of_failures(f:
     let a = Action::Password;
     let l = limits(2, 0, 0);
     let who = from("cat@example.com", "192.0.2.1");
-    f.store.throttle_count(a, &l, &who).await.unwrap();
-    assert!(f.store.throttle_count(a, &l, &who).await.unwrap().is_some());
+    fail(f, a, &l, &who).await;
+    assert!(fail(f, a, &l, &who).await.is_some());
     f.store
         .throttle_clear(a, &l, "Cat@example.com")
         .await
         .unwrap();
-    assert_eq!(f.store.throttle_check(a, &l, &who).await.unwrap(), Ok(()));
-    assert_eq!(f.store.throttle_count(a, &l, &who).await.unwrap(), None);
+    assert_eq!(lock_of(f, a, &l, &who).await, None);
+    assert_eq!(fail(f, a, &l, &who).await, None);
     assert!(
-        f.store.throttle_count(a, &l, &who).await.unwrap().is_some(),
+        fail(f, a, &l, &who).await.is_some(),
         "{}: locked again at the next multiple of the limit",
         f.backend
     );

@@ -1167,6 +1167,37 @@ async fn password_reset_pages_set_a_new_password_through_a_single_use_link() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
+/// An active account with a password.
+async fn password_account(
+    h: &Harness,
+    address: &str,
+    password: &str,
+) -> identity_shared::accounts::Account {
+    h.state
+        .store
+        .create_account(
+            &email(address),
+            Some(&SecretString::new(password)),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap()
+}
+
+/// `n` wrong passwords for `address`, each from another source address (so only the
+/// email's own limit counts them all).
+async fn guess_passwords(h: &Harness, address: &str, n: u32) {
+    for i in 0..n {
+        post_from(
+            h,
+            &format!("192.0.2.{i}"),
+            "/login",
+            &[("email", address), ("password", "guess")],
+        )
+        .await;
+    }
+}
+
 /// A form post as a browser at `address` sends it (the peer address `identity serve`
 /// records, which the throttle counts by).
 async fn post_from(
@@ -1197,15 +1228,7 @@ fn retry_after(r: &axum::response::Response) -> i64 {
 #[tokio::test]
 async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_refused_too() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("target@plain.example"),
-            Some(&SecretString::new("the right password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
+    password_account(&h, "target@plain.example", "the right password").await;
     let limit = h.state.config.limits.password.subject;
     assert_eq!(limit, 10, "the documented default");
     let wrong = [("email", "target@plain.example"), ("password", "guess")];
@@ -1246,15 +1269,7 @@ async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_
 #[tokio::test]
 async fn unknown_and_known_emails_are_throttled_and_answered_alike() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("known@plain.example"),
-            Some(&SecretString::new("the right password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
+    password_account(&h, "known@plain.example", "the right password").await;
     let mut last = Vec::new();
     for who in ["known@plain.example", "ghost@plain.example"] {
         let mut statuses = Vec::new();
@@ -1279,15 +1294,7 @@ async fn unknown_and_known_emails_are_throttled_and_answered_alike() {
 #[tokio::test]
 async fn one_address_is_locked_across_emails_and_other_addresses_are_not() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("bystander@plain.example"),
-            Some(&SecretString::new("the right password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
+    password_account(&h, "bystander@plain.example", "the right password").await;
     let limit = h.state.config.limits.password.address;
     for i in 0..limit {
         let victim = format!("victim{i}@plain.example");
@@ -1322,24 +1329,8 @@ async fn one_address_is_locked_across_emails_and_other_addresses_are_not() {
 #[tokio::test]
 async fn a_password_reset_lifts_the_sign_in_lock_of_its_account() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("locked@plain.example"),
-            Some(&SecretString::new("the old password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    for i in 0..10 {
-        post_from(
-            &h,
-            &format!("192.0.2.{i}"),
-            "/login",
-            &[("email", "locked@plain.example"), ("password", "guess")],
-        )
-        .await;
-    }
+    password_account(&h, "locked@plain.example", "the old password").await;
+    guess_passwords(&h, "locked@plain.example", 10).await;
     let r = post_from(
         &h,
         "203.0.113.9",
@@ -1391,15 +1382,7 @@ async fn a_password_reset_lifts_the_sign_in_lock_of_its_account() {
 #[tokio::test]
 async fn password_reset_requests_are_limited_per_email_and_the_outbox_cannot_be_filled() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("inbox@plain.example"),
-            Some(&SecretString::new("a password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
+    password_account(&h, "inbox@plain.example", "a password").await;
     let mut statuses = Vec::new();
     for i in 0..6 {
         let r = post_from(
@@ -1434,24 +1417,8 @@ async fn password_reset_requests_are_limited_per_email_and_the_outbox_cannot_be_
 #[tokio::test]
 async fn the_upgrade_confirmation_password_counts_against_the_same_lock() {
     let h = harness().await;
-    h.state
-        .store
-        .create_account(
-            &email("mover@acme.example"),
-            Some(&SecretString::new("correct horse battery")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    for i in 0..10 {
-        post_from(
-            &h,
-            &format!("192.0.2.{i}"),
-            "/login",
-            &[("email", "mover@acme.example"), ("password", "guess")],
-        )
-        .await;
-    }
+    password_account(&h, "mover@acme.example", "correct horse battery").await;
+    guess_passwords(&h, "mover@acme.example", 10).await;
     // The SSO login asks for the password once: the lock holds there too.
     let (cookie, _) = {
         let id = h.start_login("/session").await;
@@ -1488,16 +1455,7 @@ async fn the_upgrade_confirmation_password_counts_against_the_same_lock() {
 async fn a_blocked_account_signs_in_nowhere_and_its_sessions_end_until_unblocked() {
     use identity_shared::accounts::Offboarding;
     let h = harness().await;
-    let account = h
-        .state
-        .store
-        .create_account(
-            &email("leaver@plain.example"),
-            Some(&SecretString::new("the password")),
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
+    let account = password_account(&h, "leaver@plain.example", "the password").await;
     let fields = [
         ("email", "leaver@plain.example"),
         ("password", "the password"),

@@ -218,16 +218,11 @@ pub async fn page_throttle_check(
     action: Action,
     who: &Attempt<'_>,
 ) -> Result<(), axum::response::Response> {
-    use axum::response::IntoResponse;
-    match state
+    let check = state
         .store
         .throttle_check(action, &state.config.limits, who)
-        .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(locked)) => Err(throttled_page(locked, action)),
-        Err(e) => Err(Internal::new("throttle", e).page().into_response()),
-    }
+        .await;
+    throttle_page(action, check.map(Result::err)).map_or(Ok(()), Err)
 }
 
 /// For pages: counts a failed (or, for reset requests, any) attempt; `Err` is the 429 page
@@ -237,14 +232,22 @@ pub async fn page_throttle_count(
     action: Action,
     who: &Attempt<'_>,
 ) -> Result<(), axum::response::Response> {
-    use axum::response::IntoResponse;
-    match state
+    let count = state
         .store
         .throttle_count(action, &state.config.limits, who)
-        .await
-    {
-        Ok(None) => Ok(()),
-        Ok(Some(locked)) => Err(throttled_page(locked, action)),
-        Err(e) => Err(Internal::new("throttle", e).page().into_response()),
+        .await;
+    throttle_page(action, count).map_or(Ok(()), Err)
+}
+
+/// The refusal a throttle answer calls for, if any.
+fn throttle_page(
+    action: Action,
+    lock: Result<Option<Locked>, crate::store::StoreError>,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    match lock {
+        Ok(None) => None,
+        Ok(Some(locked)) => Some(throttled_page(locked, action)),
+        Err(e) => Some(Internal::new("throttle", e).page().into_response()),
     }
 }
