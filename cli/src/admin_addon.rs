@@ -51,7 +51,7 @@ pub async fn addon(store: &Store, cmd: AddonCommand) -> Result<Output, Failure> 
             let a = &provisioned.addon;
             let salt = a.sso_salt();
             let mut json = addon_json(store, a).await?;
-            json["sso_salt"] = salt.expose_secret().into();
+            json["sso_salt"] = salt.expose().into();
             json["partner_password"] = provisioned.partner_password.expose_secret().into();
             let text = format!(
                 "created add-on {name} ({id}) for app {app}\n\
@@ -64,7 +64,7 @@ sso_salt: {salt}\npartner_username: {user}\npartner_password: {pw}\n\
                 rid = a.resource_id,
                 url = a.sso_url,
                 path = a.sso_path(),
-                salt = salt.expose_secret(),
+                salt = salt.expose(),
                 user = a.partner_username,
                 pw = provisioned.partner_password.expose_secret(),
             );

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use identity_shared::AppState;
-use identity_shared::addon_sso::{self, SsoForm, VerifyError};
+use identity_shared::addon_sso::{self, VerifyError};
 use identity_shared::addons::Addons;
 use identity_shared::http::page::{self, esc};
 use identity_shared::http::{Internal, PageError};
@@ -49,7 +49,7 @@ fn refused(message: &str) -> Response {
 }
 
 async fn sso(State(state): State<AppState>, body: Bytes) -> Response {
-    let form = match SsoForm::from_urlencoded(&body) {
+    let form = match addon_sso::form_from_urlencoded(&body) {
         Ok(f) => f,
         Err(e) => return refused(&e.to_string()),
     };

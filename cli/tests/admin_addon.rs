@@ -104,7 +104,7 @@ async fn addon_add_prints_the_contract_fields_once_and_keeps_only_a_hash() {
         .unwrap()
         .expect("the printed credentials authenticate");
     assert_eq!(addon.id, id);
-    assert_eq!(addon.sso_salt().expose_secret(), salt);
+    assert_eq!(addon.sso_salt().expose(), salt);
     assert_eq!(addon.resource_id, j["resource_id"].as_str().unwrap());
     drop(store);
     // Nothing on disk (the database and its WAL) holds the password.

@@ -60,8 +60,8 @@ const NO_PASSWORD: &str = "00000000000000000000000000000000000000000000000000000
 
 impl Addon {
     /// The secret the SSO tokens are computed with.
-    pub fn sso_salt(&self) -> SecretString {
-        SecretString::new(self.sso_salt.clone())
+    pub fn sso_salt(&self) -> identity_addon_verify::Salt {
+        identity_addon_verify::Salt::new(self.sso_salt.clone())
     }
 
     /// Whether `presented` is the partner password. The password is 256 random bits, so a
@@ -181,21 +181,13 @@ pub fn check_sso_url(url: &str) -> Result<String, &'static str> {
     {
         return Err("contains whitespace, quotes, ';' or ','");
     }
-    let parsed = http::Uri::try_from(url).map_err(|_| "not an absolute URL")?;
+    let parsed = crate::config::https_or_loopback(url)?;
     let authority = parsed.authority().ok_or("not an absolute URL")?;
-    if authority.as_str().contains('@') {
-        return Err("user info is not allowed");
-    }
     let host = authority.host().to_ascii_lowercase();
     if !host_is_plain(&host) {
         return Err("the host is not a plain host name or address");
     }
-    let scheme = match parsed.scheme_str() {
-        Some("https") => "https",
-        Some("http") if crate::config::is_loopback_host(&host) => "http",
-        Some("http") => return Err("http is allowed only on a loopback host; use https"),
-        _ => return Err("must be https (or http on a loopback host)"),
-    };
+    let scheme = parsed.scheme_str().unwrap_or("https");
     Ok(match authority.port_u16() {
         Some(port) => format!("{scheme}://{host}:{port}"),
         None => format!("{scheme}://{host}"),

@@ -9,11 +9,10 @@ use http::{Request, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::{Account, AccountStatus, Accounts, Email};
 use identity_shared::addon_sso::{
-    self, FUTURE_SKEW_SECS, MAX_AGE_SECS, SsoClaims, SsoForm, VerifyError,
+    self, FUTURE_SKEW_SECS, MAX_AGE_SECS, Salt, SsoClaims, SsoForm, VerifyError,
 };
 use identity_shared::addons::{AddonError, Addons, PartnerApp, Provisioned, SsoAccess};
 use identity_shared::apps::{App, Apps, Role};
-use identity_shared::secret::SecretString;
 use identity_shared::session::Sessions;
 use identity_shared::store::Store;
 use serde_json::Value;
@@ -190,7 +189,7 @@ pub async fn addon_provisioning_round_trip(f: &Fixture) {
     assert_eq!(a.app_id, w.app.id);
     assert_eq!(a.sso_url, SSO_URL);
     assert_ne!(a.id, a.resource_id);
-    assert_eq!(a.sso_salt().expose_secret().len(), 64, "256-bit hex salt");
+    assert_eq!(a.sso_salt().expose().len(), 64, "256-bit hex salt");
     assert_eq!(
         w.addon.partner_password.expose_secret().len(),
         43,
@@ -198,7 +197,7 @@ pub async fn addon_provisioning_round_trip(f: &Fixture) {
     );
     // Nothing about who provisioned it, nor any secret, in Debug or the public JSON.
     let shown = format!("{a:?} {}", a.public_json());
-    assert!(!shown.contains(a.sso_salt().expose_secret()));
+    assert!(!shown.contains(a.sso_salt().expose()));
     assert!(!shown.contains(w.addon.partner_password.expose_secret()));
     assert!(!shown.contains(&w.owner.id));
 
@@ -398,14 +397,11 @@ fn claims(resource_id: &str, timestamp: i64, email: &str) -> SsoClaims {
 
 pub async fn verifier_refuses_bad_old_future_and_replayed_requests(f: &Fixture) {
     let store = &f.store;
-    let salt = SecretString::new("0123456789abcdef0123456789abcdef");
+    let salt = Salt::new("0123456789abcdef0123456789abcdef");
     let now = store.now();
 
     // A token made with another salt.
-    let wrong = SsoForm::issue(
-        claims("r-1", now, "a@example.com"),
-        &SecretString::new("other"),
-    );
+    let wrong = SsoForm::issue(claims("r-1", now, "a@example.com"), &Salt::new("other"));
     assert!(matches!(
         addon_sso::verify(store, &salt, &wrong, now).await,
         Err(VerifyError::BadToken)
@@ -461,7 +457,7 @@ pub async fn verifier_refuses_bad_old_future_and_replayed_requests(f: &Fixture) 
 }
 
 pub async fn a_request_is_accepted_once_by_20_racers(f: &Fixture) {
-    let salt = SecretString::new("0123456789abcdef0123456789abcdef");
+    let salt = Salt::new("0123456789abcdef0123456789abcdef");
     let now = f.store.now();
     let form = SsoForm::issue(claims("r-race", now, "race@example.com"), &salt);
     let other = f.reopen().await;
