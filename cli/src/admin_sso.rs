@@ -147,15 +147,6 @@ fn domain(d: &str) -> Result<String, String> {
     }
 }
 
-fn https_or_loopback(url: &str) -> Result<(), String> {
-    let uri = http::Uri::try_from(url).map_err(|_| format!("{url:?} is not a URL"))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("https"), Some(_)) => Ok(()),
-        (Some("http"), Some(host)) if identity_shared::config::is_loopback_host(host) => Ok(()),
-        _ => Err(format!("the SSO URL must be https: {url}")),
-    }
-}
-
 pub async fn run(spec: &StoreSpec, store: &Store, cmd: SsoCommand) -> Answer {
     match cmd {
         SsoCommand::Idp(cmd) => idp(store, cmd).await,
@@ -208,7 +199,6 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
             if certificates.is_empty() {
                 return Err("the IdP has no signing certificate".into());
             }
-            https_or_loopback(&sso_url)?;
             let default_role = match Role::parse(&default_role) {
                 Some(r @ (Role::Admin | Role::Member | Role::Collaborator)) => r,
                 _ => return Err("--default-role must be admin, member or collaborator".into()),

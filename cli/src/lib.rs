@@ -118,6 +118,8 @@ async fn serve(listen: SocketAddr, with_dev_idp: bool) -> Result<(), Box<dyn std
         return Err(DEV_IDP_REFUSAL.into());
     }
     config.dev_idp = with_dev_idp;
+    // The XML-DSig stack is checked before anything is served, as the sso-acs Lambda does.
+    sso_acs::saml::self_test()?;
     // Checked here so a bad value is a clear start-up error, not a panic in routes().
     identity_shared::oauth::OAuthSettings::from_env()?;
     let state = AppState::build(config, identity_shared::clock::system()).await?;

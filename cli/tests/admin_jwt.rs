@@ -67,7 +67,7 @@ fn s(p: &Path) -> &str {
 #[test]
 fn jwt_clients_rotation_named_authorizations_and_login_history() {
     if !openssl(&["version"]) {
-        if std::env::var("IDENTITY_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        if std::env::var("IDENTITY_TEST_SKIP_SERVICES").as_deref() != Ok("1") {
             panic!("openssl is missing");
         }
         eprintln!("skipped: openssl not found");

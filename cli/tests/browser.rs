@@ -13,8 +13,8 @@
 //! saved as a screenshot (`IDENTITY_TEST_SCREENSHOTS`, default `target/tmp/screenshots`).
 //!
 //! Needs `chromium`, `chromedriver` and axe-core (`tests/run.sh` installs them). Without
-//! them the journeys fail when `IDENTITY_TEST_REQUIRE_SERVICES=1` (as in `tests/run.sh`),
-//! and are skipped with a message otherwise.
+//! them the journeys fail, unless `IDENTITY_TEST_SKIP_SERVICES=1` (then they are skipped
+//! with a message).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -100,7 +100,7 @@ fn tools() -> Option<Tools> {
             "browser journeys need {} (tests/run.sh installs them)",
             missing.join(", ")
         );
-        if std::env::var("IDENTITY_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        if std::env::var("IDENTITY_TEST_SKIP_SERVICES").as_deref() != Ok("1") {
             panic!("{message}");
         }
         eprintln!("skipped: {message}");

@@ -49,6 +49,24 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:3000";
 pub fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
+
+/// The one rule for URLs people's browsers are sent to or post to (OAuth redirect URIs,
+/// add-on SSO URLs, IdP SSO URLs): absolute, a host and no user info, https, or plain http
+/// only on a loopback host (local development, RFC 8252 §7.3). The parsed URI on success.
+pub fn https_or_loopback(url: &str) -> Result<http::Uri, &'static str> {
+    let parsed = http::Uri::try_from(url).map_err(|_| "not an absolute URL")?;
+    let authority = parsed.authority().ok_or("not an absolute URL")?;
+    if authority.as_str().contains('@') {
+        return Err("user info is not allowed");
+    }
+    let host = authority.host().to_ascii_lowercase();
+    match parsed.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(parsed),
+        Some("http") if is_loopback_host(&host) => Ok(parsed),
+        Some("http") => Err("http is allowed only on a loopback host; use https"),
+        _ => Err("must be https (or http on a loopback host)"),
+    }
+}
 pub const DEFAULT_STORE: &str = "embedded:./.identity";
 pub const SESSION_LIFETIME_SECS: i64 = 8 * 60 * 60;
 

@@ -214,6 +214,12 @@ impl Idps for Store {
                 "an IdP needs at least one signing certificate".into(),
             ));
         }
+        if let Err(why) = crate::config::https_or_loopback(&idp.sso_url) {
+            return Err(IdpError::Invalid(format!(
+                "the SSO URL {:?}: {why}",
+                idp.sso_url
+            )));
+        }
         let pointer = || IdpPointer {
             idp: idp.id.clone(),
         };

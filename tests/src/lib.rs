@@ -1,10 +1,11 @@
 //! Fixtures for the integration tests: stores on both backends, the services the test
 //! command starts (DynamoDB Local, moto), routers with pinned clocks.
 //!
-//! The test command (`tests/run.sh`) sets `IDENTITY_TEST_DYNAMODB_ENDPOINT`,
-//! `IDENTITY_TEST_SECRETSMANAGER_ENDPOINT` and `IDENTITY_TEST_REQUIRE_SERVICES=1`. Run
-//! by hand without them, the service-backed tests say they were skipped; under the test
-//! command a missing service is a failure.
+//! The test command (`tests/run.sh`) starts the services and sets
+//! `IDENTITY_TEST_DYNAMODB_ENDPOINT` and `IDENTITY_TEST_SECRETSMANAGER_ENDPOINT`. A test
+//! that needs a service (or a tool the test command installs) and does not find it fails:
+//! a skipped check must not count as a passed one. Only `IDENTITY_TEST_SKIP_SERVICES=1`,
+//! set by hand for a quick loop, turns those failures into "skipped" lines.
 
 pub mod addon_suite;
 pub mod jwt_suite;
@@ -75,14 +76,18 @@ pub fn real_now() -> i64 {
     identity_shared::clock::SystemClock.now()
 }
 
+/// Whether a missing service or tool is a failure: always, unless the developer opted out
+/// with `IDENTITY_TEST_SKIP_SERVICES=1`.
 pub fn services_required() -> bool {
-    std::env::var("IDENTITY_TEST_REQUIRE_SERVICES").as_deref() == Ok("1")
+    std::env::var("IDENTITY_TEST_SKIP_SERVICES").as_deref() != Ok("1")
 }
 
 fn service_endpoint(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
-        _ if services_required() => panic!("{var} is not set: the test command must start {what}"),
+        _ if services_required() => panic!(
+            "{var} is not set: run ./tests/run.sh, which starts {what} (or set IDENTITY_TEST_SKIP_SERVICES=1 to skip)"
+        ),
         _ => {
             eprintln!("skipped: {var} not set ({what} not running); run ./tests/run.sh");
             None

@@ -279,9 +279,9 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A python with signxml: `IDENTITY_TEST_PYTHON`, else the test command's venv. Under the
-/// test command (`IDENTITY_TEST_REQUIRE_SERVICES=1`) a missing one is a failure; run by
-/// hand without it, None (the caller says it skipped).
+/// A python with signxml: `IDENTITY_TEST_PYTHON`, else the test command's venv. A missing one
+/// is a failure, unless `IDENTITY_TEST_SKIP_SERVICES=1` (then None: the caller says it
+/// skipped).
 pub fn python_with_signxml() -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(p) = std::env::var("IDENTITY_TEST_PYTHON") {

@@ -114,8 +114,8 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// A tool the test needs. Under the test command (tests/run.sh) a missing one is a failure;
-/// run by hand without it, the test says it was skipped.
+/// A tool the test needs (tests/run.sh installs it). A missing one is a failure, unless
+/// `IDENTITY_TEST_SKIP_SERVICES=1` (then the test says it was skipped).
 fn required(found: Option<PathBuf>, what: &str) -> Option<PathBuf> {
     if found.is_none() {
         if identity_tests::services_required() {

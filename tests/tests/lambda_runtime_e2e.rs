@@ -5,7 +5,8 @@
 //! events, sent to the function the template routes them to.
 //!
 //! The test command (`tests/run.sh`) runs `sam build` before the tests; missing bootstraps
-//! are then a failure. Run by hand without them, these tests say they were skipped.
+//! are a failure, unless `IDENTITY_TEST_SKIP_SERVICES=1` (then these tests say they were
+//! skipped).
 //!
 //! Flows: the JWT bearer grant, and authorize → consent → token exchange → refresh →
 //! introspection, each token verified against the JWKS the oauth-token bootstrap publishes.
@@ -74,8 +75,8 @@ fn query_of(url: &str) -> Vec<(String, String)> {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                oauth_token::client_auth::form_decode(k).unwrap(),
-                oauth_token::client_auth::form_decode(v).unwrap(),
+                identity_shared::http::fields::decode_component(k).unwrap(),
+                identity_shared::http::fields::decode_component(v).unwrap(),
             )
         })
         .collect()

@@ -32,15 +32,6 @@ form-action {sso_origin}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
-/// `302 /login?return_to=<this path and query>`, as oauth-authorize sends people to sign in.
-fn login_redirect(uri: &Uri) -> Response {
-    let back = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
-    oauth_authorize::request::redirect(StatusCode::FOUND, "/login", &[("return_to", back)])
-}
-
 fn no_such_addon() -> Response {
     PageError::new(
         StatusCode::NOT_FOUND,
@@ -127,11 +118,11 @@ pub async fn sso(
 ) -> Response {
     let user = match state.signed_in(&headers).await {
         Ok(Some(u)) => u,
-        Ok(None) => return login_redirect(&uri),
+        Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
     if user.account.status == AccountStatus::Pending {
-        return oauth_authorize::pages::activate_account(&user.account.email);
+        return page::activate_account(&user.account.email);
     }
     if !crate::plain_id(&addon_id) {
         return no_such_addon();

@@ -10,14 +10,14 @@ use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::http::page::{self, esc};
 use identity_shared::http::{
-    Internal, PageError, SourceAddress, form, page_throttle_check, page_throttle_count,
+    Internal, PageError, SourceAddress, fields, form, page_throttle_check, page_throttle_count,
 };
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
 use identity_shared::throttle::{Action, Attempt};
 
 use crate::request::parse_pairs;
-use crate::{csrf_ok, login_redirect, pages, refused_form, session_ended};
+use crate::{csrf_ok, refused_form, session_ended};
 
 /// The CSRF token of the device form: bound to the session and to the user code.
 pub fn device_csrf(session: &identity_shared::session::SessionId, user_code: &str) -> String {
@@ -36,13 +36,10 @@ fn enter_code_page(error: Option<&str>) -> Response {
     )
 }
 
+/// The parameter's one value; missing or repeated is none.
 fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
-    let mut found = pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone());
-    match (found.next(), found.next()) {
-        (Some(v), None) => Some(v),
+    match fields::one(pairs, name) {
+        fields::One::Value(v) => Some(v.to_string()),
         _ => None,
     }
 }
@@ -58,11 +55,11 @@ pub async fn show(
 ) -> Response {
     let user = match state.signed_in(&headers).await {
         Ok(Some(u)) => u,
-        Ok(None) => return login_redirect(&uri),
+        Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
     if user.account.status == AccountStatus::Pending {
-        return pages::activate_account(&user.account.email);
+        return page::activate_account(&user.account.email);
     }
     let pairs = match parse_pairs(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
@@ -152,7 +149,7 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
         return refused.into_response();
     }
     if user.account.status == AccountStatus::Pending {
-        return pages::activate_account(&user.account.email);
+        return page::activate_account(&user.account.email);
     }
     let store = &state.store;
     let request = match store.device_request_by_user_code(&normalized).await {

@@ -22,7 +22,8 @@ use identity_shared::http::{Internal, PageError, SignedIn, form, plumbing};
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
 use identity_shared::secrets::SecretKind;
 
-use request::{Valid, parse_pairs, redirect};
+use identity_shared::http::page::{self, redirect};
+use request::{Valid, parse_pairs};
 
 /// The keys this function fetches during Lambda init.
 pub const WARM: &[SecretKind] = &[SecretKind::Cookie];
@@ -48,15 +49,6 @@ pub fn routes() -> Router<AppState> {
 /// The function's whole service, as Lambda and `identity serve` run it.
 pub fn app(state: AppState) -> Router {
     plumbing::layers(routes()).with_state(state)
-}
-
-/// `302 /login?return_to=<path and query>`.
-fn login_redirect(uri: &Uri) -> Response {
-    let back = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
-    redirect(StatusCode::FOUND, "/login", &[("return_to", back)])
 }
 
 fn csrf_ok(presented: Option<&str>, expected: &str) -> bool {
@@ -129,11 +121,11 @@ async fn authorize(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
     };
     let user = match state.signed_in(&headers).await {
         Ok(Some(u)) => u,
-        Ok(None) => return login_redirect(&uri),
+        Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
     if user.account.status == AccountStatus::Pending {
-        return pages::activate_account(&user.account.email);
+        return page::activate_account(&user.account.email);
     }
     // A public client on a loopback redirect URI is asked about every time (RFC 8252 §8.6).
     let always_ask = v.client.always_asks(&v.redirect_uri);
@@ -195,7 +187,7 @@ async fn consent_answer(
         Err(refusal) => return refusal.into_response(),
     };
     if user.account.status == AccountStatus::Pending {
-        return pages::activate_account(&user.account.email);
+        return page::activate_account(&user.account.email);
     }
     match decision.as_slice() {
         [d] if d == "allow" => approve(&state, &v, &user, StatusCode::SEE_OTHER).await,
@@ -226,7 +218,7 @@ async fn consent_answer(
 async fn authorizations(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let user = match state.signed_in(&headers).await {
         Ok(Some(u)) => u,
-        Ok(None) => return login_redirect(&uri),
+        Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
     let grants = match state.store.grants_of(&user.account.id).await {

@@ -80,19 +80,6 @@ If you allow it, it will be able to:</p>{scopes}\
     r
 }
 
-/// A pending account (first SSO login, welcome link not followed yet) cannot authorize.
-pub fn activate_account(email: &str) -> Response {
-    page::html(
-        StatusCode::FORBIDDEN,
-        "Activate your account",
-        &format!(
-            "<p>Your account <strong>{}</strong> is not active yet. Follow the link in the \
-welcome email we sent you to activate it, then return to the application and try again.</p>",
-            esc(email)
-        ),
-    )
-}
-
 /// The signed-in person's grants, each with a revoke button.
 pub fn authorizations(
     email: &str,

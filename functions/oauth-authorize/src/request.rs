@@ -4,8 +4,9 @@
 //! goes back to the client as `error`, `error_description` and `state` on its redirect URI.
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::StatusCode;
 use identity_shared::AppState;
+use identity_shared::http::page::redirect;
 use identity_shared::http::{Internal, PageError};
 use identity_shared::oauth::{OAuthClient, OAuthClients, Scopes, pkce};
 
@@ -63,28 +64,9 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// A redirect to `base` with `params` added to its query; never cached, never leaking the
-/// URL onwards.
-pub fn redirect(status: StatusCode, base: &str, params: &[(&str, String)]) -> Response {
-    let query = serde_urlencoded::to_string(params).unwrap_or_default();
-    let location = match (query.is_empty(), base.contains('?')) {
-        (true, _) => base.to_string(),
-        (false, true) => format!("{base}&{query}"),
-        (false, false) => format!("{base}?{query}"),
-    };
-    (
-        status,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-    )
-        .into_response()
-}
-
 /// The query or form as pairs, in order, repeats kept; empty values count as absent.
 pub fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, PageError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| {
+    let pairs = identity_shared::http::fields::read_pairs(raw).map_err(|_| {
         PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
@@ -94,23 +76,7 @@ pub fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, PageError> {
     Ok(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
 }
 
-enum One<'a> {
-    Missing,
-    Repeated,
-    Value(&'a str),
-}
-
-fn one<'a>(pairs: &'a [(String, String)], name: &str) -> One<'a> {
-    let mut found = pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str());
-    match (found.next(), found.next()) {
-        (None, _) => One::Missing,
-        (Some(_), Some(_)) => One::Repeated,
-        (Some(v), None) => One::Value(v),
-    }
-}
+use identity_shared::http::fields::{One, one};
 
 fn bad_page(title: &str, message: &str) -> Refusal {
     Refusal::Page(PageError::new(StatusCode::BAD_REQUEST, title, message))
@@ -266,20 +232,6 @@ pub async fn validate(state: &AppState, pairs: &[(String, String)]) -> Result<Va
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_redirect_appends_to_an_existing_query() {
-        let r = redirect(
-            StatusCode::FOUND,
-            "https://app.example.com/cb?x=1",
-            &[("error", "access_denied".into()), ("state", "a b&c".into())],
-        );
-        assert_eq!(
-            r.headers()[header::LOCATION],
-            "https://app.example.com/cb?x=1&error=access_denied&state=a+b%26c"
-        );
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
-    }
 
     #[test]
     fn pairs_keep_repeats_and_drop_empty_values() {

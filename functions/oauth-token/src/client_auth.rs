@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use http::{HeaderMap, header};
+use http::HeaderMap;
 use identity_shared::AppState;
+use identity_shared::http::basic::{self, BasicError};
+use identity_shared::http::fields::decode_component;
 use identity_shared::http::oauth::OAuthError;
 use identity_shared::oauth::client::compare_against_nothing;
 use identity_shared::oauth::{OAuthClient, OAuthClients};
@@ -31,51 +32,22 @@ pub struct Presented {
     pub method: Method,
 }
 
-/// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte.
-pub fn form_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
+/// `client_secret_basic`: HTTP Basic whose user and password are the form-encoded client id
+/// and secret (RFC 6749 §2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, SecretString)>, OAuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
+    let bad = || OAuthError::invalid_client("the Authorization header is not valid HTTP Basic");
+    let found = basic::credentials(headers).map_err(|e| match e {
+        BasicError::Repeated => OAuthError::invalid_request("the Authorization header is repeated"),
+        BasicError::OtherScheme => OAuthError::invalid_client(
+            "client authentication uses HTTP Basic or the form, not this scheme",
+        ),
+        BasicError::Malformed => bad(),
+    })?;
+    let Some((id, secret)) = found else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(OAuthError::invalid_request(
-            "the Authorization header is repeated",
-        ));
-    }
-    let bad = || OAuthError::invalid_client("the Authorization header is not valid HTTP Basic");
-    let value = value.to_str().map_err(|_| bad())?;
-    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
-            "client authentication uses HTTP Basic or the form, not this scheme",
-        ));
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| bad())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-    let id = form_decode(id).ok_or_else(bad)?;
-    let secret = SecretString::new(form_decode(secret).ok_or_else(bad)?);
+    let id = decode_component(&id).ok_or_else(bad)?;
+    let secret = SecretString::new(decode_component(secret.expose_secret()).ok_or_else(bad)?);
     if id.is_empty() {
         return Err(bad());
     }
@@ -168,6 +140,8 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use http::header;
     use identity_shared::http::oauth::OAuthErrorCode;
 
     fn basic(id: &str, secret: &str) -> HeaderMap {
@@ -232,13 +206,5 @@ mod tests {
         assert!(!f.contains_key("client_secret") && !f.contains_key("client_id"));
         let p = presented(&HeaderMap::new(), &mut form(&[("client_id", "c")])).unwrap();
         assert_eq!(p.method, Method::None);
-    }
-
-    #[test]
-    fn form_decoding() {
-        assert_eq!(form_decode("a+b%2Fc").as_deref(), Some("a b/c"));
-        assert_eq!(form_decode("%zz"), None);
-        assert_eq!(form_decode("%4"), None);
-        assert_eq!(form_decode("%FF"), None, "not UTF-8");
     }
 }

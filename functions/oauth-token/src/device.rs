@@ -14,8 +14,8 @@ use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, OAuthClient, Scopes};
 use identity_shared::tokens::AccessClaims;
 
+use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
 use crate::client_auth;
-use crate::grants::{issued, requested_scopes, require_form, required, sign, signing_keys};
 
 /// `POST /oauth/device/authorize`.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
@@ -114,7 +114,7 @@ pub async fn token(
         .await
         .map_err(|e| OAuthError::internal("grant read", e))?
     {
-        Some(g) if g.is_live() && g.client_id == client.client_id => g,
+        Some(g) if g.serves(&client.client_id) => g,
         _ => return Err(OAuthError::invalid_grant("the authorization was revoked")),
     };
     let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;

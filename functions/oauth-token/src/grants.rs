@@ -4,93 +4,20 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
-use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store, parse_unique_form};
+use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, parse_unique_form};
 use identity_shared::oauth::code::spent_op;
 use identity_shared::oauth::refresh::{Rotation, new_refresh_token};
 use identity_shared::oauth::{
     AuthCodes, Grants, OAuthClient, OAuthSettings, Redemption, RefreshOutcome, RefreshTokens,
     Scopes, pkce,
 };
-use identity_shared::secret::SecretString;
-use identity_shared::secrets::SigningKeys;
-use identity_shared::tokens::{self, ACCESS_TOKEN_TTL, AccessClaims};
+use identity_shared::tokens::AccessClaims;
 
+use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
 use crate::client_auth;
-
-/// Refuses a body that is not a form (RFC 6749 §3.2: `application/x-www-form-urlencoded`).
-pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let is_form = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if is_form {
-        Ok(())
-    } else {
-        Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ))
-    }
-}
-
-pub(crate) fn required<'a>(
-    form: &'a HashMap<String, String>,
-    name: &str,
-) -> Result<&'a str, OAuthError> {
-    form.get(name)
-        .map(String::as_str)
-        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
-}
-
-pub(crate) fn requested_scopes(
-    form: &HashMap<String, String>,
-) -> Result<Option<Scopes>, OAuthError> {
-    form.get("scope")
-        .map(|s| {
-            Scopes::parse_non_empty(s)
-                .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))
-        })
-        .transpose()
-}
-
-pub(crate) async fn signing_keys(
-    state: &AppState,
-) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
-    state
-        .secrets
-        .signing_keys()
-        .await
-        .map_err(|e| OAuthError::internal("signing keys", e))
-}
-
-/// The successful answer (RFC 6749 §5.1), never cached.
-pub(crate) fn issued(
-    access_token: SecretString,
-    scope: &Scopes,
-    refresh_token: Option<SecretString>,
-) -> Response {
-    let mut body = serde_json::json!({
-        "access_token": access_token.expose_secret(),
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_TTL,
-        "scope": scope.to_string(),
-    });
-    if let Some(r) = refresh_token {
-        body["refresh_token"] = r.expose_secret().into();
-    }
-    (no_store(), Json(body)).into_response()
-}
-
-pub(crate) fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
-    tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
-}
 
 /// The whole token endpoint: every failure is an RFC 6749 §5.2 JSON error.
 pub async fn token(
@@ -182,7 +109,7 @@ async fn authorization_code(
         .await
         .map_err(|e| OAuthError::internal("grant read", e))?
     {
-        Some(g) if g.is_live() && g.client_id == client.client_id => g,
+        Some(g) if g.serves(&client.client_id) => g,
         _ => {
             return Err(OAuthError::invalid_grant("the authorization was revoked"));
         }

@@ -13,8 +13,8 @@ use identity_shared::oauth::{OAuthClient, RefreshTokens};
 use identity_shared::tokens::{self, AccessClaims};
 use serde_json::{Value, json};
 
+use crate::answer::require_form;
 use crate::client_auth;
-use crate::grants::require_form;
 
 pub async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
     match run(state, headers, body).await {

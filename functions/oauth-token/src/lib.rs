@@ -6,6 +6,7 @@
 //! `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
 //! crate parses requests and answers in the protocol's own shapes.
 
+pub mod answer;
 pub mod client_auth;
 pub mod device;
 pub mod discovery;

@@ -10,8 +10,8 @@ use identity_shared::http::oauth::{OAuthError, no_store, parse_unique_form};
 use identity_shared::oauth::{Grants, RefreshTokens, RevokedTokens};
 use identity_shared::tokens;
 
+use crate::answer::require_form;
 use crate::client_auth;
-use crate::grants::require_form;
 
 pub async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
     match run(state, headers, body).await {

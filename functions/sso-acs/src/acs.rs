@@ -273,7 +273,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         Ok(o) => o,
         Err(SsoError::Replayed) => return refuse(Refusal::Replayed),
         Err(SsoError::UnknownRequest) => return refuse(Refusal::UnknownRequest),
-        Err(SsoError::OtherIdp) => return other_idp(),
+        Err(SsoError::OtherIdp) => return web::other_idp(),
         Err(SsoError::NotOwner) => {
             tracing::warn!(
                 reason = "IdP does not own the existing account's domain",
@@ -286,7 +286,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response 
             )
             .into_response();
         }
-        Err(SsoError::Changed) => return try_again(),
+        Err(SsoError::Changed) => return web::try_again(),
         Err(SsoError::Store(e)) => return Internal::new("sso login", e).page().into_response(),
     };
     match outcome {
@@ -344,22 +344,4 @@ follow it to move the account to single sign-on, then sign in again.</p>",
             web::see_other("/sso/upgrade", &[cookie])
         }
     }
-}
-
-pub fn other_idp() -> Response {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "Sign-in refused",
-        "Your account is under another organisation's single sign-on. Sign in through that organisation instead.",
-    )
-    .into_response()
-}
-
-pub fn try_again() -> Response {
-    PageError::new(
-        StatusCode::CONFLICT,
-        "Please try again",
-        "Your account changed while you were signing in. Start again from the sign-in page.",
-    )
-    .into_response()
 }

@@ -13,7 +13,7 @@ use identity_shared::http::{Internal, PageError, page};
 use identity_shared::secret::SecretString;
 use identity_shared::sso::{SsoError, SsoRecords};
 
-use crate::{acs, web};
+use crate::web;
 
 fn gone() -> Response {
     PageError::new(
@@ -87,8 +87,8 @@ pub async fn confirm(
             )
         }
         Ok(None) => gone(),
-        Err(SsoError::OtherIdp) => acs::other_idp(),
-        Err(SsoError::Changed) => acs::try_again(),
+        Err(SsoError::OtherIdp) => web::other_idp(),
+        Err(SsoError::Changed) => web::try_again(),
         Err(e) => Internal::new("confirm link", e).page().into_response(),
     }
 }

@@ -16,7 +16,7 @@ use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetE
 use identity_shared::secret::SecretString;
 use identity_shared::throttle::{Action, Attempt, Throttling};
 
-use crate::{acs, web};
+use crate::web;
 
 fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Response {
     let token = web::form_token(state, headers);
@@ -206,7 +206,7 @@ applications you authorized with it must be authorized again. <a href=\"/login\"
             "Your account signs in through your organisation's single sign-on; it has no password.",
         )
         .into_response(),
-        Err(ResetError::Changed) => acs::try_again(),
+        Err(ResetError::Changed) => web::try_again(),
         Err(e) => Internal::new("password reset", e).page().into_response(),
     }
 }

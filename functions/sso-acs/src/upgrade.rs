@@ -19,7 +19,7 @@ use identity_shared::session;
 use identity_shared::sso::{PendingUpgrade, SsoError, SsoRecords, UPGRADE_TTL_SECS};
 use identity_shared::throttle::{Action, Attempt};
 
-use crate::{acs, web};
+use crate::web;
 
 const COOKIE: &str = "identity_sso_upgrade";
 const AAD: &[u8] = b"sso-upgrade";
@@ -203,8 +203,8 @@ pub async fn answer(
             let linked = match store.confirm_upgrade(&token).await {
                 Ok(Some(a)) => a,
                 Ok(None) => return expired(),
-                Err(SsoError::OtherIdp) => return acs::other_idp(),
-                Err(SsoError::Changed) => return acs::try_again(),
+                Err(SsoError::OtherIdp) => return web::other_idp(),
+                Err(SsoError::Changed) => return web::try_again(),
                 Err(e) => return Internal::new("confirm upgrade", e).page().into_response(),
             };
             tracing::info!(account_id = %linked.id, idp = %p.idp, "account moved to SSO");

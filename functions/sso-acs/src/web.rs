@@ -219,14 +219,27 @@ pub fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, PageError> {
             "The form could not be read. Go back and try again.",
         )
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad())?;
-    let mut out = HashMap::new();
-    for (k, v) in pairs {
-        if out.insert(k, v).is_some() {
-            return Err(bad());
-        }
-    }
-    Ok(out)
+    identity_shared::http::fields::read_unique(body).map_err(|_| bad())
+}
+
+/// The account is under another IdP than the one that answered.
+pub fn other_idp() -> Response {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Sign-in refused",
+        "Your account is under another organisation's single sign-on. Sign in through that organisation instead.",
+    )
+    .into_response()
+}
+
+/// A conditional write lost to a concurrent change of the account.
+pub fn try_again() -> Response {
+    PageError::new(
+        StatusCode::CONFLICT,
+        "Please try again",
+        "Your account changed while you were signing in. Start again from the sign-in page.",
+    )
+    .into_response()
 }
 
 #[cfg(test)]

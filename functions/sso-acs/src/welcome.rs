@@ -10,7 +10,7 @@ use identity_shared::http::{Internal, PageError, page};
 use identity_shared::secret::SecretString;
 use identity_shared::sso::SsoRecords;
 
-use crate::{acs, web};
+use crate::web;
 
 fn gone() -> Response {
     PageError::new(
@@ -78,7 +78,7 @@ pub async fn activate(
             )
         }
         Ok(None) => gone(),
-        Err(identity_shared::sso::SsoError::Changed) => acs::try_again(),
+        Err(identity_shared::sso::SsoError::Changed) => web::try_again(),
         Err(e) => Internal::new("activate", e).page().into_response(),
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP plumbing shared by every function: state, errors, pages, request ids, the
 //! signed-in user. Only this module and the function crates know axum and lambda_http.
 
+pub mod basic;
 pub mod error;
+pub mod fields;
 pub mod form;
 pub mod oauth;
 pub mod page;

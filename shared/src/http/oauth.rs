@@ -141,17 +141,14 @@ pub fn no_store() -> [(header::HeaderName, &'static str); 2] {
 /// appears twice (RFC 6749 §3.2: "Request and response parameters MUST NOT be included
 /// more than once"). Empty values count as absent.
 pub fn parse_unique_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::invalid_request("the body is not a valid form"))?;
-    let mut out = HashMap::new();
-    for (k, v) in pairs {
-        if out.contains_key(&k) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {k} is repeated"
-            )));
+    let mut out = super::fields::read_unique(body).map_err(|e| match e {
+        super::fields::FieldsError::Unreadable => {
+            OAuthError::invalid_request("the body is not a valid form")
         }
-        out.insert(k, v);
-    }
+        super::fields::FieldsError::Repeated(k) => {
+            OAuthError::invalid_request(format!("parameter {k} is repeated"))
+        }
+    })?;
     out.retain(|_, v| !v.is_empty());
     Ok(out)
 }

@@ -1,7 +1,7 @@
 //! Plain, accessible HTML pages with no external assets.
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{StatusCode, Uri, header};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -78,9 +78,66 @@ pub fn form_page(
     html(status, title, &format!("{alert}{body_html}"))
 }
 
+/// A redirect to `base` with `params` added to its query; never cached, never leaking the
+/// URL onwards.
+pub fn redirect(status: StatusCode, base: &str, params: &[(&str, String)]) -> Response {
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    let location = match (query.is_empty(), base.contains('?')) {
+        (true, _) => base.to_string(),
+        (false, true) => format!("{base}&{query}"),
+        (false, false) => format!("{base}?{query}"),
+    };
+    (
+        status,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// `302 /login?return_to=<this path and query>`: how a page that needs a signed-in person
+/// sends one to sign in.
+pub fn login_redirect(uri: &Uri) -> Response {
+    let back = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    redirect(StatusCode::FOUND, "/login", &[("return_to", back)])
+}
+
+/// A pending account (first SSO login, welcome link not followed yet) cannot authorize an
+/// application, a device or an add-on: this page says what to do.
+pub fn activate_account(email: &str) -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        "Activate your account",
+        &format!(
+            "<p>Your account <strong>{}</strong> is not active yet. Follow the link in the \
+welcome email we sent you to activate it, then return to the application and try again.</p>",
+            esc(email)
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_redirect_appends_to_an_existing_query() {
+        let r = redirect(
+            StatusCode::FOUND,
+            "https://app.example.com/cb?x=1",
+            &[("error", "access_denied".into()), ("state", "a b&c".into())],
+        );
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "https://app.example.com/cb?x=1&error=access_denied&state=a+b%26c"
+        );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    }
 
     #[test]
     fn escapes_markup() {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, ScopeError, Scopes};
-use crate::config::is_loopback_host;
+use crate::config::{https_or_loopback, is_loopback_host};
 use crate::crypto;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
@@ -133,18 +133,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("contains whitespace");
     }
-    let parsed = http::Uri::try_from(uri).map_err(|_| "not an absolute URI")?;
-    let authority = parsed.authority().ok_or("not an absolute URI")?;
-    if authority.as_str().contains('@') {
-        return Err("user info is not allowed");
-    }
-    let host = authority.host();
-    match parsed.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if is_loopback_host(host) => Ok(()),
-        Some("http") => Err("http is allowed only on a loopback host; use https"),
-        _ => Err("must be https (or http on a loopback host)"),
-    }
+    https_or_loopback(uri).map(|_| ())
 }
 
 /// `http://localhost…`, `http://127.0.0.1…` or `http://[::1]…`.

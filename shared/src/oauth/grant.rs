@@ -33,6 +33,12 @@ impl Grant {
         self.revoked_at.is_none()
     }
 
+    /// The rule before issuing on a grant (code exchange, device code, refresh): it is live
+    /// and it is this client's.
+    pub fn serves(&self, client_id: &str) -> bool {
+        self.is_live() && self.client_id == client_id
+    }
+
     pub fn scopes(&self) -> Scopes {
         Scopes::parse(&self.scope).unwrap_or_default()
     }

@@ -214,7 +214,7 @@ impl RefreshTokens for Store {
                 return Ok(RefreshOutcome::ScopeTooWide);
             }
             let grant = match self.grant(&record.gid).await? {
-                Some(g) if g.is_live() && g.client_id == client_id => g,
+                Some(g) if g.serves(client_id) => g,
                 _ => return Ok(RefreshOutcome::Invalid),
             };
             let (new_token, new_record, put_new) = new_refresh_token(&grant, &token_scopes, now)?;

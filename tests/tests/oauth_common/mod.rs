@@ -12,10 +12,10 @@ use http::{HeaderMap, Request, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::clock::FixedClock;
+use identity_shared::http::fields::decode_component as form_decode;
 use identity_shared::http::plumbing;
 use identity_shared::oauth::{NewClient, OAuthClient, OAuthClients, OAuthSettings, pkce};
 use identity_tests::oauth_suite::enc;
-use oauth_token::client_auth::form_decode;
 use tower::ServiceExt;
 
 pub const REDIRECT: &str = "https://app.example.com/callback";

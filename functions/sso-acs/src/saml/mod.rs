@@ -11,12 +11,15 @@
 //!   message. Replay (an assertion ID seen before) is the caller's job through the store.
 //! - [`authn_request_redirect`], [`sp_metadata`], [`parse_idp_metadata`]: the other
 //!   messages of the profile.
+//! - [`self_test`]: the known-answer test of signature verification every process that
+//!   verifies SAML runs before serving.
 //! - [`idp_signer`] (feature `idp-signer`): a signing IdP for `identity serve` and the tests.
 //!
 //! Every check fails closed: what cannot be completed is a [`Refusal`].
 
 mod metadata;
 mod request;
+mod selftest;
 mod validate;
 mod verify;
 mod xml;
@@ -26,6 +29,7 @@ pub mod idp_signer;
 
 pub use metadata::{parse_idp_metadata, sp_metadata};
 pub use request::authn_request_redirect;
+pub use selftest::self_test;
 pub use validate::{MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, routing, validate};
 pub use xml::{MAX_XML_BYTES, decode_post};
 

@@ -1,0 +1,79 @@
+//! What every grant of the token endpoint (and introspection and revocation) shares: the
+//! form's shape, required parameters, the requested scope, the signing keys, and the success
+//! answer (RFC 6749 §5.1).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use identity_shared::AppState;
+use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store};
+use identity_shared::oauth::Scopes;
+use identity_shared::secret::SecretString;
+use identity_shared::secrets::SigningKeys;
+use identity_shared::tokens::{self, ACCESS_TOKEN_TTL, AccessClaims};
+
+/// Refuses a body that is not a form (RFC 6749 §3.2: `application/x-www-form-urlencoded`).
+pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let is_form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if is_form {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+pub fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+    form.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+pub fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<Scopes>, OAuthError> {
+    form.get("scope")
+        .map(|s| {
+            Scopes::parse_non_empty(s)
+                .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))
+        })
+        .transpose()
+}
+
+pub async fn signing_keys(state: &AppState) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
+    state
+        .secrets
+        .signing_keys()
+        .await
+        .map_err(|e| OAuthError::internal("signing keys", e))
+}
+
+/// The successful answer (RFC 6749 §5.1), never cached.
+pub fn issued(
+    access_token: SecretString,
+    scope: &Scopes,
+    refresh_token: Option<SecretString>,
+) -> Response {
+    let mut body = serde_json::json!({
+        "access_token": access_token.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL,
+        "scope": scope.to_string(),
+    });
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = r.expose_secret().into();
+    }
+    (no_store(), Json(body)).into_response()
+}
+
+pub fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
+    tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
+}
