@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use identity_shared::accounts::{AccountStatus, Accounts, Email, Offboarding};
+use identity_shared::accounts::{AccountStatus, Accounts, Email, IdpRef, Offboarding};
 use identity_shared::apps::{Apps, Role};
 use identity_shared::config::{self, StoreSpec};
 use identity_shared::idps::Idps;
@@ -281,7 +281,7 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
                     &email,
                     password.as_ref(),
                     AccountStatus::Active,
-                    owner.as_ref(),
+                    owner.as_ref().map(|i| i as &dyn IdpRef),
                 )
                 .await?;
             Ok(Output {

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
-use crate::idps::Idp;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
@@ -84,15 +83,15 @@ impl Account {
     }
 
     /// Is the account under this IdP, as registered now (not an earlier IdP of that id)?
-    pub fn is_under(&self, idp: &Idp) -> bool {
-        self.sso_idp.as_deref() == Some(idp.id.as_str())
-            && self.sso_generation.as_deref().unwrap_or("") == idp.generation
+    pub fn is_under(&self, idp: &dyn IdpRef) -> bool {
+        self.sso_idp.as_deref() == Some(idp.idp_id())
+            && self.sso_generation.as_deref().unwrap_or("") == idp.idp_generation()
     }
 
     /// Did an operator register the account for this IdP (this generation of it)?
-    pub fn is_registered_for(&self, idp: &Idp) -> bool {
-        self.registered_idp.as_deref() == Some(idp.id.as_str())
-            && self.registered_generation.as_deref().unwrap_or("") == idp.generation
+    pub fn is_registered_for(&self, idp: &dyn IdpRef) -> bool {
+        self.registered_idp.as_deref() == Some(idp.idp_id())
+            && self.registered_generation.as_deref().unwrap_or("") == idp.idp_generation()
     }
 
     /// Ends every session started before now (they fail `Session::is_current_for`).
@@ -101,9 +100,9 @@ impl Account {
     }
 
     /// Puts the account under `idp`.
-    pub fn put_under(&mut self, idp: &Idp) {
-        self.sso_idp = Some(idp.id.clone());
-        self.sso_generation = Some(idp.generation.clone());
+    pub fn put_under(&mut self, idp: &dyn IdpRef) {
+        self.sso_idp = Some(idp.idp_id().to_string());
+        self.sso_generation = Some(idp.idp_generation().to_string());
     }
 
     /// The operator-facing JSON (no password hash).
@@ -120,6 +119,13 @@ impl Account {
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
+}
+
+/// What an account needs to know of an IdP: its id and generation (`crate::idps::Idp`
+/// implements it, so this module does not depend on the IdP registry).
+pub trait IdpRef: Sync {
+    fn idp_id(&self) -> &str;
+    fn idp_generation(&self) -> &str;
 }
 
 /// An email address, trimmed and lowercased, checked for a plausible shape.
@@ -164,7 +170,7 @@ impl std::fmt::Display for Email {
     }
 }
 
-crate::versioned!(Account);
+identity_core::versioned!(Account);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -277,7 +283,7 @@ pub trait Accounts {
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
-        registered_idp: Option<&Idp>,
+        registered_idp: Option<&dyn IdpRef>,
     ) -> Result<Account, AccountError>;
     async fn account(&self, id: &str) -> Result<Option<Account>, AccountError>;
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountError>;
@@ -293,12 +299,12 @@ impl Accounts for Store {
         email: &Email,
         password: Option<&SecretString>,
         status: AccountStatus,
-        registered_idp: Option<&Idp>,
+        registered_idp: Option<&dyn IdpRef>,
     ) -> Result<Account, AccountError> {
         let password_hash = password.map(crypto::hash_password).transpose()?;
         let mut account = new_account(email, password_hash, status, None, self.now());
-        account.registered_idp = registered_idp.map(|i| i.id.clone());
-        account.registered_generation = registered_idp.map(|i| i.generation.clone());
+        account.registered_idp = registered_idp.map(|i| i.idp_id().to_string());
+        account.registered_generation = registered_idp.map(|i| i.idp_generation().to_string());
         match self.write(create_ops(&account)?).await {
             Ok(()) => Ok(account),
             Err(StoreError::Conflict) => Err(AccountError::EmailTaken),

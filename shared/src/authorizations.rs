@@ -239,7 +239,7 @@ async fn by_name(
         .await?)
 }
 
-crate::versioned!(NamedAuthorization);
+identity_core::versioned!(NamedAuthorization);
 
 #[async_trait]
 impl NamedAuthorizations for Store {

@@ -46,13 +46,4 @@ pub fn system() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// RFC 3339 (UTC) for an epoch-seconds value, as the JSON APIs print times.
-pub fn rfc3339(epoch_seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch_seconds)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use identity_core::clock::rfc3339;

@@ -21,6 +21,101 @@ pub enum SecretsSpec {
     SecretsManager { prefix: String },
 }
 
+/// The limits of one action within one window. A limit of 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Per subject (email or account).
+    pub subject: u32,
+    /// Per source address (IPv6: per /64).
+    pub address: u32,
+    /// All subjects and addresses together: a circuit breaker against a distributed attack.
+    pub total: u32,
+}
+
+/// The limits of every action (configuration: `IDENTITY_LIMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub window_secs: i64,
+    pub password: Limit,
+    pub device: Limit,
+    pub reset: Limit,
+    pub jwt: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            window_secs: 900,
+            password: Limit {
+                subject: 10,
+                address: 100,
+                total: 10_000,
+            },
+            device: Limit {
+                subject: 10,
+                address: 50,
+                total: 5_000,
+            },
+            reset: Limit {
+                subject: 3,
+                address: 20,
+                total: 1_000,
+            },
+            // Per client the failures are not limited: `iss` is not a secret, and a limit
+            // on it would let anyone lock a CI system out. Per address they are.
+            jwt: Limit {
+                subject: 0,
+                address: 100,
+                total: 0,
+            },
+        }
+    }
+}
+
+impl Limits {
+    /// Reads `IDENTITY_LIMIT_WINDOW_SECS` and `IDENTITY_LIMIT_{PASSWORD,DEVICE,RESET,JWT}`
+    /// (`SUBJECT,ADDRESS,TOTAL`, for example `10,100,10000`) through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut limits = Self::default();
+        if let Some(v) = var("IDENTITY_LIMIT_WINDOW_SECS") {
+            limits.window_secs = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (60..=86_400).contains(s))
+                .ok_or("IDENTITY_LIMIT_WINDOW_SECS must be 60..=86400")?;
+        }
+        for (name, slot) in [
+            ("IDENTITY_LIMIT_PASSWORD", &mut limits.password),
+            ("IDENTITY_LIMIT_DEVICE", &mut limits.device),
+            ("IDENTITY_LIMIT_RESET", &mut limits.reset),
+            ("IDENTITY_LIMIT_JWT", &mut limits.jwt),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = parse_limit(&v)
+                    .ok_or_else(|| format!("{name} must be SUBJECT,ADDRESS,TOTAL (numbers)"))?;
+            }
+        }
+        Ok(limits)
+    }
+}
+
+fn parse_limit(v: &str) -> Option<Limit> {
+    let n: Vec<u32> = v
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [subject, address, total] = n.as_slice() else {
+        return None;
+    };
+    Some(Limit {
+        subject: *subject,
+        address: *address,
+        total: *total,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Public base URL without a trailing slash (`IDENTITY_BASE_URL`).
@@ -35,7 +130,7 @@ pub struct Config {
     /// login page links to it.
     pub dev_idp: bool,
     /// Throttling of guessable routes (`IDENTITY_LIMIT_*`).
-    pub limits: crate::throttle::Limits,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +187,7 @@ impl Config {
                 })?,
             None => 300,
         };
-        let limits = crate::throttle::Limits::from_vars(var).map_err(ConfigError)?;
+        let limits = Limits::from_vars(var).map_err(ConfigError)?;
         Self::new(base_url, store, secrets).map(|c| Self {
             secrets_refresh: Duration::from_secs(refresh),
             limits,
@@ -127,7 +222,7 @@ impl Config {
             secrets_refresh: Duration::from_secs(300),
             session_lifetime_secs: SESSION_LIFETIME_SECS,
             dev_idp: false,
-            limits: crate::throttle::Limits::default(),
+            limits: Limits::default(),
         })
     }
 

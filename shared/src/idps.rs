@@ -70,7 +70,7 @@ pub struct Idp {
     #[serde(skip)]
     pub version: i64,
 }
-crate::versioned!(Idp);
+identity_core::versioned!(Idp);
 
 impl Idp {
     /// Does this IdP own the (lowercase) email domain? Exact match: no suffixes, and a
@@ -117,6 +117,15 @@ pub enum IdpError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl crate::accounts::IdpRef for Idp {
+    fn idp_id(&self) -> &str {
+        &self.id
+    }
+    fn idp_generation(&self) -> &str {
+        &self.generation
+    }
 }
 
 /// An IdP id: what `/sso/login?idp=` carries.

@@ -211,7 +211,7 @@ pub struct JwtClient {
     pub version: i64,
 }
 
-crate::versioned!(JwtClient);
+identity_core::versioned!(JwtClient);
 
 impl JwtClient {
     pub fn is_pre_authorized(&self, account_id: &str) -> bool {

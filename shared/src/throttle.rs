@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{Limit, Limits};
 use crate::crypto;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
@@ -52,108 +53,14 @@ impl Action {
     }
 }
 
-/// The limits of one action within one window. A limit of 0 is no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Per subject (email or account).
-    pub subject: u32,
-    /// Per source address (IPv6: per /64).
-    pub address: u32,
-    /// All subjects and addresses together: a circuit breaker against a distributed attack.
-    pub total: u32,
-}
-
-/// The limits of every action (configuration: `IDENTITY_LIMIT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub window_secs: i64,
-    pub password: Limit,
-    pub device: Limit,
-    pub reset: Limit,
-    pub jwt: Limit,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            window_secs: 900,
-            password: Limit {
-                subject: 10,
-                address: 100,
-                total: 10_000,
-            },
-            device: Limit {
-                subject: 10,
-                address: 50,
-                total: 5_000,
-            },
-            reset: Limit {
-                subject: 3,
-                address: 20,
-                total: 1_000,
-            },
-            // Per client the failures are not limited: `iss` is not a secret, and a limit
-            // on it would let anyone lock a CI system out. Per address they are.
-            jwt: Limit {
-                subject: 0,
-                address: 100,
-                total: 0,
-            },
-        }
+/// The limit of one action.
+fn limit_of(limits: &Limits, action: Action) -> Limit {
+    match action {
+        Action::Password => limits.password,
+        Action::DeviceCode => limits.device,
+        Action::ResetRequest => limits.reset,
+        Action::JwtGrant => limits.jwt,
     }
-}
-
-impl Limits {
-    pub fn of(&self, action: Action) -> Limit {
-        match action {
-            Action::Password => self.password,
-            Action::DeviceCode => self.device,
-            Action::ResetRequest => self.reset,
-            Action::JwtGrant => self.jwt,
-        }
-    }
-
-    /// Reads `IDENTITY_LIMIT_WINDOW_SECS` and `IDENTITY_LIMIT_{PASSWORD,DEVICE,RESET,JWT}`
-    /// (`SUBJECT,ADDRESS,TOTAL`, for example `10,100,10000`) through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let mut limits = Self::default();
-        if let Some(v) = var("IDENTITY_LIMIT_WINDOW_SECS") {
-            limits.window_secs = v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|s| (60..=86_400).contains(s))
-                .ok_or("IDENTITY_LIMIT_WINDOW_SECS must be 60..=86400")?;
-        }
-        for (name, slot) in [
-            ("IDENTITY_LIMIT_PASSWORD", &mut limits.password),
-            ("IDENTITY_LIMIT_DEVICE", &mut limits.device),
-            ("IDENTITY_LIMIT_RESET", &mut limits.reset),
-            ("IDENTITY_LIMIT_JWT", &mut limits.jwt),
-        ] {
-            if let Some(v) = var(name) {
-                *slot = parse_limit(&v)
-                    .ok_or_else(|| format!("{name} must be SUBJECT,ADDRESS,TOTAL (numbers)"))?;
-            }
-        }
-        Ok(limits)
-    }
-}
-
-fn parse_limit(v: &str) -> Option<Limit> {
-    let n: Vec<u32> = v
-        .split(',')
-        .map(|p| p.trim().parse::<u32>())
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let [subject, address, total] = n.as_slice() else {
-        return None;
-    };
-    Some(Limit {
-        subject: *subject,
-        address: *address,
-        total: *total,
-    })
 }
 
 /// Who is attempting: the subject (an email or account id, as the route knows it) and the
@@ -299,7 +206,7 @@ impl Throttling for Store {
     ) -> Result<Result<(), Locked>, StoreError> {
         let now = self.now();
         let mut longest: Option<i64> = None;
-        for key in keys(action, limits.of(action), attempt, random_shard()) {
+        for key in keys(action, limit_of(limits, action), attempt, random_shard()) {
             if let Some(lock) = self
                 .get::<LockRecord>(Table::Once, &key.pk, LOCK_SK)
                 .await?
@@ -326,7 +233,7 @@ impl Throttling for Store {
         let window_end = (index + 1) * window;
         let shard = random_shard();
         let mut lock: Option<Locked> = None;
-        for key in keys(action, limits.of(action), attempt, shard) {
+        for key in keys(action, limit_of(limits, action), attempt, shard) {
             let count = self
                 .add(Table::Once, &key.pk, &format!("w#{index}"), 1, window_end)
                 .await?;
@@ -381,7 +288,7 @@ impl Throttling for Store {
         let only_subject = Limit {
             address: 0,
             total: 0,
-            ..limits.of(action)
+            ..limit_of(limits, action)
         };
         let who = Attempt {
             subject: Some(subject),

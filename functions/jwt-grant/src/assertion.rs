@@ -6,6 +6,7 @@
 //! Only the header's `alg` (from a fixed list), `kid`, `x5t` and `x5t#S256` are read:
 //! `jwk`, `jku`, `x5c` and `x5u` name keys the sender chose and are never used.
 
+pub use identity_core::jwt::{CLOCK_SKEW_SECS, Claims, MAX_LIFETIME_SECS};
 use identity_shared::crypto;
 use identity_shared::http::oauth::OAuthError;
 use identity_shared::jwt_clients::{Certificate, KeyKind};
@@ -15,10 +16,6 @@ use serde_json::{Map, Value};
 /// Longest assertion accepted, in bytes (a 4096-bit RSA signature and a few claims take
 /// well under 2 KiB).
 pub const MAX_ASSERTION_LEN: usize = 16 * 1024;
-/// `exp` may be at most this far ahead of now.
-pub const MAX_LIFETIME_SECS: i64 = 300;
-/// Skew allowed for `nbf` and `iat`.
-pub const CLOCK_SKEW_SECS: i64 = 60;
 /// Longest `jti` accepted.
 pub const MAX_JTI_LEN: usize = 256;
 /// The algorithms accepted, as the error message lists them.
@@ -34,18 +31,6 @@ fn algorithm(name: &str) -> Option<(Algorithm, KeyKind)> {
         "ES256" => (Algorithm::ES256, KeyKind::EcP256),
         _ => return None,
     })
-}
-
-/// The claims the grant reads. `iss` and `sub` are as sent until the signature verifies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: Vec<String>,
-    pub exp: Option<i64>,
-    pub nbf: Option<i64>,
-    pub iat: Option<i64>,
-    pub jti: Option<String>,
 }
 
 /// A parsed, not yet verified assertion. `Debug` leaves out the token (a bearer value
@@ -322,50 +307,6 @@ impl Assertion {
     }
 }
 
-impl Claims {
-    /// `aud`, then `exp` (required, not past, at most [`MAX_LIFETIME_SECS`] ahead), then
-    /// `nbf` and `iat` (not in the future, with [`CLOCK_SKEW_SECS`]).
-    pub fn check(&self, audiences: &[String], now: i64) -> Result<(), OAuthError> {
-        let expected = || {
-            audiences
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" or ")
-        };
-        if self.aud.is_empty() {
-            return Err(refuse(format!(
-                "the assertion has no aud; it must be {}",
-                expected()
-            )));
-        }
-        if !self.aud.iter().any(|a| audiences.contains(a)) {
-            return Err(refuse(format!(
-                "the assertion's aud is not this server; it must be {}",
-                expected()
-            )));
-        }
-        let exp = self
-            .exp
-            .ok_or_else(|| refuse("the assertion has no exp; it must expire within 5 minutes"))?;
-        if exp <= now {
-            return Err(refuse("the assertion has expired (exp)"));
-        }
-        if exp > now + MAX_LIFETIME_SECS {
-            return Err(refuse(
-                "the assertion's exp is more than 5 minutes ahead; make it short-lived",
-            ));
-        }
-        if self.nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECS) {
-            return Err(refuse("the assertion is not valid yet (nbf)"));
-        }
-        if self.iat.is_some_and(|iat| iat > now + CLOCK_SKEW_SECS) {
-            return Err(refuse("the assertion was issued in the future (iat)"));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,125 +435,5 @@ mod tests {
         let mut c = claims();
         c.as_object_mut().unwrap().remove("sub");
         assert!(err(parse(&token(json!({"alg": "RS256"}), c))).contains("sub"));
-    }
-
-    fn checked(c: Claims, now: i64) -> Result<(), String> {
-        c.check(
-            &[
-                "https://id.example.com".into(),
-                "https://id.example.com/oauth/jwt/token".into(),
-            ],
-            now,
-        )
-        .map_err(|e| e.description)
-    }
-
-    fn base() -> Claims {
-        Claims {
-            iss: "i".into(),
-            sub: "s".into(),
-            aud: vec!["https://id.example.com/oauth/jwt/token".into()],
-            exp: Some(1_100),
-            nbf: None,
-            iat: Some(1_000),
-            jti: None,
-        }
-    }
-
-    #[test]
-    fn time_and_audience_rules() {
-        assert_eq!(checked(base(), 1_000), Ok(()));
-        assert!(
-            checked(
-                Claims {
-                    aud: vec![],
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("no aud")
-        );
-        assert!(
-            checked(
-                Claims {
-                    aud: vec!["https://evil.example.com".into()],
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("aud")
-        );
-        assert!(
-            checked(
-                Claims {
-                    exp: None,
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("no exp")
-        );
-        assert!(
-            checked(base(), 1_100).unwrap_err().contains("expired"),
-            "exp is exclusive"
-        );
-        assert_eq!(
-            checked(
-                Claims {
-                    exp: Some(1_300),
-                    ..base()
-                },
-                1_000
-            ),
-            Ok(()),
-            "exactly 5 minutes"
-        );
-        assert!(
-            checked(
-                Claims {
-                    exp: Some(1_301),
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("5 minutes")
-        );
-        assert_eq!(
-            checked(
-                Claims {
-                    nbf: Some(1_060),
-                    ..base()
-                },
-                1_000
-            ),
-            Ok(()),
-            "skew"
-        );
-        assert!(
-            checked(
-                Claims {
-                    nbf: Some(1_061),
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("nbf")
-        );
-        assert!(
-            checked(
-                Claims {
-                    iat: Some(1_061),
-                    ..base()
-                },
-                1_000
-            )
-            .unwrap_err()
-            .contains("iat")
-        );
     }
 }

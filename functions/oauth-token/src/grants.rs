@@ -8,11 +8,10 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, parse_unique_form};
-use identity_shared::oauth::code::spent_op;
+use identity_shared::oauth::code::{self, spent_op};
 use identity_shared::oauth::refresh::{Rotation, new_refresh_token};
 use identity_shared::oauth::{
     AuthCodes, Grants, OAuthClient, OAuthSettings, Redemption, RefreshOutcome, RefreshTokens,
-    Scopes, pkce,
 };
 use identity_shared::tokens::AccessClaims;
 
@@ -89,32 +88,23 @@ async fn authorization_code(
             ));
         }
     };
-    if c.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
-    if c.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    if !pkce::verify_s256(verifier, &c.code_challenge) {
-        return Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
-    }
-    let grant = match store
+    let grant = store
         .grant(&c.gid)
         .await
-        .map_err(|e| OAuthError::internal("grant read", e))?
-    {
-        Some(g) if g.serves(&client.client_id) => g,
-        _ => {
-            return Err(OAuthError::invalid_grant("the authorization was revoked"));
-        }
+        .map_err(|e| OAuthError::internal("grant read", e))?;
+    let presented = code::Presented {
+        client_id: &client.client_id,
+        redirect_uri,
+        code_verifier: verifier,
     };
-    let scopes = Scopes::parse(&c.scope).map_err(|e| OAuthError::internal("code scope", e))?;
+    let issue = code::exchange(presented, &c, grant.as_ref()).map_err(|r| match r {
+        code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
+        r => OAuthError::invalid_grant(r.description()),
+    })?;
+    let grant = grant
+        .filter(|g| g.gid == issue.gid)
+        .ok_or_else(|| OAuthError::invalid_grant(code::Refusal::Revoked.description()))?;
+    let scopes = issue.scopes;
     let now = state.now();
     let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
         .map_err(|e| OAuthError::internal("refresh token", e))?;
@@ -126,7 +116,7 @@ async fn authorization_code(
         .map_err(|e| OAuthError::internal("token records", e))?;
     let claims = AccessClaims::new(
         &state.config.base_url,
-        &c.account_id,
+        &issue.account_id,
         &client.client_id,
         &scopes.to_string(),
         Some(&grant.gid),

@@ -6,29 +6,17 @@
 //! revokes every token the first use issued.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
+use super::CODE_TTL_SECS;
 use super::grant::Grants;
-use super::{CODE_TTL_SECS, SPENT_CODE_KEPT_SECS};
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, SingleUse, Store, StoreError, Table};
+use crate::store::{SingleUse, Store, StoreError, Table};
+pub use identity_core::code::{
+    CodeGrant, Issue, Presented, Refusal, Spent, exchange, spent_op, spent_pk,
+};
 
 const KIND: &str = "oauth-code";
-
-/// What a code stands for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    /// The `S256` PKCE challenge.
-    pub code_challenge: String,
-    pub account_id: String,
-    /// Space-separated scopes.
-    pub scope: String,
-    pub gid: String,
-    pub issued_at: i64,
-}
 
 /// What redeeming a presented code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,40 +29,9 @@ pub enum Redemption {
     Invalid,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Spent {
-    gid: String,
-    /// The client the code was issued to (and redeemed by): only it can trigger the
-    /// revocation a reuse causes.
-    #[serde(default)]
-    client_id: String,
-}
-
-fn spent_pk(code_hash: &str) -> String {
-    format!("code#{code_hash}")
-}
-
 /// The hash a code is stored under.
 pub fn code_hash(code: &str) -> String {
     crypto::sha256_hex(code.as_bytes())
-}
-
-/// The operation that records a successful redemption by `client_id`; written with the
-/// tokens it issues.
-pub fn spent_op(code_hash: &str, gid: &str, client_id: &str, now: i64) -> Result<Op, StoreError> {
-    Ok(Op::Put {
-        table: Table::OAuth,
-        item: Item::new(
-            spent_pk(code_hash),
-            "spent",
-            &Spent {
-                gid: gid.to_string(),
-                client_id: client_id.to_string(),
-            },
-        )?
-        .expiring(now + SPENT_CODE_KEPT_SECS),
-        cond: Cond::Absent,
-    })
 }
 
 #[async_trait]

@@ -51,7 +51,7 @@ pub struct DeviceRequest {
     #[serde(skip)]
     pub device_hash: String,
 }
-crate::versioned!(DeviceRequest);
+identity_core::versioned!(DeviceRequest);
 
 /// What a poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,50 +11,7 @@ use super::REVOKED_GRANT_KEPT_SECS;
 use super::scope::Scopes;
 use crate::crypto;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grant {
-    pub gid: String,
-    pub client_id: String,
-    pub account_id: String,
-    /// The scopes consented to (or given to a trusted client), space-separated.
-    pub scope: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<i64>,
-    /// Store version, for conditional updates; not part of the record body.
-    #[serde(skip)]
-    pub version: i64,
-}
-
-impl Grant {
-    pub fn is_live(&self) -> bool {
-        self.revoked_at.is_none()
-    }
-
-    /// The rule before issuing on a grant (code exchange, device code, refresh): it is live
-    /// and it is this client's.
-    pub fn serves(&self, client_id: &str) -> bool {
-        self.is_live() && self.client_id == client_id
-    }
-
-    pub fn scopes(&self) -> Scopes {
-        Scopes::parse(&self.scope).unwrap_or_default()
-    }
-
-    pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "grant_id": self.gid,
-            "client_id": self.client_id,
-            "account_id": self.account_id,
-            "scopes": self.scopes().names(),
-            "created_at": crate::clock::rfc3339(self.created_at),
-            "updated_at": crate::clock::rfc3339(self.updated_at),
-            "revoked": !self.is_live(),
-        })
-    }
-}
+pub use identity_core::grant::Grant;
 
 fn grant_pk(gid: &str) -> String {
     format!("grant#{gid}")
@@ -116,8 +73,6 @@ async fn read_grant(store: &Store, gid: &str) -> Result<Option<Grant>, StoreErro
         .get_versioned(Table::OAuth, &grant_pk(gid), "grant")
         .await
 }
-
-crate::versioned!(Grant);
 
 #[async_trait]
 impl Grants for Store {

@@ -56,9 +56,9 @@ pub async fn access_token_active(
 /// An authorization code lives at most this long (CONTRACT: 60 s at most).
 pub const CODE_TTL_SECS: i64 = 60;
 /// How long a redeemed code is remembered, so a second use can find and revoke its grant.
-pub const SPENT_CODE_KEPT_SECS: i64 = 24 * 60 * 60;
+pub use identity_core::code::SPENT_CODE_KEPT_SECS;
 /// A refresh token's lifetime from its issue; every rotation issues a new one.
-pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 60 * 60;
+pub use identity_core::refresh::REFRESH_TOKEN_TTL_SECS;
 /// A revoked grant's record stays this long (for listings), then expires; an absent grant
 /// is as dead as a revoked one. Access tokens live shorter than this.
 pub const REVOKED_GRANT_KEPT_SECS: i64 = 7 * 24 * 60 * 60;

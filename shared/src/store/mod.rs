@@ -13,159 +13,17 @@
 
 pub mod dynamodb;
 pub mod embedded;
-pub mod schema;
+
+pub use identity_core::store::schema;
+pub use identity_core::store::{Cond, Item, Op, StoreError, Table, Versioned, serde_failure};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Clock;
 use crate::config::StoreSpec;
-pub use schema::Table;
-
-/// One record. `Debug` leaves the body out: bodies may hold password hashes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Item {
-    pub pk: String,
-    pub sk: String,
-    /// JSON document.
-    pub body: String,
-    /// Epoch seconds after which the record counts as absent.
-    pub expires_at: Option<i64>,
-    /// Incremented by every versioned update.
-    pub version: i64,
-}
-
-impl std::fmt::Debug for Item {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Item")
-            .field("pk", &self.pk)
-            .field("sk", &self.sk)
-            .field("expires_at", &self.expires_at)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Item {
-    pub fn new<T: Serialize>(
-        pk: impl Into<String>,
-        sk: impl Into<String>,
-        body: &T,
-    ) -> Result<Self, StoreError> {
-        Ok(Self {
-            pk: pk.into(),
-            sk: sk.into(),
-            body: serde_json::to_string(body).map_err(|e| serde_failure("record body", &e))?,
-            expires_at: None,
-            version: 1,
-        })
-    }
-
-    pub fn expiring(mut self, expires_at: i64) -> Self {
-        self.expires_at = Some(expires_at);
-        self
-    }
-
-    pub fn with_version(mut self, version: i64) -> Self {
-        self.version = version;
-        self
-    }
-
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
-        serde_json::from_str(&self.body).map_err(|e| serde_failure("record", &e))
-    }
-
-    /// Parses a record type that keeps the store version beside its body.
-    pub fn parse_versioned<T: DeserializeOwned + Versioned>(&self) -> Result<T, StoreError> {
-        let mut value: T = self.parse()?;
-        value.set_version(self.version);
-        Ok(value)
-    }
-
-    /// Live: no expiry, or an expiry still in the future.
-    pub fn is_live(&self, now: i64) -> bool {
-        self.expires_at.is_none_or(|e| e > now)
-    }
-}
-
-/// A record type that carries its store version in a `#[serde(skip)]` field, for
-/// optimistic updates (`Cond::Version`).
-pub trait Versioned {
-    fn set_version(&mut self, version: i64);
-}
-
-/// Implements [`Versioned`] for types whose version field is `version`.
-#[macro_export]
-macro_rules! versioned {
-    ($($t:ty),* $(,)?) => {
-        $(impl $crate::store::Versioned for $t {
-            fn set_version(&mut self, version: i64) {
-                self.version = version;
-            }
-        })*
-    };
-}
-
-/// The condition a write needs, judged at `now` with expired records counting as absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cond {
-    Always,
-    /// No live record under the key (an expired one may be overwritten).
-    Absent,
-    /// A live record under the key.
-    Live,
-    /// A live record with exactly this version.
-    Version(i64),
-}
-
-#[derive(Debug, Clone)]
-pub enum Op {
-    Put {
-        table: Table,
-        item: Item,
-        cond: Cond,
-    },
-    Delete {
-        table: Table,
-        pk: String,
-        sk: String,
-        cond: Cond,
-    },
-    /// Writes nothing; fails the whole write when its condition does not hold.
-    Check {
-        table: Table,
-        pk: String,
-        sk: String,
-        cond: Cond,
-    },
-}
-
-/// A record that does not (de)serialize, described without serde's message: it can quote the
-/// values it read (an email, a hash), and store errors reach logs.
-pub fn serde_failure(what: &str, e: &serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!(
-        "{what} unreadable ({:?} error at line {}, column {})",
-        e.classify(),
-        e.line(),
-        e.column()
-    ))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A write's condition did not hold; nothing was written.
-    #[error("a condition did not hold; nothing was written")]
-    Conflict,
-    /// The backend could not be reached or refused the request.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// A record could not be read back.
-    #[error("store record unreadable: {0}")]
-    Corrupt(String),
-}
 
 /// What a backend must do. Both implementations judge expiry the same way: a record whose
 /// `expires_at` is at or before `now` is absent for every read and every condition.
@@ -474,24 +332,5 @@ impl SingleUse for Store {
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unreadable_record_error_quotes_none_of_its_values() {
-        let item = Item {
-            pk: "email#zqx@example.com".into(),
-            sk: "email".into(),
-            body: r#"{"account_id": "zqx@example.com private"}"#.into(),
-            expires_at: None,
-            version: 1,
-        };
-        let err = item.parse::<u64>().unwrap_err().to_string();
-        assert!(err.contains("unreadable"), "{err}");
-        assert!(!err.contains("zqx") && !err.contains("private"), "{err}");
     }
 }
