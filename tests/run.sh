@@ -28,7 +28,7 @@ set -euo pipefail
 # Besides the build's own packages (scripts/build-deps.sh): the netns, the portability checks
 # (readelf) and sam's packaging.
 APT_PACKAGES="iproute2 binutils zip procps"
-# The browser journeys (cli/tests/browser.rs): Debian's Chromium and its WebDriver, never a
+# The browser journeys (cli/tests/integration/browser.rs): Debian's Chromium and its WebDriver, never a
 # downloaded browser; fonts so that pages render (and screenshot) as people see them.
 BROWSER_APT_PACKAGES="chromium chromium-driver fonts-dejavu-core"
 JAVA_APT_PACKAGE="openjdk-17-jre-headless" # installed only if no java >= 17 is on PATH
@@ -462,7 +462,7 @@ check_bootstraps
 
 export RUN_SH_MODE=test
 # The workspace's tests, including the Runtime-API end-to-end test of the bootstraps just
-# built (tests/tests/lambda_runtime_e2e.rs), which fails when they are missing.
+# built (tests/tests/integration/lambda_runtime_e2e.rs), which fails when they are missing.
 run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}"}
 if [[ -d "$SCREENSHOTS" ]]; then
     echo "browser journeys: $(find "$SCREENSHOTS" -name '*.png' | wc -l) screenshots in $SCREENSHOTS"

@@ -6,16 +6,24 @@
 //! command checks the crate graph with `cargo tree -p identity-core`. `identity-shared`
 //! loads, executes the operations on its two store backends, and re-exports these types.
 //!
-//! - [`store`]: records, conditions, operations, tables, the store error.
+//! - [`store`]: records, conditions, operations, tables, the store error; [`digest`]: stored
+//!   hashes that never print.
 //! - [`scope`], [`pkce`], [`grant`]: the OAuth vocabulary, PKCE `S256`, grants.
-//! - [`code`]: the authorization-code exchange; [`refresh`]: refresh-token rotation;
-//!   [`jwt`]: the JWT bearer grant's claims, user and scope rules.
+//! - [`client`]: client authentication; [`code`]: the authorization-code exchange; [`refresh`]: refresh-token rotation;
+//!   [`jwt`]: the JWT bearer grant's claims, user and scope rules; [`device`]: the device
+//!   flow's poll; [`sso`]: an SSO login's path, confirmed moves, team roles; [`addon`]:
+//!   who gets an add-on SSO form.
 
+pub mod addon;
+pub mod client;
 pub mod clock;
 pub mod code;
+pub mod device;
+pub mod digest;
 pub mod grant;
 pub mod jwt;
 pub mod pkce;
 pub mod refresh;
 pub mod scope;
+pub mod sso;
 pub mod store;

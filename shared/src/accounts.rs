@@ -2,6 +2,7 @@
 //! waiting for the welcome link), with an optional password and an optional IdP.
 
 use async_trait::async_trait;
+use identity_core::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
@@ -25,14 +26,14 @@ impl AccountStatus {
 }
 
 /// An account. `Debug` leaves out the password hash.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
     pub id: String,
     pub email: String,
     pub status: AccountStatus,
     /// Argon2id PHC string; `None` for accounts without a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Digest>,
     /// The IdP the account is under, once it is under SSO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_idp: Option<String>,
@@ -58,19 +59,6 @@ pub struct Account {
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
     pub version: i64,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("status", &self.status)
-            .field("has_password", &self.password_hash.is_some())
-            .field("sso_idp", &self.sso_idp)
-            .field("registered_idp", &self.registered_idp)
-            .finish()
-    }
 }
 
 impl Account {
@@ -244,7 +232,7 @@ pub(crate) fn update_op(account: &Account) -> Result<(Op, Account), StoreError> 
 /// A new account record (not yet written).
 pub(crate) fn new_account(
     email: &Email,
-    password_hash: Option<String>,
+    password_hash: Option<Digest>,
     status: AccountStatus,
     sso_idp: Option<String>,
     now: i64,
@@ -301,7 +289,10 @@ impl Accounts for Store {
         status: AccountStatus,
         registered_idp: Option<&dyn IdpRef>,
     ) -> Result<Account, AccountError> {
-        let password_hash = password.map(crypto::hash_password).transpose()?;
+        let password_hash = password
+            .map(crypto::hash_password)
+            .transpose()?
+            .map(Digest::new);
         let mut account = new_account(email, password_hash, status, None, self.now());
         account.registered_idp = registered_idp.map(|i| i.idp_id().to_string());
         account.registered_generation = registered_idp.map(|i| i.idp_generation().to_string());
@@ -441,7 +432,7 @@ mod tests {
             id: "1".into(),
             email: "a@example.com".into(),
             status: AccountStatus::Active,
-            password_hash: Some("$argon2id$secret".into()),
+            password_hash: Some(Digest::new("$argon2id$secret")),
             sso_idp: None,
             sso_generation: None,
             registered_idp: None,

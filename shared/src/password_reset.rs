@@ -188,7 +188,9 @@ impl PasswordResets for Store {
         // (their refresh tokens with them), the sessions end with the new password.
         self.revoke_grants_of(&account.id).await?;
         let mut next = account.clone();
-        next.password_hash = Some(crypto::hash_password(new_password).map_err(AccountError::from)?);
+        next.password_hash = Some(identity_core::digest::Digest::new(
+            crypto::hash_password(new_password).map_err(AccountError::from)?,
+        ));
         next.end_all_sessions();
         let (op, next) = accounts::update_op(&next)?;
         match self

@@ -6,10 +6,11 @@
 //! leaves nothing behind.
 
 use async_trait::async_trait;
+use identity_core::sso;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Email};
-use crate::apps::{self, AppError, Apps, Role};
+use crate::apps::{self, AppError, Apps};
 use crate::crypto;
 use crate::idps::{Idp, Idps};
 use crate::oauth::grant::Grants;
@@ -29,7 +30,7 @@ pub const REPLAY_MARGIN_SECS: i64 = 180;
 /// How long the emailed link that confirms linking an existing account to an IdP works.
 pub const LINK_TTL_SECS: i64 = 24 * 3600;
 /// At most this many such links to one address per hour (earlier ones still work).
-pub const MAX_LINK_MESSAGES_PER_HOUR: usize = 3;
+pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
 const LINK_SUBJECT: &str = "Confirm single sign-on for your account";
 
 const REQUEST_KIND: &str = "saml-request";
@@ -207,10 +208,9 @@ impl Store {
             return Ok(vec![]);
         };
         let role = self.role_of(&team.id, &account.id).await?;
-        if matches!(role, None | Some(Role::Collaborator)) && role != Some(idp.default_role) {
-            Ok(apps::role_ops(&team, account, idp.default_role)?)
-        } else {
-            Ok(vec![])
+        match sso::team_role_to_give(role, idp.default_role) {
+            Some(give) => Ok(apps::role_ops(&team, account, give)?),
+            None => Ok(vec![]),
         }
     }
 }
@@ -266,8 +266,25 @@ impl SsoRecords for Store {
             });
         }
         let existing = self.account_by_email(login.email).await?;
-        let outcome = match existing {
-            None => {
+        let current = match &existing {
+            Some(account) => self.current_idp_of(account).await?.map(|i| i.id),
+            None => None,
+        };
+        let facts = match &existing {
+            None => sso::Existing::None,
+            Some(account) => sso::Existing::Account {
+                current_idp: current.as_deref(),
+                has_password: account.has_password(),
+                registered_for_this_idp: account.is_registered_for(login.idp),
+            },
+        };
+        let path = sso::login(&facts, &login.idp.id, login.idp.owns(login.email.domain()))
+            .map_err(|r| match r {
+                sso::Refusal::OtherIdp => SsoError::OtherIdp,
+                sso::Refusal::NotOwner => SsoError::NotOwner,
+            })?;
+        let outcome = match (path, existing) {
+            (sso::Path::Create, _) => {
                 let mut account =
                     accounts::new_account(login.email, None, AccountStatus::Pending, None, now);
                 account.put_under(login.idp);
@@ -279,64 +296,50 @@ impl SsoRecords for Store {
                     created: true,
                 }
             }
-            // The IdP the account is under now: an IdP since removed (even one registered
-            // again under the same id) counts as none.
-            Some(account) => match self.current_idp_of(&account).await?.map(|i| i.id) {
-                Some(idp) if idp == login.idp.id => {
-                    ops.extend(self.team_role_ops(login.idp, &account).await?);
-                    SsoOutcome::SignIn {
-                        account,
-                        created: false,
-                    }
+            (_, None) => return Err(SsoError::Changed),
+            (sso::Path::SignIn, Some(account)) => {
+                ops.extend(self.team_role_ops(login.idp, &account).await?);
+                SsoOutcome::SignIn {
+                    account,
+                    created: false,
                 }
-                Some(_) => return Err(SsoError::OtherIdp),
-                // An IdP never takes over an account outside the domains it owns.
-                None if !login.idp.owns(login.email.domain()) => {
-                    return Err(SsoError::NotOwner);
+            }
+            (sso::Path::LinkRegistered, Some(account)) => {
+                // A move to SSO: what the account authorized before goes first.
+                self.revoke_grants_of(&account.id).await?;
+                let mut linked = account.clone();
+                linked.put_under(login.idp);
+                let (op, next) = accounts::update_op(&linked)?;
+                ops.push(op);
+                ops.extend(self.team_role_ops(login.idp, &next).await?);
+                SsoOutcome::SignIn {
+                    account: next,
+                    created: false,
                 }
-                None if !account.has_password() && account.is_registered_for(login.idp) => {
-                    // A move to SSO: what the account authorized before goes first.
-                    self.revoke_grants_of(&account.id).await?;
-                    let mut linked = account.clone();
-                    linked.put_under(login.idp);
-                    let (op, next) = accounts::update_op(&linked)?;
-                    ops.push(op);
-                    ops.extend(self.team_role_ops(login.idp, &next).await?);
-                    SsoOutcome::SignIn {
-                        account: next,
-                        created: false,
-                    }
+            }
+            (sso::Path::ConfirmByEmail, Some(account)) => {
+                let sent = outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?;
+                if sso::may_send_link(sent) {
+                    ops.extend(link_ops(&account, login, keys, now)?);
                 }
-                None if !account.has_password() => {
-                    // A few links an hour at most: the IdP cannot fill the owner's outbox.
-                    if outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?
-                        < MAX_LINK_MESSAGES_PER_HOUR
-                    {
-                        ops.extend(link_ops(&account, login, keys, now)?);
-                    }
-                    SsoOutcome::ConfirmByEmail { account }
-                }
-                None => {
-                    let token = crypto::random_token();
-                    let pending = PendingUpgrade {
-                        account_id: account.id.clone(),
-                        idp: login.idp.id.clone(),
-                        generation: login.idp.generation.clone(),
-                        return_to: login.return_to.to_string(),
-                    };
-                    ops.push(Op::Put {
-                        table: Table::Once,
-                        item: Item::new(
-                            once_pk(UPGRADE_KIND, &token_key(&token)),
-                            "once",
-                            &pending,
-                        )?
+                SsoOutcome::ConfirmByEmail { account }
+            }
+            (sso::Path::ConfirmUpgrade, Some(account)) => {
+                let token = crypto::random_token();
+                let pending = PendingUpgrade {
+                    account_id: account.id.clone(),
+                    idp: login.idp.id.clone(),
+                    generation: login.idp.generation.clone(),
+                    return_to: login.return_to.to_string(),
+                };
+                ops.push(Op::Put {
+                    table: Table::Once,
+                    item: Item::new(once_pk(UPGRADE_KIND, &token_key(&token)), "once", &pending)?
                         .expiring(now + UPGRADE_TTL_SECS),
-                        cond: Cond::Absent,
-                    });
-                    SsoOutcome::ConfirmUpgrade { account, token }
-                }
-            },
+                    cond: Cond::Absent,
+                });
+                SsoOutcome::ConfirmUpgrade { account, token }
+            }
         };
         match self.write(ops).await {
             Ok(()) => Ok(outcome),
@@ -383,9 +386,8 @@ impl SsoRecords for Store {
         let Some(idp) = self.idp_as_of(&pending.idp, &pending.generation).await? else {
             return Ok(None);
         };
-        if self.current_idp_of(&account).await?.is_some() {
-            return Err(SsoError::OtherIdp);
-        }
+        let current = self.current_idp_of(&account).await?.map(|i| i.id);
+        sso::upgrade(current.as_deref()).map_err(|_| SsoError::OtherIdp)?;
         // Revocation first: if anything below fails, the tokens are gone and the account is
         // not yet linked, which the owner can simply retry.
         self.revoke_grants_of(&account.id).await?;
@@ -462,10 +464,9 @@ impl SsoRecords for Store {
         let Some(idp) = self.idp_as_of(&record.idp, &record.generation).await? else {
             return Ok(None);
         };
-        match self.current_idp_of(&account).await? {
-            None => {}
-            Some(current) if current.id == idp.id => return Ok(Some(account)),
-            Some(_) => return Err(SsoError::OtherIdp),
+        let current = self.current_idp_of(&account).await?.map(|i| i.id);
+        if !sso::confirmed_move(current.as_deref(), &idp.id).map_err(|_| SsoError::OtherIdp)? {
+            return Ok(Some(account));
         }
         // A move to SSO: what the account authorized before goes first.
         self.revoke_grants_of(&account.id).await?;

@@ -601,13 +601,14 @@ pub async fn password_reset_link_works_once_and_only_off_sso(f: &Fixture) {
     assert_eq!(winners.len(), 1, "the link works once");
     let after = f.store.account(&account.id).await.unwrap().unwrap();
     let hash = after.password_hash.unwrap();
+    let hash = hash.as_str();
     assert!(identity_shared::crypto::verify_password(
         &SecretString::new(format!("new password number {}", winners[0])),
-        &hash
+        hash
     ));
     assert!(!identity_shared::crypto::verify_password(
         &SecretString::new("old password 123"),
-        &hash
+        hash
     ));
     // A link expires after an hour.
     f.store

@@ -457,7 +457,7 @@ pub async fn account_password_and_stale_update(f: &Fixture) {
     let stored = f.store.account(&a.id).await.unwrap().unwrap();
     assert!(identity_shared::crypto::verify_password(
         &pw,
-        stored.password_hash.as_deref().unwrap()
+        stored.password_hash.as_ref().unwrap().as_str()
     ));
     let mut changed = stored.clone();
     changed.status = AccountStatus::Pending;

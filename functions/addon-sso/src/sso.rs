@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use identity_core::addon;
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::addon_sso::{self, SsoClaims, SsoForm};
@@ -121,52 +122,73 @@ pub async fn sso(
         Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
-    if user.account.status == AccountStatus::Pending {
-        return page::activate_account(&user.account.email);
-    }
     if !crate::plain_id(&addon_id) {
         return no_such_addon();
     }
-    let (addon, app, role) = match state.store.sso_access(&addon_id, &user.account.id).await {
-        Ok(SsoAccess::Granted { addon, app, role }) => (addon, app, role),
-        Ok(SsoAccess::NoRole { addon, .. }) => {
-            tracing::info!(addon_id = %addon.id, app_id = %addon.app_id, "add-on SSO refused: no role on the app");
-            return no_access();
-        }
-        Ok(SsoAccess::NoSuchAddon) => return no_such_addon(),
+    let access = match state.store.sso_access(&addon_id, &user.account.id).await {
+        Ok(a) => a,
         Err(e) => {
             return Internal::new("add-on access read", e)
                 .page()
                 .into_response();
         }
     };
-    let Some(origin) = addon.sso_origin() else {
-        return Internal::new("add-on record", "stored sso_url does not validate")
-            .page()
-            .into_response();
+    let found = match &access {
+        SsoAccess::Granted { addon, app, .. } | SsoAccess::NoRole { addon, app } => {
+            Some((addon, app))
+        }
+        SsoAccess::NoSuchAddon => None,
     };
-    let claims = SsoClaims {
+    let claims = found.map(|(addon, app)| SsoClaims {
         resource_id: addon.resource_id.clone(),
         timestamp: state.now(),
         user_id: user.account.id.clone(),
         email: user.account.email.clone(),
         app: app.name.clone(),
         context_app: app.name.clone(),
-        nav_data: nav_data(&addon, &app),
+        nav_data: nav_data(addon, app),
+    });
+    let facts = addon::Facts {
+        pending: user.account.status == AccountStatus::Pending,
+        role: match &access {
+            SsoAccess::Granted { role, .. } => Some(Some(*role)),
+            SsoAccess::NoRole { .. } => Some(None),
+            SsoAccess::NoSuchAddon => None,
+        },
+        // Fields the token formula could re-split (an email holding ':') get no form.
+        sendable: claims
+            .as_ref()
+            .is_some_and(|c| addon_sso::check_fields(c).is_ok()),
     };
-    // Fields the token formula could re-split (an email holding ':') get no form.
-    if addon_sso::check_fields(&claims).is_err() {
-        tracing::warn!(addon_id = %addon.id, "add-on SSO refused: the account's email cannot be sent safely");
-        return PageError::new(
-            StatusCode::FORBIDDEN,
-            "No access to this add-on",
-            "Your account's email address cannot be sent to add-ons. Ask an administrator to change it.",
-        )
-        .into_response();
-    }
+    let role = match addon::access(facts) {
+        Ok(role) => role,
+        Err(addon::Refusal::Activate) => return page::activate_account(&user.account.email),
+        Err(addon::Refusal::NoSuchAddon) => return no_such_addon(),
+        Err(addon::Refusal::NoRole) => {
+            tracing::info!(addon_id = %addon_id, "add-on SSO refused: no role on the app");
+            return no_access();
+        }
+        Err(addon::Refusal::NotSendable) => {
+            tracing::warn!(addon_id = %addon_id, "add-on SSO refused: the account's email cannot be sent safely");
+            return PageError::new(
+                StatusCode::FORBIDDEN,
+                "No access to this add-on",
+                "Your account's email address cannot be sent to add-ons. Ask an administrator to change it.",
+            )
+            .into_response();
+        }
+    };
+    let (Some((addon, app)), Some(claims)) = (found, claims) else {
+        return no_such_addon();
+    };
+    let Some(origin) = addon.sso_origin() else {
+        return Internal::new("add-on record", "stored sso_url does not validate")
+            .page()
+            .into_response();
+    };
     let form = SsoForm::issue(claims, &addon.sso_salt());
     tracing::info!(addon_id = %addon.id, app_id = %app.id, role = role.as_str(), "add-on SSO form issued");
-    form_page(&addon, &app, &form, &origin)
+    form_page(addon, app, &form, &origin)
 }
 
 #[cfg(test)]

@@ -59,7 +59,8 @@ impl Via {
     }
 }
 
-/// A successful grant. `Debug` leaves out the token.
+/// A successful grant. `Debug` prints the token as `[redacted]` (it is a `SecretString`).
+#[derive(Debug)]
 pub struct Granted {
     pub access_token: SecretString,
     pub expires_in: i64,
@@ -70,17 +71,6 @@ pub struct Granted {
     pub client_id: String,
     pub account_id: String,
     pub email: String,
-}
-
-impl std::fmt::Debug for Granted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Granted")
-            .field("client_id", &self.client_id)
-            .field("account_id", &self.account_id)
-            .field("scope", &self.scope)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Granted {

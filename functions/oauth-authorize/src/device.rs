@@ -4,13 +4,14 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::http::page::{self, esc};
 use identity_shared::http::{
-    Internal, PageError, SourceAddress, fields, form, page_throttle_check, page_throttle_count,
+    Answer, Internal, PageError, SourceAddress, fields, form, page_throttle_check,
+    page_throttle_count,
 };
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
@@ -52,45 +53,43 @@ pub async fn show(
     SourceAddress(address): SourceAddress,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return page::login_redirect(&uri),
-        Err(e) => return e.page().into_response(),
-    };
+) -> Result<Response, Answer> {
+    let user = state
+        .signed_in(&headers)
+        .await?
+        .ok_or_else(|| page::login_redirect(&uri))?;
     if user.account.status == AccountStatus::Pending {
-        return page::activate_account(&user.account.email);
+        return Ok(page::activate_account(&user.account.email));
     }
-    let pairs = match parse_pairs(uri.query().unwrap_or("").as_bytes()) {
-        Ok(p) => p,
-        Err(page) => return page.into_response(),
-    };
+    let pairs = parse_pairs(uri.query().unwrap_or("").as_bytes())?;
     let Some(typed) = one(&pairs, "user_code") else {
-        return enter_code_page(None);
+        return Ok(enter_code_page(None));
     };
     let who = Attempt {
         subject: Some(&user.account.id),
         address,
     };
-    if let Err(locked) = page_throttle_check(&state, Action::DeviceCode, &who).await {
-        return locked;
-    }
-    let request = match state.store.device_request_by_user_code(&typed).await {
-        Ok(Some(r)) if r.state == DeviceState::Pending => r,
-        Ok(_) => {
-            if let Err(locked) = page_throttle_count(&state, Action::DeviceCode, &who).await {
-                return locked;
-            }
-            return enter_code_page(Some(
-                "That code is not valid or has expired. Check the code on your device.",
-            ));
-        }
-        Err(e) => return Internal::new("device read", e).page().into_response(),
+    page_throttle_check(&state, Action::DeviceCode, &who).await?;
+    let request = state
+        .store
+        .device_request_by_user_code(&typed)
+        .await
+        .map_err(Internal::from_display("device read"))?;
+    let Some(request) = request.filter(|r| r.state == DeviceState::Pending) else {
+        page_throttle_count(&state, Action::DeviceCode, &who).await?;
+        return Ok(enter_code_page(Some(
+            "That code is not valid or has expired. Check the code on your device.",
+        )));
     };
-    let client = match state.store.client(&request.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return enter_code_page(Some("That code is not valid or has expired.")),
-        Err(e) => return Internal::new("client read", e).page().into_response(),
+    let Some(client) = state
+        .store
+        .client(&request.client_id)
+        .await
+        .map_err(Internal::from_display("client read"))?
+    else {
+        return Ok(enter_code_page(Some(
+            "That code is not valid or has expired.",
+        )));
     };
     let scopes = Scopes::parse(&request.scope).unwrap_or_default();
     let scope_items: String = scopes
@@ -104,7 +103,7 @@ pub async fn show(
         })
         .collect();
     let csrf = device_csrf(&user.id, &request.user_code);
-    page::html(
+    Ok(page::html(
         StatusCode::OK,
         &format!("Connect {}", client.name),
         &format!(
@@ -121,59 +120,51 @@ Make sure your device shows this code: <strong>{code}</strong>.</p>\
             code = esc(&request.user_code),
             csrf = esc(&csrf),
         ),
-    )
+    ))
 }
 
 /// `POST /device`: `user_code`, `csrf`, `decision=allow|deny`.
-pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let pairs = match parse_pairs(&body) {
-        Ok(p) => p,
-        Err(page) => return page.into_response(),
-    };
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return session_ended(),
-        Err(e) => return e.page().into_response(),
-    };
-    let Some(typed) = one(&pairs, "user_code") else {
-        return refused_form();
-    };
-    let Some(normalized) = normalize_user_code(&typed) else {
-        return refused_form();
-    };
+pub async fn answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Answer> {
+    let pairs = parse_pairs(&body)?;
+    let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
+    let normalized = one(&pairs, "user_code")
+        .and_then(|typed| normalize_user_code(&typed))
+        .ok_or_else(refused_form)?;
     let shown = format!("{}-{}", &normalized[..4], &normalized[4..]);
     let csrf = one(&pairs, "csrf");
     let token_ok = csrf_ok(csrf.as_deref(), &device_csrf(&user.id, &shown));
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("device answer refused: another site, or no valid CSRF token");
-        return refused.into_response();
+        return Err(refused.into());
     }
     if user.account.status == AccountStatus::Pending {
-        return page::activate_account(&user.account.email);
+        return Ok(page::activate_account(&user.account.email));
     }
     let store = &state.store;
-    let request = match store.device_request_by_user_code(&normalized).await {
-        Ok(Some(r)) if r.state == DeviceState::Pending => r,
-        Ok(_) => {
-            return PageError::new(
-                StatusCode::BAD_REQUEST,
-                "Code expired",
-                "This code has expired or was already answered. Start again on your device.",
-            )
-            .into_response();
-        }
-        Err(e) => return Internal::new("device read", e).page().into_response(),
+    let expired = |status| {
+        PageError::new(
+            status,
+            "Code expired",
+            "This code has expired or was already answered. Start again on your device.",
+        )
     };
+    let request = store
+        .device_request_by_user_code(&normalized)
+        .await
+        .map_err(Internal::from_display("device read"))?
+        .filter(|r| r.state == DeviceState::Pending)
+        .ok_or_else(|| expired(StatusCode::BAD_REQUEST))?;
     let (next, title, text) = match one(&pairs, "decision").as_deref() {
         Some("allow") => {
             let scopes = Scopes::parse(&request.scope).unwrap_or_default();
-            let grant = match store
+            let grant = store
                 .grant_for(&user.account.id, &request.client_id, &scopes)
                 .await
-            {
-                Ok(g) => g,
-                Err(e) => return Internal::new("grant write", e).page().into_response(),
-            };
+                .map_err(Internal::from_display("grant write"))?;
             (
                 DeviceState::Approved {
                     account_id: user.account.id.clone(),
@@ -188,19 +179,19 @@ pub async fn answer(State(state): State<AppState>, headers: HeaderMap, body: Byt
             "Device not connected",
             "You said no: the device gets no access. You can close this page.",
         ),
-        _ => return refused_form(),
+        _ => return Err(refused_form().into()),
     };
-    match store.answer_device_request(&request, next).await {
-        Ok(true) => {
-            tracing::info!(client_id = %request.client_id, "device request answered");
-            page::html(StatusCode::OK, title, &format!("<p>{}</p>", esc(text)))
-        }
-        Ok(false) => PageError::new(
-            StatusCode::CONFLICT,
-            "Code expired",
-            "This code has expired or was already answered. Start again on your device.",
-        )
-        .into_response(),
-        Err(e) => Internal::new("device answer", e).page().into_response(),
+    let answered = store
+        .answer_device_request(&request, next)
+        .await
+        .map_err(Internal::from_display("device answer"))?;
+    if !answered {
+        return Err(expired(StatusCode::CONFLICT).into());
     }
+    tracing::info!(client_id = %request.client_id, "device request answered");
+    Ok(page::html(
+        StatusCode::OK,
+        title,
+        &format!("<p>{}</p>", esc(text)),
+    ))
 }

@@ -18,7 +18,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::crypto;
-use identity_shared::http::{Internal, PageError, SignedIn, form, plumbing};
+use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form, plumbing};
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
 use identity_shared::secrets::SecretKind;
 
@@ -75,16 +75,18 @@ fn session_ended() -> Response {
 
 /// Issues a code for the grant (made or widened to the request's scopes) and sends the
 /// person back to the client with it.
-async fn approve(state: &AppState, v: &Valid, user: &SignedIn, status: StatusCode) -> Response {
+async fn approve(
+    state: &AppState,
+    v: &Valid,
+    user: &SignedIn,
+    status: StatusCode,
+) -> Result<Response, Answer> {
     let store = &state.store;
-    let grant = match store
+    let grant = store
         .grant_for(&user.account.id, &v.client.client_id, &v.scopes)
         .await
-    {
-        Ok(g) => g,
-        Err(e) => return Internal::new("grant write", e).page().into_response(),
-    };
-    let code = match store
+        .map_err(Internal::from_display("grant write"))?;
+    let code = store
         .issue_code(&CodeGrant {
             client_id: v.client.client_id.clone(),
             redirect_uri: v.redirect_uri.clone(),
@@ -95,10 +97,7 @@ async fn approve(state: &AppState, v: &Valid, user: &SignedIn, status: StatusCod
             issued_at: state.now(),
         })
         .await
-    {
-        Ok(c) => c,
-        Err(e) => return Internal::new("code write", e).page().into_response(),
-    };
+        .map_err(Internal::from_display("code write"))?;
     tracing::info!(client_id = %v.client.client_id, gid = %grant.gid, "authorization code issued");
     let mut params = vec![("code", code.expose_secret().to_string())];
     if let Some(s) = &v.state {
@@ -106,42 +105,45 @@ async fn approve(state: &AppState, v: &Valid, user: &SignedIn, status: StatusCod
     }
     // RFC 9207: the issuer, so a client talking to several servers can tell who answered.
     params.push(("iss", state.config.base_url.clone()));
-    redirect(status, &v.redirect_uri, &params)
+    Ok(redirect(status, &v.redirect_uri, &params))
+}
+
+/// The request judged as RFC 6749 §4.1.2.1 says: a bad client or redirect URI is a page,
+/// anything else goes back to the client.
+async fn valid(state: &AppState, pairs: &[(String, String)]) -> Result<Valid, Answer> {
+    request::validate(state, pairs)
+        .await
+        .map_err(|refusal| Answer(refusal.into_response()))
 }
 
 /// `GET /oauth/authorize`.
-async fn authorize(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    let pairs = match parse_pairs(uri.query().unwrap_or("").as_bytes()) {
-        Ok(p) => p,
-        Err(page) => return page.into_response(),
-    };
-    let v = match request::validate(&state, &pairs).await {
-        Ok(v) => v,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return page::login_redirect(&uri),
-        Err(e) => return e.page().into_response(),
-    };
+async fn authorize(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Answer> {
+    let pairs = parse_pairs(uri.query().unwrap_or("").as_bytes())?;
+    let v = valid(&state, &pairs).await?;
+    let user = state
+        .signed_in(&headers)
+        .await?
+        .ok_or_else(|| page::login_redirect(&uri))?;
     if user.account.status == AccountStatus::Pending {
-        return page::activate_account(&user.account.email);
+        return Ok(page::activate_account(&user.account.email));
     }
     // A public client on a loopback redirect URI is asked about every time (RFC 8252 §8.6).
     let always_ask = v.client.always_asks(&v.redirect_uri);
     if !v.client.trusted || always_ask {
         let remembered = !always_ask
-            && match state
+            && state
                 .store
                 .current_grant(&user.account.id, &v.client.client_id)
                 .await
-            {
-                Ok(g) => g.is_some_and(|g| g.scopes().contains_all(&v.scopes)),
-                Err(e) => return Internal::new("grant read", e).page().into_response(),
-            };
+                .map_err(Internal::from_display("grant read"))?
+                .is_some_and(|g| g.scopes().contains_all(&v.scopes));
         if !remembered {
             let csrf = consent_csrf(&user.id, &v.client.client_id);
-            return pages::consent(&v, &user.account.email, &csrf);
+            return Ok(pages::consent(&v, &user.account.email, &csrf));
         }
     }
     approve(&state, &v, &user, StatusCode::FOUND).await
@@ -154,16 +156,9 @@ async fn consent_answer(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut pairs = match parse_pairs(&body) {
-        Ok(p) => p,
-        Err(page) => return page.into_response(),
-    };
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return session_ended(),
-        Err(e) => return e.page().into_response(),
-    };
+) -> Result<Response, Answer> {
+    let mut pairs = parse_pairs(&body)?;
+    let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
     let take = |pairs: &mut Vec<(String, String)>, name: &str| -> Vec<String> {
         let (taken, rest): (Vec<_>, Vec<_>) = pairs.drain(..).partition(|(k, _)| k == name);
         *pairs = rest;
@@ -180,14 +175,11 @@ async fn consent_answer(
     let token_ok = csrf.len() == 1 && csrf_ok(csrf.first().map(String::as_str), &expected);
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("consent answer refused: another site, or no valid CSRF token");
-        return refused.into_response();
+        return Err(refused.into());
     }
-    let v = match request::validate(&state, &pairs).await {
-        Ok(v) => v,
-        Err(refusal) => return refusal.into_response(),
-    };
+    let v = valid(&state, &pairs).await?;
     if user.account.status == AccountStatus::Pending {
-        return page::activate_account(&user.account.email);
+        return Ok(page::activate_account(&user.account.email));
     }
     match decision.as_slice() {
         [d] if d == "allow" => approve(&state, &v, &user, StatusCode::SEE_OTHER).await,
@@ -203,41 +195,47 @@ async fn consent_answer(
                 params.push(("state", s.clone()));
             }
             params.push(("iss", state.config.base_url.clone()));
-            redirect(StatusCode::SEE_OTHER, &v.redirect_uri, &params)
+            Ok(redirect(StatusCode::SEE_OTHER, &v.redirect_uri, &params))
         }
-        _ => PageError::new(
+        _ => Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Choose Allow or Deny.",
         )
-        .into_response(),
+        .into()),
     }
 }
 
 /// `GET /account/authorizations`.
-async fn authorizations(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return page::login_redirect(&uri),
-        Err(e) => return e.page().into_response(),
-    };
-    let grants = match state.store.grants_of(&user.account.id).await {
-        Ok(g) => g,
-        Err(e) => return Internal::new("grants read", e).page().into_response(),
-    };
+async fn authorizations(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Answer> {
+    let user = state
+        .signed_in(&headers)
+        .await?
+        .ok_or_else(|| page::login_redirect(&uri))?;
+    let grants = state
+        .store
+        .grants_of(&user.account.id)
+        .await
+        .map_err(Internal::from_display("grants read"))?;
     let mut rows = Vec::with_capacity(grants.len());
     for g in grants {
-        match state.store.client(&g.client_id).await {
-            Ok(c) => rows.push((g, c)),
-            Err(e) => return Internal::new("client read", e).page().into_response(),
-        }
+        let client = state
+            .store
+            .client(&g.client_id)
+            .await
+            .map_err(Internal::from_display("client read"))?;
+        rows.push((g, client));
     }
-    pages::authorizations(
+    Ok(pages::authorizations(
         &user.account.email,
         &rows,
         &authorizations_csrf(&user.id),
         &identity_shared::session::logout_csrf(&user.id),
-    )
+    ))
 }
 
 /// `POST /account/authorizations/revoke`: `grant_id` and `csrf`.
@@ -245,27 +243,17 @@ async fn revoke_authorization(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let pairs = match parse_pairs(&body) {
-        Ok(p) => p,
-        Err(page) => return page.into_response(),
-    };
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return session_ended(),
-        Err(e) => return e.page().into_response(),
-    };
-    let field = |name: &str| -> Option<&str> {
-        let mut it = pairs.iter().filter(|(k, _)| k == name);
-        match (it.next(), it.next()) {
-            (Some((_, v)), None) => Some(v.as_str()),
-            _ => None,
-        }
+) -> Result<Response, Answer> {
+    let pairs = parse_pairs(&body)?;
+    let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
+    let field = |name: &str| match fields::one(&pairs, name) {
+        fields::One::Value(v) => Some(v),
+        _ => None,
     };
     let token_ok = csrf_ok(field("csrf"), &authorizations_csrf(&user.id));
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("authorization revocation refused: another site, or no valid CSRF token");
-        return refused.into_response();
+        return Err(refused.into());
     }
     let not_found = || {
         PageError::new(
@@ -273,19 +261,25 @@ async fn revoke_authorization(
             "Not found",
             "There is no such authorization on your account.",
         )
-        .into_response()
     };
-    let Some(gid) = field("grant_id") else {
-        return not_found();
-    };
-    match state.store.grant(gid).await {
-        Ok(Some(g)) if g.account_id == user.account.id => {}
-        Ok(_) => return not_found(),
-        Err(e) => return Internal::new("grant read", e).page().into_response(),
+    let gid = field("grant_id").ok_or_else(not_found)?;
+    let grant = state
+        .store
+        .grant(gid)
+        .await
+        .map_err(Internal::from_display("grant read"))?;
+    if grant.is_none_or(|g| g.account_id != user.account.id) {
+        return Err(not_found().into());
     }
-    if let Err(e) = state.store.revoke_grant(gid).await {
-        return Internal::new("grant revoke", e).page().into_response();
-    }
+    state
+        .store
+        .revoke_grant(gid)
+        .await
+        .map_err(Internal::from_display("grant revoke"))?;
     tracing::info!(gid, "grant revoked by its account");
-    redirect(StatusCode::SEE_OTHER, "/account/authorizations", &[])
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        "/account/authorizations",
+        &[],
+    ))
 }

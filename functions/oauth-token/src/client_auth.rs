@@ -11,7 +11,6 @@ use identity_shared::AppState;
 use identity_shared::http::basic::{self, BasicError};
 use identity_shared::http::fields::decode_component;
 use identity_shared::http::oauth::OAuthError;
-use identity_shared::oauth::client::compare_against_nothing;
 use identity_shared::oauth::{OAuthClient, OAuthClients};
 use identity_shared::secret::SecretString;
 
@@ -100,23 +99,14 @@ pub fn presented(
     }
 }
 
-/// Checks presented credentials against the registered client.
+/// Checks presented credentials against the registered client (`identity_core::client`).
 pub fn check(client: Option<OAuthClient>, p: &Presented) -> Result<OAuthClient, OAuthError> {
-    let failed = || OAuthError::invalid_client("client authentication failed");
-    let Some(client) = client else {
-        if let Some(s) = &p.secret {
-            compare_against_nothing(s);
-        }
-        return Err(failed());
-    };
-    match (&p.secret, client.public) {
-        (None, true) => Ok(client),
-        (Some(s), false) if client.secret_matches(s) => Ok(client),
-        (Some(s), true) => {
-            compare_against_nothing(s);
-            Err(failed())
-        }
-        _ => Err(failed()),
+    let secret = p.secret.as_ref().map(|s| s.expose_secret());
+    let ok =
+        identity_core::client::authenticate(client.as_ref().map(OAuthClient::registered), secret);
+    match client {
+        Some(client) if ok => Ok(client),
+        _ => Err(OAuthError::invalid_client("client authentication failed")),
     }
 }
 

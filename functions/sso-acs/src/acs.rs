@@ -36,50 +36,52 @@ fn sp(state: &AppState) -> Sp {
 }
 
 /// `GET /sso/login?idp=ID&return_to=PATH`.
-pub async fn start(State(state): State<AppState>, Query(q): Query<SsoLoginQuery>) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    Query(q): Query<SsoLoginQuery>,
+) -> Result<Response, PageError> {
     let return_to = web::return_to(q.return_to.as_deref());
     let idp = match q.idp.as_deref() {
-        Some(id) => state.store.idp(id).await,
-        None => Ok(None),
+        Some(id) => state
+            .store
+            .idp(id)
+            .await
+            .map_err(Internal::from_display("idp read"))?,
+        None => None,
     };
-    let idp = match idp {
-        Ok(Some(idp)) => idp,
-        Ok(None) => {
-            return PageError::new(
-                StatusCode::NOT_FOUND,
-                "Unknown organisation",
-                "This single sign-on link names no identity provider we know. Start again from the sign-in page.",
-            )
-            .into_response();
-        }
-        Err(e) => return Internal::new("idp read", e).page().into_response(),
-    };
+    let idp = idp.ok_or_else(|| {
+        PageError::new(
+            StatusCode::NOT_FOUND,
+            "Unknown organisation",
+            "This single sign-on link names no identity provider we know. Start again from the sign-in page.",
+        )
+    })?;
     if !web::idp_usable(&state, &idp) {
-        return refuse(Refusal::DevelopmentIdp);
+        return Err(refusal(Refusal::DevelopmentIdp));
     }
-    let keys = match state.secrets.saml_sp_keys().await {
-        Ok(k) => k,
-        Err(e) => return Internal::new("saml sp keys", e).page().into_response(),
-    };
-    let cookie_keys = match state.secrets.cookie_keys().await {
-        Ok(k) => k,
-        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
-    };
+    let keys = state
+        .secrets
+        .saml_sp_keys()
+        .await
+        .map_err(Internal::from_display("saml sp keys"))?;
+    let cookie_keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
     let (request_id, url) =
-        match saml::authn_request_redirect(&idp, &sp(&state), &keys, &return_to, state.now()) {
-            Ok(r) => r,
-            Err(e) => return Internal::new("authn request", e).page().into_response(),
-        };
+        saml::authn_request_redirect(&idp, &sp(&state), &keys, &return_to, state.now())
+            .map_err(Internal::from_display("authn request"))?;
     let record = SamlRequest {
         idp: idp.id.clone(),
         return_to,
     };
-    if let Err(e) = state.store.save_saml_request(&request_id, &record).await {
-        return Internal::new("save authn request", e)
-            .page()
-            .into_response();
-    }
-    (
+    state
+        .store
+        .save_saml_request(&request_id, &record)
+        .await
+        .map_err(Internal::from_display("save authn request"))?;
+    Ok((
         StatusCode::FOUND,
         [
             (header::LOCATION, url),
@@ -90,7 +92,7 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<SsoLoginQuery>
             ),
         ],
     )
-        .into_response()
+        .into_response())
 }
 
 /// The cookie that binds an SP-initiated login to the browser that started it: the
@@ -144,7 +146,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// A refused response: a page in user terms, a log line with the reason, nothing written.
-pub fn refuse(refusal: Refusal) -> Response {
+pub fn refusal(refusal: Refusal) -> PageError {
     tracing::warn!(reason = refusal.reason(), "SAML response refused");
     let status = match refusal {
         Refusal::Malformed | Refusal::Doctype | Refusal::UnsupportedEncoding => {
@@ -152,87 +154,76 @@ pub fn refuse(refusal: Refusal) -> Response {
         }
         _ => StatusCode::FORBIDDEN,
     };
-    PageError::new(status, "Sign-in refused", refusal.user_message()).into_response()
+    PageError::new(status, "Sign-in refused", refusal.user_message())
 }
 
 /// `POST /sso/acs`: form `SAMLResponse`, `RelayState`. Whatever the answer, the browser's
 /// login-binding cookie is spent.
 pub async fn acs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let clear = clear_request_cookie(&state);
-    let mut response = consume(state, &headers, &body).await;
+    let mut response = consume(state, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     if let Ok(v) = clear.parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }
 
-async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response {
-    let form = match web::form_fields(body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    let Some(encoded) = form.get("SAMLResponse") else {
-        return refuse(Refusal::Malformed);
-    };
-    let xml = match saml::decode_post(encoded) {
-        Ok(x) => x,
-        Err(r) => return refuse(r),
-    };
-    let routing = match saml::routing(&xml) {
-        Ok(r) => r,
-        Err(r) => return refuse(r),
-    };
+async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, PageError> {
+    let form = web::form_fields(body)?;
+    let encoded = form
+        .get("SAMLResponse")
+        .ok_or_else(|| refusal(Refusal::Malformed))?;
+    let xml = saml::decode_post(encoded).map_err(refusal)?;
+    let routing = saml::routing(&xml).map_err(refusal)?;
     let store = &state.store;
-    let idp = match store.idp_by_entity_id(&routing.issuer).await {
-        Ok(Some(idp)) => idp,
-        Ok(None) => return refuse(Refusal::UnknownIdp),
-        Err(e) => return Internal::new("idp read", e).page().into_response(),
-    };
+    let idp = store
+        .idp_by_entity_id(&routing.issuer)
+        .await
+        .map_err(Internal::from_display("idp read"))?
+        .ok_or_else(|| refusal(Refusal::UnknownIdp))?;
     if !web::idp_usable(&state, &idp) {
-        return refuse(Refusal::DevelopmentIdp);
+        return Err(refusal(Refusal::DevelopmentIdp));
     }
-    let keys = match state.secrets.cookie_keys().await {
-        Ok(k) => k,
-        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
-    };
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
     // SP-initiated: only the browser that started the login may finish it (login CSRF:
     // someone else's response for a request of theirs, posted from a page of theirs).
     if let Some(id) = routing.in_response_to.as_deref()
         && !started_here(headers, &keys, id)
     {
-        return refuse(Refusal::OtherBrowser);
+        return Err(refusal(Refusal::OtherBrowser));
     }
     // SP-initiated: the request we stored names the IdP and where to go back to.
     let request = match routing.in_response_to.as_deref() {
-        Some(id) => match store.saml_request(id).await {
-            Ok(Some(r)) if r.idp == idp.id => Some((id, r)),
-            Ok(_) => return refuse(Refusal::UnknownRequest),
-            Err(e) => {
-                return Internal::new("authn request read", e)
-                    .page()
-                    .into_response();
-            }
+        Some(id) => match store
+            .saml_request(id)
+            .await
+            .map_err(Internal::from_display("authn request read"))?
+        {
+            Some(r) if r.idp == idp.id => Some((id, r)),
+            _ => return Err(refusal(Refusal::UnknownRequest)),
         },
         None => None,
     };
-    let verified = match saml::validate(
+    let verified = saml::validate(
         &xml,
         &idp,
         &sp(&state),
         request.as_ref().map(|(id, _)| *id),
         state.now(),
-    ) {
-        Ok(v) => v,
-        Err(r) => return refuse(r),
-    };
-    let Ok(email) = Email::parse(&verified.email) else {
-        return refuse(Refusal::NoEmail);
-    };
+    )
+    .map_err(refusal)?;
+    let email = Email::parse(&verified.email).map_err(|_| refusal(Refusal::NoEmail))?;
     // An IdP speaks only for its own email domains, never for another IdP's.
-    let domain_owner = match store.idp_for_domain(email.domain()).await {
-        Ok(o) => o,
-        Err(e) => return Internal::new("idp read", e).page().into_response(),
-    };
+    let domain_owner = store
+        .idp_for_domain(email.domain())
+        .await
+        .map_err(Internal::from_display("idp read"))?;
     // A domain no IdP owns is open only to an IdP registered with --insecure-any-domain.
     let outside = match &domain_owner {
         Some(owner) => owner.id != idp.id,
@@ -246,12 +237,11 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response 
             reason = "email domain not the IdP's",
             "SAML response refused"
         );
-        return PageError::new(
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
             "Your identity provider signed you in with an email address outside your organisation's domains. Ask your administrator to check the SSO setup.",
-        )
-        .into_response();
+        ));
     }
     let return_to = match &request {
         Some((_, r)) => r.return_to.clone(),
@@ -271,23 +261,22 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response 
     };
     let outcome = match store.complete_sso_login(&login, &keys).await {
         Ok(o) => o,
-        Err(SsoError::Replayed) => return refuse(Refusal::Replayed),
-        Err(SsoError::UnknownRequest) => return refuse(Refusal::UnknownRequest),
-        Err(SsoError::OtherIdp) => return web::other_idp(),
+        Err(SsoError::Replayed) => return Err(refusal(Refusal::Replayed)),
+        Err(SsoError::UnknownRequest) => return Err(refusal(Refusal::UnknownRequest)),
+        Err(SsoError::OtherIdp) => return Err(web::other_idp()),
         Err(SsoError::NotOwner) => {
             tracing::warn!(
                 reason = "IdP does not own the existing account's domain",
                 "SAML response refused"
             );
-            return PageError::new(
+            return Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 "Sign-in refused",
                 "This identity provider cannot sign in an existing account outside its organisation's email domains.",
-            )
-            .into_response();
+            ));
         }
-        Err(SsoError::Changed) => return web::try_again(),
-        Err(SsoError::Store(e)) => return Internal::new("sso login", e).page().into_response(),
+        Err(SsoError::Changed) => return Err(web::try_again()),
+        Err(SsoError::Store(e)) => return Err(Internal::new("sso login", e).into()),
     };
     match outcome {
         SsoOutcome::SignIn { account, created } => {
@@ -297,14 +286,11 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Response 
             }
             tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
             if request.is_some() {
-                return web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await;
+                return Ok(web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await);
             }
             // IdP-initiated: nothing ties the response to this browser, so the person sees
             // whose account this is before going anywhere (never straight into consent).
-            let cookie = match web::session_cookie(&state, &account, Some(&idp.id)).await {
-                Ok(c) => c,
-                Err(page) => return page,
-            };
+            let cookie = web::session_cookie(&state, &account, Some(&idp.id)).await?;
             let mut page = page::html(
                 StatusCode::OK,
                 "Signed in",
@@ -321,12 +307,12 @@ as <strong>{email}</strong>.</p><p>If this is not your account, do not continue:
             if let Ok(v) = cookie.parse() {
                 page.headers_mut().append(header::SET_COOKIE, v);
             }
-            page
+            Ok(page)
         }
         SsoOutcome::ConfirmByEmail { account } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, "SSO link awaiting the owner's confirmation by email");
             outbox::deliver_newest(store, &LoggingSender, &email).await;
-            page::html(
+            Ok(page::html(
                 StatusCode::OK,
                 "Check your email",
                 &format!(
@@ -336,12 +322,12 @@ follow it to move the account to single sign-on, then sign in again.</p>",
                     page::esc(account.email.as_str()),
                     page::esc(&idp.id)
                 ),
-            )
+            ))
         }
         SsoOutcome::ConfirmUpgrade { account, token } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, "SSO upgrade awaiting the owner's confirmation");
             let cookie = upgrade::cookie(&state, &keys, &token);
-            web::see_other("/sso/upgrade", &[cookie])
+            Ok(web::see_other("/sso/upgrade", &[cookie]))
         }
     }
 }

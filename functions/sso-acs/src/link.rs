@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::http::{Internal, PageError, page};
@@ -15,13 +15,12 @@ use identity_shared::sso::{SsoError, SsoRecords};
 
 use crate::web;
 
-fn gone() -> Response {
+fn gone() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "Link expired",
         "This confirmation link has expired or was already used. Sign in through your organisation again to get a new one.",
     )
-    .into_response()
 }
 
 /// `GET /sso/link/{token}`.
@@ -29,31 +28,29 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone());
     }
-    match state
+    let idp = state
         .store
         .link_pending(&SecretString::new(token.clone()))
         .await
-    {
-        Ok(Some(idp)) => web::button_page(
-            &state,
-            &headers,
-            "Move your account to single sign-on",
-            &format!(
-                "<p>Your organisation's identity provider <strong>{}</strong> asked to sign in \
+        .map_err(Internal::from_display("link read"))?
+        .ok_or_else(gone)?;
+    Ok(web::button_page(
+        &state,
+        &headers,
+        "Move your account to single sign-on",
+        &format!(
+            "<p>Your organisation's identity provider <strong>{}</strong> asked to sign in \
 your account. From now on the account signs in only through it. If you did not try to sign \
 in, close this page: nothing changes.</p>",
-                page::esc(&idp)
-            ),
-            &format!("/sso/link/{token}"),
-            "Move to single sign-on",
+            page::esc(&idp)
         ),
-        Ok(None) => gone(),
-        Err(e) => Internal::new("link read", e).page().into_response(),
-    }
+        &format!("/sso/link/{token}"),
+        "Move to single sign-on",
+    ))
 }
 
 /// `POST /sso/link/{token}`.
@@ -62,33 +59,27 @@ pub async fn confirm(
     headers: HeaderMap,
     Path(token): Path<String>,
     body: Bytes,
-) -> Response {
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
+) -> Result<Response, PageError> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone());
     }
-    match state.store.confirm_link(&SecretString::new(token)).await {
-        Ok(Some(account)) => {
-            tracing::info!(account_id = %account.id, idp = ?account.sso_idp, "account moved to SSO by its owner's emailed confirmation");
-            page::html(
-                StatusCode::OK,
-                "Your account uses single sign-on",
-                &format!(
-                    "<p>The account <strong>{}</strong> now signs in through your organisation. \
+    let account = match state.store.confirm_link(&SecretString::new(token)).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(gone()),
+        Err(SsoError::OtherIdp) => return Err(web::other_idp()),
+        Err(SsoError::Changed) => return Err(web::try_again()),
+        Err(e) => return Err(Internal::new("confirm link", e).into()),
+    };
+    tracing::info!(account_id = %account.id, idp = ?account.sso_idp, "account moved to SSO by its owner's emailed confirmation");
+    Ok(page::html(
+        StatusCode::OK,
+        "Your account uses single sign-on",
+        &format!(
+            "<p>The account <strong>{}</strong> now signs in through your organisation. \
 <a href=\"/login\">Sign in</a>.</p>",
-                    page::esc(&account.email)
-                ),
-            )
-        }
-        Ok(None) => gone(),
-        Err(SsoError::OtherIdp) => web::other_idp(),
-        Err(SsoError::Changed) => web::try_again(),
-        Err(e) => Internal::new("confirm link", e).page().into_response(),
-    }
+            page::esc(&account.email)
+        ),
+    ))
 }

@@ -9,7 +9,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::{
-    Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
+    Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
 };
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
@@ -105,39 +105,28 @@ pub async fn submit(
     SourceAddress(address): SourceAddress,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
+) -> Result<Response, Answer> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
     let return_to = web::return_to(form.get("return_to").map(String::as_str));
     let raw_email = form.get("email").map(String::as_str).unwrap_or("");
     let Ok(email) = Email::parse(raw_email) else {
-        return login_page(
-            &state,
-            &headers,
-            &return_to,
-            raw_email,
-            Some("Enter a valid email address."),
-        )
-        .await;
+        let invalid = Some("Enter a valid email address.");
+        return Ok(login_page(&state, &headers, &return_to, raw_email, invalid).await);
     };
     let password = form
         .get("password")
         .filter(|p| !p.is_empty())
         .map(|p| SecretString::new(p.clone()));
     let store = &state.store;
-    let account = match store.account_by_email(&email).await {
-        Ok(a) => a,
-        Err(e) => return Internal::new("account read", e).page().into_response(),
-    };
-    let domain_idp = match store.idp_for_domain(email.domain()).await {
-        Ok(i) => i,
-        Err(e) => return Internal::new("idp read", e).page().into_response(),
-    };
+    let account = store
+        .account_by_email(&email)
+        .await
+        .map_err(Internal::from_display("account read"))?;
+    let domain_idp = store
+        .idp_for_domain(email.domain())
+        .await
+        .map_err(Internal::from_display("idp read"))?;
     let sso_idp = match account.as_ref().and_then(|a| a.sso_idp.clone()) {
         Some(id) => Some(id),
         // An account with a password that is not under SSO may still use it.
@@ -147,20 +136,14 @@ pub async fn submit(
     if let Some(idp) = sso_idp {
         let query = serde_urlencoded::to_string([("idp", idp.as_str()), ("return_to", &return_to)])
             .unwrap_or_default();
-        return web::see_other(&format!("/sso/login?{query}"), &[]);
+        return Ok(web::see_other(&format!("/sso/login?{query}"), &[]));
     }
     let Some(password) = password else {
-        return login_page(
-            &state,
-            &headers,
-            &return_to,
-            email.as_str(),
-            Some(&format!(
-                "{} does not sign in through single sign-on here. Enter your password, or check the email address.",
-                email.domain()
-            )),
-        )
-        .await;
+        let no_sso = format!(
+            "{} does not sign in through single sign-on here. Enter your password, or check the email address.",
+            email.domain()
+        );
+        return Ok(login_page(&state, &headers, &return_to, email.as_str(), Some(&no_sso)).await);
     };
     let who = Attempt {
         subject: Some(email.as_str()),
@@ -168,11 +151,11 @@ pub async fn submit(
     };
     if let Err(locked) = page_throttle_check(&state, Action::Password, &who).await {
         tracing::info!("password sign-in refused: throttled");
-        return locked;
+        return Err(locked.into());
     }
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = match &hash {
-        Some(h) => crypto::verify_password(&password, h),
+        Some(h) => crypto::verify_password(&password, h.as_str()),
         None => {
             if let Some(dummy) = DUMMY_HASH.as_deref() {
                 let _ = crypto::verify_password(&password, dummy);
@@ -183,21 +166,13 @@ pub async fn submit(
     match account {
         Some(account) if verified => {
             tracing::info!(account_id = %account.id, "password sign-in");
-            web::sign_in(&state, &account, None, &return_to, vec![]).await
+            Ok(web::sign_in(&state, &account, None, &return_to, vec![]).await)
         }
         _ => {
             tracing::info!("password sign-in refused");
-            if let Err(locked) = page_throttle_count(&state, Action::Password, &who).await {
-                return locked;
-            }
-            login_page(
-                &state,
-                &headers,
-                &return_to,
-                email.as_str(),
-                Some("The email or password is not right."),
-            )
-            .await
+            page_throttle_count(&state, Action::Password, &who).await?;
+            let wrong = Some("The email or password is not right.");
+            Ok(login_page(&state, &headers, &return_to, email.as_str(), wrong).await)
         }
     }
 }

@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::http::{
-    Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
+    Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
 };
 use identity_shared::outbox::{self, LoggingSender};
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
@@ -50,56 +50,50 @@ pub async fn send_link(
     SourceAddress(address): SourceAddress,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
+) -> Result<Response, Answer> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
     let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
-        return ask_page(&state, &headers, Some("Enter a valid email address."));
+        return Ok(ask_page(
+            &state,
+            &headers,
+            Some("Enter a valid email address."),
+        ));
     };
     let who = Attempt {
         subject: Some(email.as_str()),
         address,
     };
-    if let Err(locked) = page_throttle_check(&state, Action::ResetRequest, &who).await {
-        return locked;
-    }
-    if let Err(locked) = page_throttle_count(&state, Action::ResetRequest, &who).await {
-        return locked;
-    }
-    let keys = match state.secrets.cookie_keys().await {
-        Ok(k) => k,
-        Err(e) => return Internal::new("cookie keys", e).page().into_response(),
-    };
+    page_throttle_check(&state, Action::ResetRequest, &who).await?;
+    page_throttle_count(&state, Action::ResetRequest, &who).await?;
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
     let link_base = state.config.url("/account/password/reset/");
-    match state
+    let sent = state
         .store
         .request_password_reset(&email, &link_base, &keys)
         .await
-    {
-        Ok(true) => outbox::deliver_newest(&state.store, &LoggingSender, &email).await,
-        Ok(false) => {}
-        Err(e) => return Internal::new("password reset", e).page().into_response(),
+        .map_err(Internal::from_display("password reset"))?;
+    if sent {
+        outbox::deliver_newest(&state.store, &LoggingSender, &email).await;
     }
-    page::html(
+    Ok(page::html(
         StatusCode::OK,
         "Check your email",
         "<p>If an account exists for that address, a message with what to do next is on its way. \
 The link in it works once, for an hour.</p>",
-    )
+    ))
 }
 
-fn gone() -> Response {
+fn gone() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "Link expired",
         "This password reset link has expired or was already used. Ask for a new one.",
     )
-    .into_response()
 }
 
 fn choose_page(
@@ -132,19 +126,19 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Response {
+) -> Result<Response, Answer> {
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone().into());
     }
-    match state
+    let pending = state
         .store
         .reset_pending(&SecretString::new(token.clone()))
         .await
-    {
-        Ok(true) => choose_page(&state, &headers, &token, None),
-        Ok(false) => gone(),
-        Err(e) => Internal::new("reset read", e).page().into_response(),
+        .map_err(Internal::from_display("reset read"))?;
+    if !pending {
+        return Err(gone().into());
     }
+    Ok(choose_page(&state, &headers, &token, None))
 }
 
 /// `POST /account/password/reset/{token}`.
@@ -153,22 +147,18 @@ pub async fn set(
     headers: HeaderMap,
     Path(token): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Answer> {
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone().into());
     }
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
     let password = form.get("password").cloned().unwrap_or_default();
     if form.get("confirm") != Some(&password) {
-        return choose_page(&state, &headers, &token, Some("The two passwords differ."));
+        let differ = Some("The two passwords differ.");
+        return Ok(choose_page(&state, &headers, &token, differ));
     }
-    match state
+    let outcome = match state
         .store
         .reset_password(
             &SecretString::new(token.clone()),
@@ -193,20 +183,23 @@ pub async fn set(
 applications you authorized with it must be authorized again. <a href=\"/login\">Sign in</a>.</p>",
             )
         }
-        Ok(None) => gone(),
+        Ok(None) => return Err(gone().into()),
         Err(ResetError::WeakPassword) => choose_page(
             &state,
             &headers,
             &token,
             Some(&format!("Use at least {MIN_PASSWORD_CHARS} characters.")),
         ),
-        Err(ResetError::UnderSso) => PageError::new(
-            StatusCode::FORBIDDEN,
-            "No password to reset",
-            "Your account signs in through your organisation's single sign-on; it has no password.",
-        )
-        .into_response(),
-        Err(ResetError::Changed) => web::try_again(),
-        Err(e) => Internal::new("password reset", e).page().into_response(),
-    }
+        Err(ResetError::UnderSso) => {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "No password to reset",
+                "Your account signs in through your organisation's single sign-on; it has no password.",
+            )
+            .into());
+        }
+        Err(ResetError::Changed) => return Err(web::try_again().into()),
+        Err(e) => return Err(Internal::new("password reset", e).into()),
+    };
+    Ok(outcome)
 }

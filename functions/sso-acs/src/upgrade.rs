@@ -5,13 +5,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::Accounts;
 use identity_shared::crypto;
 use identity_shared::http::{
-    Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
+    Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
 };
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
@@ -46,20 +46,19 @@ fn clear_cookie(state: &AppState) -> String {
     format!("{COOKIE}=; Path=/sso/upgrade; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
 }
 
-fn expired() -> Response {
+fn expired() -> PageError {
     PageError::new(
         StatusCode::BAD_REQUEST,
         "Nothing to confirm",
         "This confirmation has expired or was already answered. Sign in again from the sign-in page.",
     )
-    .into_response()
 }
 
 /// The pending upgrade this browser holds, with its token.
 async fn pending(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<(SecretString, PendingUpgrade)>, Response> {
+) -> Result<Option<(SecretString, PendingUpgrade)>, Internal> {
     let Some(value) = session::cookie_value(headers, COOKIE) else {
         return Ok(None);
     };
@@ -67,7 +66,7 @@ async fn pending(
         .secrets
         .cookie_keys()
         .await
-        .map_err(|e| Internal::new("cookie keys", e).page().into_response())?;
+        .map_err(Internal::from_display("cookie keys"))?;
     let Some(token) = keys
         .open(value, AAD)
         .and_then(|b| String::from_utf8(b).ok())
@@ -75,13 +74,12 @@ async fn pending(
     else {
         return Ok(None);
     };
-    match state.store.pending_upgrade(&token).await {
-        Ok(Some(p)) => Ok(Some((token, p))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(Internal::new("pending upgrade read", e)
-            .page()
-            .into_response()),
-    }
+    let pending = state
+        .store
+        .pending_upgrade(&token)
+        .await
+        .map_err(Internal::from_display("pending upgrade read"))?;
+    Ok(pending.map(|p| (token, p)))
 }
 
 async fn confirm_page(
@@ -117,17 +115,15 @@ authorized with this account lose their access and must be authorized again.</p>
 }
 
 /// `GET /sso/upgrade`.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (_, p) = match pending(&state, &headers).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return expired(),
-        Err(r) => return r,
-    };
-    match state.store.account(&p.account_id).await {
-        Ok(Some(account)) => confirm_page(&state, &headers, &p, &account.email, None).await,
-        Ok(None) => expired(),
-        Err(e) => Internal::new("account read", e).page().into_response(),
-    }
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Answer> {
+    let (_, p) = pending(&state, &headers).await?.ok_or_else(expired)?;
+    let account = state
+        .store
+        .account(&p.account_id)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or_else(expired)?;
+    Ok(confirm_page(&state, &headers, &p, &account.email, None).await)
 }
 
 /// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`. The password
@@ -137,30 +133,22 @@ pub async fn answer(
     SourceAddress(address): SourceAddress,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
-    let (token, p) = match pending(&state, &headers).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return expired(),
-        Err(r) => return r,
-    };
+) -> Result<Response, Answer> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
+    let (token, p) = pending(&state, &headers).await?.ok_or_else(expired)?;
     let store = &state.store;
-    let account = match store.account(&p.account_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return expired(),
-        Err(e) => return Internal::new("account read", e).page().into_response(),
-    };
+    let account = store
+        .account(&p.account_id)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or_else(expired)?;
     match form.get("answer").map(String::as_str) {
         Some("decline") => {
-            if let Err(e) = store.decline_upgrade(&token).await {
-                return Internal::new("decline upgrade", e).page().into_response();
-            }
+            store
+                .decline_upgrade(&token)
+                .await
+                .map_err(Internal::from_display("decline upgrade"))?;
             tracing::info!(account_id = %account.id, "SSO upgrade declined");
             let mut r = page::html(
                 StatusCode::OK,
@@ -171,61 +159,39 @@ pub async fn answer(
             if let Ok(v) = clear_cookie(&state).parse() {
                 r.headers_mut().append(http::header::SET_COOKIE, v);
             }
-            r
+            Ok(r)
         }
         Some("confirm") => {
             let who = Attempt {
                 subject: Some(&account.email),
                 address,
             };
-            if let Err(locked) = page_throttle_check(&state, Action::Password, &who).await {
-                return locked;
-            }
+            page_throttle_check(&state, Action::Password, &who).await?;
             let password = SecretString::new(form.get("password").cloned().unwrap_or_default());
             let ok = account
                 .password_hash
-                .as_deref()
-                .is_some_and(|h| crypto::verify_password(&password, h));
+                .as_ref()
+                .is_some_and(|h| crypto::verify_password(&password, h.as_str()));
             if !ok {
                 tracing::info!(account_id = %account.id, "SSO upgrade: wrong password");
-                if let Err(locked) = page_throttle_count(&state, Action::Password, &who).await {
-                    return locked;
-                }
-                return confirm_page(
-                    &state,
-                    &headers,
-                    &p,
-                    &account.email,
-                    Some("That password is not right."),
-                )
-                .await;
+                page_throttle_count(&state, Action::Password, &who).await?;
+                let wrong = Some("That password is not right.");
+                return Ok(confirm_page(&state, &headers, &p, &account.email, wrong).await);
             }
             let linked = match store.confirm_upgrade(&token).await {
                 Ok(Some(a)) => a,
-                Ok(None) => return expired(),
-                Err(SsoError::OtherIdp) => return web::other_idp(),
-                Err(SsoError::Changed) => return web::try_again(),
-                Err(e) => return Internal::new("confirm upgrade", e).page().into_response(),
+                Ok(None) => return Err(expired().into()),
+                Err(SsoError::OtherIdp) => return Err(web::other_idp().into()),
+                Err(SsoError::Changed) => return Err(web::try_again().into()),
+                Err(e) => return Err(Internal::new("confirm upgrade", e).into()),
             };
             tracing::info!(account_id = %linked.id, idp = %p.idp, "account moved to SSO");
-            web::sign_in(
-                &state,
-                &linked,
-                Some(&p.idp),
-                &p.return_to,
-                vec![clear_cookie(&state)],
-            )
-            .await
+            let clear = vec![clear_cookie(&state)];
+            Ok(web::sign_in(&state, &linked, Some(&p.idp), &p.return_to, clear).await)
         }
         _ => {
-            confirm_page(
-                &state,
-                &headers,
-                &p,
-                &account.email,
-                Some("Choose one of the two buttons."),
-            )
-            .await
+            let choose = Some("Choose one of the two buttons.");
+            Ok(confirm_page(&state, &headers, &p, &account.email, choose).await)
         }
     }
 }

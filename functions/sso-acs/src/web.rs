@@ -164,25 +164,21 @@ pub async fn session_cookie(
     state: &AppState,
     account: &Account,
     idp: Option<&str>,
-) -> Result<String, Response> {
+) -> Result<String, PageError> {
     if account.is_blocked() {
         tracing::info!(account_id = %account.id, "sign-in refused: the account is blocked");
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Account blocked",
             "This account is blocked. Ask your administrator to unblock it.",
-        )
-        .into_response());
+        ));
     }
     let (id, session) = state
         .store
         .start_session(account, idp, state.config.session_lifetime_secs)
         .await
-        .map_err(|e| Internal::new("start session", e).page().into_response())?;
-    state
-        .session_cookie(&id, &session)
-        .await
-        .map_err(|e| e.page().into_response())
+        .map_err(Internal::from_display("start session"))?;
+    Ok(state.session_cookie(&id, &session).await?)
 }
 
 /// Starts a session and sends the person on. `extra_cookies` are set alongside (e.g.
@@ -200,7 +196,7 @@ pub async fn sign_in(
             cookies.extend(extra_cookies);
             see_other(return_to, &cookies)
         }
-        Err(page) => page,
+        Err(page) => page.into_response(),
     }
 }
 
@@ -223,23 +219,21 @@ pub fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, PageError> {
 }
 
 /// The account is under another IdP than the one that answered.
-pub fn other_idp() -> Response {
+pub fn other_idp() -> PageError {
     PageError::new(
         StatusCode::FORBIDDEN,
         "Sign-in refused",
         "Your account is under another organisation's single sign-on. Sign in through that organisation instead.",
     )
-    .into_response()
 }
 
 /// A conditional write lost to a concurrent change of the account.
-pub fn try_again() -> Response {
+pub fn try_again() -> PageError {
     PageError::new(
         StatusCode::CONFLICT,
         "Please try again",
         "Your account changed while you were signing in. Start again from the sign-in page.",
     )
-    .into_response()
 }
 
 #[cfg(test)]

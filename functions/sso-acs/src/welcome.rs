@@ -3,7 +3,7 @@
 //! consumes the single-use token and activates the account.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::http::{Internal, PageError, page};
@@ -12,13 +12,12 @@ use identity_shared::sso::SsoRecords;
 
 use crate::web;
 
-fn gone() -> Response {
+fn gone() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "Link expired",
         "This activation link has expired or was already used. If your account is still not active, sign in again through your organisation to get a new link.",
     )
-    .into_response()
 }
 
 /// `GET /account/welcome/{token}`.
@@ -26,26 +25,26 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone());
     }
-    match state
+    let pending = state
         .store
         .welcome_pending(&SecretString::new(token.clone()))
         .await
-    {
-        Ok(true) => web::button_page(
-            &state,
-            &headers,
-            "Activate your account",
-            "<p>Activate the account your organisation's single sign-on made for you.</p>",
-            &format!("/account/welcome/{token}"),
-            "Activate my account",
-        ),
-        Ok(false) => gone(),
-        Err(e) => Internal::new("welcome read", e).page().into_response(),
+        .map_err(Internal::from_display("welcome read"))?;
+    if !pending {
+        return Err(gone());
     }
+    Ok(web::button_page(
+        &state,
+        &headers,
+        "Activate your account",
+        "<p>Activate the account your organisation's single sign-on made for you.</p>",
+        &format!("/account/welcome/{token}"),
+        "Activate my account",
+    ))
 }
 
 /// `POST /account/welcome/{token}`.
@@ -54,31 +53,25 @@ pub async fn activate(
     headers: HeaderMap,
     Path(token): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
-    let form = match web::form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(r) = web::check_form(&state, &headers, &form) {
-        return r.into_response();
-    }
+) -> Result<Response, PageError> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
     if !web::plausible_token(&token) {
-        return gone();
+        return Err(gone());
     }
-    match state.store.activate(&SecretString::new(token)).await {
-        Ok(Some(account)) => {
-            tracing::info!(account_id = %account.id, "account activated");
-            page::html(
-                StatusCode::OK,
-                "Your account is active",
-                &format!(
-                    "<p>The account <strong>{}</strong> is active. You can return to the application.</p>",
-                    page::esc(&account.email)
-                ),
-            )
-        }
-        Ok(None) => gone(),
-        Err(identity_shared::sso::SsoError::Changed) => web::try_again(),
-        Err(e) => Internal::new("activate", e).page().into_response(),
-    }
+    let account = match state.store.activate(&SecretString::new(token)).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(gone()),
+        Err(identity_shared::sso::SsoError::Changed) => return Err(web::try_again()),
+        Err(e) => return Err(Internal::new("activate", e).into()),
+    };
+    tracing::info!(account_id = %account.id, "account activated");
+    Ok(page::html(
+        StatusCode::OK,
+        "Your account is active",
+        &format!(
+            "<p>The account <strong>{}</strong> is active. You can return to the application.</p>",
+            page::esc(&account.email)
+        ),
+    ))
 }

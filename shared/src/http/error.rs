@@ -115,6 +115,50 @@ impl Internal {
     }
 }
 
+/// An answer a page handler gives before its end: an error page, a redirect to sign in, a
+/// refusal. Handlers return `Result<Response, Answer>` and stop early with `?` on anything
+/// that converts: a [`PageError`], an [`Internal`] (the logged error page), a `Response`.
+#[derive(Debug)]
+pub struct Answer(pub Response);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl From<Response> for Answer {
+    fn from(r: Response) -> Self {
+        Self(r)
+    }
+}
+
+impl From<PageError> for Answer {
+    fn from(e: PageError) -> Self {
+        Self(e.into_response())
+    }
+}
+
+impl From<Internal> for Answer {
+    fn from(e: Internal) -> Self {
+        Self(e.page().into_response())
+    }
+}
+
+/// `?` on an [`Internal`] in a page handler: the logged "something went wrong" page.
+impl From<Internal> for PageError {
+    fn from(e: Internal) -> Self {
+        e.page()
+    }
+}
+
+/// `?` on an [`Internal`] in an API handler: the logged `temporarily_unavailable` JSON.
+impl From<Internal> for JsonError {
+    fn from(e: Internal) -> Self {
+        e.json()
+    }
+}
+
 impl IntoResponse for Internal {
     fn into_response(self) -> Response {
         self.json().into_response()

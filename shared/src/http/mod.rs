@@ -26,7 +26,7 @@ use crate::secrets::{SecretKind, SecretSource, Secrets};
 use crate::session::{self, Session, SessionId, Sessions};
 use crate::store::Store;
 use crate::throttle::{Action, Attempt, Locked, Throttling};
-pub use error::{Internal, JsonError, PageError};
+pub use error::{Answer, Internal, JsonError, PageError};
 
 /// What every handler gets: configuration, the store, the keys. Built once per process
 /// (once per Lambda cold start).

@@ -110,6 +110,15 @@ impl OAuthError {
     }
 }
 
+/// `?` on an [`super::Internal`] in an OAuth handler: logged, answered
+/// `temporarily_unavailable` (503).
+impl From<super::Internal> for OAuthError {
+    fn from(e: super::Internal) -> Self {
+        let json = e.json();
+        Self::new(OAuthErrorCode::TemporarilyUnavailable, json.description)
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });

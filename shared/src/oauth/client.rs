@@ -5,6 +5,7 @@
 //! as every client must.
 
 use async_trait::async_trait;
+use identity_core::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, ScopeError, Scopes};
@@ -13,8 +14,9 @@ use crate::crypto;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
-/// A registered client. `Debug` leaves the secret's hash out.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A registered client. `Debug` shows no secret: only its hash is kept, and that prints
+/// `[redacted]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OAuthClient {
     pub client_id: String,
     pub name: String,
@@ -28,26 +30,9 @@ pub struct OAuthClient {
     pub public: bool,
     /// Lowercase hex SHA-256 of the secret; `None` for public clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret_sha256: Option<String>,
+    secret_sha256: Option<Digest>,
     pub created_at: i64,
 }
-
-impl std::fmt::Debug for OAuthClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthClient")
-            .field("client_id", &self.client_id)
-            .field("name", &self.name)
-            .field("redirect_uris", &self.redirect_uris)
-            .field("scope", &self.scope)
-            .field("trusted", &self.trusted)
-            .field("public", &self.public)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A stand-in hash compared when the client is unknown or public, so every failed check
-/// costs the same.
-const NO_SECRET: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl OAuthClient {
     /// Must the person be asked every time, whatever was remembered or trusted? A public
@@ -70,10 +55,18 @@ impl OAuthClient {
     /// Whether `presented` is this confidential client's secret, in constant time. Always
     /// false for a public client.
     pub fn secret_matches(&self, presented: &SecretString) -> bool {
-        let presented = crypto::sha256_hex(presented.expose_secret().as_bytes());
-        let stored = self.secret_sha256.as_deref().unwrap_or(NO_SECRET);
-        let same = crypto::constant_time_eq(presented.as_bytes(), stored.as_bytes());
-        same && self.secret_sha256.is_some()
+        identity_core::client::secret_matches(
+            self.secret_sha256.as_ref().map(Digest::as_str),
+            presented.expose_secret(),
+        )
+    }
+
+    /// What client authentication needs to know of this client.
+    pub fn registered(&self) -> identity_core::client::Registered<'_> {
+        identity_core::client::Registered {
+            public: self.public,
+            secret_sha256: self.secret_sha256.as_ref().map(Digest::as_str),
+        }
     }
 
     /// The operator-facing JSON (no secret, no hash).
@@ -88,12 +81,6 @@ impl OAuthClient {
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
-}
-
-/// Burns the same time as a secret check, for an unknown client id.
-pub fn compare_against_nothing(presented: &SecretString) {
-    let h = crypto::sha256_hex(presented.expose_secret().as_bytes());
-    let _ = crypto::constant_time_eq(h.as_bytes(), NO_SECRET.as_bytes());
 }
 
 /// What the operator registers.
@@ -200,7 +187,7 @@ impl OAuthClients for Store {
             public: new.public,
             secret_sha256: secret
                 .as_ref()
-                .map(|s| crypto::sha256_hex(s.expose_secret().as_bytes())),
+                .map(|s| Digest::new(crypto::sha256_hex(s.expose_secret().as_bytes()))),
             created_at: self.now(),
         };
         self.write(vec![Op::Put {
@@ -248,7 +235,7 @@ mod tests {
                 public,
                 secret_sha256: secret
                     .as_ref()
-                    .map(|s| crypto::sha256_hex(s.expose_secret().as_bytes())),
+                    .map(|s| Digest::new(crypto::sha256_hex(s.expose_secret().as_bytes()))),
                 created_at: 0,
             },
             secret,
@@ -278,16 +265,16 @@ mod tests {
         let secret = secret.unwrap();
         assert!(c.secret_matches(&secret));
         assert!(!c.secret_matches(&SecretString::new(format!("{}x", secret.expose_secret()))));
-        assert!(!format!("{c:?}").contains(c.secret_sha256.as_deref().unwrap()));
+        assert!(!format!("{c:?}").contains(c.secret_sha256.as_ref().unwrap().as_str()));
         assert!(
             !c.public_json()
                 .to_string()
-                .contains(c.secret_sha256.as_deref().unwrap())
+                .contains(c.secret_sha256.as_ref().unwrap().as_str())
         );
         let (p, none) = client(true);
         assert!(none.is_none());
         assert!(!p.secret_matches(&SecretString::new("")));
-        assert!(!p.secret_matches(&SecretString::new(NO_SECRET)));
+        assert!(!p.secret_matches(&SecretString::new("0".repeat(64))));
     }
 
     #[test]

@@ -14,79 +14,14 @@ use crate::crypto;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
-pub const DEVICE_TTL_SECS: i64 = 600;
-/// How long the record outlives the request (for `expired_token`).
-const KEPT_AFTER_EXPIRY_SECS: i64 = 600;
-/// The polling interval a device starts with; `slow_down` adds 5 s (RFC 8628 §3.5).
-pub const POLL_INTERVAL_SECS: i64 = 5;
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// RFC 8628 §6.1: 20 consonants, no vowels (no words), no look-alikes; 8 characters
-/// (20^8 ≈ 2^34.6) shown as two groups of four joined by a dash.
-const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum DeviceState {
-    Pending,
-    Approved { account_id: String, gid: String },
-    Denied,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceRequest {
-    pub client_id: String,
-    pub scope: String,
-    /// The user code as shown (two groups of four letters joined by a dash).
-    pub user_code: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub interval: i64,
-    #[serde(default)]
-    pub last_poll_at: Option<i64>,
-    pub state: DeviceState,
-    #[serde(skip)]
-    pub version: i64,
-    /// The hash the record is stored under (not part of the body).
-    #[serde(skip)]
-    pub device_hash: String,
-}
-identity_core::versioned!(DeviceRequest);
-
-/// What a poll found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Poll {
-    Pending,
-    SlowDown,
-    Denied,
-    Expired,
-    /// Unknown device code, or another client's.
-    Invalid,
-    /// Approved, and this caller took it: issue the tokens.
-    Approved {
-        account_id: String,
-        gid: String,
-        scope: String,
-    },
-}
-
-fn device_pk(hash: &str) -> String {
-    format!("device#{hash}")
-}
+use identity_core::device::KEPT_AFTER_EXPIRY_SECS;
+pub use identity_core::device::{
+    DEVICE_TTL_SECS, DeviceRequest, DeviceState, GRANT_TYPE, POLL_INTERVAL_SECS, Poll,
+    PollDecision, USER_CODE_ALPHABET, device_pk, normalize_user_code, poll,
+};
 
 fn user_code_pk(normalized: &str) -> String {
     format!("user-code#{normalized}")
-}
-
-/// A typed user code with dashes and spaces dropped and letters upper-cased; `None` when it
-/// cannot be one of ours.
-pub fn normalize_user_code(typed: &str) -> Option<String> {
-    let code: String = typed
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (code.len() == 8 && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
 fn new_user_code() -> String {
@@ -220,55 +155,21 @@ impl DeviceRequests for Store {
 
     async fn poll_device(&self, device_code: &str, client_id: &str) -> Result<Poll, StoreError> {
         let hash = crypto::sha256_hex(device_code.as_bytes());
-        let Some(current) = read(self, &hash).await? else {
-            return Ok(Poll::Invalid);
-        };
-        if !crypto::constant_time_eq(current.client_id.as_bytes(), client_id.as_bytes()) {
-            return Ok(Poll::Invalid);
-        }
-        let now = self.now();
-        if current.expires_at <= now {
-            return Ok(Poll::Expired);
-        }
-        match &current.state {
-            DeviceState::Approved { account_id, gid } => {
+        let current = read(self, &hash).await?;
+        match poll(current.as_ref(), client_id, self.now())? {
+            PollDecision::Answer(answer) => Ok(answer),
+            PollDecision::Take { op, approved } => match self.write(vec![op]).await {
                 // The exchange: exactly one poller deletes the approved record.
-                let taken = self
-                    .write(vec![Op::Delete {
-                        table: Table::OAuth,
-                        pk: device_pk(&hash),
-                        sk: "device".into(),
-                        cond: Cond::Version(current.version),
-                    }])
-                    .await;
-                match taken {
-                    Ok(()) => Ok(Poll::Approved {
-                        account_id: account_id.clone(),
-                        gid: gid.clone(),
-                        scope: current.scope.clone(),
-                    }),
-                    Err(StoreError::Conflict) => Ok(Poll::Invalid),
-                    Err(e) => Err(e),
-                }
-            }
-            DeviceState::Denied => Ok(Poll::Denied),
-            DeviceState::Pending => {
-                let too_soon = current
-                    .last_poll_at
-                    .is_some_and(|last| now - last < current.interval);
-                let mut next = current.clone();
-                next.last_poll_at = Some(now);
-                if too_soon {
-                    next.interval += 5;
-                }
-                match save(self, &current, next).await {
-                    // A concurrent poll moved the record: that is polling too fast.
-                    Ok(()) | Err(StoreError::Conflict) if too_soon => Ok(Poll::SlowDown),
-                    Ok(()) => Ok(Poll::Pending),
-                    Err(StoreError::Conflict) => Ok(Poll::SlowDown),
-                    Err(e) => Err(e),
-                }
-            }
+                Ok(()) => Ok(approved),
+                Err(StoreError::Conflict) => Ok(Poll::Invalid),
+                Err(e) => Err(e),
+            },
+            PollDecision::Pace { op, slow_down } => match self.write(vec![op]).await {
+                Ok(()) if !slow_down => Ok(Poll::Pending),
+                // A concurrent poll moved the record: that is polling too fast.
+                Ok(()) | Err(StoreError::Conflict) => Ok(Poll::SlowDown),
+                Err(e) => Err(e),
+            },
         }
     }
 }

@@ -16,8 +16,8 @@
 //! them the journeys fail, unless `IDENTITY_TEST_SKIP_SERVICES=1` (then they are skipped
 //! with a message).
 
+use crate::free_port;
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -51,14 +51,6 @@ macro_rules! ensure {
 
 /// Journeys run one at a time: two cores, and each has its own Chromium.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 // ---------------------------------------------------------------------------------------
 // The tools

@@ -1,15 +1,13 @@
 //! `POST /oauth/token`, `/oauth/revoke`, `/oauth/introspect`, the RFC 8414 metadata and the
 //! JWKS through `identity serve`'s router: each rule of issue 3, named after it.
 
-mod oauth_common;
-
+use crate::oauth_common::*;
 use http::{StatusCode, header};
 use identity_shared::crypto;
 use identity_shared::oauth::{Grants, OAuthSettings};
 use identity_shared::secrets::SecretKind;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::tokens;
-use oauth_common::*;
 
 fn claims_of(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).unwrap();
@@ -334,7 +332,7 @@ async fn code_reuse_fails_and_revokes_the_tokens_of_its_first_use() {
     );
     let refresh = first.json["refresh_token"].as_str().unwrap();
     assert_oauth_error(
-        &oauth_common::refresh(&env.router, &c, refresh).await,
+        &crate::oauth_common::refresh(&env.router, &c, refresh).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );
@@ -346,7 +344,7 @@ async fn refresh_rotates_and_the_old_token_dies() {
     let (c, a) = tokens_for(&env, &["identity"]).await;
     let r1 = a.json["refresh_token"].as_str().unwrap().to_string();
     env.clock.advance(30);
-    let b = oauth_common::refresh(&env.router, &c, &r1).await;
+    let b = crate::oauth_common::refresh(&env.router, &c, &r1).await;
     assert_eq!(b.status, StatusCode::OK, "{}", b.json);
     assert_eq!(b.headers[header::CACHE_CONTROL], "no-store");
     let r2 = b.json["refresh_token"].as_str().unwrap().to_string();
@@ -356,10 +354,10 @@ async fn refresh_rotates_and_the_old_token_dies() {
         claims_of(a.json["access_token"].as_str().unwrap())["gid"]
     );
     // A retry of r1 within the grace period: refused, nothing revoked, no second family.
-    let retry = oauth_common::refresh(&env.router, &c, &r1).await;
+    let retry = crate::oauth_common::refresh(&env.router, &c, &r1).await;
     assert_oauth_error(&retry, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(retry.json.get("refresh_token").is_none());
-    let d = oauth_common::refresh(&env.router, &c, &r2).await;
+    let d = crate::oauth_common::refresh(&env.router, &c, &r2).await;
     assert_eq!(
         d.status,
         StatusCode::OK,
@@ -376,11 +374,11 @@ async fn refresh_reuse_revokes_the_grant() {
     .await;
     let (c, a) = tokens_for(&env, &["identity"]).await;
     let r1 = a.json["refresh_token"].as_str().unwrap().to_string();
-    let b = oauth_common::refresh(&env.router, &c, &r1).await;
+    let b = crate::oauth_common::refresh(&env.router, &c, &r1).await;
     let r2 = b.json["refresh_token"].as_str().unwrap().to_string();
     let access2 = b.json["access_token"].as_str().unwrap().to_string();
     env.clock.advance(10);
-    let reuse = oauth_common::refresh(&env.router, &c, &r1).await;
+    let reuse = crate::oauth_common::refresh(&env.router, &c, &r1).await;
     assert_oauth_error(&reuse, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(
         reuse.json["error_description"]
@@ -389,7 +387,7 @@ async fn refresh_reuse_revokes_the_grant() {
             .contains("revoked")
     );
     assert_oauth_error(
-        &oauth_common::refresh(&env.router, &c, &r2).await,
+        &crate::oauth_common::refresh(&env.router, &c, &r2).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );
@@ -435,7 +433,7 @@ async fn refresh_scope_may_narrow_but_not_widen() {
         "read"
     );
     // The new refresh token keeps the whole grant's scope.
-    let next = oauth_common::refresh(
+    let next = crate::oauth_common::refresh(
         &env.router,
         &c,
         narrow.json["refresh_token"].as_str().unwrap(),
@@ -449,7 +447,7 @@ async fn refresh_token_of_another_client_is_invalid_grant() {
     let env = env().await;
     let (_, a) = tokens_for(&env, &["identity"]).await;
     let other = register(&env.state, true, false, &["identity"]).await;
-    let r = oauth_common::refresh(
+    let r = crate::oauth_common::refresh(
         &env.router,
         &other,
         a.json["refresh_token"].as_str().unwrap(),
@@ -500,7 +498,9 @@ async fn public_client_uses_pkce_without_a_secret_and_may_not_present_one() {
     let code = code_for(&env, &c, &cookie).await;
     let a = exchange(&env.router, &c, &code).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json);
-    let b = oauth_common::refresh(&env.router, &c, a.json["refresh_token"].as_str().unwrap()).await;
+    let b =
+        crate::oauth_common::refresh(&env.router, &c, a.json["refresh_token"].as_str().unwrap())
+            .await;
     assert_eq!(b.status, StatusCode::OK);
     let code = code_for(&env, &c, &cookie).await;
     let a = call(
@@ -534,7 +534,7 @@ async fn revoking_a_refresh_token_revokes_its_grant() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(introspect(&env.router, &c, access).await["active"], false);
     assert_oauth_error(
-        &oauth_common::refresh(&env.router, &c, refresh).await,
+        &crate::oauth_common::refresh(&env.router, &c, refresh).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );
@@ -554,7 +554,9 @@ async fn revoking_an_access_token_makes_it_inactive_and_leaves_the_grant() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(introspect(&env.router, &c, access).await["active"], false);
-    let b = oauth_common::refresh(&env.router, &c, a.json["refresh_token"].as_str().unwrap()).await;
+    let b =
+        crate::oauth_common::refresh(&env.router, &c, a.json["refresh_token"].as_str().unwrap())
+            .await;
     assert_eq!(b.status, StatusCode::OK, "the grant lives on");
     assert_eq!(
         introspect(&env.router, &c, b.json["access_token"].as_str().unwrap()).await["active"],

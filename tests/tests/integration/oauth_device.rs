@@ -1,13 +1,11 @@
 //! The device authorization grant (RFC 8628) through the routes: `POST
 //! /oauth/device/authorize`, the `/device` page, and the token endpoint's polling answers.
 
-mod oauth_common;
-
+use crate::oauth_common::*;
 use http::StatusCode;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::oauth::device::{DEVICE_TTL_SECS, GRANT_TYPE};
 use identity_shared::tokens;
-use oauth_common::*;
 
 async fn start(env: &Env, client: &TestClient, scope: Option<&str>) -> Answer {
     let mut pairs = vec![];

@@ -3,11 +3,9 @@
 //! in-process. It gets tokens, the access token is verified against the JWKS the server
 //! publishes (with jsonwebtoken, not our own verifier), it refreshes, and it revokes.
 
-mod oauth_common;
-
+use crate::oauth_common::*;
 use axum::body::Body;
 use http::StatusCode;
-use oauth_common::*;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,

@@ -2,10 +2,8 @@
 //! process-wide): a whole flow at TRACE — authorize, exchange, refresh, reuse, introspect,
 //! revoke, failures — leaves no secret, code, token or verifier in the logs.
 
-mod oauth_common;
-
+use crate::oauth_common::*;
 use http::StatusCode;
-use oauth_common::*;
 
 #[tokio::test(flavor = "current_thread")]
 async fn oauth_secrets_never_reach_the_logs() {

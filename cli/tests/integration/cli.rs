@@ -1,8 +1,9 @@
 //! The `identity` binary as an operator uses it: `admin` commands with `--json`, and
 //! `serve` answering while `admin` writes, with data kept across restarts.
 
+use crate::free_port;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,14 +35,6 @@ fn json_of(out: &Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
     serde_json::from_str(text.trim()).expect("JSON output")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A plain HTTP/1.1 GET; the status code and body.

@@ -1,12 +1,10 @@
 //! `GET/POST /oauth/authorize` and `/account/authorizations` through `identity serve`'s
 //! router: each rule of issue 3 for the browser side, named after it.
 
-mod oauth_common;
-
+use crate::oauth_common::*;
 use http::{StatusCode, header};
 use identity_shared::accounts::AccountStatus;
 use identity_shared::oauth::Grants;
-use oauth_common::*;
 
 fn is_page(r: &axum::response::Response) -> bool {
     r.headers()
@@ -334,7 +332,7 @@ async fn consent_post_without_a_valid_csrf_token_is_refused() {
     let cookie = cookie(&env.state, "a@example.com").await;
     let html = consent_page(&env, &c, &cookie, &params(&c.id)).await;
     let good = consent_form(&html, "allow");
-    let other_cookie = oauth_common::cookie(&env.state, "b@example.com").await;
+    let other_cookie = crate::oauth_common::cookie(&env.state, "b@example.com").await;
     let other_html = consent_page(&env, &c, &other_cookie, &params(&c.id)).await;
     let other_csrf = hidden_value(&other_html, "csrf").unwrap();
     for (why, fields) in [
@@ -481,7 +479,7 @@ async fn earlier_consent_with_the_same_or_fewer_scopes_is_remembered() {
     let r = get(&env.router, &authorize_path(&p), Some(&cookie)).await;
     assert_eq!(r.status(), StatusCode::OK, "a new scope asks again");
     // Another person has consented to nothing.
-    let other = oauth_common::cookie(&env.state, "b@example.com").await;
+    let other = crate::oauth_common::cookie(&env.state, "b@example.com").await;
     let r = get(&env.router, &authorize_path(&params(&c.id)), Some(&other)).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
@@ -514,7 +512,7 @@ async fn account_authorizations_lists_grants_and_revokes_one_with_csrf() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(introspect(&env.router, &c, &access).await["active"], true);
 
-    let other = oauth_common::cookie(&env.state, "b@example.com").await;
+    let other = crate::oauth_common::cookie(&env.state, "b@example.com").await;
     let other_html = text(get(&env.router, "/account/authorizations", Some(&other)).await).await;
     assert!(
         other_html.contains("No application has access"),
@@ -555,7 +553,7 @@ async fn account_authorizations_lists_grants_and_revokes_one_with_csrf() {
     assert_eq!(introspect(&env.router, &c, &access).await["active"], false);
     let refresh = tokens.json["refresh_token"].as_str().unwrap();
     assert_oauth_error(
-        &oauth_common::refresh(&env.router, &c, refresh).await,
+        &crate::oauth_common::refresh(&env.router, &c, refresh).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );

@@ -1,0 +1,240 @@
+//! Single sign-on's decisions: what an SSO login does with the account its email names
+//! (just-in-time creation, sign-in, linking, confirmation by email or password, refusal),
+//! what a confirmed upgrade or emailed link may do, and which team role the IdP gives.
+//! The caller loads the facts (the account, the IdP it is under now, whether the IdP owns
+//! the email's domain) and builds the writes each path calls for.
+
+use serde::{Deserialize, Serialize};
+
+/// A role on an app (or an IdP's team).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    Collaborator,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "collaborator" => Some(Role::Collaborator),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Collaborator => "collaborator",
+        }
+    }
+}
+
+/// What the store holds for the email a login asserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existing<'a> {
+    /// No account has this email.
+    None,
+    Account {
+        /// The IdP the account is under now (as the generation it came under), if any.
+        current_idp: Option<&'a str>,
+        has_password: bool,
+        /// An operator registered the account for this IdP (this generation of it).
+        registered_for_this_idp: bool,
+    },
+}
+
+/// What the login does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// A new account, pending until its welcome link is followed, under this IdP.
+    Create,
+    /// The account is under this IdP: sign in.
+    SignIn,
+    /// A password-less account the operator registered for this IdP: it comes under the
+    /// IdP now (its earlier grants revoked), and signs in.
+    LinkRegistered,
+    /// A password-less account nobody registered for this IdP: its owner confirms by the
+    /// emailed link; no session now.
+    ConfirmByEmail,
+    /// An account with a password: its owner confirms with that password once.
+    ConfirmUpgrade,
+}
+
+/// Why the login is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The account is under another IdP.
+    OtherIdp,
+    /// The IdP does not own the email's domain, and the account is not under it.
+    NotOwner,
+}
+
+/// The rule of an SSO login for `idp` (whose domains include the email's when
+/// `idp_owns_domain`).
+pub fn login(existing: &Existing<'_>, idp: &str, idp_owns_domain: bool) -> Result<Path, Refusal> {
+    let Existing::Account {
+        current_idp,
+        has_password,
+        registered_for_this_idp,
+    } = existing
+    else {
+        return Ok(Path::Create);
+    };
+    match current_idp {
+        Some(current) if *current == idp => Ok(Path::SignIn),
+        Some(_) => Err(Refusal::OtherIdp),
+        // An IdP never takes over an account outside the domains it owns.
+        None if !idp_owns_domain => Err(Refusal::NotOwner),
+        None if !has_password && *registered_for_this_idp => Ok(Path::LinkRegistered),
+        None if !has_password => Ok(Path::ConfirmByEmail),
+        None => Ok(Path::ConfirmUpgrade),
+    }
+}
+
+/// How many SSO-link messages an address may get in an hour: an IdP cannot fill the
+/// owner's outbox.
+pub const MAX_LINK_MESSAGES_PER_HOUR: usize = 3;
+
+/// Whether another link may be sent, given how many went in the last hour.
+pub fn may_send_link(sent_last_hour: usize) -> bool {
+    sent_last_hour < MAX_LINK_MESSAGES_PER_HOUR
+}
+
+/// A confirmed move to SSO (the upgrade's password, or the emailed link) for `idp`, given
+/// the IdP the account is under now: `Ok(true)` links it, `Ok(false)` means it already is
+/// under that IdP (nothing to do), another IdP refuses.
+pub fn confirmed_move(current_idp: Option<&str>, idp: &str) -> Result<bool, Refusal> {
+    match current_idp {
+        None => Ok(true),
+        Some(current) if current == idp => Ok(false),
+        Some(_) => Err(Refusal::OtherIdp),
+    }
+}
+
+/// An upgrade confirmed with the account's password moves an account that is under no IdP;
+/// under any IdP (this one too: another confirmation won) it is refused.
+pub fn upgrade(current_idp: Option<&str>) -> Result<(), Refusal> {
+    match current_idp {
+        None => Ok(()),
+        Some(_) => Err(Refusal::OtherIdp),
+    }
+}
+
+/// The IdP's team role for a person signing in: someone with no role on the team, or only
+/// `collaborator`, gets the IdP's default role; anyone holding a role keeps it.
+pub fn team_role_to_give(current: Option<Role>, default: Role) -> Option<Role> {
+    (matches!(current, None | Some(Role::Collaborator)) && current != Some(default))
+        .then_some(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(current_idp: Option<&str>, has_password: bool, registered: bool) -> Existing<'_> {
+        Existing::Account {
+            current_idp,
+            has_password,
+            registered_for_this_idp: registered,
+        }
+    }
+
+    #[test]
+    fn an_unknown_email_gets_a_new_pending_account() {
+        assert_eq!(login(&Existing::None, "acme", true), Ok(Path::Create));
+    }
+
+    #[test]
+    fn an_account_under_this_idp_signs_in_and_under_another_is_refused() {
+        assert_eq!(
+            login(&account(Some("acme"), true, false), "acme", true),
+            Ok(Path::SignIn)
+        );
+        assert_eq!(
+            login(&account(Some("other"), false, true), "acme", true),
+            Err(Refusal::OtherIdp)
+        );
+    }
+
+    #[test]
+    fn an_idp_never_takes_over_an_account_outside_its_domains() {
+        for (password, registered) in [(false, true), (false, false), (true, false)] {
+            assert_eq!(
+                login(&account(None, password, registered), "acme", false),
+                Err(Refusal::NotOwner)
+            );
+        }
+    }
+
+    #[test]
+    fn a_registered_password_less_account_links_at_once() {
+        assert_eq!(
+            login(&account(None, false, true), "acme", true),
+            Ok(Path::LinkRegistered)
+        );
+    }
+
+    #[test]
+    fn an_unregistered_password_less_account_confirms_by_email() {
+        assert_eq!(
+            login(&account(None, false, false), "acme", true),
+            Ok(Path::ConfirmByEmail)
+        );
+        assert!(may_send_link(2));
+        assert!(!may_send_link(MAX_LINK_MESSAGES_PER_HOUR));
+    }
+
+    #[test]
+    fn an_account_with_a_password_confirms_with_it_even_when_registered() {
+        for registered in [false, true] {
+            assert_eq!(
+                login(&account(None, true, registered), "acme", true),
+                Ok(Path::ConfirmUpgrade)
+            );
+        }
+    }
+
+    #[test]
+    fn a_confirmed_move_links_once_and_never_over_another_idp() {
+        assert_eq!(confirmed_move(None, "acme"), Ok(true));
+        assert_eq!(confirmed_move(Some("acme"), "acme"), Ok(false));
+        assert_eq!(
+            confirmed_move(Some("other"), "acme"),
+            Err(Refusal::OtherIdp)
+        );
+    }
+
+    #[test]
+    fn an_upgrade_moves_only_an_account_under_no_idp() {
+        assert_eq!(upgrade(None), Ok(()));
+        assert_eq!(upgrade(Some("acme")), Err(Refusal::OtherIdp));
+    }
+
+    #[test]
+    fn the_team_role_goes_to_newcomers_and_collaborators_only() {
+        assert_eq!(team_role_to_give(None, Role::Member), Some(Role::Member));
+        assert_eq!(
+            team_role_to_give(Some(Role::Collaborator), Role::Member),
+            Some(Role::Member)
+        );
+        assert_eq!(
+            team_role_to_give(Some(Role::Collaborator), Role::Collaborator),
+            None
+        );
+        for held in [Role::Owner, Role::Admin, Role::Member] {
+            assert_eq!(
+                team_role_to_give(Some(held), Role::Member),
+                None,
+                "{held:?}"
+            );
+        }
+    }
+}
