@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::grant::Grant;
+use crate::ids::{AccountId, ClientId, GrantId, RedirectUri};
 use crate::pkce;
 use crate::scope::Scopes;
 use crate::store::{Cond, Item, Op, StoreError, Table};
@@ -16,14 +17,14 @@ pub const SPENT_CODE_KEPT_SECS: i64 = 24 * 60 * 60;
 /// What a code stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     /// The `S256` PKCE challenge.
     pub code_challenge: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Space-separated scopes.
     pub scope: String,
-    pub gid: String,
+    pub gid: GrantId,
     pub issued_at: i64,
 }
 
@@ -93,8 +94,8 @@ impl Refusal {
 /// scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
-    pub account_id: String,
-    pub gid: String,
+    pub account_id: AccountId,
+    pub gid: GrantId,
     pub scopes: Scopes,
 }
 

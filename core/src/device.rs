@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::ids::{AccountId, ClientId, GrantId};
 use crate::store::{Cond, Item, Op, StoreError, Table};
 
 pub const DEVICE_TTL_SECS: i64 = 600;
@@ -22,13 +23,13 @@ pub const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DeviceState {
     Pending,
-    Approved { account_id: String, gid: String },
+    Approved { account_id: AccountId, gid: GrantId },
     Denied,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub scope: String,
     /// The user code as shown (two groups of four letters joined by a dash).
     pub user_code: String,
@@ -57,8 +58,8 @@ pub enum Poll {
     Invalid,
     /// Approved, and this caller took it: issue the tokens.
     Approved {
-        account_id: String,
-        gid: String,
+        account_id: AccountId,
+        gid: GrantId,
         scope: String,
     },
 }

@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{AccountId, ClientId, GrantId};
 use crate::scope::Scopes;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
-    pub gid: String,
-    pub client_id: String,
-    pub account_id: String,
+    pub gid: GrantId,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
     /// The scopes consented to (or given to a trusted client), space-separated.
     pub scope: String,
     pub created_at: i64,

@@ -8,6 +8,7 @@
 //!
 //! - [`store`]: records, conditions, operations, tables, the store error; [`digest`]: stored
 //!   hashes that never print.
+//! - [`ids`]: client, grant and account ids and redirect URIs as their own types.
 //! - [`scope`], [`pkce`], [`grant`]: the OAuth vocabulary, PKCE `S256`, grants.
 //! - [`client`]: client authentication; [`code`]: the authorization-code exchange; [`refresh`]: refresh-token rotation;
 //!   [`jwt`]: the JWT bearer grant's claims, user and scope rules; [`device`]: the device
@@ -21,6 +22,7 @@ pub mod code;
 pub mod device;
 pub mod digest;
 pub mod grant;
+pub mod ids;
 pub mod jwt;
 pub mod pkce;
 pub mod refresh;

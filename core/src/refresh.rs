@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{AccountId, ClientId, GrantId};
 use crate::scope::Scopes;
 
 /// How long a refresh token lives from its issue (also in the tests' records).
@@ -12,9 +13,9 @@ pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 60 * 60;
 /// A refresh token's record (under the token's hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshRecord {
-    pub gid: String,
-    pub client_id: String,
-    pub account_id: String,
+    pub gid: GrantId,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
     /// The scopes the grant gave this token family, space-separated.
     pub scope: String,
     pub issued_at: i64,

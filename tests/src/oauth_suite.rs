@@ -79,7 +79,7 @@ async fn grant(f: &Fixture, client: &OAuthClient, email: &str) -> Grant {
 
 fn code_grant(client: &OAuthClient, g: &Grant, now: i64) -> CodeGrant {
     CodeGrant {
-        client_id: client.client_id.clone(),
+        client_id: client.client_id.clone().into(),
         redirect_uri: REDIRECT.into(),
         code_challenge: pkce::challenge_of(VERIFIER),
         account_id: g.account_id.clone(),
@@ -314,7 +314,9 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
             .redeem_code(code.expose_secret(), &client.client_id)
             .await
             .unwrap(),
-        Redemption::Reused { gid: g.gid.clone() }
+        Redemption::Reused {
+            gid: g.gid.to_string()
+        }
     );
     assert!(!f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
     assert!(
@@ -348,7 +350,9 @@ pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
             .redeem_code(code.expose_secret(), &client.client_id)
             .await
             .unwrap(),
-        Redemption::Reused { gid: g.gid.clone() }
+        Redemption::Reused {
+            gid: g.gid.to_string()
+        }
     );
 }
 

@@ -96,7 +96,7 @@ pub fn authorizations(
                 let name = client
                     .as_ref()
                     .map(|c| c.name.clone())
-                    .unwrap_or_else(|| g.client_id.clone());
+                    .unwrap_or_else(|| g.client_id.to_string());
                 format!(
                     "<li><h2>{name}</h2><p class=\"muted\">Authorized {since}</p>{scopes}\
 <form method=\"post\" action=\"/account/authorizations/revoke\">{gid}{csrf}\

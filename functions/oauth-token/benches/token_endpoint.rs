@@ -90,7 +90,7 @@ fn setup() -> Setup {
         basic,
         client_id,
         account_id,
-        gid,
+        gid: gid.to_string(),
         _dir: dir,
     }
 }
@@ -119,12 +119,12 @@ impl Setup {
             .state
             .store
             .issue_code(&CodeGrant {
-                client_id: self.client_id.clone(),
+                client_id: self.client_id.clone().into(),
                 redirect_uri: REDIRECT.into(),
                 code_challenge: pkce::challenge_of(VERIFIER),
-                account_id: self.account_id.clone(),
+                account_id: self.account_id.clone().into(),
                 scope: "identity read".into(),
-                gid: self.gid.clone(),
+                gid: self.gid.clone().into(),
                 issued_at: self.state.now(),
             })
             .await

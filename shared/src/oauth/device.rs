@@ -74,7 +74,7 @@ impl DeviceRequests for Store {
             let code = crypto::random_token();
             let hash = crypto::sha256_hex(code.expose_secret().as_bytes());
             let request = DeviceRequest {
-                client_id: client_id.to_string(),
+                client_id: client_id.into(),
                 scope: scope.to_string(),
                 user_code: new_user_code(),
                 created_at: now,

@@ -12,6 +12,7 @@ use super::scope::Scopes;
 use crate::crypto;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 pub use identity_core::grant::Grant;
+use identity_core::ids::GrantId;
 
 fn grant_pk(gid: &str) -> String {
     format!("grant#{gid}")
@@ -27,7 +28,7 @@ fn index_sk(client_id: &str) -> String {
 
 #[derive(Serialize, Deserialize)]
 struct GrantPointer {
-    gid: String,
+    gid: GrantId,
 }
 
 /// How often a write that lost a race is retried against fresh data.
@@ -89,9 +90,9 @@ impl Grants for Store {
                 .await?;
             let Some(pointer) = pointer else {
                 let grant = Grant {
-                    gid: crypto::b64url(&crypto::random_bytes(16)),
-                    client_id: client_id.to_string(),
-                    account_id: account_id.to_string(),
+                    gid: crypto::b64url(&crypto::random_bytes(16)).into(),
+                    client_id: client_id.into(),
+                    account_id: account_id.into(),
                     scope: scopes.to_string(),
                     created_at: now,
                     updated_at: now,

@@ -42,7 +42,7 @@ pub enum RefreshOutcome {
     RetryWithinGrace,
     /// A spent token used again: its grant was revoked.
     Reused {
-        gid: String,
+        gid: identity_core::ids::GrantId,
     },
 }
 
