@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use identity_core::digest::Digest;
+use identity_core::ids::AccountId;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
@@ -28,7 +29,7 @@ impl AccountStatus {
 /// An account. `Debug` leaves out the password hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
-    pub id: String,
+    pub id: AccountId,
     pub email: String,
     pub status: AccountStatus,
     /// Argon2id PHC string; `None` for accounts without a password.
@@ -200,7 +201,7 @@ pub(crate) fn create_ops(account: &Account) -> Result<Vec<Op>, StoreError> {
                 email_pk(&email),
                 "email",
                 &EmailPointer {
-                    account_id: account.id.clone(),
+                    account_id: account.id.to_string(),
                 },
             )?,
             cond: Cond::Absent,
@@ -238,7 +239,7 @@ pub(crate) fn new_account(
     now: i64,
 ) -> Account {
     Account {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         email: email.as_str().to_string(),
         status,
         password_hash,

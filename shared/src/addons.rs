@@ -460,7 +460,7 @@ impl Addons for Store {
             if let Some(account) = self.account(&m.account_id).await? {
                 people.push(Collaborator {
                     role: m.role,
-                    account_id: account.id.clone(),
+                    account_id: account.id.to_string(),
                     email: account.email.clone(),
                     federated: account.sso_idp.is_some(),
                 });

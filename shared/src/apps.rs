@@ -27,7 +27,7 @@ pub struct Member {
 impl Member {
     pub fn of(account: &Account, role: Role) -> Self {
         Self {
-            account_id: account.id.clone(),
+            account_id: account.id.to_string(),
             email: account.email.clone(),
             role,
         }
@@ -130,7 +130,7 @@ impl Apps for Store {
         let app = App {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
-            owner_account_id: owner.id.clone(),
+            owner_account_id: owner.id.to_string(),
             created_at: self.now(),
         };
         let mut ops = vec![
@@ -180,7 +180,7 @@ impl Apps for Store {
         let mut ops = Vec::new();
         if role == Role::Owner && account.id != app.owner_account_id {
             let moved = App {
-                owner_account_id: account.id.clone(),
+                owner_account_id: account.id.to_string(),
                 ..app.clone()
             };
             ops.push(Op::Put {

@@ -288,7 +288,7 @@ fn users_of(accounts: &[Account]) -> Vec<PreAuthorizedUser> {
     accounts
         .iter()
         .map(|a| PreAuthorizedUser {
-            account_id: a.id.clone(),
+            account_id: a.id.to_string(),
             email: a.email.clone(),
         })
         .collect()

@@ -146,7 +146,7 @@ impl PasswordResets for Store {
                         reset_pk(&token),
                         "once",
                         &ResetRecord {
-                            account_id: account.id.clone(),
+                            account_id: account.id.to_string(),
                         },
                     )?
                     .expiring(now + RESET_TTL_SECS),

@@ -126,7 +126,7 @@ impl Sessions for Store {
         let id = SessionId::new_random();
         let now = self.now();
         let session = Session {
-            account_id: account.id.clone(),
+            account_id: account.id.to_string(),
             email: account.email.clone(),
             sso: idp.is_some(),
             idp: idp.map(str::to_string),

@@ -327,7 +327,7 @@ impl SsoRecords for Store {
             (sso::Path::ConfirmUpgrade, Some(account)) => {
                 let token = crypto::random_token();
                 let pending = PendingUpgrade {
-                    account_id: account.id.clone(),
+                    account_id: account.id.to_string(),
                     idp: login.idp.id.clone(),
                     generation: login.idp.generation.clone(),
                     return_to: login.return_to.to_string(),
@@ -519,7 +519,7 @@ fn welcome_ops(
                 once_pk(WELCOME_KIND, &token_key(&token)),
                 "once",
                 &WelcomeRecord {
-                    account_id: account.id.clone(),
+                    account_id: account.id.to_string(),
                 },
             )?
             .expiring(now + WELCOME_TTL_SECS),
@@ -554,7 +554,7 @@ fn link_ops(
                 once_pk(LINK_KIND, &token_key(&token)),
                 "once",
                 &LinkRecord {
-                    account_id: account.id.clone(),
+                    account_id: account.id.to_string(),
                     idp: login.idp.id.clone(),
                     generation: login.idp.generation.clone(),
                 },

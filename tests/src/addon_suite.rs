@@ -199,7 +199,7 @@ pub async fn addon_provisioning_round_trip(f: &Fixture) {
     let shown = format!("{a:?} {}", a.public_json());
     assert!(!shown.contains(a.sso_salt().expose()));
     assert!(!shown.contains(w.addon.partner_password.expose_secret()));
-    assert!(!shown.contains(&w.owner.id));
+    assert!(!shown.contains(w.owner.id.as_str()));
 
     let store = &f.store;
     assert_eq!(store.addon(&a.id).await.unwrap().as_ref(), Some(a));
@@ -574,7 +574,7 @@ pub async fn partner_api_answers_every_role_with_federation(f: &Fixture) {
             })
             .collect();
         let expect = |role: &str, a: &Account, fed: bool| {
-            (role.to_string(), a.email.clone(), a.id.clone(), fed)
+            (role.to_string(), a.email.clone(), a.id.to_string(), fed)
         };
         assert_eq!(
             seen,

@@ -581,7 +581,7 @@ pub async fn deauthorized_user_is_refused_at_once(f: &Fixture) {
     let sign = || ci.assertion(key, now);
     assert!(run_grant(&state, &sign()).await.is_ok());
     f.store
-        .deauthorize_users(&ci.client.client_id, std::slice::from_ref(&ci.user.id))
+        .deauthorize_users(&ci.client.client_id, &[ci.user.id.to_string()])
         .await
         .unwrap();
     let e = run_grant(&state, &sign()).await.unwrap_err();
@@ -900,7 +900,7 @@ pub async fn deauthorizing_the_user_or_removing_a_certificate_makes_jwt_grant_to
     let first = run_grant(&state, &sign()).await.unwrap().access_token;
     assert!(active(&state, &first).await);
     f.store
-        .deauthorize_users(&ci.client.client_id, std::slice::from_ref(&ci.user.id))
+        .deauthorize_users(&ci.client.client_id, &[ci.user.id.to_string()])
         .await
         .unwrap();
     assert!(

@@ -63,6 +63,7 @@ async fn account(f: &Fixture, email: &str) -> String {
         .await
         .unwrap()
         .id
+        .to_string()
 }
 
 fn scopes(s: &str) -> Scopes {
@@ -79,7 +80,7 @@ async fn grant(f: &Fixture, client: &OAuthClient, email: &str) -> Grant {
 
 fn code_grant(client: &OAuthClient, g: &Grant, now: i64) -> CodeGrant {
     CodeGrant {
-        client_id: client.client_id.clone().into(),
+        client_id: client.client_id.clone(),
         redirect_uri: REDIRECT.into(),
         code_challenge: pkce::challenge_of(VERIFIER),
         account_id: g.account_id.clone(),

@@ -142,7 +142,7 @@ pub async fn sso(
     let claims = found.map(|(addon, app)| SsoClaims {
         resource_id: addon.resource_id.clone(),
         timestamp: state.now(),
-        user_id: user.account.id.clone(),
+        user_id: user.account.id.to_string(),
         email: user.account.email.clone(),
         app: app.name.clone(),
         context_app: app.name.clone(),

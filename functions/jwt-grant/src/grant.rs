@@ -265,7 +265,7 @@ async fn decide(
         .account_by_email(&email)
         .await
         .map_err(|e| OAuthError::internal("account read", e))?;
-    seen.account_id = account.as_ref().map(|a| a.id.clone());
+    seen.account_id = account.as_ref().map(|a| a.id.to_string());
     let user = account.as_ref().map(|a| jwt::User {
         pre_authorized: client.is_pre_authorized(&a.id),
         blocked: a.is_blocked(),
@@ -317,7 +317,7 @@ async fn decide(
         scope,
         instance_url: base.clone(),
         client_id: client.client_id,
-        account_id: account.id,
+        account_id: account.id.to_string(),
         email: account.email,
     })
 }

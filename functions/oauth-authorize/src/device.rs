@@ -167,7 +167,7 @@ pub async fn answer(
                 .map_err(Internal::from_display("grant write"))?;
             (
                 DeviceState::Approved {
-                    account_id: user.account.id.clone().into(),
+                    account_id: user.account.id.clone(),
                     gid: grant.gid,
                 },
                 "Device connected",

@@ -88,10 +88,10 @@ async fn approve(
         .map_err(Internal::from_display("grant write"))?;
     let code = store
         .issue_code(&CodeGrant {
-            client_id: v.client.client_id.clone().into(),
+            client_id: v.client.client_id.clone(),
             redirect_uri: v.redirect_uri.clone().into(),
             code_challenge: v.code_challenge.clone(),
-            account_id: user.account.id.clone().into(),
+            account_id: user.account.id.clone(),
             scope: v.scopes.to_string(),
             gid: grant.gid.clone(),
             issued_at: state.now(),

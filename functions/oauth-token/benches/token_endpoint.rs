@@ -88,8 +88,8 @@ fn setup() -> Setup {
         state,
         app,
         basic,
-        client_id,
-        account_id,
+        client_id: client_id.to_string(),
+        account_id: account_id.to_string(),
         gid: gid.to_string(),
         _dir: dir,
     }

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use identity_core::digest::Digest;
+use identity_core::ids::{ClientId, RedirectUri};
 use serde::{Deserialize, Serialize};
 
 use super::scope::{self, ScopeError, Scopes};
@@ -18,10 +19,10 @@ use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 /// `[redacted]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OAuthClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     /// Compared as exact strings.
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     /// The scopes it may ask for, space-separated in vocabulary order.
     pub scope: String,
     /// Skips the consent page.
@@ -179,9 +180,9 @@ impl OAuthClients for Store {
         let mut redirect_uris = new.redirect_uris;
         redirect_uris.dedup();
         let client = OAuthClient {
-            client_id: uuid::Uuid::new_v4().to_string(),
+            client_id: uuid::Uuid::new_v4().to_string().into(),
             name,
-            redirect_uris,
+            redirect_uris: redirect_uris.into_iter().map(RedirectUri::from).collect(),
             scope: scopes.to_string(),
             trusted: new.trusted,
             public: new.public,

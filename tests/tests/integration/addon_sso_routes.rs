@@ -183,7 +183,7 @@ async fn example_partner_verifies_the_form_once() {
         page.contains("as <strong>ada@example.com</strong>"),
         "{page}"
     );
-    assert!(page.contains(&owner.id));
+    assert!(page.contains(owner.id.as_str()));
     let r = router.clone().oneshot(post()).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a replay is refused");
     let page = String::from_utf8(identity_tests::body_bytes(r).await).unwrap();

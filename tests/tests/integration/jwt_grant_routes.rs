@@ -597,7 +597,7 @@ async fn user_deauthorized_after_the_fact_is_refused() {
     h.granted(&h.assertion()).await;
     h.state
         .store
-        .deauthorize_users(&h.ci.client.client_id, std::slice::from_ref(&h.ci.user.id))
+        .deauthorize_users(&h.ci.client.client_id, &[h.ci.user.id.to_string()])
         .await
         .unwrap();
     h.refused(&h.assertion(), "invalid_grant", "not pre-authorized")
@@ -1045,7 +1045,7 @@ async fn authorization_of_a_deauthorized_user_is_withheld() {
     let bearer = bearer_for(&h, &admin.email, "read-protected").await;
     h.state
         .store
-        .deauthorize_users(&h.ci.client.client_id, std::slice::from_ref(&h.ci.user.id))
+        .deauthorize_users(&h.ci.client.client_id, &[h.ci.user.id.to_string()])
         .await
         .unwrap();
     let (status, _, body) = fetch(

@@ -383,6 +383,7 @@ async fn account_id(env: &Env, email: &str) -> String {
         .unwrap()
         .unwrap()
         .id
+        .to_string()
 }
 
 #[tokio::test]

@@ -95,7 +95,7 @@ pub async fn register(
         .await
         .unwrap();
     TestClient {
-        id: client.client_id.clone(),
+        id: client.client_id.to_string(),
         secret: secret.map(|s| s.expose_secret().to_string()),
         client,
     }

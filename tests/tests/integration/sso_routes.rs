@@ -477,14 +477,14 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(role(newcomer.id).await, Some(Role::Admin));
-    assert_eq!(role(collaborator.id).await, Some(Role::Admin));
+    assert_eq!(role(newcomer.id.to_string()).await, Some(Role::Admin));
+    assert_eq!(role(collaborator.id.to_string()).await, Some(Role::Admin));
     assert_eq!(
-        role(member.id).await,
+        role(member.id.to_string()).await,
         Some(Role::Member),
         "a role held is kept"
     );
-    assert_eq!(role(owner.id).await, Some(Role::Owner));
+    assert_eq!(role(owner.id.to_string()).await, Some(Role::Owner));
 }
 
 #[tokio::test]
