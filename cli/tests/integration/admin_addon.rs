@@ -1,7 +1,6 @@
 //! `identity admin addon …` as an operator uses it, with `--json`, against an embedded store
 //! in a temp dir.
 
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use identity_shared::addons::Addons;
@@ -9,22 +8,7 @@ use identity_shared::secret::SecretString;
 use identity_shared::store::Store;
 use identity_shared::store::embedded::Embedded;
 
-const BIN: &str = env!("CARGO_BIN_EXE_identity");
-
-fn identity(store: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("IDENTITY_STORE", format!("embedded:{}", store.display()))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run identity")
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
-    serde_json::from_str(text.trim()).expect("JSON output")
-}
+use crate::{identity_admin as identity, json_of};
 
 fn setup(dir: &std::path::Path) {
     for args in [

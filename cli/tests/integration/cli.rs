@@ -1,7 +1,7 @@
 //! The `identity` binary as an operator uses it: `admin` commands with `--json`, and
 //! `serve` answering while `admin` writes, with data kept across restarts.
 
-use crate::free_port;
+use crate::{free_port, json_of};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
@@ -29,12 +29,6 @@ fn identity(store: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Outp
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
-    serde_json::from_str(text.trim()).expect("JSON output")
 }
 
 /// A plain HTTP/1.1 GET; the status code and body.

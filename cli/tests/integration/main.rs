@@ -10,6 +10,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `identity ARGS…` against the embedded store in `store`, stdin closed.
+pub fn identity_admin(store: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_identity"))
+        .args(args)
+        .env("IDENTITY_STORE", format!("embedded:{}", store.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run identity")
+}
+
+/// The one JSON object a command printed with `--json`.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
+    serde_json::from_str(text.trim()).expect("JSON output")
+}
+
 mod admin_addon;
 mod admin_jwt;
 mod browser;

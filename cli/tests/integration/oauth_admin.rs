@@ -1,7 +1,6 @@
 //! `identity admin client …` and `identity admin grant …` as an operator uses them, with
 //! `--json`, against an embedded store in a temp dir.
 
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
@@ -9,22 +8,7 @@ use identity_shared::secret::SecretString;
 use identity_shared::store::Store;
 use identity_shared::store::embedded::Embedded;
 
-const BIN: &str = env!("CARGO_BIN_EXE_identity");
-
-fn identity(store: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("IDENTITY_STORE", format!("embedded:{}", store.display()))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run identity")
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim().lines().count(), 1, "one JSON object: {text}");
-    serde_json::from_str(text.trim()).expect("JSON output")
-}
+use crate::{identity_admin as identity, json_of};
 
 fn store_at(dir: &std::path::Path) -> Store {
     Store::new(
