@@ -183,13 +183,22 @@ type, with a real signed SAML Response. It exists only in <code>identity serve</
     )
 }
 
-#[derive(Deserialize)]
+/// The development IdP's form: `email`, and the `request_id` and `relay_state` it carried.
 struct Answer {
     email: String,
-    #[serde(default)]
     request_id: String,
-    #[serde(default)]
     relay_state: String,
+}
+
+impl Answer {
+    fn read(body: &[u8]) -> Option<Self> {
+        let mut f = identity_shared::http::fields::read_unique(body).ok()?;
+        Some(Self {
+            email: f.remove("email")?,
+            request_id: f.remove("request_id").unwrap_or_default(),
+            relay_state: f.remove("relay_state").unwrap_or_default(),
+        })
+    }
 }
 
 async fn respond(
@@ -197,7 +206,7 @@ async fn respond(
     Extension(dev): Extension<Arc<DevIdp>>,
     body: Bytes,
 ) -> Response {
-    let Ok(answer) = serde_urlencoded::from_bytes::<Answer>(&body) else {
+    let Some(answer) = Answer::read(&body) else {
         return bad("The form could not be read.");
     };
     let Ok(email) = Email::parse(&answer.email) else {

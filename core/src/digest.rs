@@ -1,6 +1,7 @@
-//! [`Digest`]: a stored hash (of a password, a client secret, a partner password). It is
-//! compared, never shown: `Debug` prints `[redacted]`, so records holding one derive
-//! `Debug` instead of hand-writing a redacting one. It serializes as the plain string, so
+//! Secret material at rest, as types that never print: [`Digest`], a stored hash (of a
+//! password, a client secret, a partner password), and [`Sealed`], a stored secret value (a
+//! salt, a sealed ciphertext). `Debug` prints `[redacted]`, so records holding them derive
+//! `Debug` instead of hand-writing a redacting one. Each serializes as the plain string, so
 //! records keep their shape.
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,55 @@ impl Digest {
     }
 }
 
+impl std::ops::Deref for Digest {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Digest {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A stored secret value: a salt, or a ciphertext sealed with a key of ours.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the formula or the key that opens it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Sealed {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Sealed {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
     }
@@ -37,5 +86,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"5e88489\"");
         let back: Digest = serde_json::from_str("\"5e88489\"").unwrap();
         assert_eq!(back, d);
+        let s = Sealed::new("c2VhbGVk");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"c2VhbGVk\"");
     }
 }

@@ -14,6 +14,7 @@
 //! (the app's add-ons). One atomic write creates them all.
 
 use async_trait::async_trait;
+use identity_core::digest::{Digest, Sealed};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Accounts;
@@ -22,8 +23,9 @@ use crate::crypto;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
-/// An add-on. `Debug` and [`Addon::public_json`] leave the salt and the password hash out.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An add-on. [`Addon::public_json`] leaves the salt and the password hash out; `Debug`
+/// prints them as `[redacted]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Addon {
     /// The platform's id of the add-on (`/addons/{id}/sso`).
     pub id: String,
@@ -34,24 +36,11 @@ pub struct Addon {
     pub name: String,
     /// Where the SSO form is POSTed: https, or http on a loopback host.
     pub sso_url: String,
-    sso_salt: String,
+    sso_salt: Sealed,
     pub partner_username: String,
     /// Lowercase hex SHA-256 of the partner password.
-    partner_password_sha256: String,
+    partner_password_sha256: Digest,
     pub created_at: i64,
-}
-
-impl std::fmt::Debug for Addon {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Addon")
-            .field("id", &self.id)
-            .field("resource_id", &self.resource_id)
-            .field("app_id", &self.app_id)
-            .field("name", &self.name)
-            .field("sso_url", &self.sso_url)
-            .field("partner_username", &self.partner_username)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A stand-in hash compared when the username is unknown, so every failed check costs the
@@ -61,7 +50,7 @@ const NO_PASSWORD: &str = "00000000000000000000000000000000000000000000000000000
 impl Addon {
     /// The secret the SSO tokens are computed with.
     pub fn sso_salt(&self) -> identity_addon_verify::Salt {
-        identity_addon_verify::Salt::new(self.sso_salt.clone())
+        identity_addon_verify::Salt::new(self.sso_salt.as_str())
     }
 
     /// Whether `presented` is the partner password. The password is 256 random bits, so a
@@ -313,11 +302,12 @@ impl Addons for Store {
             app_id: app.id.clone(),
             name: name.to_string(),
             sso_url: sso_url.to_string(),
-            sso_salt: hex::encode(crypto::random_bytes(32)),
+            sso_salt: hex::encode(crypto::random_bytes(32)).into(),
             partner_username: format!("addon-{}", uuid::Uuid::new_v4().simple()),
             partner_password_sha256: crypto::sha256_hex(
                 partner_password.expose_secret().as_bytes(),
-            ),
+            )
+            .into(),
             created_at: self.now(),
         };
         let pointer = Pointer {

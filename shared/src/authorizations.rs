@@ -8,6 +8,7 @@
 //! signing-key rotations (the token is long expired by then) it no longer opens.
 
 use async_trait::async_trait;
+use identity_core::digest::Sealed;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::AeadKey;
@@ -72,8 +73,8 @@ impl TokenSeal {
     }
 }
 
-/// A named authorization. `Debug` leaves out the sealed token.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A named authorization. Its token is kept sealed (and prints as `[redacted]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamedAuthorization {
     pub developer_name: String,
     pub alias: String,
@@ -88,22 +89,9 @@ pub struct NamedAuthorization {
     /// When the access token expires.
     pub expires_at: i64,
     pub created_at: i64,
-    sealed_token: String,
+    sealed_token: Sealed,
     #[serde(skip)]
     pub version: i64,
-}
-
-impl std::fmt::Debug for NamedAuthorization {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NamedAuthorization")
-            .field("developer_name", &self.developer_name)
-            .field("alias", &self.alias)
-            .field("app_id", &self.app_id)
-            .field("client_id", &self.client_id)
-            .field("account_id", &self.account_id)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What a new named authorization is made of.
@@ -141,10 +129,13 @@ impl NamedAuthorization {
             issued_at: n.issued_at,
             expires_at: n.expires_at,
             created_at: now,
-            sealed_token: seal.current.seal(
-                n.access_token.expose_secret().as_bytes(),
-                &aad(n.app_id, n.developer_name),
-            ),
+            sealed_token: seal
+                .current
+                .seal(
+                    n.access_token.expose_secret().as_bytes(),
+                    &aad(n.app_id, n.developer_name),
+                )
+                .into(),
             version: 1,
         }
     }
@@ -423,13 +414,17 @@ mod tests {
             expires_at: 3600,
         };
         let a = NamedAuthorization::new(&n, &seal1, 0);
-        assert!(!format!("{a:?}").contains(&a.sealed_token));
+        assert!(!format!("{a:?}").contains(a.sealed_token.as_str()));
         assert!(
             !serde_json::to_string(&a)
                 .unwrap()
                 .contains("the-access-token")
         );
-        assert!(!a.public_json().to_string().contains(&a.sealed_token));
+        assert!(
+            !a.public_json()
+                .to_string()
+                .contains(a.sealed_token.as_str())
+        );
         assert_eq!(
             a.access_token(&seal1).unwrap().expose_secret(),
             "the-access-token"

@@ -4,6 +4,7 @@
 //! reads them with `identity admin outbox`.
 
 use async_trait::async_trait;
+use identity_core::digest::Sealed;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Email;
@@ -16,22 +17,13 @@ use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// A message for a person (a welcome or reset link). The body is kept sealed with the cookie
-/// keys: it carries a live link.
-#[derive(Clone, Serialize, Deserialize)]
+/// keys: it carries a live link (and prints as `[redacted]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxMessage {
     pub to: String,
     pub subject: String,
-    pub body_sealed: String,
+    pub body_sealed: Sealed,
     pub created_at: i64,
-}
-
-impl std::fmt::Debug for OutboxMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxMessage")
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OutboxMessage {
@@ -85,7 +77,7 @@ pub(crate) fn message_op(
     let message = OutboxMessage {
         to: to.to_string(),
         subject: subject.to_string(),
-        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(to)),
+        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(to)).into(),
         created_at: now,
     };
     Ok(Op::Put {

@@ -80,12 +80,10 @@ pub async fn onward_origins(state: &AppState, return_to: &str) -> Vec<String> {
     let Some(query) = return_to.strip_prefix("/oauth/authorize?") else {
         return vec![];
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    let pairs = identity_shared::http::fields::read_pairs(query.as_bytes()).unwrap_or_default();
+    let get = |name: &str| match identity_shared::http::fields::one(&pairs, name) {
+        identity_shared::http::fields::One::Value(v) => Some(v),
+        _ => None,
     };
     let (Some(client_id), Some(redirect_uri)) = (get("client_id"), get("redirect_uri")) else {
         return vec![];
