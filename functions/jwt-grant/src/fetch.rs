@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::apps::{Apps, Role};
 use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
+use identity_shared::http::bearer::{self, BearerRefusal};
 use identity_shared::http::oauth::no_store;
 use identity_shared::http::{Internal, JsonError};
 use identity_shared::jwt_clients::JwtClients;
@@ -27,14 +28,11 @@ use identity_shared::tokens;
 
 /// Scopes that allow reading named authorizations.
 pub const READ_SCOPES: [&str; 2] = ["read-protected", "global"];
-const MAX_TOKEN_LEN: usize = 8 * 1024;
 const GONE_EXPIRED: &str =
     "the authorization's access token has expired; run identity admin authorization add again";
 
 enum Refusal {
-    NoToken,
-    BadToken,
-    Scope,
+    Bearer(BearerRefusal),
     NotFound(&'static str),
     Forbidden(&'static str),
     Gone(&'static str),
@@ -43,33 +41,8 @@ enum Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let (error, challenge) = match self {
-            Refusal::NoToken => (
-                JsonError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_request",
-                    "send an access token: Authorization: Bearer TOKEN",
-                ),
-                Some("Bearer realm=\"identity\""),
-            ),
-            Refusal::BadToken => (
-                JsonError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "the access token is not valid or has expired",
-                ),
-                Some("Bearer realm=\"identity\", error=\"invalid_token\""),
-            ),
-            Refusal::Scope => (
-                JsonError::new(
-                    StatusCode::FORBIDDEN,
-                    "insufficient_scope",
-                    "the access token needs the read-protected (or global) scope",
-                ),
-                Some(
-                    "Bearer realm=\"identity\", error=\"insufficient_scope\", scope=\"read-protected\"",
-                ),
-            ),
+        let (error, challenge): (JsonError, Option<&'static str>) = match self {
+            Refusal::Bearer(b) => return b.into_response(),
             Refusal::NotFound(what) => (
                 JsonError::new(StatusCode::NOT_FOUND, "not_found", what),
                 None,
@@ -98,14 +71,6 @@ fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Refusa
     move |e| Refusal::Internal(Internal::new(context, e))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
-        .then_some(token)
-}
-
 pub async fn fetch_authorization(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
@@ -123,15 +88,15 @@ async fn fetch(
     name: &str,
     headers: &HeaderMap,
 ) -> Result<serde_json::Value, Refusal> {
-    let token = bearer(headers).ok_or(Refusal::NoToken)?;
+    let token = bearer::token(headers).ok_or(Refusal::Bearer(BearerRefusal::Missing))?;
     let keys = state
         .secrets
         .signing_keys()
         .await
         .map_err(internal("signing keys"))?;
     let now = state.now();
-    let claims =
-        tokens::verify(&keys, token, &state.config.base_url, now).map_err(|_| Refusal::BadToken)?;
+    let claims = tokens::verify(&keys, token, &state.config.base_url, now)
+        .map_err(|_| Refusal::Bearer(BearerRefusal::Invalid))?;
     // As introspection judges it: a token revoked by itself (RFC 7009) or through its grant
     // is no longer accepted.
     let store = &state.store;
@@ -139,10 +104,10 @@ async fn fetch(
         .await
         .map_err(internal("token state read"))?
     {
-        return Err(Refusal::BadToken);
+        return Err(Refusal::Bearer(BearerRefusal::Invalid));
     }
     if !claims.scope.split(' ').any(|s| READ_SCOPES.contains(&s)) {
-        return Err(Refusal::Scope);
+        return Err(Refusal::Bearer(BearerRefusal::Scope("read-protected")));
     }
     const NO_APP: &str = "no such app, or the token's user has no role on it";
     const NOT_ADMIN: &str = "only the app's owner and its admins can read its authorizations";
@@ -224,24 +189,4 @@ async fn fetch(
         "expires_at": identity_shared::clock::rfc3339(auth.expires_at),
         "expires_in": auth.expires_at - now,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_is_read_case_insensitively_and_bounded() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h), None);
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc"),
-        );
-        assert_eq!(bearer(&h), Some("abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer(&h), None);
-    }
 }

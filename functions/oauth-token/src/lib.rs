@@ -2,8 +2,8 @@
 //! `POST /oauth/token` (authorization_code with PKCE, rotating refresh_token,
 //! client_credentials, device_code), `POST /oauth/device/authorize` (RFC 8628),
 //! `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
-//! (RFC 7662), `GET /.well-known/oauth-authorization-server` (RFC 8414) and
-//! `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
+//! (RFC 7662), `GET /oauth/userinfo` (the OpenID Connect UserInfo shape),
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
 //! crate parses requests and answers in the protocol's own shapes.
 
 pub mod answer;
@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod grants;
 pub mod introspection;
 pub mod revocation;
+pub mod userinfo;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -47,6 +48,12 @@ pub fn routes_with(settings: OAuthSettings) -> Router<AppState> {
         .route("/oauth/device/authorize", post(device_authorize))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/introspect", post(introspect))
+        .route(
+            "/oauth/userinfo",
+            get(|State(s): State<AppState>, headers: HeaderMap| async move {
+                userinfo::userinfo(&s, &headers).await
+            }),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
             get(|State(s): State<AppState>| async move { discovery::metadata_route(&s).await }),

@@ -2,6 +2,7 @@
 //! signed-in user. Only this module and the function crates know axum and lambda_http.
 
 pub mod basic;
+pub mod bearer;
 pub mod error;
 pub mod fields;
 pub mod form;

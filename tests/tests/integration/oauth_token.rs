@@ -793,3 +793,93 @@ async fn admin_revocation_of_a_grant_ends_its_tokens() {
         false
     );
 }
+
+/// `GET /oauth/userinfo` with `Authorization: Bearer TOKEN` (or none).
+async fn userinfo(
+    env: &Env,
+    bearer: Option<&str>,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+    let mut req = http::Request::get("/oauth/userinfo");
+    if let Some(b) = bearer {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+    }
+    let r = tower::ServiceExt::oneshot(
+        env.router.clone(),
+        req.body(axum::body::Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    (status, headers, identity_tests::body_json(r).await)
+}
+
+#[tokio::test]
+async fn userinfo_names_the_tokens_user_in_the_openid_connect_shape() {
+    let env = env().await;
+    let (_, a) = tokens_for(&env, &["identity", "read"]).await;
+    let access = a.json["access_token"].as_str().unwrap();
+    let (status, headers, body) = userinfo(&env, Some(access)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(body["email"], "a@example.com");
+    assert_eq!(body["email_verified"], true);
+    let claims = claims_of(access);
+    assert_eq!(body["sub"], claims["sub"]);
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        3,
+        "sub, email, email_verified: {body}"
+    );
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_missing_invalid_or_revoked_token_and_one_without_the_identity_scope() {
+    let env = env().await;
+    let (status, headers, _) = userinfo(&env, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"identity\""
+    );
+    let (status, _, body) = userinfo(&env, Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_token");
+
+    let (_, read_only) = tokens_for(&env, &["read"]).await;
+    let (status, headers, body) =
+        userinfo(&env, Some(read_only.json["access_token"].as_str().unwrap())).await;
+    let env = crate::oauth_common::env().await; // a fresh person for the next token
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "insufficient_scope");
+    assert!(
+        headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"identity\"")
+    );
+
+    let (_, a) = tokens_for(&env, &["identity"]).await;
+    let access = a.json["access_token"].as_str().unwrap();
+    let gid = claims_of(access)["gid"].as_str().unwrap().to_string();
+    env.state.store.revoke_grant(&gid).await.unwrap();
+    let (status, _, body) = userinfo(&env, Some(access)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked with its grant: {body}"
+    );
+    assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_token_limited_to_an_app() {
+    let env = env().await;
+    let (_, a) = tokens_for(&env, &["identity"]).await;
+    let claims: tokens::AccessClaims =
+        serde_json::from_value(claims_of(a.json["access_token"].as_str().unwrap())).unwrap();
+    let keys = env.state.secrets.signing_keys().await.unwrap();
+    let limited = tokens::issue(&keys, &claims.for_app("some-app")).unwrap();
+    let (status, _, body) = userinfo(&env, Some(limited.expose_secret())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+}

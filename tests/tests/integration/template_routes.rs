@@ -19,6 +19,7 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("oauth-token", "POST", "/oauth/token"),
     ("oauth-token", "POST", "/oauth/revoke"),
     ("oauth-token", "POST", "/oauth/introspect"),
+    ("oauth-token", "GET", "/oauth/userinfo"),
     (
         "oauth-token",
         "GET",
