@@ -15,6 +15,12 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     buf
 }
 
+/// A random number below `n` (a shard to spread writes over; not for secrets). `n` > 0.
+pub fn random_below(n: u32) -> u32 {
+    let b = random_bytes(4);
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) % n
+}
+
 /// A random URL-safe token with 256 bits of entropy (codes, refresh tokens, session ids).
 pub fn random_token() -> SecretString {
     SecretString::new(URL_SAFE_NO_PAD.encode(random_bytes(32)))

@@ -155,16 +155,11 @@ pub trait LoginHistory {
     ) -> Result<Vec<LoginAttempt>, StoreError>;
 }
 
-fn random_shard() -> u32 {
-    let b = crate::crypto::random_bytes(4);
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) % ALL_SHARDS
-}
-
 impl LoginAttempt {
     /// The partitions this attempt is written to, and until when it is kept.
     fn views(&self) -> (Vec<String>, i64) {
         let day = day_of(self.at);
-        let mut pks = vec![all_pk(day, random_shard())];
+        let mut pks = vec![all_pk(day, crate::crypto::random_below(ALL_SHARDS))];
         if !self.verified {
             return (pks, self.at + UNVERIFIED_RETENTION_SECS);
         }

@@ -119,11 +119,18 @@ pub fn shard_limit(total: u32) -> i64 {
     i64::from(total.div_ceil(TOTAL_SHARDS).max(1))
 }
 
-/// One counted key: its record key and its limit.
+/// One counted key: its record key, its limit, and whether it is a shard of the total
+/// (whose lock every shard carries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
     pk: String,
     limit: i64,
+    total: bool,
+}
+
+/// The record key of one shard of an action's total.
+fn total_pk(action: Action, shard: u32) -> String {
+    format!("limit#{}#total#{shard}", action.as_str())
 }
 
 /// The keys an attempt is counted under, with their limits (0 = not counted).
@@ -140,18 +147,21 @@ fn keys(action: Action, limit: Limit, attempt: &Attempt<'_>, shard: u32) -> Vec<
         out.push(Key {
             pk: hashed("subject", &subject.to_lowercase()),
             limit: i64::from(limit.subject),
+            total: false,
         });
     }
     if limit.address > 0 {
         out.push(Key {
             pk: hashed("address", &address_key(attempt.address)),
             limit: i64::from(limit.address),
+            total: false,
         });
     }
     if limit.total > 0 {
         out.push(Key {
-            pk: format!("limit#{}#total#{shard}", action.as_str()),
+            pk: total_pk(action, shard),
             limit: shard_limit(limit.total),
+            total: true,
         });
     }
     out
@@ -163,11 +173,6 @@ const STRIKES_SK: &str = "strikes";
 #[derive(Serialize, Deserialize)]
 struct LockRecord {
     until: i64,
-}
-
-fn random_shard() -> u32 {
-    let b = crypto::random_bytes(4);
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) % TOTAL_SHARDS
 }
 
 #[async_trait]
@@ -206,7 +211,12 @@ impl Throttling for Store {
     ) -> Result<Result<(), Locked>, StoreError> {
         let now = self.now();
         let mut longest: Option<i64> = None;
-        for key in keys(action, limit_of(limits, action), attempt, random_shard()) {
+        for key in keys(
+            action,
+            limit_of(limits, action),
+            attempt,
+            crypto::random_below(TOTAL_SHARDS),
+        ) {
             if let Some(lock) = self
                 .get::<LockRecord>(Table::Once, &key.pk, LOCK_SK)
                 .await?
@@ -231,7 +241,7 @@ impl Throttling for Store {
         let window = limits.window_secs;
         let index = now.div_euclid(window);
         let window_end = (index + 1) * window;
-        let shard = random_shard();
+        let shard = crypto::random_below(TOTAL_SHARDS);
         let mut lock: Option<Locked> = None;
         for key in keys(action, limit_of(limits, action), attempt, shard) {
             let count = self
@@ -247,11 +257,9 @@ impl Throttling for Store {
                 .await?;
             let secs = lock_secs(window, strikes);
             let until = now + secs;
-            let lock_pks: Vec<String> = if key.pk.contains("#total#") {
+            let lock_pks: Vec<String> = if key.total {
                 // Every shard of the total carries the lock: a check reads one shard.
-                (0..TOTAL_SHARDS)
-                    .map(|s| format!("limit#{}#total#{s}", action.as_str()))
-                    .collect()
+                (0..TOTAL_SHARDS).map(|s| total_pk(action, s)).collect()
             } else {
                 vec![key.pk.clone()]
             };
