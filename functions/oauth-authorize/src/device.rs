@@ -37,14 +37,6 @@ fn enter_code_page(error: Option<&str>) -> Response {
     )
 }
 
-/// The parameter's one value; missing or repeated is none.
-fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
-    match fields::one(pairs, name) {
-        fields::One::Value(v) => Some(v.to_string()),
-        _ => None,
-    }
-}
-
 /// `GET /device[?user_code=…]`. Codes that match no pending request count against the
 /// account's and the address's limits ([`Action::DeviceCode`]); while locked, no code is
 /// looked up.
@@ -62,7 +54,7 @@ pub async fn show(
         return Ok(page::activate_account(&user.account.email));
     }
     let pairs = parse_pairs(uri.query().unwrap_or("").as_bytes())?;
-    let Some(typed) = one(&pairs, "user_code") else {
+    let Some(typed) = fields::value(&pairs, "user_code") else {
         return Ok(enter_code_page(None));
     };
     let who = Attempt {
@@ -72,7 +64,7 @@ pub async fn show(
     page_throttle_check(&state, Action::DeviceCode, &who).await?;
     let request = state
         .store
-        .device_request_by_user_code(&typed)
+        .device_request_by_user_code(typed)
         .await
         .map_err(Internal::from_display("device read"))?;
     let Some(request) = request.filter(|r| r.state == DeviceState::Pending) else {
@@ -131,12 +123,14 @@ pub async fn answer(
 ) -> Result<Response, Answer> {
     let pairs = parse_pairs(&body)?;
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
-    let normalized = one(&pairs, "user_code")
-        .and_then(|typed| normalize_user_code(&typed))
+    let normalized = fields::value(&pairs, "user_code")
+        .and_then(normalize_user_code)
         .ok_or_else(refused_form)?;
     let shown = format!("{}-{}", &normalized[..4], &normalized[4..]);
-    let csrf = one(&pairs, "csrf");
-    let token_ok = csrf_ok(csrf.as_deref(), &device_csrf(&user.id, &shown));
+    let token_ok = csrf_ok(
+        fields::value(&pairs, "csrf"),
+        &device_csrf(&user.id, &shown),
+    );
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("device answer refused: another site, or no valid CSRF token");
         return Err(refused.into());
@@ -158,7 +152,7 @@ pub async fn answer(
         .map_err(Internal::from_display("device read"))?
         .filter(|r| r.state == DeviceState::Pending)
         .ok_or_else(|| expired(StatusCode::BAD_REQUEST))?;
-    let (next, title, text) = match one(&pairs, "decision").as_deref() {
+    let (next, title, text) = match fields::value(&pairs, "decision") {
         Some("allow") => {
             let scopes = Scopes::parse(&request.scope).unwrap_or_default();
             let grant = store

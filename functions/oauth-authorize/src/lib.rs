@@ -246,10 +246,7 @@ async fn revoke_authorization(
 ) -> Result<Response, Answer> {
     let pairs = parse_pairs(&body)?;
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
-    let field = |name: &str| match fields::one(&pairs, name) {
-        fields::One::Value(v) => Some(v),
-        _ => None,
-    };
+    let field = |name: &str| fields::value(&pairs, name);
     let token_ok = csrf_ok(field("csrf"), &authorizations_csrf(&user.id));
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("authorization revocation refused: another site, or no valid CSRF token");

@@ -81,10 +81,7 @@ pub async fn onward_origins(state: &AppState, return_to: &str) -> Vec<String> {
         return vec![];
     };
     let pairs = identity_shared::http::fields::read_pairs(query.as_bytes()).unwrap_or_default();
-    let get = |name: &str| match identity_shared::http::fields::one(&pairs, name) {
-        identity_shared::http::fields::One::Value(v) => Some(v),
-        _ => None,
-    };
+    let get = |name: &str| identity_shared::http::fields::value(&pairs, name);
     let (Some(client_id), Some(redirect_uri)) = (get("client_id"), get("redirect_uri")) else {
         return vec![];
     };

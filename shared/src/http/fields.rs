@@ -54,6 +54,14 @@ pub fn one<'a>(pairs: &'a [(String, String)], name: &str) -> One<'a> {
     }
 }
 
+/// The parameter's one value: `None` when it is missing or repeated.
+pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    match one(pairs, name) {
+        One::Value(v) => Some(v),
+        One::Missing | One::Repeated => None,
+    }
+}
+
 /// Decodes one form-encoded component: `+` is a space, `%XX` a byte. A `%` not followed by
 /// two hex digits, or bytes that are not UTF-8, make it unreadable (`None`).
 pub fn decode_component(text: &str) -> Option<String> {
@@ -95,6 +103,9 @@ mod tests {
         assert_eq!(one(&pairs, "a"), One::Value("1"));
         assert_eq!(one(&pairs, "b"), One::Repeated);
         assert_eq!(one(&pairs, "c"), One::Missing);
+        assert_eq!(value(&pairs, "a"), Some("1"));
+        assert_eq!(value(&pairs, "b"), None, "repeated");
+        assert_eq!(value(&pairs, "c"), None, "missing");
     }
 
     #[test]
