@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::apps::{Apps, Role};
 use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
-use identity_shared::http::bearer::{self, BearerRefusal};
+use identity_shared::http::bearer::{self, Audience, BearerRefusal, Denied};
 use identity_shared::http::oauth::no_store;
 use identity_shared::http::{Internal, JsonError};
 use identity_shared::jwt_clients::JwtClients;
@@ -67,6 +67,15 @@ impl IntoResponse for Refusal {
     }
 }
 
+impl From<Denied> for Refusal {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Refused(r) => Refusal::Bearer(r),
+            Denied::Internal(e) => Refusal::Internal(e),
+        }
+    }
+}
+
 fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Refusal {
     move |e| Refusal::Internal(Internal::new(context, e))
 }
@@ -88,27 +97,12 @@ async fn fetch(
     name: &str,
     headers: &HeaderMap,
 ) -> Result<serde_json::Value, Refusal> {
-    let token = bearer::token(headers).ok_or(Refusal::Bearer(BearerRefusal::Missing))?;
-    let keys = state
-        .secrets
-        .signing_keys()
-        .await
-        .map_err(internal("signing keys"))?;
-    let now = state.now();
-    let claims = tokens::verify(&keys, token, &state.config.base_url, now)
-        .map_err(|_| Refusal::Bearer(BearerRefusal::Invalid))?;
     // As introspection judges it: a token revoked by itself (RFC 7009) or through its grant
     // is no longer accepted.
+    let (claims, keys) =
+        bearer::authenticate(state, headers, Audience::IssuerOrApp, &READ_SCOPES).await?;
+    let now = state.now();
     let store = &state.store;
-    if !access_token_active(store, &claims)
-        .await
-        .map_err(internal("token state read"))?
-    {
-        return Err(Refusal::Bearer(BearerRefusal::Invalid));
-    }
-    if !claims.scope.split(' ').any(|s| READ_SCOPES.contains(&s)) {
-        return Err(Refusal::Bearer(BearerRefusal::Scope("read-protected")));
-    }
     const NO_APP: &str = "no such app, or the token's user has no role on it";
     const NOT_ADMIN: &str = "only the app's owner and its admins can read its authorizations";
     let app = match store.app(app_ref).await.map_err(internal("app read"))? {

@@ -1,11 +1,16 @@
-//! Bearer-token routes (RFC 6750): the one reader of `Authorization: Bearer`, and the one
-//! way such a route refuses (401 with `WWW-Authenticate: Bearer …`, or 403
-//! `insufficient_scope` naming the scope needed).
+//! Bearer-token routes (RFC 6750): the one reader of `Authorization: Bearer`, the one check
+//! of the token it carries ([`authenticate`]), and the one way such a route refuses (401
+//! with `WWW-Authenticate: Bearer …`, or 403 `insufficient_scope` naming the scope needed).
+
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::JsonError;
+use super::{AppState, Internal, JsonError};
+use crate::oauth::access_token_active;
+use crate::secrets::SigningKeys;
+use crate::tokens::{self, AccessClaims};
 
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -66,6 +71,77 @@ impl IntoResponse for BearerRefusal {
         }
         response
     }
+}
+
+/// Why a bearer-token request got no further: a refusal, or our failure (503).
+#[derive(Debug)]
+pub enum Denied {
+    Refused(BearerRefusal),
+    Internal(Internal),
+}
+
+impl From<BearerRefusal> for Denied {
+    fn from(r: BearerRefusal) -> Self {
+        Denied::Refused(r)
+    }
+}
+
+impl From<Internal> for Denied {
+    fn from(e: Internal) -> Self {
+        Denied::Internal(e)
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Refused(r) => r.into_response(),
+            Denied::Internal(e) => e.json().into_response(),
+        }
+    }
+}
+
+/// The audiences a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Only tokens for the issuer itself (not ones limited to an app).
+    Issuer,
+    /// The issuer's, or one app's (the route checks which app).
+    IssuerOrApp,
+}
+
+/// The request's access token, verified (ours, this issuer, not expired, an audience the
+/// route takes), active as introspection judges it (`oauth::access_token_active`), and
+/// holding one of `scopes` (a refusal names the first). With the signing keys it was
+/// checked with.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    audience: Audience,
+    scopes: &[&'static str],
+) -> Result<(AccessClaims, Arc<SigningKeys>), Denied> {
+    let token = token(headers).ok_or(BearerRefusal::Missing)?;
+    let keys = state
+        .secrets
+        .signing_keys()
+        .await
+        .map_err(Internal::from_display("signing keys"))?;
+    let claims = tokens::verify(&keys, token, &state.config.base_url, state.now())
+        .map_err(|_| BearerRefusal::Invalid)?;
+    if audience == Audience::Issuer && claims.app_id().is_some() {
+        // A token limited to one app is not for this resource.
+        return Err(BearerRefusal::Invalid.into());
+    }
+    if !access_token_active(&state.store, &claims)
+        .await
+        .map_err(Internal::from_display("token state read"))?
+    {
+        return Err(BearerRefusal::Invalid.into());
+    }
+    if !claims.scope.split(' ').any(|s| scopes.contains(&s)) {
+        return Err(BearerRefusal::Scope(scopes.first().copied().unwrap_or("")).into());
+    }
+    Ok((claims, keys))
 }
 
 #[cfg(test)]
