@@ -95,7 +95,8 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
     pub account_id: AccountId,
-    pub gid: GrantId,
+    /// The code's grant, live and this client's.
+    pub grant: Grant,
     pub scopes: Scopes,
 }
 
@@ -104,7 +105,7 @@ pub struct Issue {
 pub fn exchange(
     presented: Presented<'_>,
     code: &CodeGrant,
-    grant: Option<&Grant>,
+    grant: Option<Grant>,
 ) -> Result<Issue, Refusal> {
     if code.client_id != presented.client_id {
         return Err(Refusal::OtherClient);
@@ -121,7 +122,7 @@ pub fn exchange(
     let scopes = Scopes::parse(&code.scope).map_err(|_| Refusal::Corrupt)?;
     Ok(Issue {
         account_id: code.account_id.clone(),
-        gid: grant.gid.clone(),
+        grant,
         scopes,
     })
 }
@@ -177,10 +178,10 @@ mod tests {
         let issue = exchange(
             presented("c", CB, VERIFIER),
             &code(),
-            Some(&grant("c", false)),
+            Some(grant("c", false)),
         )
         .unwrap();
-        assert_eq!(issue.gid, "g");
+        assert_eq!(issue.grant.gid, "g");
         assert_eq!(issue.account_id, "a");
         assert_eq!(issue.scopes.to_string(), "identity read");
     }
@@ -190,7 +191,7 @@ mod tests {
         let r = exchange(
             presented("d", CB, VERIFIER),
             &code(),
-            Some(&grant("c", false)),
+            Some(grant("c", false)),
         );
         assert_eq!(r, Err(Refusal::OtherClient));
     }
@@ -205,7 +206,7 @@ mod tests {
             let r = exchange(
                 presented("c", other, VERIFIER),
                 &code(),
-                Some(&grant("c", false)),
+                Some(grant("c", false)),
             );
             assert_eq!(r, Err(Refusal::RedirectUri), "{other}");
         }
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn a_wrong_or_malformed_verifier_is_refused() {
         for v in ["dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj", "short", ""] {
-            let r = exchange(presented("c", CB, v), &code(), Some(&grant("c", false)));
+            let r = exchange(presented("c", CB, v), &code(), Some(grant("c", false)));
             assert_eq!(r, Err(Refusal::Verifier), "{v}");
         }
     }
@@ -222,7 +223,7 @@ mod tests {
     #[test]
     fn a_revoked_missing_or_foreign_grant_issues_nothing() {
         for g in [None, Some(grant("c", true)), Some(grant("d", false))] {
-            let r = exchange(presented("c", CB, VERIFIER), &code(), g.as_ref());
+            let r = exchange(presented("c", CB, VERIFIER), &code(), g.clone());
             assert_eq!(r, Err(Refusal::Revoked), "{g:?}");
         }
     }

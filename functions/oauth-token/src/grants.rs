@@ -97,14 +97,14 @@ async fn authorization_code(
         redirect_uri,
         code_verifier: verifier,
     };
-    let issue = code::exchange(presented, &c, grant.as_ref()).map_err(|r| match r {
+    let code::Issue {
+        account_id,
+        grant,
+        scopes,
+    } = code::exchange(presented, &c, grant).map_err(|r| match r {
         code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
         r => OAuthError::invalid_grant(r.description()),
     })?;
-    let grant = grant
-        .filter(|g| g.gid == issue.gid)
-        .ok_or_else(|| OAuthError::invalid_grant(code::Refusal::Revoked.description()))?;
-    let scopes = issue.scopes;
     let now = state.now();
     let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
         .map_err(|e| OAuthError::internal("refresh token", e))?;
@@ -116,7 +116,7 @@ async fn authorization_code(
         .map_err(|e| OAuthError::internal("token records", e))?;
     let claims = AccessClaims::new(
         &state.config.base_url,
-        &issue.account_id,
+        &account_id,
         &client.client_id,
         &scopes.to_string(),
         Some(&grant.gid),
