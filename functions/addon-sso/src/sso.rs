@@ -133,11 +133,10 @@ pub async fn sso(
                 .into_response();
         }
     };
-    let found = match &access {
-        SsoAccess::Granted { addon, app, .. } | SsoAccess::NoRole { addon, app } => {
-            Some((addon, app))
-        }
-        SsoAccess::NoSuchAddon => None,
+    let (found, role) = match &access {
+        SsoAccess::Granted { addon, app, role } => (Some((addon, app)), Some(Some(*role))),
+        SsoAccess::NoRole { addon, app } => (Some((addon, app)), Some(None)),
+        SsoAccess::NoSuchAddon => (None, None),
     };
     let claims = found.map(|(addon, app)| SsoClaims {
         resource_id: addon.resource_id.clone(),
@@ -150,11 +149,7 @@ pub async fn sso(
     });
     let facts = addon::Facts {
         pending: user.account.status == AccountStatus::Pending,
-        role: match &access {
-            SsoAccess::Granted { role, .. } => Some(Some(*role)),
-            SsoAccess::NoRole { .. } => Some(None),
-            SsoAccess::NoSuchAddon => None,
-        },
+        role,
         // Fields the token formula could re-split (an email holding ':') get no form.
         sendable: claims
             .as_ref()
