@@ -87,9 +87,10 @@ impl UserRefusal {
 }
 
 /// The rule for the user: one that exists, is pre-authorized for the client, is not
-/// blocked, and is active (not pending), in that order.
-pub fn user_may_have_token(user: Option<User>) -> Result<(), UserRefusal> {
-    let user = user.ok_or(UserRefusal::Unknown)?;
+/// blocked, and is active (not pending), in that order. `user` pairs what the rule reads
+/// with the caller's record of the user, which a pass hands back.
+pub fn user_may_have_token<A>(user: Option<(User, A)>) -> Result<A, UserRefusal> {
+    let (user, account) = user.ok_or(UserRefusal::Unknown)?;
     if !user.pre_authorized {
         return Err(UserRefusal::NotPreAuthorized);
     }
@@ -99,7 +100,7 @@ pub fn user_may_have_token(user: Option<User>) -> Result<(), UserRefusal> {
     if !user.active {
         return Err(UserRefusal::NotActive);
     }
-    Ok(())
+    Ok(account)
 }
 
 /// The scope the token gets: the requested one, which must lie within the client's (each
@@ -251,30 +252,36 @@ mod tests {
             blocked: false,
             active: true,
         };
-        assert_eq!(user_may_have_token(Some(ok)), Ok(()));
-        assert_eq!(user_may_have_token(None), Err(UserRefusal::Unknown));
+        assert_eq!(user_may_have_token(Some((ok, "a"))), Ok("a"));
+        assert_eq!(user_may_have_token::<()>(None), Err(UserRefusal::Unknown));
         let all_wrong = User {
             pre_authorized: false,
             blocked: true,
             active: false,
         };
         assert_eq!(
-            user_may_have_token(Some(all_wrong)),
+            user_may_have_token(Some((all_wrong, ()))),
             Err(UserRefusal::NotPreAuthorized)
         );
         assert_eq!(
-            user_may_have_token(Some(User {
-                blocked: true,
-                active: false,
-                ..ok
-            })),
+            user_may_have_token(Some((
+                User {
+                    blocked: true,
+                    active: false,
+                    ..ok
+                },
+                ()
+            ))),
             Err(UserRefusal::Blocked)
         );
         assert_eq!(
-            user_may_have_token(Some(User {
-                active: false,
-                ..ok
-            })),
+            user_may_have_token(Some((
+                User {
+                    active: false,
+                    ..ok
+                },
+                ()
+            ))),
             Err(UserRefusal::NotActive)
         );
     }

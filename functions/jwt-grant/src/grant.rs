@@ -266,17 +266,16 @@ async fn decide(
         .await
         .map_err(|e| OAuthError::internal("account read", e))?;
     seen.account_id = account.as_ref().map(|a| a.id.to_string());
-    let user = account.as_ref().map(|a| jwt::User {
-        pre_authorized: client.is_pre_authorized(&a.id),
-        blocked: a.is_blocked(),
-        active: a.status == AccountStatus::Active,
+    let user = account.map(|a| {
+        let facts = jwt::User {
+            pre_authorized: client.is_pre_authorized(&a.id),
+            blocked: a.is_blocked(),
+            active: a.status == AccountStatus::Active,
+        };
+        (facts, a)
     });
-    jwt::user_may_have_token(user).map_err(|r| OAuthError::invalid_grant(r.description()))?;
-    let Some(account) = account else {
-        return Err(OAuthError::invalid_grant(
-            jwt::UserRefusal::Unknown.description(),
-        ));
-    };
+    let account =
+        jwt::user_may_have_token(user).map_err(|r| OAuthError::invalid_grant(r.description()))?;
     let scope = granted_scope(form.get("scope"), &client.scopes)?;
     let keys = state
         .secrets
