@@ -4,8 +4,8 @@
 //! time; an unknown client or a public one presenting a secret costs the same comparison,
 //! so the answer's timing tells nothing.
 
+use crate::digest::same;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// What the registry holds of a client, as authentication needs it.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +23,7 @@ const NO_SECRET: &str = "0000000000000000000000000000000000000000000000000000000
 pub fn secret_matches(stored: Option<&str>, presented: &str) -> bool {
     let hash = hex::encode(Sha256::digest(presented.as_bytes()));
     let against = stored.unwrap_or(NO_SECRET);
-    let same = hash.len() == against.len() && bool::from(hash.as_bytes().ct_eq(against.as_bytes()));
-    same && stored.is_some()
+    same(&hash, against) && stored.is_some()
 }
 
 /// The rule: a public client authenticates with no secret; a confidential one with its

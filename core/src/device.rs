@@ -2,8 +2,8 @@
 //! stored request (or none), the polling client and `now`, what the poll answers and the
 //! one conditional write that goes with it.
 
+use crate::digest::same;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::ids::{AccountId, ClientId, GrantId};
 use crate::store::{Cond, Item, Op, StoreError, Table};
@@ -104,9 +104,7 @@ pub fn poll(
     let Some(current) = current else {
         return Ok(PollDecision::Answer(Poll::Invalid));
     };
-    let same_client = current.client_id.len() == client_id.len()
-        && bool::from(current.client_id.as_bytes().ct_eq(client_id.as_bytes()));
-    if !same_client {
+    if !same(&current.client_id, client_id) {
         return Ok(PollDecision::Answer(Poll::Invalid));
     }
     if current.expires_at <= now {

@@ -75,6 +75,12 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
+/// Whether two secret-derived strings are equal, in time that does not depend on where they
+/// differ (their lengths are public: hashes, challenges, client ids).
+pub fn same(a: &str, b: &str) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +95,13 @@ mod tests {
         let s = Sealed::new("c2VhbGVk");
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"c2VhbGVk\"");
+    }
+
+    #[test]
+    fn same_compares_whole_strings() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"), "a prefix is not equal");
+        assert!(!same("", "a"));
     }
 }

@@ -1,10 +1,10 @@
 //! PKCE (RFC 7636), `S256` only: `plain` would let anyone who sees the authorization request
 //! redeem the code.
 
+use crate::digest::same;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// The only method accepted.
 pub const S256: &str = "S256";
@@ -32,10 +32,7 @@ pub fn challenge_of(verifier: &str) -> String {
 
 /// The verifier is well-formed and hashes to the challenge (compared in constant time).
 pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
-    let expected = challenge_of(verifier);
-    valid_verifier(verifier)
-        && expected.len() == challenge.len()
-        && bool::from(expected.as_bytes().ct_eq(challenge.as_bytes()))
+    valid_verifier(verifier) && same(&challenge_of(verifier), challenge)
 }
 
 #[cfg(test)]
