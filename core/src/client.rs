@@ -4,8 +4,9 @@
 //! time; an unknown client or a public one presenting a secret costs the same comparison,
 //! so the answer's timing tells nothing.
 
-use crate::digest::same;
 use sha2::{Digest, Sha256};
+
+use crate::digest::same;
 
 /// What the registry holds of a client, as authentication needs it.
 #[derive(Debug, Clone, Copy)]

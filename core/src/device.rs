@@ -2,9 +2,9 @@
 //! stored request (or none), the polling client and `now`, what the poll answers and the
 //! one conditional write that goes with it.
 
-use crate::digest::same;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::same;
 use crate::ids::{AccountId, ClientId, GrantId};
 use crate::store::{Cond, Item, Op, StoreError, Table};
 

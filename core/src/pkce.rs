@@ -1,10 +1,11 @@
 //! PKCE (RFC 7636), `S256` only: `plain` would let anyone who sees the authorization request
 //! redeem the code.
 
-use crate::digest::same;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+
+use crate::digest::same;
 
 /// The only method accepted.
 pub const S256: &str = "S256";
