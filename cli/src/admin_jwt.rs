@@ -2,22 +2,19 @@
 //! `identity admin authorization …`: the operator's side of the JWT bearer grant.
 //! Each command answers one JSON object and a short text (see `admin.rs`).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use identity_shared::accounts::{Account, Accounts, Email};
 use identity_shared::apps::{App, Apps};
-use identity_shared::authorizations::{
-    self, NamedAuthorization, NamedAuthorizations, NewAuthorization, TokenSeal,
-};
+use identity_shared::authorizations::{NamedAuthorization, NamedAuthorizations};
 use identity_shared::config::{self, Config, StoreSpec};
 use identity_shared::jwt_clients::{Certificate, JwtClient, JwtClients};
 use identity_shared::login_history::{HistoryFilter, LoginHistory};
 use identity_shared::secret::SecretString;
 use identity_shared::store::Store;
 use identity_shared::{AppState, crypto};
-use jwt_grant::grant::{self, Origin, Via};
+use jwt_grant::grant::{Origin, Via};
 use serde_json::{Value, json};
 
 /// Lifetime of the assertion `authorization add` makes for itself.
@@ -389,13 +386,7 @@ async fn authorization(spec: &StoreSpec, store: &Store, cmd: AuthorizationComman
             alias,
             scope,
         } => {
-            let alias = alias.unwrap_or_else(|| authorizations::default_alias(&name));
-            if !authorizations::valid_developer_name(&name) {
-                return Err(authorizations::AuthorizationError::InvalidName.to_string());
-            }
-            if !authorizations::valid_alias(&alias) {
-                return Err(authorizations::AuthorizationError::InvalidAlias.to_string());
-            }
+            jwt_grant::named::names(&name, alias.as_deref()).map_err(fail)?;
             let app = app_named(store, &app).await?;
             let email = Email::parse(&user).map_err(|e| format!("{user:?}: {e}"))?;
             let key = SecretString::new(
@@ -415,54 +406,21 @@ async fn authorization(spec: &StoreSpec, store: &Store, cmd: AuthorizationComman
             let assertion = jwt_grant::sign::sign_assertion(&key, &claims)
                 .map_err(|e| format!("{}: {e}", key_file.display()))?;
             drop(key);
-            let mut form = HashMap::from([
-                ("grant_type".to_string(), grant::JWT_BEARER.to_string()),
-                (
-                    "assertion".to_string(),
-                    assertion.expose_secret().to_string(),
-                ),
-            ]);
-            if let Some(s) = scope {
-                form.insert("scope".into(), s);
-            }
             let origin = Origin {
                 source_ip: None,
                 via: Via::Admin,
                 app_id: Some(app.id.clone()),
             };
-            let granted = grant::exchange(&state, Ok(form), &origin)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "the JWT grant was refused ({}): {}",
-                        e.code.as_str(),
-                        e.description
-                    )
-                })?;
-            let keys = state.secrets.signing_keys().await.map_err(fail)?;
-            let seal = TokenSeal::from_signing_keys(&keys).map_err(fail)?;
-            let record = NamedAuthorization::new(
-                &NewAuthorization {
-                    developer_name: &name,
-                    alias: &alias,
-                    app_id: &app.id,
-                    client_id: &granted.client_id,
-                    account_id: &granted.account_id,
-                    email: &granted.email,
-                    scope: &granted.scope,
-                    instance_url: &granted.instance_url,
-                    access_token: &granted.access_token,
-                    issued_at: granted.issued_at,
-                    expires_at: granted.expires_at,
-                },
-                &seal,
-                now,
-            );
-            let saved = state
-                .store
-                .save_authorization(&record)
-                .await
-                .map_err(fail)?;
+            let saved = jwt_grant::named::add(
+                &state,
+                &name,
+                alias.as_deref(),
+                assertion.expose_secret(),
+                scope.as_deref(),
+                &origin,
+            )
+            .await
+            .map_err(fail)?;
             let mut out = saved.public_json();
             out["app"] = json!(app.name);
             out["status"] = json!("connected");
@@ -470,7 +428,7 @@ async fn authorization(spec: &StoreSpec, store: &Store, cmd: AuthorizationComman
                 out,
                 format!(
                     "Adding credentials for {} to {} as {}... Connected (alias {})",
-                    granted.email, app.name, saved.developer_name, saved.alias
+                    saved.email, app.name, saved.developer_name, saved.alias
                 ),
             ))
         }

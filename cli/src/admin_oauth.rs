@@ -29,6 +29,10 @@ pub enum ClientCommand {
         #[arg(long = "scope", num_args = 1..)]
         scope: Vec<String>,
     },
+    /// Register the `identity` command's own client (`identity-cli`: public, device flow,
+    /// scopes identity and global) unless it exists; `identity login` needs it.
+    /// `identity serve` does this at start.
+    AddCli,
     /// Show one client.
     Show { client_id: String },
     /// List clients.
@@ -77,6 +81,16 @@ pub async fn client(store: &Store, cmd: ClientCommand) -> Result<Output, Failure
                 None => text.push_str("\npublic client: no secret; PKCE (S256) is required"),
             }
             Ok(Output { json, text })
+        }
+        ClientCommand::AddCli => {
+            let client = store.ensure_cli_client().await?;
+            Ok(Output {
+                text: format!(
+                    "client_id: {} ({}): identity login can sign people in",
+                    client.client_id, client.name
+                ),
+                json: client.public_json(),
+            })
         }
         ClientCommand::Show { client_id } => {
             let client = store

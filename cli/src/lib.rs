@@ -1,9 +1,12 @@
 //! `identity`: `serve` runs every function's routes in one process; `admin` is the
-//! operator's command group, against the same `IDENTITY_STORE` as the service.
+//! operator's command group, against the same `IDENTITY_STORE` as the service; `login`,
+//! `whoami`, `token`, `logout` and `authorizations` are the commands for people and CI,
+//! against a server over HTTP (`user`).
 
 mod admin;
 pub mod dev_idp;
 pub mod example_partner;
+mod user;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ use axum::Router;
 use clap::{Parser, Subcommand};
 use identity_shared::config::{SecretsSpec, StoreSpec};
 use identity_shared::http::plumbing;
+use identity_shared::oauth::OAuthClients;
 use identity_shared::secrets::SecretKind;
 use identity_shared::{AppState, Config};
 
@@ -41,6 +45,8 @@ pub enum Command {
     },
     /// Operator commands against IDENTITY_STORE.
     Admin(Box<admin::AdminArgs>),
+    #[command(flatten)]
+    User(user::UserCommand),
 }
 
 /// Every function's routes in one router (state not yet given, layers not yet applied).
@@ -102,6 +108,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Admin(args) => admin::run(*args).await,
+        Command::User(cmd) => user::run(cmd).await,
     }
 }
 
@@ -128,6 +135,8 @@ async fn serve(listen: SocketAddr, with_dev_idp: bool) -> Result<(), Box<dyn std
         .secrets
         .warm(&[SecretKind::Cookie, SecretKind::Signing, SecretKind::SamlSp])
         .await?;
+    // `identity login` signs in through this client.
+    state.store.ensure_cli_client().await?;
     let dev = if with_dev_idp {
         Some(dev_idp::install(&state).await?)
     } else {

@@ -13,9 +13,10 @@
 //! - [`client`]: client authentication; [`code`]: the authorization-code exchange; [`refresh`]: refresh-token rotation;
 //!   [`jwt`]: the JWT bearer grant's claims, user and scope rules; [`device`]: the device
 //!   flow's poll; [`sso`]: an SSO login's path, confirmed moves, team roles; [`addon`]:
-//!   who gets an add-on SSO form.
+//!   who gets an add-on SSO form; [`api_key`]: when a long-lived API key still acts.
 
 pub mod addon;
+pub mod api_key;
 pub mod client;
 pub mod clock;
 pub mod code;

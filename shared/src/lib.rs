@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod addon_sso;
 pub mod addons;
+pub mod api_keys;
 pub mod apps;
 pub mod authorizations;
 pub mod clock;

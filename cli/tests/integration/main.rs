@@ -1,5 +1,6 @@
 //! The `identity` command's tests in one binary: the operator commands (admin_*), `serve`
-//! (cli) and the browser journeys (browser).
+//! (cli), the user commands (cli_user, in a terminal through pty) and the browser journeys
+//! (browser, with `identity login` in `browser::cli_login`).
 
 /// A free port on 127.0.0.1 for a server a test starts (every test server listens there).
 pub fn free_port() -> u16 {
@@ -31,4 +32,6 @@ mod admin_addon;
 mod admin_jwt;
 mod browser;
 mod cli;
+mod cli_user;
 mod oauth_admin;
+mod pty;

@@ -17,10 +17,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::apps::{Apps, Role};
+use identity_shared::apps::{App, Apps, Role};
 use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
-use identity_shared::http::bearer::{self, Audience, BearerRefusal, Denied};
-use identity_shared::http::oauth::no_store;
+use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
+use identity_shared::http::oauth::{OAuthError, no_store};
 use identity_shared::http::{Internal, JsonError};
 use identity_shared::jwt_clients::JwtClients;
 use identity_shared::oauth::access_token_active;
@@ -31,7 +31,10 @@ pub const READ_SCOPES: [&str; 2] = ["read-protected", "global"];
 const GONE_EXPIRED: &str =
     "the authorization's access token has expired; run identity admin authorization add again";
 
-enum Refusal {
+pub(crate) enum Refusal {
+    BadRequest(String),
+    /// The JWT grant's own refusal (RFC 6749 shape).
+    Grant(OAuthError),
     Bearer(BearerRefusal),
     NotFound(&'static str),
     Forbidden(&'static str),
@@ -43,6 +46,11 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (error, challenge): (JsonError, Option<&'static str>) = match self {
             Refusal::Bearer(b) => return b.into_response(),
+            Refusal::Grant(e) => return e.into_response(),
+            Refusal::BadRequest(why) => (
+                JsonError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
+                None,
+            ),
             Refusal::NotFound(what) => (
                 JsonError::new(StatusCode::NOT_FOUND, "not_found", what),
                 None,
@@ -76,7 +84,7 @@ impl From<Denied> for Refusal {
     }
 }
 
-fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Refusal {
+pub(crate) fn internal<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> Refusal {
     move |e| Refusal::Internal(Internal::new(context, e))
 }
 
@@ -99,31 +107,11 @@ async fn fetch(
 ) -> Result<serde_json::Value, Refusal> {
     // As introspection judges it: a token revoked by itself (RFC 7009) or through its grant
     // is no longer accepted.
-    let (claims, keys) =
+    let (caller, keys) =
         bearer::authenticate(state, headers, Audience::IssuerOrApp, &READ_SCOPES).await?;
     let now = state.now();
     let store = &state.store;
-    const NO_APP: &str = "no such app, or the token's user has no role on it";
-    const NOT_ADMIN: &str = "only the app's owner and its admins can read its authorizations";
-    let app = match store.app(app_ref).await.map_err(internal("app read"))? {
-        Some(a) => Some(a),
-        None => store
-            .app_by_name(app_ref)
-            .await
-            .map_err(internal("app read"))?,
-    }
-    .ok_or(Refusal::NotFound(NO_APP))?;
-    if claims.app_id().is_some_and(|a| a != app.id) {
-        return Err(Refusal::NotFound(NO_APP));
-    }
-    let role = store
-        .role_of(&app.id, &claims.sub)
-        .await
-        .map_err(internal("role read"))?
-        .ok_or(Refusal::NotFound(NO_APP))?;
-    if !matches!(role, Role::Owner | Role::Admin) {
-        return Err(Refusal::Forbidden(NOT_ADMIN));
-    }
+    let app = app_of_owner_or_admin(state, app_ref, &caller).await?;
     let auth = store
         .authorization(&app.id, name)
         .await
@@ -183,4 +171,37 @@ async fn fetch(
         "expires_at": identity_shared::clock::rfc3339(auth.expires_at),
         "expires_in": auth.expires_at - now,
     }))
+}
+
+/// The app `app_ref` (id or name) when the caller may manage its named authorizations: its
+/// owner or one of its admins, read from the store now (a member or collaborator cannot turn
+/// a token into another user's), through a token not limited to another app.
+pub(crate) async fn app_of_owner_or_admin(
+    state: &AppState,
+    app_ref: &str,
+    caller: &Caller,
+) -> Result<App, Refusal> {
+    const NO_APP: &str = "no such app, or the token's user has no role on it";
+    const NOT_ADMIN: &str = "only the app's owner and its admins can manage its authorizations";
+    let store = &state.store;
+    let app = match store.app(app_ref).await.map_err(internal("app read"))? {
+        Some(a) => Some(a),
+        None => store
+            .app_by_name(app_ref)
+            .await
+            .map_err(internal("app read"))?,
+    }
+    .ok_or(Refusal::NotFound(NO_APP))?;
+    if caller.app_id.as_ref().is_some_and(|a| *a != app.id) {
+        return Err(Refusal::NotFound(NO_APP));
+    }
+    let role = store
+        .role_of(&app.id, &caller.sub)
+        .await
+        .map_err(internal("role read"))?
+        .ok_or(Refusal::NotFound(NO_APP))?;
+    if !matches!(role, Role::Owner | Role::Admin) {
+        return Err(Refusal::Forbidden(NOT_ADMIN));
+    }
+    Ok(app)
 }

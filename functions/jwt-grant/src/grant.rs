@@ -4,7 +4,8 @@
 //! attempt, good or bad, is written to the login history; a success whose history record
 //! cannot be written is refused (no token without its audit record).
 //!
-//! Both the route and `identity admin authorization add` run [`exchange`].
+//! The token route, `POST /apps/{app}/authorizations` and `identity admin authorization add`
+//! run [`exchange`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,6 +49,8 @@ pub enum Via {
     TokenEndpoint,
     /// `identity admin authorization add`.
     Admin,
+    /// `POST /apps/{app}/authorizations` (`identity authorizations jwt add`).
+    Cli,
 }
 
 impl Via {
@@ -55,6 +58,7 @@ impl Via {
         match self {
             Via::TokenEndpoint => "token_endpoint",
             Via::Admin => "admin",
+            Via::Cli => "cli",
         }
     }
 }
@@ -122,14 +126,15 @@ fn granted_scope(requested: Option<&String>, allowed: &[String]) -> Result<Strin
 }
 
 /// Runs the grant on a parsed form (or the form's parse error) and records the attempt.
-/// At the token endpoint, an address with too many failures is refused before any check
-/// (a valid assertion too), and every failure counts ([`Action::JwtGrant`]).
+/// Over HTTP (the token endpoint and the named-authorization route), an address with too
+/// many failures is refused before any check (a valid assertion too), and every failure
+/// counts ([`Action::JwtGrant`]); the operator's command is not throttled.
 pub async fn exchange(
     state: &AppState,
     form: Result<HashMap<String, String>, OAuthError>,
     origin: &Origin,
 ) -> Result<Granted, OAuthError> {
-    let throttled = origin.via == Via::TokenEndpoint;
+    let throttled = origin.via != Via::Admin;
     let limits = &state.config.limits;
     let who = Attempt {
         subject: None,

@@ -5,7 +5,10 @@
 //! - `POST /oauth/jwt/token`: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
 //!   `assertion=JWT`, optional `scope`; the token response or an RFC 6749 JSON error.
 //! - `GET /apps/{app}/authorizations/{name_or_alias}`: a named authorization's credentials,
-//!   for a bearer token whose user holds a role on the app ([`fetch`]).
+//!   for a bearer token whose user is the app's owner or admin ([`fetch`]).
+//! - `POST /apps/{app}/authorizations`, `GET /apps/{app}/authorizations`,
+//!   `DELETE /apps/{app}/authorizations/{name}`: named authorizations made from an assertion
+//!   the caller signed, listed and removed ([`manage`], through [`named`]).
 //!
 //! [`assertion`] holds the protocol rules (no I/O, `now` given), [`grant`] runs them in
 //! order against the store and writes the login history, [`sign`] makes assertions for
@@ -14,6 +17,8 @@
 pub mod assertion;
 pub mod fetch;
 pub mod grant;
+pub mod manage;
+pub mod named;
 pub mod sign;
 
 use axum::Json;
@@ -35,10 +40,16 @@ pub const WARM: &[SecretKind] = &[SecretKind::Signing];
 const MAX_BODY: usize = 32 * 1024;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(grant::TOKEN_PATH, post(token)).route(
-        "/apps/{app}/authorizations/{name}",
-        get(fetch::fetch_authorization),
-    )
+    Router::new()
+        .route(grant::TOKEN_PATH, post(token))
+        .route(
+            "/apps/{app}/authorizations",
+            get(manage::list).post(manage::create),
+        )
+        .route(
+            "/apps/{app}/authorizations/{name}",
+            get(fetch::fetch_authorization).delete(manage::remove),
+        )
 }
 
 /// The function's whole service, as Lambda and `identity serve` run it.

@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
+use identity_shared::api_keys::ApiKeys;
 use identity_shared::crypto;
 use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form, plumbing};
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
@@ -230,15 +231,22 @@ async fn authorizations(
             .map_err(Internal::from_display("client read"))?;
         rows.push((g, client));
     }
+    let keys = state
+        .store
+        .api_keys_of(&user.account)
+        .await
+        .map_err(Internal::from_display("api keys read"))?;
     Ok(pages::authorizations(
         &user.account.email,
         &rows,
+        &keys,
         &authorizations_csrf(&user.id),
         &identity_shared::session::logout_csrf(&user.id),
     ))
 }
 
-/// `POST /account/authorizations/revoke`: `grant_id` and `csrf`.
+/// `POST /account/authorizations/revoke`: `grant_id` (an application's grant) or
+/// `api_key_id` (an API key), and `csrf`.
 async fn revoke_authorization(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -259,21 +267,33 @@ async fn revoke_authorization(
             "There is no such authorization on your account.",
         )
     };
-    let gid = field("grant_id").ok_or_else(not_found)?;
-    let grant = state
-        .store
-        .grant(gid)
-        .await
-        .map_err(Internal::from_display("grant read"))?;
-    if grant.is_none_or(|g| g.account_id != user.account.id) {
-        return Err(not_found().into());
+    if let Some(key_id) = field("api_key_id") {
+        if !state
+            .store
+            .revoke_api_key(&user.account.id, key_id)
+            .await
+            .map_err(Internal::from_display("api key revoke"))?
+        {
+            return Err(not_found().into());
+        }
+        tracing::info!(key_id, "api key revoked by its account");
+    } else {
+        let gid = field("grant_id").ok_or_else(not_found)?;
+        let grant = state
+            .store
+            .grant(gid)
+            .await
+            .map_err(Internal::from_display("grant read"))?;
+        if grant.is_none_or(|g| g.account_id != user.account.id) {
+            return Err(not_found().into());
+        }
+        state
+            .store
+            .revoke_grant(gid)
+            .await
+            .map_err(Internal::from_display("grant revoke"))?;
+        tracing::info!(gid, "grant revoked by its account");
     }
-    state
-        .store
-        .revoke_grant(gid)
-        .await
-        .map_err(Internal::from_display("grant revoke"))?;
-    tracing::info!(gid, "grant revoked by its account");
     Ok(redirect(
         StatusCode::SEE_OTHER,
         "/account/authorizations",

@@ -3,6 +3,7 @@
 
 use axum::response::Response;
 use http::{StatusCode, header};
+use identity_shared::api_keys::ApiKey;
 use identity_shared::http::form;
 use identity_shared::http::page::{self, esc};
 use identity_shared::oauth::{Grant, OAuthClient, Scopes};
@@ -80,10 +81,11 @@ If you allow it, it will be able to:</p>{scopes}\
     r
 }
 
-/// The signed-in person's grants, each with a revoke button.
+/// The signed-in person's grants and API keys, each with a revoke button.
 pub fn authorizations(
     email: &str,
     grants: &[(Grant, Option<OAuthClient>)],
+    keys: &[ApiKey],
     csrf: &str,
     logout_csrf: &str,
 ) -> Response {
@@ -111,12 +113,45 @@ pub fn authorizations(
             .collect();
         format!("<ul>{items}</ul>")
     };
+    let keys = if keys.is_empty() {
+        "<p>You have no API keys. <code>identity authorizations create</code> makes one.</p>"
+            .to_string()
+    } else {
+        let items: String = keys
+            .iter()
+            .map(|k| {
+                let label = if k.description.is_empty() {
+                    format!("API key {}", k.id)
+                } else {
+                    k.description.clone()
+                };
+                let expiry = k.expires_at.map_or("never expires".to_string(), |at| {
+                    format!("expires {}", identity_shared::clock::rfc3339(at))
+                });
+                format!(
+                    "<li><h3>{label}</h3><p class=\"muted\">Key {id}, made {since}, {expiry}. \
+Full access to your account.</p>\
+<form method=\"post\" action=\"/account/authorizations/revoke\">{kid}{csrf}\
+<button type=\"submit\">Revoke API key {id}</button></form></li>",
+                    label = esc(&label),
+                    id = esc(&k.id),
+                    since = esc(&identity_shared::clock::rfc3339(k.created_at)),
+                    expiry = esc(&expiry),
+                    kid = hidden("api_key_id", &k.id),
+                    csrf = hidden("csrf", csrf),
+                )
+            })
+            .collect();
+        format!("<ul>{items}</ul>")
+    };
     page::html(
         StatusCode::OK,
         "Authorized applications",
         &format!(
             "<p>Signed in as <strong>{}</strong>. These applications can use your account; \
 revoking one ends its access at once: every token it holds stops working.</p>{list}\
+<h2>API keys</h2><p>Long-lived keys for scripts and CI. They stop working when revoked, \
+when they expire, and when your account moves to single sign-on.</p>{keys}\
 <form method=\"post\" action=\"/logout\">{logout}<button type=\"submit\">Sign out</button></form>",
             esc(email),
             logout = hidden("csrf", logout_csrf),

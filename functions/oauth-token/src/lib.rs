@@ -3,10 +3,12 @@
 //! client_credentials, device_code), `POST /oauth/device/authorize` (RFC 8628),
 //! `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
 //! (RFC 7662), `GET /oauth/userinfo` (the OpenID Connect UserInfo shape),
+//! `GET/POST /oauth/authorizations` and `DELETE /oauth/authorizations/{id}` (API keys),
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
 //! crate parses requests and answers in the protocol's own shapes.
 
 pub mod answer;
+pub mod api_keys;
 pub mod client_auth;
 pub mod device;
 pub mod discovery;
@@ -16,9 +18,9 @@ pub mod revocation;
 pub mod userinfo;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use http::HeaderMap;
 use identity_shared::AppState;
@@ -53,6 +55,25 @@ pub fn routes_with(settings: OAuthSettings) -> Router<AppState> {
             get(|State(s): State<AppState>, headers: HeaderMap| async move {
                 userinfo::userinfo(&s, &headers).await
             }),
+        )
+        .route(
+            "/oauth/authorizations",
+            get(|State(s): State<AppState>, headers: HeaderMap| async move {
+                api_keys::list(&s, &headers).await
+            })
+            .post(
+                |State(s): State<AppState>, headers: HeaderMap, body: Bytes| async move {
+                    api_keys::create(&s, &headers, &body).await
+                },
+            ),
+        )
+        .route(
+            "/oauth/authorizations/{id}",
+            delete(
+                |State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap| async move {
+                    api_keys::revoke(&s, &headers, &id).await
+                },
+            ),
         )
         .route(
             "/.well-known/oauth-authorization-server",

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::{AppState, Internal, JsonError};
+use crate::api_keys::{ApiKeys, is_api_key};
 use crate::oauth::access_token_active;
 use crate::secrets::SigningKeys;
 use crate::tokens::{self, AccessClaims};
@@ -110,38 +111,81 @@ pub enum Audience {
     IssuerOrApp,
 }
 
-/// The request's access token, verified (ours, this issuer, not expired, an audience the
-/// route takes), active as introspection judges it (`oauth::access_token_active`), and
-/// holding one of `scopes` (a refusal names the first). With the signing keys it was
-/// checked with.
+/// Who a bearer request speaks for, after [`authenticate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The account id (a client's id for a client-credentials token).
+    pub sub: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The app an access token is limited to (its audience), if any.
+    pub app_id: Option<String>,
+    /// The API key's id, when the bearer was a long-lived API key.
+    pub api_key: Option<String>,
+}
+
+impl Caller {
+    fn from_claims(claims: &AccessClaims) -> Self {
+        Self {
+            sub: claims.sub.clone(),
+            scope: claims.scope.clone(),
+            app_id: claims.app_id().map(str::to_string),
+            api_key: None,
+        }
+    }
+}
+
+/// The request's bearer credential, verified, with the signing keys of this request:
+/// - an access token: ours, this issuer, not expired, an audience the route takes, and
+///   active as introspection judges it (`oauth::access_token_active`);
+/// - or an API key (`idk_…`): stored, not expired, and still acting for an active,
+///   unblocked account that has not ended its sessions since (`api_keys`).
+///
+/// Either must hold one of `scopes` (a refusal names the first).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     audience: Audience,
     scopes: &[&'static str],
-) -> Result<(AccessClaims, Arc<SigningKeys>), Denied> {
+) -> Result<(Caller, Arc<SigningKeys>), Denied> {
     let token = token(headers).ok_or(BearerRefusal::Missing)?;
     let keys = state
         .secrets
         .signing_keys()
         .await
         .map_err(Internal::from_display("signing keys"))?;
-    let claims = tokens::verify(&keys, token, &state.config.base_url, state.now())
-        .map_err(|_| BearerRefusal::Invalid)?;
-    if audience == Audience::Issuer && claims.app_id().is_some() {
-        // A token limited to one app is not for this resource.
-        return Err(BearerRefusal::Invalid.into());
-    }
-    if !access_token_active(&state.store, &claims)
-        .await
-        .map_err(Internal::from_display("token state read"))?
-    {
-        return Err(BearerRefusal::Invalid.into());
-    }
-    if !claims.scope.split(' ').any(|s| scopes.contains(&s)) {
+    let caller = if is_api_key(token) {
+        let (key, account) = state
+            .store
+            .api_key_in_use(token)
+            .await
+            .map_err(Internal::from_display("api key read"))?
+            .ok_or(BearerRefusal::Invalid)?;
+        Caller {
+            sub: account.id.to_string(),
+            scope: identity_core::api_key::SCOPE.to_string(),
+            app_id: None,
+            api_key: Some(key.id),
+        }
+    } else {
+        let claims = tokens::verify(&keys, token, &state.config.base_url, state.now())
+            .map_err(|_| BearerRefusal::Invalid)?;
+        if audience == Audience::Issuer && claims.app_id().is_some() {
+            // A token limited to one app is not for this resource.
+            return Err(BearerRefusal::Invalid.into());
+        }
+        if !access_token_active(&state.store, &claims)
+            .await
+            .map_err(Internal::from_display("token state read"))?
+        {
+            return Err(BearerRefusal::Invalid.into());
+        }
+        Caller::from_claims(&claims)
+    };
+    if !caller.scope.split(' ').any(|s| scopes.contains(&s)) {
         return Err(BearerRefusal::Scope(scopes.first().copied().unwrap_or("")).into());
     }
-    Ok((claims, keys))
+    Ok((caller, keys))
 }
 
 #[cfg(test)]

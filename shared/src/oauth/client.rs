@@ -130,6 +130,16 @@ pub fn is_loopback_redirect(uri: &str) -> bool {
         .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some_and(is_loopback_host))
 }
 
+/// The `identity` command's own client (`identity login`): public (a program on people's
+/// machines keeps no secret), no redirect URI (it uses the device flow, RFC 8628, only),
+/// not trusted (the person confirms the code on `/device`), and the scopes a Heroku CLI
+/// login gets: `identity` for `whoami`, `global` for the commands that act as the person.
+pub const CLI_CLIENT_ID: &str = "identity-cli";
+/// Its name, as the device page shows it ("Connect Identity CLI").
+pub const CLI_CLIENT_NAME: &str = "Identity CLI";
+/// Its scopes.
+pub const CLI_CLIENT_SCOPE: &str = "identity global";
+
 fn client_pk(id: &str) -> String {
     format!("client#{id}")
 }
@@ -143,6 +153,9 @@ pub trait OAuthClients {
         new: NewClient,
     ) -> Result<(OAuthClient, Option<SecretString>), ClientError>;
     async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+    /// Registers [`CLI_CLIENT_ID`] unless it exists (`identity serve` at start, and
+    /// `identity admin client add-cli` for deployments); returns it as stored.
+    async fn ensure_cli_client(&self) -> Result<OAuthClient, StoreError>;
     async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError>;
 }
 
@@ -206,6 +219,37 @@ impl OAuthClients for Store {
         }
         self.get(Table::OAuth, &client_pk(client_id), "client")
             .await
+    }
+
+    async fn ensure_cli_client(&self) -> Result<OAuthClient, StoreError> {
+        if let Some(existing) = self.client(CLI_CLIENT_ID).await? {
+            return Ok(existing);
+        }
+        let client = OAuthClient {
+            client_id: CLI_CLIENT_ID.into(),
+            name: CLI_CLIENT_NAME.into(),
+            redirect_uris: Vec::new(),
+            scope: Scopes::parse(CLI_CLIENT_SCOPE)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .to_string(),
+            trusted: false,
+            public: true,
+            secret_sha256: None,
+            created_at: self.now(),
+        };
+        let put = Op::Put {
+            table: Table::OAuth,
+            item: Item::new(client_pk(CLI_CLIENT_ID), "client", &client)?,
+            cond: Cond::Absent,
+        };
+        match self.write(vec![put]).await {
+            // Registered meanwhile by another start: that one stands.
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        self.client(CLI_CLIENT_ID)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the CLI client vanished".into()))
     }
 
     async fn list_clients(&self) -> Result<Vec<OAuthClient>, StoreError> {

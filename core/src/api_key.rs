@@ -1,0 +1,103 @@
+//! Long-lived API keys (`identity authorizations create`): when a stored key still speaks
+//! for its account.
+//!
+//! A key records the account's session epoch when it was made. Everything that ends all of
+//! an account's sessions bumps that epoch (a move to SSO, a password reset, an IdP's
+//! removal, "sign out everywhere", a block), so the same bump ends every key made before
+//! it, with no write per key: the seeds' "long-lived tokens get invalidated after upgrading
+//! your account to use SSO", and the rest of the account's revocations with it.
+
+/// The scopes an API key carries: it acts as its account, as a Heroku API key does.
+pub const SCOPE: &str = "identity global";
+
+/// Prefix of every API key, so a leaked one is recognisable (secret scanners) and the bearer
+/// reader knows which kind of token it holds without trying to parse a JWT.
+pub const PREFIX: &str = "idk_";
+
+/// Longest lifetime a key may ask for: one year. Without `--expires-in` a key lasts until it
+/// is revoked (or the account's epoch moves).
+pub const MAX_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
+
+/// Longest description kept.
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// What the decision needs of the key's account, as loaded now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub session_epoch: u64,
+    pub blocked: bool,
+    pub active: bool,
+}
+
+/// Whether a key made in `key_epoch` still acts for its account: the account exists, is
+/// active and not blocked, and has not ended its sessions since. (Expiry is the store's:
+/// an expired key is absent.)
+pub fn usable(key_epoch: u64, holder: Option<Holder>) -> bool {
+    holder.is_some_and(|h| h.active && !h.blocked && h.session_epoch == key_epoch)
+}
+
+/// Checks a requested lifetime: `None` is "until revoked"; otherwise 60 s to a year.
+pub fn lifetime(requested: Option<i64>) -> Result<Option<i64>, &'static str> {
+    match requested {
+        None => Ok(None),
+        Some(s) if (60..=MAX_LIFETIME_SECS).contains(&s) => Ok(Some(s)),
+        Some(_) => Err("expires_in must be between 60 seconds and one year (31536000)"),
+    }
+}
+
+/// A description as kept: trimmed, control characters refused, at most 200 characters.
+pub fn description(requested: Option<&str>) -> Result<String, &'static str> {
+    let d = requested.unwrap_or("").trim();
+    if d.chars().any(char::is_control) {
+        return Err("the description must not contain control characters");
+    }
+    if d.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err("the description is longer than 200 characters");
+    }
+    Ok(d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIVE: Holder = Holder {
+        session_epoch: 3,
+        blocked: false,
+        active: true,
+    };
+
+    #[test]
+    fn a_key_acts_only_while_its_account_keeps_the_epoch_it_was_made_in() {
+        assert!(usable(3, Some(LIVE)));
+        // Moved to SSO, reset its password, signed out everywhere: the epoch moved on.
+        assert!(!usable(2, Some(LIVE)));
+        assert!(!usable(3, None));
+        assert!(!usable(
+            3,
+            Some(Holder {
+                blocked: true,
+                ..LIVE
+            })
+        ));
+        assert!(!usable(
+            3,
+            Some(Holder {
+                active: false,
+                ..LIVE
+            })
+        ));
+    }
+
+    #[test]
+    fn lifetimes_and_descriptions_are_bounded() {
+        assert_eq!(lifetime(None), Ok(None));
+        assert_eq!(lifetime(Some(3600)), Ok(Some(3600)));
+        assert!(lifetime(Some(59)).is_err());
+        assert!(lifetime(Some(MAX_LIFETIME_SECS + 1)).is_err());
+        assert_eq!(description(Some("  CI deploys ")), Ok("CI deploys".into()));
+        assert_eq!(description(None), Ok(String::new()));
+        assert!(description(Some("a\nb")).is_err());
+        assert!(description(Some(&"x".repeat(201))).is_err());
+    }
+}

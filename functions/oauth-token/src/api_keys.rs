@@ -1,0 +1,170 @@
+//! Long-lived API keys over the API (Heroku's `/oauth/authorizations`), for
+//! `identity authorizations create / list / revoke`:
+//!
+//! - `POST /oauth/authorizations` `{"description"?,"expires_in"?}`: 201 with the key's
+//!   `token`, shown this once (only its hash is kept). Needs an access token from a sign-in
+//!   (`identity login`): an API key cannot make another, so one leaked key cannot outlive
+//!   its own revocation through keys it made.
+//! - `GET /oauth/authorizations`: the caller's keys that still act (never a token).
+//! - `DELETE /oauth/authorizations/{id}`.
+//!
+//! Bearer with the `global` scope (an API key has it). Keys end when revoked, when they
+//! expire, and when the account ends all its sessions (a move to SSO among them).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use identity_shared::AppState;
+use identity_shared::accounts::Accounts;
+use identity_shared::api_keys::{ApiKey, ApiKeyError, ApiKeys};
+use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
+use identity_shared::http::oauth::no_store;
+use identity_shared::http::{Internal, JsonError};
+use serde::Deserialize;
+
+/// The scope that manages API keys.
+pub const SCOPE: &str = "global";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+enum Refused {
+    Denied(Denied),
+    Error(JsonError),
+}
+
+impl From<Denied> for Refused {
+    fn from(d: Denied) -> Self {
+        Refused::Denied(d)
+    }
+}
+
+impl From<Internal> for Refused {
+    fn from(e: Internal) -> Self {
+        Refused::Error(e.json())
+    }
+}
+
+fn answer(result: Result<(StatusCode, serde_json::Value), Refused>) -> Response {
+    match result {
+        Ok((status, body)) => (status, no_store(), Json(body)).into_response(),
+        Err(Refused::Denied(d)) => d.into_response(),
+        Err(Refused::Error(e)) => e.into_response(),
+    }
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Refused> {
+    let (caller, _) = bearer::authenticate(state, headers, Audience::Issuer, &[SCOPE]).await?;
+    Ok(caller)
+}
+
+/// `POST /oauth/authorizations`.
+pub async fn create(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response {
+    answer(create_with(state, headers, body).await)
+}
+
+async fn create_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(StatusCode, serde_json::Value), Refused> {
+    let caller = caller(state, headers).await?;
+    if caller.api_key.is_some() {
+        return Err(Refused::Error(JsonError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "API keys are made with a signed-in token (identity login), not with another API key",
+        )));
+    }
+    let new: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        serde_json::from_slice(body).map_err(|_| {
+            Refused::Error(JsonError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be JSON with optional \"description\" and \"expires_in\" (seconds)",
+            ))
+        })?
+    };
+    let account = state
+        .store
+        .account(&caller.sub)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or(Denied::Refused(BearerRefusal::Invalid))?;
+    let (key, token) = state
+        .store
+        .create_api_key(&account, new.description.as_deref(), new.expires_in)
+        .await
+        .map_err(|e| match e {
+            ApiKeyError::Invalid(why) => Refused::Error(JsonError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                why,
+            )),
+            ApiKeyError::Store(e) => Internal::new("api key write", e).into(),
+        })?;
+    tracing::info!(key_id = %key.id, "api key created");
+    let mut out = key.public_json();
+    out["token"] = serde_json::json!(token.expose_secret());
+    Ok((StatusCode::CREATED, out))
+}
+
+/// `GET /oauth/authorizations`.
+pub async fn list(state: &AppState, headers: &HeaderMap) -> Response {
+    answer(
+        async {
+            let caller = caller(state, headers).await?;
+            let account = state
+                .store
+                .account(&caller.sub)
+                .await
+                .map_err(Internal::from_display("account read"))?
+                .ok_or(Denied::Refused(BearerRefusal::Invalid))?;
+            let keys = state
+                .store
+                .api_keys_of(&account)
+                .await
+                .map_err(Internal::from_display("api keys read"))?;
+            Ok((
+                StatusCode::OK,
+                serde_json::json!({
+                    "authorizations": keys.iter().map(ApiKey::public_json).collect::<Vec<_>>()
+                }),
+            ))
+        }
+        .await,
+    )
+}
+
+/// `DELETE /oauth/authorizations/{id}`.
+pub async fn revoke(state: &AppState, headers: &HeaderMap, id: &str) -> Response {
+    answer(
+        async {
+            let caller = caller(state, headers).await?;
+            if !state
+                .store
+                .revoke_api_key(&caller.sub, id)
+                .await
+                .map_err(Internal::from_display("api key revoke"))?
+            {
+                return Err(Refused::Error(JsonError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "you have no API key with this id",
+                )));
+            }
+            tracing::info!(key_id = %id, "api key revoked");
+            Ok((StatusCode::OK, serde_json::json!({ "revoked": id })))
+        }
+        .await,
+    )
+}
