@@ -1640,3 +1640,7 @@ async fn wrong_passwords_pause_sign_in_until_a_reset() {
         Ok(())
     });
 }
+
+// After the macros and the world it uses.
+#[path = "cli_login.rs"]
+mod cli_login;
