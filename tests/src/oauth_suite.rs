@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Request, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::accounts::{AccountStatus, Accounts, Email, Offboarding};
+use identity_shared::api_keys::ApiKeys;
 use identity_shared::config::{Config, SecretsSpec, StoreSpec};
 use identity_shared::oauth::code::spent_op;
 use identity_shared::oauth::refresh::new_refresh_token;
@@ -682,4 +683,131 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
         }
     }
     assert_eq!(approved, 1);
+}
+
+/// API keys: only their hash is stored; one acts until it is revoked (by its own account
+/// only), until it expires, or until the account ends all its sessions.
+pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: &Fixture) {
+    let id = account(f, "keys@example.com").await;
+    let other = account(f, "other@example.com").await;
+    let holder = f.store.account(&id).await.unwrap().unwrap();
+    let (expiring, token) = f
+        .store
+        .create_api_key(&holder, Some("CI deploys"), Some(3600))
+        .await
+        .unwrap();
+    let token = token.expose_secret().to_string();
+    assert!(token.starts_with("idk_") && token.len() > 40, "{token}");
+    let items = f
+        .store
+        .backend()
+        .scan(Table::OAuth, f.clock_now())
+        .await
+        .unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| !i.body.contains(&token) && !i.pk.contains(&token)),
+        "{} backend: only the hash is kept",
+        f.backend
+    );
+    let (found, owner) = f.store.api_key_in_use(&token).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), owner.id.as_str()),
+        (expiring.id.as_str(), id.as_str())
+    );
+    for guess in ["idk_guess", "not-a-key", ""] {
+        assert!(f.store.api_key_in_use(guess).await.unwrap().is_none());
+    }
+    assert!(
+        !f.store.revoke_api_key(&other, &expiring.id).await.unwrap(),
+        "another account cannot revoke it"
+    );
+    f.clock.advance(1);
+    let (forever, forever_token) = f.store.create_api_key(&holder, None, None).await.unwrap();
+    let listed: Vec<String> = f
+        .store
+        .api_keys_of(&holder)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, vec![expiring.id.clone(), forever.id.clone()], "oldest first");
+
+    // Expired: absent.
+    f.clock.advance(3599);
+    assert!(f.store.api_key_in_use(&token).await.unwrap().is_none());
+    assert_eq!(f.store.api_keys_of(&holder).await.unwrap().len(), 1);
+
+    // Revoked by its account: gone at once.
+    let (revoked, revoked_token) = f.store.create_api_key(&holder, None, None).await.unwrap();
+    assert!(f.store.revoke_api_key(&id, &revoked.id).await.unwrap());
+    assert!(
+        f.store
+            .api_key_in_use(revoked_token.expose_secret())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!f.store.revoke_api_key(&id, &revoked.id).await.unwrap());
+
+    // The account ends all its sessions (a move to SSO does): every key made before ends.
+    assert!(
+        f.store
+            .api_key_in_use(forever_token.expose_secret())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let moved = f.store.sign_out_everywhere(&id).await.unwrap();
+    assert!(
+        f.store
+            .api_key_in_use(forever_token.expose_secret())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(f.store.api_keys_of(&moved).await.unwrap().is_empty());
+    let (_, after) = f.store.create_api_key(&moved, None, None).await.unwrap();
+    assert!(
+        f.store
+            .api_key_in_use(after.expose_secret())
+            .await
+            .unwrap()
+            .is_some(),
+        "a key made after the epoch moved acts"
+    );
+
+    // Bad input leaves nothing.
+    for (description, expires_in) in [
+        (Some("a\nb"), None),
+        (None, Some(10)),
+        (None, Some(i64::MAX)),
+    ] {
+        assert!(
+            f.store
+                .create_api_key(&moved, description, expires_in)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(f.store.api_keys_of(&moved).await.unwrap().len(), 1);
+}
+
+/// The CLI's client is registered once, however many starts race to do it.
+pub async fn the_cli_client_is_registered_once(f: &Fixture) {
+    let mut racers = Vec::new();
+    for _ in 0..10 {
+        let store = f.store.clone();
+        racers.push(tokio::spawn(async move { store.ensure_cli_client().await }));
+    }
+    for r in racers {
+        let c = r.await.unwrap().unwrap();
+        assert_eq!(c.client_id, "identity-cli");
+        assert!(c.public && !c.trusted);
+        assert_eq!(c.scope, "identity global");
+        assert!(c.redirect_uris.is_empty());
+    }
+    assert_eq!(f.store.list_clients().await.unwrap().len(), 1);
 }

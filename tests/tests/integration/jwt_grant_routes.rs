@@ -1,4 +1,4 @@
-//! `POST /oauth/jwt/token` and `GET /apps/{app}/authorizations/{name}` through jwt-grant's
+//! `POST /oauth/jwt/token` and `/apps/{app}/authorizations[/{name}]` through jwt-grant's
 //! router (as Lambda runs it) with a pinned clock. The checklist of issue 6: assertions from
 //! real JWT libraries are accepted; each refusal has its own test, and each refused attempt
 //! is in the login history with its reason.
@@ -8,16 +8,16 @@ use std::process::Command;
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};
+use identity_shared::accounts::Accounts;
+use identity_shared::api_keys::ApiKeys;
 use identity_shared::apps::{App, Apps};
-use identity_shared::authorizations::{
-    NamedAuthorization, NamedAuthorizations, NewAuthorization, TokenSeal, default_alias,
-};
+use identity_shared::authorizations::{NamedAuthorizations, TokenSeal, default_alias};
 use identity_shared::jwt_clients::JwtClients;
 use identity_shared::login_history::{HistoryFilter, LoginHistory, Outcome};
 use identity_shared::secret::SecretString;
 use identity_shared::tokens;
 use identity_tests::jwt_suite::{
-    Harness, TestKey, account, b64, form, newest_attempt, shared_ec, shared_rsa,
+    Harness, TestKey, account, b64, newest_attempt, shared_ec, shared_rsa,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use jwt_grant::grant::{self, Origin, Via};
@@ -769,42 +769,22 @@ async fn source_ip_comes_from_the_api_gateway_request_context() {
 // Named authorizations: GET /apps/{app}/authorizations/{name_or_alias}
 // ---------------------------------------------------------------------------------------
 
-/// What `identity admin authorization add` does: the grant (recorded as `admin`), then the
-/// credentials saved under the name and the default alias.
+/// What `identity admin authorization add` does (`named::add`): the grant (recorded as
+/// `admin`), then the credentials saved under the name and the default alias. The stored
+/// token, opened.
 async fn add_authorization(h: &Harness, app: &App, name: &str) -> SecretString {
-    let granted = grant::exchange(
-        &h.state,
-        Ok(form(&h.assertion())),
-        &Origin {
-            source_ip: None,
-            via: Via::Admin,
-            app_id: Some(app.id.clone()),
-        },
-    )
-    .await
-    .expect("granted");
+    let origin = Origin {
+        source_ip: None,
+        via: Via::Admin,
+        app_id: Some(app.id.clone()),
+    };
+    let saved = jwt_grant::named::add(&h.state, name, None, &h.assertion(), None, &origin)
+        .await
+        .expect("added");
+    assert_eq!(saved.alias, default_alias(name));
     let keys = h.state.secrets.signing_keys().await.unwrap();
     let seal = TokenSeal::from_signing_keys(&keys).unwrap();
-    let alias = default_alias(name);
-    let record = NamedAuthorization::new(
-        &NewAuthorization {
-            developer_name: name,
-            alias: &alias,
-            app_id: &app.id,
-            client_id: &granted.client_id,
-            account_id: &granted.account_id,
-            email: &granted.email,
-            scope: &granted.scope,
-            instance_url: &granted.instance_url,
-            access_token: &granted.access_token,
-            issued_at: granted.issued_at,
-            expires_at: granted.expires_at,
-        },
-        &seal,
-        h.now(),
-    );
-    h.state.store.save_authorization(&record).await.unwrap();
-    granted.access_token
+    saved.access_token(&seal).expect("sealed token opens")
 }
 
 /// An app owned by the CI user, with one named authorization `org_jwt`.
@@ -1226,4 +1206,234 @@ async fn a_flood_of_unauthenticated_attempts_leaves_a_ci_client_working_and_its_
         samples, refused_in_all,
         "only attempts before each lock are sampled; throttled ones are counted, not stored"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Named authorizations through the API: POST/GET /apps/{app}/authorizations, DELETE …/{name}
+// ---------------------------------------------------------------------------------------
+
+/// An API key for `email`'s account (scopes identity and global).
+async fn api_key_for(h: &Harness, email: &str) -> String {
+    let account = match h
+        .state
+        .store
+        .account_by_email(&identity_shared::accounts::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+    {
+        Some(a) => a,
+        None => account(&h.state.store, email).await,
+    };
+    let (_, token) = h
+        .state
+        .store
+        .create_api_key(&account, None, None)
+        .await
+        .unwrap();
+    token.expose_secret().to_string()
+}
+
+async fn call(
+    h: &Harness,
+    method: http::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(b) = bearer {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = h
+        .router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, identity_tests::body_json(response).await)
+}
+
+#[tokio::test]
+async fn the_owner_adds_lists_and_removes_a_named_authorization_through_the_api() {
+    use http::Method;
+    let h = Harness::new(shared_ec()).await;
+    h.state
+        .store
+        .create_app("example-app", &h.ci.user)
+        .await
+        .unwrap();
+    let key = api_key_for(&h, &h.ci.user.email).await;
+    let path = "/apps/example-app/authorizations";
+    let (status, body) = call(
+        &h,
+        Method::POST,
+        path,
+        Some(&key),
+        Some(json!({"name": "ci-auth", "assertion": h.assertion()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["developer_name"], "ci-auth");
+    assert_eq!(body["alias"], "applink:ci-auth");
+    assert_eq!(body["user"], "ci@example.com");
+    assert_eq!(body["status"], "connected");
+    assert!(
+        body.get("access_token").is_none(),
+        "never the token: {body}"
+    );
+    let attempt = newest_attempt(&h.state.store).await;
+    assert_eq!(
+        (attempt.via.as_str(), attempt.outcome),
+        ("cli", Outcome::Success)
+    );
+
+    let (status, body) = call(&h, Method::GET, path, Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["authorizations"][0]["developer_name"], "ci-auth");
+    assert!(!body.to_string().contains("access_token"));
+    let (status, _, body) = fetch(
+        &h,
+        "/apps/example-app/authorizations/applink:ci-auth",
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+
+    let (status, body) = call(
+        &h,
+        Method::DELETE,
+        &format!("{path}/ci-auth"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["removed"]),
+        (StatusCode::OK, &json!("ci-auth"))
+    );
+    let (status, _) = call(
+        &h,
+        Method::DELETE,
+        &format!("{path}/ci-auth"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = fetch(&h, "/apps/example-app/authorizations/ci-auth", Some(&key)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn adding_through_the_api_is_refused_to_others_and_for_bad_input() {
+    use http::Method;
+    let h = Harness::new(shared_ec()).await;
+    let app = h
+        .state
+        .store
+        .create_app("example-app", &h.ci.user)
+        .await
+        .unwrap();
+    let owner = api_key_for(&h, &h.ci.user.email).await;
+    let path = "/apps/example-app/authorizations";
+    let assertion = h.assertion();
+    let body = json!({"name": "ci-auth", "assertion": assertion});
+
+    // No credential; a read-only token; a member (not owner or admin); a stranger.
+    let (status, _) = call(&h, Method::POST, path, None, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let read_only = bearer_for(&h, &h.ci.user.email, "read-protected").await;
+    let (status, b) = call(&h, Method::POST, path, Some(&read_only), Some(body.clone())).await;
+    assert_eq!(
+        (status, b["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+    );
+    let member = account(&h.state.store, "member@example.com").await;
+    h.state
+        .store
+        .set_role(&app, &member, identity_shared::apps::Role::Member)
+        .await
+        .unwrap();
+    let member_key = api_key_for(&h, "member@example.com").await;
+    let (status, b) = call(
+        &h,
+        Method::POST,
+        path,
+        Some(&member_key),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{b}");
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("only the app's owner and its admins")
+    );
+    let (status, _) = call(&h, Method::GET, path, Some(&member_key), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let stranger = api_key_for(&h, "stranger@example.com").await;
+    let (status, _) = call(&h, Method::POST, path, Some(&stranger), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bad bodies and names are refused before the grant runs: the assertion is not spent.
+    for bad in [
+        json!({"name": "ci-auth"}),
+        json!({"name": "ci-auth", "assertion": assertion, "extra": 1}),
+        json!({"name": "1bad", "assertion": assertion}),
+        json!({"name": "ci-auth", "alias": "x", "assertion": assertion}),
+    ] {
+        let (status, b) = call(&h, Method::POST, path, Some(&owner), Some(bad.clone())).await;
+        assert_eq!(
+            (status, b["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    assert!(
+        h.state
+            .store
+            .list_authorizations(&app.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The grant's own refusal, in its own shape; nothing saved.
+    let mut c = h.claims();
+    c["sub"] = json!("stranger@example.com");
+    let (status, b) = call(
+        &h,
+        Method::POST,
+        path,
+        Some(&owner),
+        Some(json!({"name": "ci-auth", "assertion": h.key.sign(&c)})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{b}"
+    );
+    assert!(
+        h.state
+            .store
+            .list_authorizations(&app.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The untouched assertion still works.
+    let (status, b) = call(&h, Method::POST, path, Some(&owner), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
 }

@@ -8,6 +8,7 @@ use identity_shared::oauth::{Grants, OAuthSettings};
 use identity_shared::secrets::SecretKind;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::tokens;
+use serde_json::json;
 
 fn claims_of(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).unwrap();
@@ -882,4 +883,135 @@ async fn userinfo_refuses_a_token_limited_to_an_app() {
     let (status, _, body) = userinfo(&env, Some(limited.expose_secret())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_token");
+}
+
+/// `METHOD /oauth/authorizations…` with a bearer credential and a JSON body.
+async fn api_keys_call(
+    env: &Env,
+    method: http::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let r = tower::ServiceExt::oneshot(
+        env.router.clone(),
+        req.body(axum::body::Body::from(body.unwrap_or("").to_string()))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let status = r.status();
+    (status, identity_tests::body_json(r).await)
+}
+
+#[tokio::test]
+async fn api_keys_are_made_with_a_signed_in_token_then_act_until_revoked() {
+    use http::Method;
+    let env = env().await;
+    let (_, a) = tokens_for(&env, &["identity", "global"]).await;
+    let access = a.json["access_token"].as_str().unwrap();
+    let (status, made) = api_keys_call(
+        &env,
+        Method::POST,
+        "/oauth/authorizations",
+        access,
+        Some(r#"{"description":"CI deploys","expires_in":3600}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let key = made["token"].as_str().unwrap().to_string();
+    let id = made["id"].as_str().unwrap().to_string();
+    assert!(key.starts_with("idk_"));
+    assert_eq!(made["description"], "CI deploys");
+    assert!(made["expires_at"].is_string());
+
+    let (status, _, body) = userinfo(&env, Some(&key)).await;
+    assert_eq!(
+        (status, &body["email"]),
+        (StatusCode::OK, &json!("a@example.com"))
+    );
+    let (status, body) =
+        api_keys_call(&env, Method::POST, "/oauth/authorizations", &key, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a key makes no key: {body}");
+    let (status, list) =
+        api_keys_call(&env, Method::GET, "/oauth/authorizations", &key, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["authorizations"][0]["id"], id.as_str());
+    assert!(!list.to_string().contains(&key), "never the token");
+
+    let (status, _) = api_keys_call(
+        &env,
+        Method::DELETE,
+        "/oauth/authorizations/0000000000000000",
+        access,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api_keys_call(
+        &env,
+        Method::DELETE,
+        &format!("/oauth/authorizations/{id}"),
+        access,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = userinfo(&env, Some(&key)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::UNAUTHORIZED, &json!("invalid_token"))
+    );
+}
+
+#[tokio::test]
+async fn api_keys_refuse_bad_input_and_tokens_without_the_global_scope() {
+    use http::Method;
+    let env = env().await;
+    let (_, narrow) = tokens_for(&env, &["identity"]).await;
+    let (status, body) = api_keys_call(
+        &env,
+        Method::POST,
+        "/oauth/authorizations",
+        narrow.json["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &json!("insufficient_scope"))
+    );
+    let env = env_with(OAuthSettings::default()).await;
+    let (_, a) = tokens_for(&env, &["identity", "global"]).await;
+    let access = a.json["access_token"].as_str().unwrap();
+    for bad in [
+        r#"{"expires_in":5}"#,
+        r#"{"expires_in":99999999999}"#,
+        "{\"description\":\"a\\u0007b\"}",
+        r#"{"scope":"global"}"#,
+        "not json",
+    ] {
+        let (status, body) = api_keys_call(
+            &env,
+            Method::POST,
+            "/oauth/authorizations",
+            access,
+            Some(bad),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_request")),
+            "{bad}"
+        );
+    }
+    let (_, list) = api_keys_call(&env, Method::GET, "/oauth/authorizations", access, None).await;
+    assert_eq!(list["authorizations"], json!([]), "nothing half-made");
 }

@@ -37,6 +37,7 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("addon-sso", "GET", "/addons/{addon_id}/sso"),
     ("addon-sso", "GET", "/partner/apps/{app_id}/collaborators"),
     ("jwt-grant", "POST", "/oauth/jwt/token"),
+    ("jwt-grant", "POST", "/apps/{app}/authorizations"),
 ];
 
 /// Routes beyond CONTRACT.md, each named in CHANGELOG.md.
@@ -44,6 +45,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("oauth-authorize", "GET", "/account/authorizations"),
     ("oauth-authorize", "POST", "/account/authorizations/revoke"),
     ("jwt-grant", "GET", "/apps/{app}/authorizations/{name}"),
+    ("jwt-grant", "GET", "/apps/{app}/authorizations"),
+    ("jwt-grant", "DELETE", "/apps/{app}/authorizations/{name}"),
+    ("oauth-token", "GET", "/oauth/authorizations"),
+    ("oauth-token", "POST", "/oauth/authorizations"),
+    ("oauth-token", "DELETE", "/oauth/authorizations/{id}"),
     ("sso-acs", "GET", "/sso/upgrade"),
     ("sso-acs", "POST", "/sso/upgrade"),
     ("sso-acs", "GET", "/account/welcome/{token}"),
