@@ -733,7 +733,11 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: 
         .into_iter()
         .map(|k| k.id)
         .collect();
-    assert_eq!(listed, vec![expiring.id.clone(), forever.id.clone()], "oldest first");
+    assert_eq!(
+        listed,
+        vec![expiring.id.clone(), forever.id.clone()],
+        "oldest first"
+    );
 
     // Expired: absent.
     f.clock.advance(3599);
