@@ -357,6 +357,10 @@ async fn identity_login_in_a_terminal_then_ci_with_an_api_key() {
             "the request went through the proxy"
         );
         let pem = std::fs::read_to_string(&jwt_key)?;
+        ensure!(
+            pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "openssl wrote PKCS#8"
+        );
         for line in pem.lines().filter(|l| !l.starts_with("-----")) {
             ensure!(!sent.contains(line), "a line of the private key was sent");
         }
@@ -402,6 +406,39 @@ async fn identity_login_in_a_terminal_then_ci_with_an_api_key() {
                 .any(|x| x["via"] == "cli" && x["outcome"] == "success")),
             "{history}"
         );
+
+        // Removed from the CLI, it is gone for the app too; added again, it is back.
+        let removed = identity(
+            ci.path(),
+            &[
+                "authorizations",
+                "jwt",
+                "remove",
+                "ci-auth",
+                "--app",
+                "ci-app",
+            ],
+            &ci_env,
+        )
+        .await?;
+        ensure!(
+            removed.status.success() && stdout(&removed).contains("Removed ci-auth from ci-app"),
+            "{}{}",
+            stdout(&removed),
+            stderr(&removed)
+        );
+        let (status, _) = http(
+            "GET",
+            &format!("{base}/apps/ci-app/authorizations/ci-auth"),
+            &[("Authorization", &format!("Bearer {key}"))],
+            None,
+        )
+        .await?;
+        ensure!(status == 404, "removed: {status}");
+        let args = add_args(&base);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let again = identity(ci.path(), &args, &ci_env).await?;
+        ensure!(again.status.success(), "{}", stderr(&again));
 
         // A collaborator (not owner or admin) is refused, with their own valid token.
         let now = identity_shared::clock::system().now();
