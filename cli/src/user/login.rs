@@ -131,16 +131,11 @@ async fn poll(server: &Server, started: &Started) -> Result<serde_json::Value, F
     loop {
         tokio::time::sleep(Duration::from_secs(interval)).await;
         let answer = server
-            .send(
-                Method::POST,
-                "/oauth/token",
-                None,
-                Body::Form(&[
-                    ("grant_type", DEVICE_CODE_GRANT),
-                    ("device_code", &started.device_code),
-                    ("client_id", CLI_CLIENT_ID),
-                ]),
-            )
+            .token(&[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("device_code", &started.device_code),
+                ("client_id", CLI_CLIENT_ID),
+            ])
             .await?;
         if answer.status == StatusCode::OK {
             return Ok(answer.json);

@@ -135,16 +135,11 @@ async fn bearer(server: &Server, creds: &mut Credentials) -> Result<String, Fail
         return Ok(login.access_token);
     }
     let answer = server
-        .send(
-            Method::POST,
-            "/oauth/token",
-            None,
-            Body::Form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &login.refresh_token),
-                ("client_id", &login.client_id),
-            ]),
-        )
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &login.refresh_token),
+            ("client_id", &login.client_id),
+        ])
         .await?;
     if answer.status != StatusCode::OK {
         if answer.error() == "invalid_grant" {

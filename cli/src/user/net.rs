@@ -78,6 +78,13 @@ impl Server {
         Ok(Self { base, client })
     }
 
+    /// `POST /oauth/token` with the grant's form (no client secret: the CLI's client is
+    /// public).
+    pub async fn token(&self, form: &[(&str, &str)]) -> Result<Answer, Failure> {
+        self.send(Method::POST, "/oauth/token", None, Body::Form(form))
+            .await
+    }
+
     /// One request to `path` (below the base URL), with a bearer credential when given.
     pub async fn send(
         &self,

@@ -121,6 +121,14 @@ fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("run identity")
 }
 
+/// `identity login --server BASE` with stdin on /dev/null, to its end.
+async fn login_with_stdin_closed(home: &Path, base: &str) -> Output {
+    let mut cmd = user_command(home, &["login", "--server", base]);
+    tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .unwrap()
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -140,13 +148,7 @@ async fn slow_down_adds_five_seconds_to_the_interval() {
         tokens(),
     ])
     .await;
-    let base = s.base.clone();
-    let out = tokio::task::spawn_blocking({
-        let home = home.path().to_path_buf();
-        move || run(&mut user_command(&home, &["login", "--server", &base]))
-    })
-    .await
-    .unwrap();
+    let out = login_with_stdin_closed(home.path(), &s.base).await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("Logged in as pat@example.test"), "{stdout}");
@@ -188,13 +190,7 @@ async fn expired_code_and_denial_end_the_login() {
     ] {
         let home = tempfile::tempdir().unwrap();
         let s = scripted(vec![error("authorization_pending"), error(answer)]).await;
-        let base = s.base.clone();
-        let out = tokio::task::spawn_blocking({
-            let home = home.path().to_path_buf();
-            move || run(&mut user_command(&home, &["login", "--server", &base]))
-        })
-        .await
-        .unwrap();
+        let out = login_with_stdin_closed(home.path(), &s.base).await;
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
-use identity_shared::accounts::Accounts;
+use identity_shared::accounts::{Account, Accounts};
 use identity_shared::api_keys::{ApiKey, ApiKeyError, ApiKeys};
 use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
 use identity_shared::http::oauth::no_store;
@@ -65,6 +65,16 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Refused
     Ok(caller)
 }
 
+/// The caller's account, as loaded now (a token whose account is gone is invalid).
+async fn account_of(state: &AppState, caller: &Caller) -> Result<Account, Refused> {
+    Ok(state
+        .store
+        .account(&caller.sub)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or(Denied::Refused(BearerRefusal::Invalid))?)
+}
+
 /// `POST /oauth/authorizations`.
 pub async fn create(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response {
     answer(create_with(state, headers, body).await)
@@ -94,12 +104,7 @@ async fn create_with(
             ))
         })?
     };
-    let account = state
-        .store
-        .account(&caller.sub)
-        .await
-        .map_err(Internal::from_display("account read"))?
-        .ok_or(Denied::Refused(BearerRefusal::Invalid))?;
+    let account = account_of(state, &caller).await?;
     let (key, token) = state
         .store
         .create_api_key(&account, new.description.as_deref(), new.expires_in)
@@ -122,13 +127,7 @@ async fn create_with(
 pub async fn list(state: &AppState, headers: &HeaderMap) -> Response {
     answer(
         async {
-            let caller = caller(state, headers).await?;
-            let account = state
-                .store
-                .account(&caller.sub)
-                .await
-                .map_err(Internal::from_display("account read"))?
-                .ok_or(Denied::Refused(BearerRefusal::Invalid))?;
+            let account = account_of(state, &caller(state, headers).await?).await?;
             let keys = state
                 .store
                 .api_keys_of(&account)
