@@ -20,9 +20,10 @@ const ASSERTION_LIFETIME_SECS: i64 = 120;
 
 #[derive(Debug, Subcommand)]
 pub enum AuthorizationsCommand {
-    /// Make a long-lived API key (for CI: IDENTITY_API_KEY). Printed once; the server keeps
-    /// only its hash. It ends when revoked, when it expires, and when your account moves to
-    /// SSO.
+    /// Make a long-lived API key (for CI: IDENTITY_API_KEY).
+    ///
+    /// Printed once; the server keeps only its hash. It ends when revoked, when it expires,
+    /// and when your account moves to SSO.
     Create {
         #[command(flatten)]
         target: Target,
@@ -50,9 +51,11 @@ pub enum AuthorizationsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum JwtCommand {
-    /// Add a named authorization to an app: the assertion is signed here with the key file
-    /// (the key never leaves this machine) and the server runs the JWT bearer grant with it.
-    /// You must be the app's owner or an admin of it.
+    /// Add a named authorization to an app (AppLink's authorizations:jwt:add).
+    ///
+    /// The assertion is signed here with the key file (the key never leaves this machine)
+    /// and the server runs the JWT bearer grant with it. You must be the app's owner or an
+    /// admin of it.
     Add {
         /// The developer name (3–30 letters, digits, _ or -).
         name: String,

@@ -40,9 +40,11 @@ pub struct Target {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Sign in through the browser (device authorization, RFC 8628) and keep the tokens in
-    /// the credentials file. Headless with --headless, IDENTITY_LEGACY_SSO=1, or no
-    /// terminal on stdin: the address and code are printed, no browser is opened.
+    /// Sign in through the browser (device authorization, RFC 8628).
+    ///
+    /// The tokens are kept in the credentials file. Headless with --headless,
+    /// IDENTITY_LEGACY_SSO=1, or no terminal on stdin: the address and code are printed,
+    /// no browser is opened.
     Login {
         #[command(flatten)]
         target: Target,
