@@ -1,11 +1,11 @@
 //! Long-lived API keys (`identity authorizations create`): when a stored key still speaks
 //! for its account.
 //!
-//! A key records the account's session epoch when it was made. Everything that ends all of
-//! an account's sessions bumps that epoch (a move to SSO, a password reset, an IdP's
-//! removal, "sign out everywhere", a block), so the same bump ends every key made before
-//! it, with no write per key: the seeds' "long-lived tokens get invalidated after upgrading
-//! your account to use SSO", and the rest of the account's revocations with it.
+//! A key records the account's key epoch when it was made. Everything that revokes the
+//! account's grants bumps that epoch too (a move to SSO, a password reset, a block), so the
+//! same change ends every key made before it, with no write per key: the seeds' "long-lived
+//! tokens get invalidated after upgrading your account to use SSO", and the account's other
+//! revocations with it. Signing out everywhere ends sessions only: grants and keys stay.
 
 /// The scopes an API key carries: it acts as its account, as a Heroku API key does.
 pub const SCOPE: &str = "identity global";
@@ -24,16 +24,16 @@ pub const MAX_DESCRIPTION_CHARS: usize = 200;
 /// What the decision needs of the key's account, as loaded now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
-    pub session_epoch: u64,
+    pub key_epoch: u64,
     pub blocked: bool,
     pub active: bool,
 }
 
 /// Whether a key made in `key_epoch` still acts for its account: the account exists, is
-/// active and not blocked, and has not ended its sessions since. (Expiry is the store's:
+/// active and not blocked, and has not had its grants revoked since. (Expiry is the store's:
 /// an expired key is absent.)
 pub fn usable(key_epoch: u64, holder: Option<Holder>) -> bool {
-    holder.is_some_and(|h| h.active && !h.blocked && h.session_epoch == key_epoch)
+    holder.is_some_and(|h| h.active && !h.blocked && h.key_epoch == key_epoch)
 }
 
 /// Checks a requested lifetime: `None` is "until revoked"; otherwise 60 s to a year.
@@ -62,7 +62,7 @@ mod tests {
     use super::*;
 
     const LIVE: Holder = Holder {
-        session_epoch: 3,
+        key_epoch: 3,
         blocked: false,
         active: true,
     };
@@ -70,7 +70,7 @@ mod tests {
     #[test]
     fn a_key_acts_only_while_its_account_keeps_the_epoch_it_was_made_in() {
         assert!(usable(3, Some(LIVE)));
-        // Moved to SSO, reset its password, signed out everywhere: the epoch moved on.
+        // Moved to SSO, reset its password, blocked: the epoch moved on.
         assert!(!usable(2, Some(LIVE)));
         assert!(!usable(3, None));
         assert!(!usable(

@@ -52,6 +52,10 @@ pub struct Account {
     /// IdP removal) ends every session of the account at once, on both backends.
     #[serde(default)]
     pub session_epoch: u64,
+    /// API keys carry the epoch they were made in; bumping it wherever the account's grants
+    /// are revoked (password reset, move to SSO, block) ends every one of them at once.
+    #[serde(default)]
+    pub key_epoch: u64,
     /// When an operator blocked the account: it signs in nowhere, and its sessions,
     /// grants and tokens ended then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +90,11 @@ impl Account {
     /// Ends every session started before now (they fail `Session::is_current_for`).
     pub fn end_all_sessions(&mut self) {
         self.session_epoch += 1;
+    }
+
+    /// Ends every API key made before now (with the grants the caller revokes).
+    pub fn end_api_keys(&mut self) {
+        self.key_epoch += 1;
     }
 
     /// Puts the account under `idp`.
@@ -248,6 +257,7 @@ pub(crate) fn new_account(
         registered_idp: None,
         registered_generation: None,
         session_epoch: 0,
+        key_epoch: 0,
         blocked_at: None,
         created_at: now,
         version: 1,
@@ -388,6 +398,7 @@ impl Offboarding for Store {
         let blocked = change_account(self, account_id, |a| {
             a.blocked_at.get_or_insert(now);
             a.end_all_sessions();
+            a.end_api_keys();
         })
         .await?;
         self.revoke_grants_of(account_id).await?;
@@ -439,6 +450,7 @@ mod tests {
             registered_idp: None,
             registered_generation: None,
             session_epoch: 0,
+            key_epoch: 0,
             blocked_at: None,
             created_at: 0,
             version: 1,

@@ -1,7 +1,7 @@
 //! Long-lived API keys (Heroku's `authorizations:create`): tokens for CI and scripts that act
 //! as their account (`identity_core::api_key::SCOPE`) until revoked, until they expire, or
-//! until the account ends all its sessions (a move to SSO, a reset, a block; see
-//! `identity_core::api_key`).
+//! until the account's grants are revoked (a move to SSO, a reset, a block: they bump its
+//! key epoch; see `identity_core::api_key`).
 //!
 //! Only the SHA-256 of a key is kept (the key is `idk_` + 256 random bits, so a fast hash is
 //! enough). Two records per key in the OAuth table, written and deleted together: the key by
@@ -28,7 +28,7 @@ pub struct ApiKey {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
-    /// The account's session epoch when the key was made.
+    /// The account's key epoch when the key was made.
     pub epoch: u64,
     token_sha256: Digest,
 }
@@ -52,7 +52,7 @@ impl ApiKey {
 
 fn holder(a: &Account) -> Holder {
     Holder {
-        session_epoch: a.session_epoch,
+        key_epoch: a.key_epoch,
         blocked: a.blocked_at.is_some(),
         active: a.status == AccountStatus::Active,
     }
@@ -123,7 +123,7 @@ impl ApiKeys for Store {
             description,
             created_at: now,
             expires_at: lifetime.map(|s| now + s),
-            epoch: account.session_epoch,
+            epoch: account.key_epoch,
             token_sha256: Digest::new(hash.clone()),
         };
         let item = |pk: String, sk: String| -> Result<Item, StoreError> {

@@ -192,6 +192,7 @@ impl PasswordResets for Store {
             crypto::hash_password(new_password).map_err(AccountError::from)?,
         ));
         next.end_all_sessions();
+        next.end_api_keys();
         let (op, next) = accounts::update_op(&next)?;
         match self
             .consume_with(Table::Once, &pk, "once", vec![op])

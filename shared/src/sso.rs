@@ -309,6 +309,7 @@ impl SsoRecords for Store {
                 self.revoke_grants_of(&account.id).await?;
                 let mut linked = account.clone();
                 linked.put_under(login.idp);
+                linked.end_api_keys();
                 let (op, next) = accounts::update_op(&linked)?;
                 ops.push(op);
                 ops.extend(self.team_role_ops(login.idp, &next).await?);
@@ -397,6 +398,7 @@ impl SsoRecords for Store {
         // the sessions it opened end.
         linked.password_hash = None;
         linked.end_all_sessions();
+        linked.end_api_keys();
         let (op, next) = accounts::update_op(&linked)?;
         let mut ops = vec![op];
         // The IdP's team role, in the same write.
@@ -473,6 +475,7 @@ impl SsoRecords for Store {
         let mut linked = account.clone();
         linked.put_under(&idp);
         linked.end_all_sessions();
+        linked.end_api_keys();
         linked.registered_idp = Some(idp.id.clone());
         linked.registered_generation = Some(idp.generation.clone());
         let (op, next) = accounts::update_op(&linked)?;

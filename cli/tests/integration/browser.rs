@@ -1317,6 +1317,74 @@ async fn password_sign_in_reset_and_sign_out() {
     });
 }
 
+/// "Sign out everywhere" on the account page: the session of another browser ends too;
+/// an application the person authorized keeps its access (its refresh token still works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_ends_the_other_browsers_session_and_keeps_grants() {
+    journey!("signout-everywhere", |w| {
+        w.service
+            .user_with_password("pat@elsewhere.test", "correct horse battery")
+            .await?;
+        let base = w.base().to_string();
+        w.b.go(&format!("{base}/login")).await?;
+        w.password_sign_in("pat@elsewhere.test", "correct horse battery")
+            .await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        let laptop = w.b.cookie("identity_session").await?;
+        let cli = register_client(&w, "Acme CLI", false).await?;
+        let d = device_request(&base, &cli).await?;
+        w.b.go(d["verification_uri_complete"].as_str().ok_or("uri")?)
+            .await?;
+        w.b.press("Approve").await?;
+        w.b.page("everywhere-device", "Device connected").await?;
+        let tokens = device_poll(&base, &cli, d["device_code"].as_str().unwrap()).await?;
+        let refresh = tokens["refresh_token"].as_str().ok_or("refresh token")?;
+
+        w.fresh_browser("signout-everywhere-phone").await?;
+        w.b.go(&format!("{base}/login")).await?;
+        w.password_sign_in("pat@elsewhere.test", "correct horse battery")
+            .await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        w.b.page("everywhere-account", "Authorized applications")
+            .await?;
+        w.b.press("Sign out everywhere").await?;
+        w.b.wait_url("the sign-in page", |u| u.ends_with("/login"))
+            .await?;
+        let s = w.b.session(&base).await?;
+        ensure!(s["error"] == "no_session", "this browser: {s}");
+        let (status, body) = http(
+            "GET",
+            &format!("{base}/session"),
+            &[("Cookie", &format!("identity_session={laptop}"))],
+            None,
+        )
+        .await?;
+        ensure!(
+            status == 401,
+            "the other browser's session ended: {status} {body}"
+        );
+        let (status, body) = http(
+            "POST",
+            &format!("{base}/oauth/token"),
+            &[],
+            Some(&form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", &cli.id),
+                ("client_secret", &cli.secret),
+            ])),
+        )
+        .await?;
+        ensure!(
+            status == 200,
+            "the application keeps its access: {status} {body}"
+        );
+        Ok(())
+    });
+}
+
 async fn device_request(base: &str, client: &OAuthClient) -> R<Value> {
     let (status, body) = http(
         "POST",

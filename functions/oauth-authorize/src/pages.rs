@@ -152,7 +152,11 @@ Full access to your account.</p>\
 revoking one ends its access at once: every token it holds stops working.</p>{list}\
 <h2>API keys</h2><p>Long-lived keys for scripts and CI. They stop working when revoked, \
 when they expire, and when your account moves to single sign-on.</p>{keys}\
-<form method=\"post\" action=\"/logout\">{logout}<button type=\"submit\">Sign out</button></form>",
+<form method=\"post\" action=\"/logout\">{logout}<button type=\"submit\">Sign out</button></form>\
+<form method=\"post\" action=\"/logout\">{logout}<input type=\"hidden\" name=\"everywhere\" value=\"1\">\
+<p>Signed in on a device you no longer have? This ends every session of your account, here \
+and everywhere else; applications and API keys keep their access until you revoke them above.</p>\
+<button type=\"submit\">Sign out everywhere</button></form>",
             esc(email),
             logout = hidden("csrf", logout_csrf),
         ),

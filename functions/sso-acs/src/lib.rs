@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
+use identity_shared::accounts::Offboarding;
 use identity_shared::http::{JsonError, form, plumbing};
 use identity_shared::secrets::SecretKind;
 use identity_shared::session::{self, SessionId, Sessions};
@@ -107,6 +108,22 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if let Err(refused) = form::check_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("sign-out refused: no proof it came from our pages");
         return refused.into_response();
+    }
+    // "Sign out everywhere" (the account page's second button): every session of the
+    // account ends, this one with them; grants and API keys stay.
+    if fields.get("everywhere").map(String::as_str) == Some("1") {
+        match state.signed_in(&headers).await {
+            Ok(Some(user)) => {
+                if let Err(e) = state.store.sign_out_everywhere(&user.account.id).await {
+                    return identity_shared::http::Internal::new("sign out everywhere", e)
+                        .json()
+                        .into_response();
+                }
+                tracing::info!("every session of the account ended by its owner");
+            }
+            Ok(None) => {}
+            Err(e) => return e.json().into_response(),
+        }
     }
     if let Some(id) = id
         && let Err(e) = state.store.end_session(&id).await
