@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use base64::Engine;
 use clap::Subcommand;
 use identity_shared::accounts::Email;
-use identity_shared::apps::Role;
 use identity_shared::config::StoreSpec;
 use identity_shared::idps::{Idp, Idps};
 use identity_shared::jwt_clients::Certificate;
+use identity_shared::orgs::Orgs;
+use identity_shared::orgs::TeamRole;
 use identity_shared::outbox::Outbox;
 use identity_shared::store::Store;
 use serde_json::{Value, json};
@@ -63,13 +64,18 @@ pub enum IdpCommand {
         /// and logged at every login it makes.
         #[arg(long)]
         insecure_any_domain: bool,
-        /// The team (an existing app, by name) the IdP's people join with --default-role.
-        /// No default: without it, SSO logins give no team role.
+        /// The team (`identity admin team add`) this IdP is connected to: its people join with
+        /// the team's SSO default role. No default: without it, SSO logins give no team role.
         #[arg(long)]
         team: Option<String>,
-        /// Role on the team for people who hold none (admin, member or collaborator).
-        #[arg(long, default_value = "member")]
-        default_role: String,
+        /// Sets the team's SSO default role (admin, member or collaborator; the team keeps
+        /// `member` unless told), as a team admin can later.
+        #[arg(long, requires = "team")]
+        default_role: Option<String>,
+        /// The enterprise account (`identity admin enterprise add`) this IdP is connected to:
+        /// its people who are not members join with `view` (not configurable).
+        #[arg(long)]
+        enterprise: Option<String>,
         /// Accept unsolicited (IdP-initiated) responses. Nothing ties such a response to the
         /// browser it arrives in (anyone holding one can post it from any page), so the person
         /// lands on a page naming the account before going on.
@@ -167,11 +173,41 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
             insecure_any_domain,
             team,
             default_role,
+            enterprise,
             allow_idp_initiated,
             require_mfa,
             mfa_contexts,
             sign_requests,
         } => {
+            // The organisation must exist: a misspelt name would silently give no role.
+            let team = match team {
+                Some(name) => Some(
+                    store
+                        .team_by_name(&name)
+                        .await
+                        .map_err(fail)?
+                        .ok_or_else(|| format!("no team {name} (identity admin team add)"))?,
+                ),
+                None => None,
+            };
+            if let Some(name) = &enterprise
+                && store
+                    .enterprise_by_name(name)
+                    .await
+                    .map_err(fail)?
+                    .is_none()
+            {
+                return Err(format!(
+                    "no enterprise account {name} (identity admin enterprise add)"
+                ));
+            }
+            let default_role = match default_role.as_deref() {
+                None => None,
+                Some(r) => Some(
+                    TeamRole::parse(r)
+                        .ok_or("--default-role must be admin, member or collaborator")?,
+                ),
+            };
             let (entity_id, sso_url, certificates, want_signed) = match metadata {
                 Some(path) => {
                     let m = sso_acs::saml::parse_idp_metadata(&read(&path)?)
@@ -199,10 +235,6 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
             if certificates.is_empty() {
                 return Err("the IdP has no signing certificate".into());
             }
-            let default_role = match Role::parse(&default_role) {
-                Some(r @ (Role::Admin | Role::Member | Role::Collaborator)) => r,
-                _ => return Err("--default-role must be admin, member or collaborator".into()),
-            };
             let domains = domains
                 .iter()
                 .map(|d| domain(d))
@@ -214,13 +246,13 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 );
             }
             let idp = Idp {
-                team,
+                team: team.as_ref().map(|t| t.name.clone()),
+                enterprise,
                 id,
                 entity_id,
                 sso_url,
                 certificates,
                 domains,
-                default_role,
                 allow_idp_initiated,
                 require_mfa,
                 mfa_contexts,
@@ -232,6 +264,12 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 version: 1,
             };
             let idp = store.add_idp(&idp).await.map_err(fail)?;
+            if let (Some(team), Some(role)) = (&team, default_role) {
+                store
+                    .set_team_default_role(team, role)
+                    .await
+                    .map_err(fail)?;
+            }
             let text = format!(
                 "added IdP {} ({}); SP metadata for it: {{base}}/sso/metadata",
                 idp.id, idp.entity_id

@@ -19,7 +19,6 @@ use base64::Engine;
 use http::StatusCode;
 use identity_shared::AppState;
 use identity_shared::accounts::Email;
-use identity_shared::apps::Role;
 use identity_shared::http::{PageError, page};
 use identity_shared::idps::{Idp, Idps};
 use identity_shared::store::{Cond, Item, Op, Table};
@@ -98,7 +97,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
                 certificates: vec![cert],
                 domains: vec![],
                 team: None,
-                default_role: Role::Member,
+                enterprise: None,
                 allow_idp_initiated: true,
                 require_mfa: false,
                 mfa_contexts: vec![],

@@ -13,7 +13,7 @@
 //! - [`client`]: client authentication; [`code`]: the authorization-code exchange; [`refresh`]: refresh-token rotation;
 //!   [`jwt`]: the JWT bearer grant's claims, user and scope rules; [`device`]: the device
 //!   flow's poll; [`sso`]: an SSO login's path, confirmed moves, team roles; [`addon`]:
-//!   who gets an add-on SSO form; [`api_key`]: when a long-lived API key still acts.
+//!   who gets an add-on SSO form; [`org`]: teams, enterprise accounts and their SSO rules; [`api_key`]: when a long-lived API key still acts.
 
 pub mod addon;
 pub mod api_key;
@@ -25,6 +25,7 @@ pub mod digest;
 pub mod grant;
 pub mod ids;
 pub mod jwt;
+pub mod org;
 pub mod pkce;
 pub mod refresh;
 pub mod scope;

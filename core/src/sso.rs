@@ -1,12 +1,12 @@
 //! Single sign-on's decisions: what an SSO login does with the account its email names
 //! (just-in-time creation, sign-in, linking, confirmation by email or password, refusal),
-//! what a confirmed upgrade or emailed link may do, and which team role the IdP gives.
+//! and what a confirmed upgrade or emailed link may do (team roles: `org`).
 //! The caller loads the facts (the account, the IdP it is under now, whether the IdP owns
 //! the email's domain) and builds the writes each path calls for.
 
 use serde::{Deserialize, Serialize};
 
-/// A role on an app (or an IdP's team).
+/// A role on an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -128,13 +128,6 @@ pub fn upgrade(current_idp: Option<&str>) -> Result<(), Refusal> {
     }
 }
 
-/// The IdP's team role for a person signing in: someone with no role on the team, or only
-/// `collaborator`, gets the IdP's default role; anyone holding a role keeps it.
-pub fn team_role_to_give(current: Option<Role>, default: Role) -> Option<Role> {
-    (matches!(current, None | Some(Role::Collaborator)) && current != Some(default))
-        .then_some(default)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,25 +209,5 @@ mod tests {
     fn an_upgrade_moves_only_an_account_under_no_idp() {
         assert_eq!(upgrade(None), Ok(()));
         assert_eq!(upgrade(Some("acme")), Err(Refusal::OtherIdp));
-    }
-
-    #[test]
-    fn the_team_role_goes_to_newcomers_and_collaborators_only() {
-        assert_eq!(team_role_to_give(None, Role::Member), Some(Role::Member));
-        assert_eq!(
-            team_role_to_give(Some(Role::Collaborator), Role::Member),
-            Some(Role::Member)
-        );
-        assert_eq!(
-            team_role_to_give(Some(Role::Collaborator), Role::Collaborator),
-            None
-        );
-        for held in [Role::Owner, Role::Admin, Role::Member] {
-            assert_eq!(
-                team_role_to_give(Some(held), Role::Member),
-                None,
-                "{held:?}"
-            );
-        }
     }
 }

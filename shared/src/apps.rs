@@ -1,11 +1,22 @@
-//! Apps and their people. An app has one owner and members with roles; add-ons belong to
+//! Apps and their people. An app has one owner and members with roles, and may belong to a
+//! team, whose admins and members reach it too (`identity_core::org`); add-ons belong to
 //! the app, so who may use them is read from here at request time.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use identity_core::org;
+
 use crate::accounts::Account;
+use crate::orgs::{OrgError, Orgs, Team};
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+fn org_error(e: OrgError) -> AppError {
+    match e {
+        OrgError::Store(s) => AppError::Store(s),
+        other => AppError::Store(StoreError::Corrupt(other.to_string())),
+    }
+}
 
 pub use identity_core::sso::Role;
 
@@ -14,6 +25,9 @@ pub struct App {
     pub id: String,
     pub name: String,
     pub owner_account_id: String,
+    /// The team that owns the app, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
     pub created_at: i64,
 }
 
@@ -49,11 +63,7 @@ pub enum AppError {
 }
 
 pub fn valid_app_name(name: &str) -> bool {
-    (3..=30).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    org::valid_name(name)
 }
 
 fn app_pk(id: &str) -> String {
@@ -79,7 +89,16 @@ struct Membership {
 
 #[async_trait]
 pub trait Apps {
-    async fn create_app(&self, name: &str, owner: &Account) -> Result<App, AppError>;
+    async fn create_app(&self, name: &str, owner: &Account) -> Result<App, AppError> {
+        self.create_team_app(name, owner, None).await
+    }
+    /// An app owned by `team` (when given), `owner` its first owner.
+    async fn create_team_app(
+        &self,
+        name: &str,
+        owner: &Account,
+        team: Option<&Team>,
+    ) -> Result<App, AppError>;
     async fn app(&self, id: &str) -> Result<Option<App>, AppError>;
     async fn app_by_name(&self, name: &str) -> Result<Option<App>, AppError>;
     /// Gives `account` the role on the app (adding or changing the membership). Giving
@@ -87,18 +106,14 @@ pub trait Apps {
     async fn set_role(&self, app: &App, account: &Account, role: Role) -> Result<(), AppError>;
     /// Removes a member; `false` if they were not one. Their access ends at once.
     async fn remove_member(&self, app: &App, account_id: &str) -> Result<bool, AppError>;
+    /// Everyone with a role on the app: its own members, and the admins and members of the
+    /// team that owns it (each with the stronger of the two roles).
     async fn members(&self, app: &App) -> Result<Vec<Member>, AppError>;
-    /// The account's role on the app, read from the store now (never cached).
+    /// The account's role on the app, read from the store now (never cached): its own, or
+    /// what its role on the app's team gives, the stronger of the two.
     async fn role_of(&self, app_id: &str, account_id: &str) -> Result<Option<Role>, AppError>;
     /// The apps an account holds a role on, with that role.
     async fn apps_of(&self, account_id: &str) -> Result<Vec<(String, Role)>, AppError>;
-}
-
-/// The writes that give `account` a role (not owner) on `app`, for callers that do so
-/// inside a larger atomic write (an SSO login's team role).
-pub(crate) fn role_ops(app: &App, account: &Account, role: Role) -> Result<Vec<Op>, StoreError> {
-    debug_assert!(role != Role::Owner);
-    membership_ops(app, Member::of(account, role))
 }
 
 /// The two records of a membership: app → member and account → app.
@@ -123,7 +138,12 @@ fn membership_ops(app: &App, member: Member) -> Result<Vec<Op>, StoreError> {
 
 #[async_trait]
 impl Apps for Store {
-    async fn create_app(&self, name: &str, owner: &Account) -> Result<App, AppError> {
+    async fn create_team_app(
+        &self,
+        name: &str,
+        owner: &Account,
+        team: Option<&Team>,
+    ) -> Result<App, AppError> {
         if !valid_app_name(name) {
             return Err(AppError::InvalidName);
         }
@@ -131,6 +151,7 @@ impl Apps for Store {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
             owner_account_id: owner.id.to_string(),
+            team_id: team.map(|t| t.id.clone()),
             created_at: self.now(),
         };
         let mut ops = vec![
@@ -152,6 +173,14 @@ impl Apps for Store {
             },
         ];
         ops.extend(membership_ops(&app, Member::of(owner, Role::Owner))?);
+        if let Some(team) = team {
+            ops.push(Op::Check {
+                table: Table::Apps,
+                pk: format!("team#{}", team.id),
+                sk: "team".into(),
+                cond: Cond::Live,
+            });
+        }
         match self.write(ops).await {
             Ok(()) => Ok(app),
             Err(StoreError::Conflict) => Err(AppError::NameTaken),
@@ -247,15 +276,46 @@ impl Apps for Store {
 
     async fn members(&self, app: &App) -> Result<Vec<Member>, AppError> {
         let mut members: Vec<Member> = self.query(Table::Apps, &app_pk(&app.id), "member#").await?;
+        if let Some(team_id) = &app.team_id
+            && let Some(team) = self.team(team_id).await.map_err(org_error)?
+        {
+            for t in self.team_members(&team).await.map_err(org_error)? {
+                let Some(through) = org::app_role_through_team(t.role) else {
+                    continue;
+                };
+                match members.iter_mut().find(|m| m.account_id == t.account_id) {
+                    Some(m) => {
+                        m.role = org::stronger(Some(m.role), Some(through)).unwrap_or(m.role)
+                    }
+                    None => members.push(Member {
+                        account_id: t.account_id,
+                        email: t.email,
+                        role: through,
+                    }),
+                }
+            }
+        }
         members.sort_by(|a, b| (a.role, &a.email).cmp(&(b.role, &b.email)));
         Ok(members)
     }
 
     async fn role_of(&self, app_id: &str, account_id: &str) -> Result<Option<Role>, AppError> {
-        Ok(self
+        let own = self
             .get::<Member>(Table::Apps, &app_pk(app_id), &member_sk(account_id))
             .await?
-            .map(|m| m.role))
+            .map(|m| m.role);
+        if own == Some(Role::Owner) {
+            return Ok(own);
+        }
+        let Some(team_id) = self.app(app_id).await?.and_then(|a| a.team_id) else {
+            return Ok(own);
+        };
+        let through = self
+            .team_role_of(&team_id, account_id)
+            .await
+            .map_err(org_error)?
+            .and_then(org::app_role_through_team);
+        Ok(org::stronger(own, through))
     }
 
     async fn apps_of(&self, account_id: &str) -> Result<Vec<(String, Role)>, AppError> {

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountError, Accounts};
-use crate::apps::Role;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
 /// AuthnContextClassRef values accepted as multi-factor when an IdP requires MFA and the
@@ -35,13 +34,15 @@ pub struct Idp {
     /// Email domains (lowercase) whose users this IdP signs in.
     #[serde(default)]
     pub domains: Vec<String>,
-    /// The team (an app, by name) whose members this IdP's people become, named explicitly
-    /// by the operator (`--team`); none, no team role. Nothing is inferred from a name.
+    /// The team (by name) this IdP is connected to (`--team`): its people get the team's
+    /// SSO default role as `identity_core::org` says. None: no team role. Nothing is
+    /// inferred from a name.
     #[serde(default)]
     pub team: Option<String>,
-    /// Role given on the IdP's team to a person signing in who holds none (or only
-    /// `collaborator`).
-    pub default_role: Role,
+    /// The enterprise account (by name) this IdP is connected to (`--enterprise`): its
+    /// people who are not members join with `view`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise: Option<String>,
     /// Unsolicited (IdP-initiated) responses are accepted only when this is set.
     #[serde(default)]
     pub allow_idp_initiated: bool,
@@ -97,7 +98,7 @@ impl Idp {
             "certificates": self.certificates.len(),
             "domains": self.domains,
             "team": self.team,
-            "default_role": self.default_role,
+            "enterprise": self.enterprise,
             "allow_idp_initiated": self.allow_idp_initiated,
             "require_mfa": self.require_mfa,
             "mfa_contexts": self.accepted_mfa_contexts(),

@@ -24,6 +24,7 @@ pub mod jwt_clients;
 pub mod logging;
 pub mod login_history;
 pub mod oauth;
+pub mod orgs;
 pub mod outbox;
 pub mod password_reset;
 pub mod secret;

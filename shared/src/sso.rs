@@ -6,14 +6,15 @@
 //! leaves nothing behind.
 
 use async_trait::async_trait;
-use identity_core::sso;
+use identity_core::{org, sso};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Email};
-use crate::apps::{self, AppError, Apps};
+use crate::apps::AppError;
 use crate::crypto;
 use crate::idps::{Idp, Idps};
 use crate::oauth::grant::Grants;
+use crate::orgs::{self, OrgError, Orgs};
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
@@ -111,6 +112,15 @@ impl From<AppError> for SsoError {
     }
 }
 
+impl From<OrgError> for SsoError {
+    fn from(e: OrgError) -> Self {
+        match e {
+            OrgError::Store(s) => SsoError::Store(s),
+            other => SsoError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
 impl From<AccountError> for SsoError {
     fn from(e: AccountError) -> Self {
         match e {
@@ -196,22 +206,40 @@ impl Store {
         Ok(self.idp(id).await?.filter(|i| i.generation == generation))
     }
 
-    /// The IdP's team role for a person signing in, as writes to add to the login's own:
-    /// someone with no role on the IdP's team (or only `collaborator`) gets the IdP's
-    /// default role; anyone holding a role keeps it. No team named, or no such app: none.
-    async fn team_role_ops(&self, idp: &Idp, account: &Account) -> Result<Vec<Op>, SsoError> {
-        let Some(name) = idp.team.as_deref() else {
-            return Ok(vec![]);
-        };
-        let Some(team) = self.app_by_name(name).await? else {
-            tracing::info!(idp = %idp.id, "the IdP's team does not exist; no team role given");
-            return Ok(vec![]);
-        };
-        let role = self.role_of(&team.id, &account.id).await?;
-        match sso::team_role_to_give(role, idp.default_role) {
-            Some(give) => Ok(apps::role_ops(&team, account, give)?),
-            None => Ok(vec![]),
+    /// What an SSO login gives on the IdP's organisation, as writes to add to the login's
+    /// own (`identity_core::org`): on its team, the team's default role to a newcomer or a
+    /// collaborator, nothing to an admin or a member; on its enterprise account, `view` to
+    /// a newcomer and nothing to a member. No organisation named, or none by that name:
+    /// nothing.
+    async fn org_ops(&self, idp: &Idp, account: &Account) -> Result<Vec<Op>, SsoError> {
+        let mut ops = Vec::new();
+        if let Some(name) = idp.team.as_deref() {
+            match self.team_by_name(name).await? {
+                Some(team) => {
+                    let current = self.team_role_of(&team.id, &account.id).await?;
+                    if let Some(give) = org::team_role_on_sso(current, team.default_role) {
+                        ops.extend(orgs::team_member_ops(&team, account, give)?);
+                    }
+                }
+                None => {
+                    tracing::warn!(idp = %idp.id, "the IdP's team does not exist; no team role given")
+                }
+            }
         }
+        if let Some(name) = idp.enterprise.as_deref() {
+            match self.enterprise_by_name(name).await? {
+                Some(enterprise) => {
+                    let current = self.permissions_of(&enterprise.id, &account.id).await?;
+                    if let Some(give) = org::enterprise_permissions_on_sso(current.as_deref()) {
+                        ops.push(orgs::enterprise_member_op(&enterprise, account, &give)?);
+                    }
+                }
+                None => {
+                    tracing::warn!(idp = %idp.id, "the IdP's enterprise account does not exist; no permission given")
+                }
+            }
+        }
+        Ok(ops)
     }
 }
 
@@ -290,7 +318,7 @@ impl SsoRecords for Store {
                 account.put_under(login.idp);
                 ops.extend(accounts::create_ops(&account)?);
                 ops.extend(welcome_ops(&account, login.welcome_base, keys, now)?);
-                ops.extend(self.team_role_ops(login.idp, &account).await?);
+                ops.extend(self.org_ops(login.idp, &account).await?);
                 SsoOutcome::SignIn {
                     account,
                     created: true,
@@ -298,7 +326,7 @@ impl SsoRecords for Store {
             }
             (_, None) => return Err(SsoError::Changed),
             (sso::Path::SignIn, Some(account)) => {
-                ops.extend(self.team_role_ops(login.idp, &account).await?);
+                ops.extend(self.org_ops(login.idp, &account).await?);
                 SsoOutcome::SignIn {
                     account,
                     created: false,
@@ -312,7 +340,7 @@ impl SsoRecords for Store {
                 linked.end_api_keys();
                 let (op, next) = accounts::update_op(&linked)?;
                 ops.push(op);
-                ops.extend(self.team_role_ops(login.idp, &next).await?);
+                ops.extend(self.org_ops(login.idp, &next).await?);
                 SsoOutcome::SignIn {
                     account: next,
                     created: false,
@@ -402,7 +430,7 @@ impl SsoRecords for Store {
         let (op, next) = accounts::update_op(&linked)?;
         let mut ops = vec![op];
         // The IdP's team role, in the same write.
-        ops.extend(self.team_role_ops(&idp, &next).await?);
+        ops.extend(self.org_ops(&idp, &next).await?);
         let pk = once_pk(UPGRADE_KIND, &token_key(token));
         match self.consume_with(Table::Once, &pk, "once", ops).await? {
             Consumed::Done => Ok(Some(next)),

@@ -10,6 +10,7 @@
 pub mod addon_suite;
 pub mod jwt_suite;
 pub mod oauth_suite;
+pub mod org_suite;
 pub mod runtime_api;
 pub mod saml_idp;
 pub mod sso_suite;

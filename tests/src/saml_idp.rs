@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use identity_shared::apps::Role;
 use identity_shared::idps::Idp;
 use samael::crypto::{CertificateDer, CryptoProvider, ReduceMode, XmlSec};
 use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
@@ -40,7 +39,7 @@ impl SamlCase {
             certificates: vec![signer.certificate_base64()],
             domains: vec!["acme.example".into()],
             team: Some("acme".into()),
-            default_role: Role::Member,
+            enterprise: None,
             allow_idp_initiated: false,
             require_mfa: false,
             mfa_contexts: vec![],

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use identity_shared::accounts::{AccountStatus, Accounts, Email};
-use identity_shared::apps::{Apps, Role};
 use identity_shared::idps::{Idp, IdpError, Idps};
 use identity_shared::oauth::{Grants, Scopes};
+use identity_shared::orgs::{Orgs, TeamRole};
 use identity_shared::outbox::{OUTBOX_TTL_SECS, Outbox};
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
@@ -35,7 +35,7 @@ pub fn idp(id: &str, domain: &str) -> Idp {
         certificates: vec!["MIIB".into()],
         domains: vec![domain.into()],
         team: Some(id.into()),
-        default_role: Role::Member,
+        enterprise: None,
         allow_idp_initiated: false,
         require_mfa: false,
         mfa_contexts: vec![],
@@ -794,21 +794,12 @@ pub async fn domain_ownership_is_exact_and_single(f: &Fixture) {
 }
 
 /// The team an IdP's logins join is named by the operator, never inferred: an IdP with no
-/// team gives no role, even on an app that happens to share its id.
-pub async fn an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name(f: &Fixture) {
+/// team gives no role, even on a team that happens to share its id.
+pub async fn an_idp_without_a_team_gives_no_role_even_on_a_team_of_its_name(f: &Fixture) {
     let mut acme = idp("acme", "acme.example");
     acme.team = None;
     let acme = f.store.add_idp(&acme).await.unwrap();
-    let owner = f
-        .store
-        .create_account(
-            &Email::parse("owner@elsewhere.example").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    let namesake = f.store.create_app("acme", &owner).await.unwrap();
+    let namesake = f.store.create_team("acme", None).await.unwrap();
     let email = Email::parse("p@acme.example").unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     let SsoOutcome::SignIn { account, .. } = f
@@ -820,7 +811,10 @@ pub async fn an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name(f: &
         panic!("signed in")
     };
     assert_eq!(
-        f.store.role_of(&namesake.id, &account.id).await.unwrap(),
+        f.store
+            .team_role_of(&namesake.id, &account.id)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -830,16 +824,7 @@ pub async fn an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name(f: &
 pub async fn the_team_role_is_written_with_the_login_itself(f: &Fixture) {
     let acme = idp("acme", "acme.example");
     let acme = f.store.add_idp(&acme).await.unwrap();
-    let owner = f
-        .store
-        .create_account(
-            &Email::parse("owner@elsewhere.example").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    let team = f.store.create_app("acme", &owner).await.unwrap();
+    let team = f.store.create_team("acme", None).await.unwrap();
     let now = identity_shared::Clock::now(&f.clock);
     // A newcomer (JIT) and an account the operator registered for the IdP.
     let registered = Email::parse("reg@acme.example").unwrap();
@@ -859,8 +844,8 @@ pub async fn the_team_role_is_written_with_the_login_itself(f: &Fixture) {
             panic!("signed in")
         };
         assert_eq!(
-            f.store.role_of(&team.id, &account.id).await.unwrap(),
-            Some(Role::Member),
+            f.store.team_role_of(&team.id, &account.id).await.unwrap(),
+            Some(TeamRole::Member),
             "{who}"
         );
     }

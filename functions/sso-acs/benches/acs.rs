@@ -12,7 +12,6 @@ use std::hint::black_box;
 
 use base64::Engine;
 use criterion::{Criterion, criterion_group, criterion_main};
-use identity_shared::apps::Role;
 use identity_shared::idps::Idp;
 use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
 use sso_acs::saml::{self, Refusal, Sp};
@@ -29,7 +28,7 @@ fn benches(c: &mut Criterion) {
         certificates: vec![signer.certificate_base64()],
         domains: vec!["acme.example".into()],
         team: Some("acme".into()),
-        default_role: Role::Member,
+        enterprise: None,
         allow_idp_initiated: false,
         require_mfa: false,
         mfa_contexts: vec![],

@@ -363,7 +363,6 @@ impl Flows {
     /// validates the response inside the static bootstrap and starts the session.
     async fn acs_login(&mut self) {
         use base64::Engine;
-        use identity_shared::apps::Role;
         use identity_shared::idps::{Idp, Idps};
         use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
         use std::io::Read;
@@ -376,7 +375,7 @@ impl Flows {
             certificates: vec![signer.certificate_base64()],
             domains: vec!["acme.example".into()],
             team: Some("acme".into()),
-            default_role: Role::Member,
+            enterprise: None,
             allow_idp_initiated: false,
             require_mfa: false,
             mfa_contexts: vec![],

@@ -10,12 +10,13 @@ use axum::body::Body;
 use base64::Engine;
 use http::{Request, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::accounts::{Account, AccountStatus, Accounts, Email};
 use identity_shared::apps::{Apps, Role};
 use identity_shared::clock::FixedClock;
 use identity_shared::idps::{Idp, Idps};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, RefreshTokens, Scopes};
+use identity_shared::orgs::{Orgs, Permission, Team, TeamRole};
 use identity_shared::outbox::Outbox;
 use identity_shared::secret::SecretString;
 use identity_shared::sso::SsoRecords;
@@ -49,7 +50,7 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         certificates: vec![signer.certificate_base64()],
         domains: vec!["acme.example".into()],
         team: Some("acme".into()),
-        default_role: Role::Member,
+        enterprise: None,
         allow_idp_initiated: true,
         require_mfa: false,
         mfa_contexts: vec![],
@@ -421,24 +422,130 @@ async fn password_account_upgrade_declined_stays_off_sso() {
     assert_eq!(s["sso"], false);
 }
 
-#[tokio::test]
-async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_only() {
-    let h = harness_with(|idp| idp.default_role = Role::Admin).await;
+/// The IdP's team ("acme") with an owner-registered admin, a member and a collaborator.
+async fn acme_team(h: &Harness) -> (Team, Account, Account, Account) {
     let store = &h.state.store;
-    // Registered for the IdP, as `identity admin user add` does for its domain's accounts.
-    let owner = store
-        .create_account_for_idp(
-            &email("owner@acme.example"),
-            None,
-            AccountStatus::Active,
-            Some(&h.idp),
-        )
+    let team = store.create_team("acme", None).await.unwrap();
+    let mut people = Vec::new();
+    for (who, role) in [
+        ("admin@acme.example", TeamRole::Admin),
+        ("member@acme.example", TeamRole::Member),
+        ("collab@acme.example", TeamRole::Collaborator),
+    ] {
+        // Registered for the IdP, as `identity admin user add` does for its domain's accounts.
+        let account = store
+            .create_account_for_idp(&email(who), None, AccountStatus::Active, Some(&h.idp))
+            .await
+            .unwrap();
+        store.set_team_role(&team, &account, role).await.unwrap();
+        people.push(account);
+    }
+    let collab = people.pop().unwrap();
+    let member = people.pop().unwrap();
+    let admin = people.pop().unwrap();
+    (team, admin, member, collab)
+}
+
+async fn team_role(h: &Harness, team: &Team, who: &str) -> Option<TeamRole> {
+    let account = h
+        .state
+        .store
+        .account_by_email(&email(who))
+        .await
+        .unwrap()
+        .unwrap();
+    h.state
+        .store
+        .team_role_of(&team.id, &account.id)
+        .await
+        .unwrap()
+}
+
+/// Seeds: "signing in via SSO does not change an existing member's team role".
+#[tokio::test]
+async fn signing_in_via_sso_does_not_change_an_existing_members_team_role() {
+    let h = harness().await;
+    let (team, _, _, _) = acme_team(&h).await;
+    let team = h
+        .state
+        .store
+        .set_team_default_role(&team, TeamRole::Admin)
         .await
         .unwrap();
-    let team = store.create_app("acme", &owner).await.unwrap();
-    let collaborator = store
+    for who in ["admin@acme.example", "member@acme.example"] {
+        let before = team_role(&h, &team, who).await;
+        h.sso_login(who, "/").await;
+        assert_eq!(team_role(&h, &team, who).await, before, "{who}");
+    }
+}
+
+/// Seeds: "a collaborator signing in via SSO to the team gets the team's default role",
+/// which a team admin sets (here `admin`).
+#[tokio::test]
+async fn a_collaborator_signing_in_via_sso_gets_the_teams_default_role() {
+    let h = harness().await;
+    let (team, _, _, _) = acme_team(&h).await;
+    h.sso_login("collab@acme.example", "/").await;
+    assert_eq!(
+        team_role(&h, &team, "collab@acme.example").await,
+        Some(TeamRole::Member),
+        "the default role unless a team admin set another"
+    );
+    let h = harness().await;
+    let (team, _, _, _) = acme_team(&h).await;
+    let team = h
+        .state
+        .store
+        .set_team_default_role(&team, TeamRole::Admin)
+        .await
+        .unwrap();
+    h.sso_login("collab@acme.example", "/").await;
+    assert_eq!(
+        team_role(&h, &team, "collab@acme.example").await,
+        Some(TeamRole::Admin)
+    );
+}
+
+/// A new SSO user joins the team with the default role, and reaches the team's apps.
+#[tokio::test]
+async fn a_new_sso_user_joins_with_the_teams_default_role() {
+    let h = harness().await;
+    let (team, admin, _, _) = acme_team(&h).await;
+    let app = h
+        .state
+        .store
+        .create_team_app("acme-web", &admin, Some(&team))
+        .await
+        .unwrap();
+    h.sso_login("newcomer@acme.example", "/").await;
+    assert_eq!(
+        team_role(&h, &team, "newcomer@acme.example").await,
+        Some(TeamRole::Member)
+    );
+    let newcomer = h
+        .state
+        .store
+        .account_by_email(&email("newcomer@acme.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.state.store.role_of(&app.id, &newcomer.id).await.unwrap(),
+        Some(Role::Member),
+        "team members reach the team's apps"
+    );
+}
+
+/// Seeds: "the default SSO permission level for Enterprise Accounts is view and is not
+/// configurable", and an existing member's permissions never change through SSO.
+#[tokio::test]
+async fn the_enterprise_sso_permission_is_view_and_an_existing_members_never_changes() {
+    let h = harness_with(|idp| idp.enterprise = Some("acme-corp".into())).await;
+    let store = &h.state.store;
+    let enterprise = store.create_enterprise("acme-corp").await.unwrap();
+    let manager = store
         .create_account_for_idp(
-            &email("collab@acme.example"),
+            &email("manager@acme.example"),
             None,
             AccountStatus::Active,
             Some(&h.idp),
@@ -446,45 +553,33 @@ async fn sso_login_gives_the_default_team_role_to_newcomers_and_collaborators_on
         .await
         .unwrap();
     store
-        .set_role(&team, &collaborator, Role::Collaborator)
-        .await
-        .unwrap();
-    let member = store
-        .create_account_for_idp(
-            &email("member@acme.example"),
-            None,
-            AccountStatus::Active,
-            Some(&h.idp),
+        .set_permissions(
+            &enterprise,
+            &manager,
+            &[Permission::Manage, Permission::Billing],
         )
         .await
         .unwrap();
-    store.set_role(&team, &member, Role::Member).await.unwrap();
-
-    for who in [
-        "newcomer@acme.example",
-        "collab@acme.example",
-        "member@acme.example",
-        "owner@acme.example",
-    ] {
+    for who in ["manager@acme.example", "newcomer@acme.example"] {
         h.sso_login(who, "/").await;
     }
-    let role = |id: String| {
-        let team = team.id.clone();
-        async move { store.role_of(&team, &id).await.unwrap() }
+    let enterprise = &enterprise;
+    let permissions = |who: &'static str| async move {
+        let account = store.account_by_email(&email(who)).await.unwrap().unwrap();
+        store
+            .permissions_of(&enterprise.id, &account.id)
+            .await
+            .unwrap()
     };
-    let newcomer = store
-        .account_by_email(&email("newcomer@acme.example"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(role(newcomer.id.to_string()).await, Some(Role::Admin));
-    assert_eq!(role(collaborator.id.to_string()).await, Some(Role::Admin));
     assert_eq!(
-        role(member.id.to_string()).await,
-        Some(Role::Member),
-        "a role held is kept"
+        permissions("newcomer@acme.example").await,
+        Some(vec![Permission::View])
     );
-    assert_eq!(role(owner.id.to_string()).await, Some(Role::Owner));
+    assert_eq!(
+        permissions("manager@acme.example").await,
+        Some(vec![Permission::Manage, Permission::Billing]),
+        "never changed through SSO"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ identity_tests::on_both_backends!(
     unregistered_account_is_linked_only_through_the_emailed_link,
     idp_never_takes_over_an_account_outside_its_domains,
     domain_ownership_is_exact_and_single,
-    an_idp_without_a_team_gives_no_role_even_on_an_app_of_its_name,
+    an_idp_without_a_team_gives_no_role_even_on_a_team_of_its_name,
     the_team_role_is_written_with_the_login_itself,
     a_re_registered_idp_id_inherits_no_accounts,
     idp_sso_urls_follow_registration_and_removal,

@@ -1,0 +1,244 @@
+//! Organisations: teams and enterprise accounts, and what single sign-on does to their
+//! members, sentence by sentence from the seeds.
+//!
+//! - A team has members with roles (`admin`, `member`, `collaborator`) and owns apps; its
+//!   admins and members reach every app of the team, collaborators only the apps they are
+//!   added to ([`app_role_through_team`]).
+//! - "Signing in via SSO does not change an existing member's team role, except that a
+//!   collaborator signing in via SSO to the team gets the team's default role"; a new SSO
+//!   user joins with the default role (configurable by a team admin, `member` unless set)
+//!   ([`team_role_on_sso`]).
+//! - "The default SSO permission level for Enterprise Accounts is view and is not
+//!   configurable", and an existing member's permissions never change through SSO
+//!   ([`enterprise_permissions_on_sso`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::sso::Role;
+
+/// Names of apps, teams and enterprise accounts: 3 to 30 lowercase letters, digits and
+/// dashes, a letter first.
+pub fn valid_name(name: &str) -> bool {
+    (3..=30).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A role on a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum TeamRole {
+    Admin,
+    Member,
+    Collaborator,
+}
+
+impl TeamRole {
+    pub fn parse(s: &str) -> Option<TeamRole> {
+        match s {
+            "admin" => Some(TeamRole::Admin),
+            "member" => Some(TeamRole::Member),
+            "collaborator" => Some(TeamRole::Collaborator),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamRole::Admin => "admin",
+            TeamRole::Member => "member",
+            TeamRole::Collaborator => "collaborator",
+        }
+    }
+}
+
+/// The team's default SSO role when no team admin has set one.
+pub const DEFAULT_TEAM_SSO_ROLE: TeamRole = TeamRole::Member;
+
+/// A permission on an enterprise account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    View,
+    Create,
+    Manage,
+    Billing,
+}
+
+impl Permission {
+    pub fn parse(s: &str) -> Option<Permission> {
+        match s {
+            "view" => Some(Permission::View),
+            "create" => Some(Permission::Create),
+            "manage" => Some(Permission::Manage),
+            "billing" => Some(Permission::Billing),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::View => "view",
+            Permission::Create => "create",
+            Permission::Manage => "manage",
+            Permission::Billing => "billing",
+        }
+    }
+}
+
+/// The permissions an SSO login gives on an enterprise account: `view` (not configurable)
+/// to someone who is not a member; nothing to a member, whatever they hold.
+pub fn enterprise_permissions_on_sso(current: Option<&[Permission]>) -> Option<Vec<Permission>> {
+    match current {
+        None => Some(vec![Permission::View]),
+        Some(_) => None,
+    }
+}
+
+/// The team role an SSO login gives: the team's default role to someone who is not a
+/// member, and to a collaborator; nothing to an admin or a member (their role stays).
+pub fn team_role_on_sso(current: Option<TeamRole>, default: TeamRole) -> Option<TeamRole> {
+    match current {
+        None => Some(default),
+        Some(TeamRole::Collaborator) if default != TeamRole::Collaborator => Some(default),
+        Some(_) => None,
+    }
+}
+
+/// The role a team role gives on each of the team's apps: admins and members reach them
+/// all; a collaborator only the apps they are added to (none through the team).
+pub fn app_role_through_team(team_role: TeamRole) -> Option<Role> {
+    match team_role {
+        TeamRole::Admin => Some(Role::Admin),
+        TeamRole::Member => Some(Role::Member),
+        TeamRole::Collaborator => None,
+    }
+}
+
+/// The stronger of two app roles (`Owner` strongest).
+pub fn stronger(a: Option<Role>, b: Option<Role>) -> Option<Role> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// A member's SSO status as an organisation's administrators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SsoStatus {
+    /// Signs in through the organisation's IdP.
+    UnderSso,
+    /// Declined the upgrade, or never signed in through SSO.
+    NotUnderSso,
+    /// First SSO login done, welcome link not yet followed.
+    Pending,
+    /// Blocked: signs in nowhere.
+    Blocked,
+}
+
+impl SsoStatus {
+    /// From what the account says: blocked first, then pending, then under SSO or not.
+    pub fn of(blocked: bool, pending: bool, under_sso: bool) -> Self {
+        if blocked {
+            SsoStatus::Blocked
+        } else if pending {
+            SsoStatus::Pending
+        } else if under_sso {
+            SsoStatus::UnderSso
+        } else {
+            SsoStatus::NotUnderSso
+        }
+    }
+
+    /// As the administrator's listing says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsoStatus::UnderSso => "under SSO",
+            SsoStatus::NotUnderSso => "not under SSO",
+            SsoStatus::Pending => "pending",
+            SsoStatus::Blocked => "blocked",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_in_via_sso_does_not_change_an_existing_members_team_role() {
+        for held in [TeamRole::Admin, TeamRole::Member] {
+            for default in [TeamRole::Admin, TeamRole::Member, TeamRole::Collaborator] {
+                assert_eq!(team_role_on_sso(Some(held), default), None, "{held:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_collaborator_signing_in_via_sso_gets_the_teams_default_role() {
+        assert_eq!(
+            team_role_on_sso(Some(TeamRole::Collaborator), TeamRole::Member),
+            Some(TeamRole::Member)
+        );
+        assert_eq!(
+            team_role_on_sso(Some(TeamRole::Collaborator), TeamRole::Admin),
+            Some(TeamRole::Admin)
+        );
+        assert_eq!(
+            team_role_on_sso(Some(TeamRole::Collaborator), TeamRole::Collaborator),
+            None,
+            "nothing to write"
+        );
+    }
+
+    #[test]
+    fn a_new_sso_user_joins_with_the_default_role() {
+        assert_eq!(
+            team_role_on_sso(None, DEFAULT_TEAM_SSO_ROLE),
+            Some(TeamRole::Member)
+        );
+        assert_eq!(
+            team_role_on_sso(None, TeamRole::Collaborator),
+            Some(TeamRole::Collaborator)
+        );
+    }
+
+    #[test]
+    fn the_enterprise_sso_permission_is_view_and_never_changes_a_member() {
+        assert_eq!(
+            enterprise_permissions_on_sso(None),
+            Some(vec![Permission::View])
+        );
+        assert_eq!(
+            enterprise_permissions_on_sso(Some(&[Permission::Manage])),
+            None
+        );
+        assert_eq!(enterprise_permissions_on_sso(Some(&[])), None);
+    }
+
+    #[test]
+    fn team_admins_and_members_reach_the_teams_apps_collaborators_do_not() {
+        assert_eq!(app_role_through_team(TeamRole::Admin), Some(Role::Admin));
+        assert_eq!(app_role_through_team(TeamRole::Member), Some(Role::Member));
+        assert_eq!(app_role_through_team(TeamRole::Collaborator), None);
+        assert_eq!(
+            stronger(Some(Role::Collaborator), Some(Role::Admin)),
+            Some(Role::Admin)
+        );
+        assert_eq!(stronger(None, Some(Role::Member)), Some(Role::Member));
+        assert_eq!(stronger(Some(Role::Owner), None), Some(Role::Owner));
+    }
+
+    #[test]
+    fn the_administrators_view_names_each_status() {
+        assert_eq!(SsoStatus::of(true, true, true), SsoStatus::Blocked);
+        assert_eq!(SsoStatus::of(false, true, true), SsoStatus::Pending);
+        assert_eq!(SsoStatus::of(false, false, true), SsoStatus::UnderSso);
+        assert_eq!(SsoStatus::of(false, false, false), SsoStatus::NotUnderSso);
+        assert_eq!(SsoStatus::NotUnderSso.as_str(), "not under SSO");
+    }
+}

@@ -1,0 +1,432 @@
+//! Organisations: teams (members with roles, apps they own) and enterprise accounts
+//! (teams, members with permissions). The rules are `identity_core::org`'s; this module
+//! keeps the records, in the apps table:
+//!
+//! - `team#{id}` / `team`, `teamname#{name}` / `teamname`, `team#{id}` / `member#{account}`,
+//!   and the account's side `account#{account}` / `team#{id}`;
+//! - `enterprise#{id}` / `enterprise`, `enterprisename#{name}` / `enterprisename`,
+//!   `enterprise#{id}` / `member#{account}`.
+
+use async_trait::async_trait;
+use identity_core::org::{DEFAULT_TEAM_SSO_ROLE, valid_name};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Account;
+use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+
+pub use identity_core::org::{Permission, SsoStatus, TeamRole};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    /// The role an SSO login gives newcomers and collaborators (set by a team admin).
+    pub default_role: TeamRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    pub account_id: String,
+    pub email: String,
+    pub role: TeamRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enterprise {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterpriseMember {
+    pub account_id: String,
+    pub email: String,
+    pub permissions: Vec<Permission>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    #[error("a team or enterprise account with this name already exists")]
+    NameTaken,
+    #[error("names are 3 to 30 lowercase letters, digits and dashes, starting with a letter")]
+    InvalidName,
+    #[error("no such team or enterprise account")]
+    NotFound,
+    #[error("give at least one permission (view, create, manage, billing)")]
+    NoPermission,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn team_pk(id: &str) -> String {
+    format!("team#{id}")
+}
+fn enterprise_pk(id: &str) -> String {
+    format!("enterprise#{id}")
+}
+fn member_sk(account_id: &str) -> String {
+    format!("member#{account_id}")
+}
+fn account_pk(account_id: &str) -> String {
+    format!("account#{account_id}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct NamePointer {
+    id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TeamMembership {
+    team_id: String,
+    role: TeamRole,
+}
+
+/// The writes that give `account` `role` on `team` (both sides), for callers that do so
+/// inside a larger atomic write (an SSO login).
+pub fn team_member_ops(
+    team: &Team,
+    account: &Account,
+    role: TeamRole,
+) -> Result<Vec<Op>, StoreError> {
+    let member = TeamMember {
+        account_id: account.id.to_string(),
+        email: account.email.clone(),
+        role,
+    };
+    Ok(vec![
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(team_pk(&team.id), member_sk(&member.account_id), &member)?,
+            cond: Cond::Always,
+        },
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(
+                account_pk(&member.account_id),
+                team_pk(&team.id),
+                &TeamMembership {
+                    team_id: team.id.clone(),
+                    role,
+                },
+            )?,
+            cond: Cond::Always,
+        },
+    ])
+}
+
+/// The write that gives `account` `permissions` on `enterprise`.
+pub fn enterprise_member_op(
+    enterprise: &Enterprise,
+    account: &Account,
+    permissions: &[Permission],
+) -> Result<Op, StoreError> {
+    let mut permissions = permissions.to_vec();
+    permissions.sort();
+    permissions.dedup();
+    let member = EnterpriseMember {
+        account_id: account.id.to_string(),
+        email: account.email.clone(),
+        permissions,
+    };
+    Ok(Op::Put {
+        table: Table::Apps,
+        item: Item::new(
+            enterprise_pk(&enterprise.id),
+            member_sk(&member.account_id),
+            &member,
+        )?,
+        cond: Cond::Always,
+    })
+}
+
+fn name_ops(kind: &str, name: &str, id: &str) -> Result<Op, StoreError> {
+    Ok(Op::Put {
+        table: Table::Apps,
+        item: Item::new(
+            format!("{kind}name#{name}"),
+            format!("{kind}name"),
+            &NamePointer { id: id.to_string() },
+        )?,
+        cond: Cond::Absent,
+    })
+}
+
+#[async_trait]
+pub trait Orgs {
+    async fn create_team(
+        &self,
+        name: &str,
+        enterprise: Option<&Enterprise>,
+    ) -> Result<Team, OrgError>;
+    async fn team(&self, id: &str) -> Result<Option<Team>, OrgError>;
+    async fn team_by_name(&self, name: &str) -> Result<Option<Team>, OrgError>;
+    /// Sets the role an SSO login gives newcomers and collaborators.
+    async fn set_team_default_role(&self, team: &Team, role: TeamRole) -> Result<Team, OrgError>;
+    async fn set_team_role(
+        &self,
+        team: &Team,
+        account: &Account,
+        role: TeamRole,
+    ) -> Result<(), OrgError>;
+    async fn remove_team_member(&self, team: &Team, account_id: &str) -> Result<bool, OrgError>;
+    async fn team_members(&self, team: &Team) -> Result<Vec<TeamMember>, OrgError>;
+    /// The account's role on the team, read now.
+    async fn team_role_of(
+        &self,
+        team_id: &str,
+        account_id: &str,
+    ) -> Result<Option<TeamRole>, OrgError>;
+    async fn create_enterprise(&self, name: &str) -> Result<Enterprise, OrgError>;
+    async fn enterprise(&self, id: &str) -> Result<Option<Enterprise>, OrgError>;
+    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, OrgError>;
+    async fn set_permissions(
+        &self,
+        enterprise: &Enterprise,
+        account: &Account,
+        permissions: &[Permission],
+    ) -> Result<(), OrgError>;
+    async fn enterprise_members(
+        &self,
+        enterprise: &Enterprise,
+    ) -> Result<Vec<EnterpriseMember>, OrgError>;
+    async fn permissions_of(
+        &self,
+        enterprise_id: &str,
+        account_id: &str,
+    ) -> Result<Option<Vec<Permission>>, OrgError>;
+}
+
+#[async_trait]
+impl Orgs for Store {
+    async fn create_team(
+        &self,
+        name: &str,
+        enterprise: Option<&Enterprise>,
+    ) -> Result<Team, OrgError> {
+        if !valid_name(name) {
+            return Err(OrgError::InvalidName);
+        }
+        let team = Team {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            default_role: DEFAULT_TEAM_SSO_ROLE,
+            enterprise_id: enterprise.map(|e| e.id.clone()),
+            created_at: self.now(),
+        };
+        let mut ops = vec![
+            name_ops("team", name, &team.id)?,
+            Op::Put {
+                table: Table::Apps,
+                item: Item::new(team_pk(&team.id), "team", &team)?,
+                cond: Cond::Absent,
+            },
+        ];
+        if let Some(e) = enterprise {
+            ops.push(Op::Check {
+                table: Table::Apps,
+                pk: enterprise_pk(&e.id),
+                sk: "enterprise".into(),
+                cond: Cond::Live,
+            });
+        }
+        match self.write(ops).await {
+            Ok(()) => Ok(team),
+            Err(StoreError::Conflict) => Err(OrgError::NameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn team(&self, id: &str) -> Result<Option<Team>, OrgError> {
+        Ok(self.get(Table::Apps, &team_pk(id), "team").await?)
+    }
+
+    async fn team_by_name(&self, name: &str) -> Result<Option<Team>, OrgError> {
+        match self
+            .get::<NamePointer>(Table::Apps, &format!("teamname#{name}"), "teamname")
+            .await?
+        {
+            Some(p) => self.team(&p.id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn set_team_default_role(&self, team: &Team, role: TeamRole) -> Result<Team, OrgError> {
+        let changed = Team {
+            default_role: role,
+            ..team.clone()
+        };
+        match self
+            .write(vec![Op::Put {
+                table: Table::Apps,
+                item: Item::new(team_pk(&team.id), "team", &changed)?,
+                cond: Cond::Live,
+            }])
+            .await
+        {
+            Ok(()) => Ok(changed),
+            Err(StoreError::Conflict) => Err(OrgError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn set_team_role(
+        &self,
+        team: &Team,
+        account: &Account,
+        role: TeamRole,
+    ) -> Result<(), OrgError> {
+        let mut ops = team_member_ops(team, account, role)?;
+        ops.push(Op::Check {
+            table: Table::Apps,
+            pk: team_pk(&team.id),
+            sk: "team".into(),
+            cond: Cond::Live,
+        });
+        match self.write(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(OrgError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_team_member(&self, team: &Team, account_id: &str) -> Result<bool, OrgError> {
+        let ops = vec![
+            Op::Delete {
+                table: Table::Apps,
+                pk: team_pk(&team.id),
+                sk: member_sk(account_id),
+                cond: Cond::Live,
+            },
+            Op::Delete {
+                table: Table::Apps,
+                pk: account_pk(account_id),
+                sk: team_pk(&team.id),
+                cond: Cond::Always,
+            },
+        ];
+        match self.write(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn team_members(&self, team: &Team) -> Result<Vec<TeamMember>, OrgError> {
+        let mut members: Vec<TeamMember> = self
+            .query(Table::Apps, &team_pk(&team.id), "member#")
+            .await?;
+        members.sort_by(|a, b| (a.role, &a.email).cmp(&(b.role, &b.email)));
+        Ok(members)
+    }
+
+    async fn team_role_of(
+        &self,
+        team_id: &str,
+        account_id: &str,
+    ) -> Result<Option<TeamRole>, OrgError> {
+        Ok(self
+            .get::<TeamMember>(Table::Apps, &team_pk(team_id), &member_sk(account_id))
+            .await?
+            .map(|m| m.role))
+    }
+
+    async fn create_enterprise(&self, name: &str) -> Result<Enterprise, OrgError> {
+        if !valid_name(name) {
+            return Err(OrgError::InvalidName);
+        }
+        let enterprise = Enterprise {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            created_at: self.now(),
+        };
+        let ops = vec![
+            name_ops("enterprise", name, &enterprise.id)?,
+            Op::Put {
+                table: Table::Apps,
+                item: Item::new(enterprise_pk(&enterprise.id), "enterprise", &enterprise)?,
+                cond: Cond::Absent,
+            },
+        ];
+        match self.write(ops).await {
+            Ok(()) => Ok(enterprise),
+            Err(StoreError::Conflict) => Err(OrgError::NameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn enterprise(&self, id: &str) -> Result<Option<Enterprise>, OrgError> {
+        Ok(self
+            .get(Table::Apps, &enterprise_pk(id), "enterprise")
+            .await?)
+    }
+
+    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, OrgError> {
+        match self
+            .get::<NamePointer>(
+                Table::Apps,
+                &format!("enterprisename#{name}"),
+                "enterprisename",
+            )
+            .await?
+        {
+            Some(p) => self.enterprise(&p.id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn set_permissions(
+        &self,
+        enterprise: &Enterprise,
+        account: &Account,
+        permissions: &[Permission],
+    ) -> Result<(), OrgError> {
+        if permissions.is_empty() {
+            return Err(OrgError::NoPermission);
+        }
+        let ops = vec![
+            enterprise_member_op(enterprise, account, permissions)?,
+            Op::Check {
+                table: Table::Apps,
+                pk: enterprise_pk(&enterprise.id),
+                sk: "enterprise".into(),
+                cond: Cond::Live,
+            },
+        ];
+        match self.write(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(OrgError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn enterprise_members(
+        &self,
+        enterprise: &Enterprise,
+    ) -> Result<Vec<EnterpriseMember>, OrgError> {
+        let mut members: Vec<EnterpriseMember> = self
+            .query(Table::Apps, &enterprise_pk(&enterprise.id), "member#")
+            .await?;
+        members.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(members)
+    }
+
+    async fn permissions_of(
+        &self,
+        enterprise_id: &str,
+        account_id: &str,
+    ) -> Result<Option<Vec<Permission>>, OrgError> {
+        Ok(self
+            .get::<EnterpriseMember>(
+                Table::Apps,
+                &enterprise_pk(enterprise_id),
+                &member_sk(account_id),
+            )
+            .await?
+            .map(|m| m.permissions))
+    }
+}

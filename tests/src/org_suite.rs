@@ -1,0 +1,185 @@
+//! Teams and enterprise accounts on every backend (`tests/org_store_suite.rs` runs each on
+//! the embedded store and on DynamoDB Local): names, memberships, the team's SSO default
+//! role, who reaches a team's apps, enterprise permissions.
+
+use identity_shared::accounts::{Account, AccountStatus, Accounts, Email};
+use identity_shared::apps::{Apps, Role};
+use identity_shared::orgs::{OrgError, Orgs, Permission, TeamRole};
+
+use crate::Fixture;
+
+async fn person(f: &Fixture, email: &str) -> Account {
+    f.store
+        .create_account(&Email::parse(email).unwrap(), None, AccountStatus::Active)
+        .await
+        .unwrap()
+}
+
+pub async fn teams_and_their_members_round_trip(f: &Fixture) {
+    let team = f.store.create_team("acme", None).await.unwrap();
+    assert_eq!(team.default_role, TeamRole::Member, "member unless set");
+    assert!(matches!(
+        f.store.create_team("acme", None).await,
+        Err(OrgError::NameTaken)
+    ));
+    assert!(matches!(
+        f.store.create_team("Not A Name", None).await,
+        Err(OrgError::InvalidName)
+    ));
+    assert_eq!(
+        f.store.team_by_name("acme").await.unwrap(),
+        Some(team.clone())
+    );
+    let ada = person(f, "ada@example.com").await;
+    let bob = person(f, "bob@example.com").await;
+    f.store
+        .set_team_role(&team, &ada, TeamRole::Admin)
+        .await
+        .unwrap();
+    f.store
+        .set_team_role(&team, &bob, TeamRole::Collaborator)
+        .await
+        .unwrap();
+    f.store
+        .set_team_role(&team, &bob, TeamRole::Member)
+        .await
+        .unwrap();
+    let members = f.store.team_members(&team).await.unwrap();
+    let listed: Vec<(&str, TeamRole)> =
+        members.iter().map(|m| (m.email.as_str(), m.role)).collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("ada@example.com", TeamRole::Admin),
+            ("bob@example.com", TeamRole::Member)
+        ],
+        "{} backend",
+        f.backend
+    );
+    let changed = f
+        .store
+        .set_team_default_role(&team, TeamRole::Collaborator)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.team(&team.id).await.unwrap().unwrap().default_role,
+        changed.default_role
+    );
+    assert!(f.store.remove_team_member(&team, &bob.id).await.unwrap());
+    assert!(!f.store.remove_team_member(&team, &bob.id).await.unwrap());
+    assert_eq!(f.store.team_role_of(&team.id, &bob.id).await.unwrap(), None);
+}
+
+pub async fn team_admins_and_members_reach_its_apps_collaborators_only_theirs(f: &Fixture) {
+    let team = f.store.create_team("acme", None).await.unwrap();
+    let owner = person(f, "owner@example.com").await;
+    let admin = person(f, "admin@example.com").await;
+    let member = person(f, "member@example.com").await;
+    let collaborator = person(f, "collab@example.com").await;
+    let stranger = person(f, "stranger@example.com").await;
+    for (who, role) in [
+        (&admin, TeamRole::Admin),
+        (&member, TeamRole::Member),
+        (&collaborator, TeamRole::Collaborator),
+    ] {
+        f.store.set_team_role(&team, who, role).await.unwrap();
+    }
+    let web = f
+        .store
+        .create_team_app("acme-web", &owner, Some(&team))
+        .await
+        .unwrap();
+    let api = f
+        .store
+        .create_team_app("acme-api", &owner, Some(&team))
+        .await
+        .unwrap();
+    f.store
+        .set_role(&api, &collaborator, Role::Collaborator)
+        .await
+        .unwrap();
+    for app in [&web, &api] {
+        for (who, want) in [
+            (&owner, Some(Role::Owner)),
+            (&admin, Some(Role::Admin)),
+            (&member, Some(Role::Member)),
+            (&stranger, None),
+        ] {
+            assert_eq!(f.store.role_of(&app.id, &who.id).await.unwrap(), want);
+        }
+    }
+    assert_eq!(
+        f.store.role_of(&web.id, &collaborator.id).await.unwrap(),
+        None,
+        "a collaborator reaches only the apps they are added to"
+    );
+    assert_eq!(
+        f.store.role_of(&api.id, &collaborator.id).await.unwrap(),
+        Some(Role::Collaborator)
+    );
+    let members: Vec<(String, Role)> = f
+        .store
+        .members(&api)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.email, m.role))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            ("owner@example.com".to_string(), Role::Owner),
+            ("admin@example.com".to_string(), Role::Admin),
+            ("member@example.com".to_string(), Role::Member),
+            ("collab@example.com".to_string(), Role::Collaborator),
+        ]
+    );
+    // Leaving the team ends the access through it at once.
+    f.store.remove_team_member(&team, &member.id).await.unwrap();
+    assert_eq!(f.store.role_of(&web.id, &member.id).await.unwrap(), None);
+}
+
+pub async fn enterprise_accounts_keep_their_members_permissions(f: &Fixture) {
+    let enterprise = f.store.create_enterprise("acme-corp").await.unwrap();
+    assert!(matches!(
+        f.store.create_enterprise("acme-corp").await,
+        Err(OrgError::NameTaken)
+    ));
+    let team = f
+        .store
+        .create_team("acme", Some(&enterprise))
+        .await
+        .unwrap();
+    assert_eq!(team.enterprise_id.as_deref(), Some(enterprise.id.as_str()));
+    let ada = person(f, "ada@example.com").await;
+    f.store
+        .set_permissions(
+            &enterprise,
+            &ada,
+            &[Permission::Manage, Permission::View, Permission::Manage],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .permissions_of(&enterprise.id, &ada.id)
+            .await
+            .unwrap(),
+        Some(vec![Permission::View, Permission::Manage]),
+        "sorted, once each"
+    );
+    assert!(matches!(
+        f.store.set_permissions(&enterprise, &ada, &[]).await,
+        Err(OrgError::NoPermission)
+    ));
+    let members = f.store.enterprise_members(&enterprise).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        f.store
+            .enterprise_by_name("acme-corp")
+            .await
+            .unwrap()
+            .map(|e| e.id),
+        Some(enterprise.id)
+    );
+}
