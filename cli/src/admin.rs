@@ -9,6 +9,7 @@ use identity_shared::accounts::{AccountStatus, Accounts, Email, IdpRef, Offboard
 use identity_shared::apps::{Apps, Role};
 use identity_shared::config::{self, StoreSpec};
 use identity_shared::idps::Idps;
+use identity_shared::orgs::Orgs;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::secrets::{self, SecretKind};
@@ -22,6 +23,8 @@ mod admin_addon;
 mod admin_jwt;
 #[path = "admin_oauth.rs"]
 mod admin_oauth;
+#[path = "admin_org.rs"]
+mod admin_org;
 #[path = "admin_sso.rs"]
 mod admin_sso;
 
@@ -45,6 +48,12 @@ enum AdminCommand {
     /// Apps and their collaborators.
     #[command(subcommand)]
     App(AppCommand),
+    /// Teams: members with roles, apps, the role SSO gives.
+    #[command(subcommand)]
+    Team(admin_org::TeamCommand),
+    /// Enterprise accounts: teams, members with permissions.
+    #[command(subcommand)]
+    Enterprise(admin_org::EnterpriseCommand),
     /// Add-ons: owned by an app; add-on SSO and partner credentials.
     #[command(subcommand)]
     Addon(admin_addon::AddonCommand),
@@ -93,12 +102,15 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Create an app owned by an existing account.
+    /// Create an app owned by an existing account (and by a team: its admins and members
+    /// reach the app too).
     Add {
         #[arg(long)]
         name: String,
         #[arg(long)]
         owner: String,
+        #[arg(long)]
+        team: Option<String>,
     },
     /// Show an app and its people.
     Show { name: String },
@@ -192,6 +204,8 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
     match args.command {
         AdminCommand::User(cmd) => user(&store, cmd).await,
         AdminCommand::App(cmd) => app(&store, cmd).await,
+        AdminCommand::Team(cmd) => admin_org::team(&store, cmd).await,
+        AdminCommand::Enterprise(cmd) => admin_org::enterprise(&store, cmd).await,
         AdminCommand::Addon(cmd) => admin_addon::addon(&store, cmd).await,
         AdminCommand::Client(cmd) => admin_oauth::client(&store, cmd).await,
         AdminCommand::Grant(cmd) => admin_oauth::grant(&store, cmd).await,
@@ -355,10 +369,15 @@ async fn app_json(store: &Store, app: &identity_shared::apps::App) -> Result<Val
         .iter()
         .find(|m| m.role == Role::Owner)
         .map(|m| m.email.clone());
+    let team = match &app.team_id {
+        Some(id) => store.team(id).await?.map(|t| t.name),
+        None => None,
+    };
     Ok(json!({
         "app_id": app.id,
         "name": app.name,
         "owner": owner,
+        "team": team,
         "collaborators": members.iter().map(|m| json!({
             "email": m.email, "account_id": m.account_id, "role": m.role.as_str(),
         })).collect::<Vec<_>>(),
@@ -374,9 +393,18 @@ async fn app_by_name(store: &Store, name: &str) -> Result<identity_shared::apps:
 
 async fn app(store: &Store, cmd: AppCommand) -> Result<Output, Failure> {
     let (app, text) = match cmd {
-        AppCommand::Add { name, owner } => {
+        AppCommand::Add { name, owner, team } => {
             let owner = account_by_email(store, &owner).await?;
-            let app = store.create_app(&name, &owner).await?;
+            let team = match team {
+                Some(t) => Some(
+                    store
+                        .team_by_name(&t)
+                        .await?
+                        .ok_or_else(|| Failure(format!("no team {t}")))?,
+                ),
+                None => None,
+            };
+            let app = store.create_team_app(&name, &owner, team.as_ref()).await?;
             let text = format!(
                 "created app {} ({}) owned by {}",
                 app.name, app.id, owner.email

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 pub enum SsoCommand {
     /// SAML identity providers.
     #[command(subcommand)]
-    Idp(IdpCommand),
+    Idp(Box<IdpCommand>),
     /// Messages waiting for people (welcome links), newest first. They hold live links:
     /// hand them over only to the person they are for.
     Outbox {
@@ -155,7 +155,7 @@ fn domain(d: &str) -> Result<String, String> {
 
 pub async fn run(spec: &StoreSpec, store: &Store, cmd: SsoCommand) -> Answer {
     match cmd {
-        SsoCommand::Idp(cmd) => idp(store, cmd).await,
+        SsoCommand::Idp(cmd) => idp(store, *cmd).await,
         SsoCommand::Outbox { email } => outbox(spec, store, email).await,
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use identity_core::org::{DEFAULT_TEAM_SSO_ROLE, valid_name};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::Account;
+use crate::accounts::{Account, AccountStatus, Accounts};
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
 pub use identity_core::org::{Permission, SsoStatus, TeamRole};
@@ -429,4 +429,79 @@ impl Orgs for Store {
             .await?
             .map(|m| m.permissions))
     }
+}
+
+/// One member as an organisation's administrators see them: who, their role or
+/// permissions, and their SSO status, read from the account now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub email: String,
+    pub account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<TeamRole>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+    pub sso_status: SsoStatus,
+}
+
+impl MemberView {
+    /// One line for people: email, role or permissions, status.
+    pub fn line(&self) -> String {
+        let held = match (&self.role, &self.permissions) {
+            (Some(r), _) => r.as_str().to_string(),
+            (None, Some(p)) => p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","),
+            (None, None) => String::new(),
+        };
+        format!("{}  {held}  {}", self.email, self.sso_status.as_str())
+    }
+}
+
+/// The SSO status of the account `account_id` (an account gone is shown as not under SSO).
+async fn status_of(store: &Store, account_id: &str) -> Result<SsoStatus, OrgError> {
+    let account = store.account(account_id).await.map_err(|e| match e {
+        crate::accounts::AccountError::Store(s) => OrgError::Store(s),
+        other => OrgError::Store(StoreError::Corrupt(other.to_string())),
+    })?;
+    Ok(match account {
+        Some(a) => SsoStatus::of(
+            a.blocked_at.is_some(),
+            a.status == AccountStatus::Pending,
+            a.sso_idp.is_some(),
+        ),
+        None => SsoStatus::NotUnderSso,
+    })
+}
+
+/// The team's members with their SSO status (`identity admin team members`,
+/// `GET /teams/{team}/members`).
+pub async fn team_view(store: &Store, team: &Team) -> Result<Vec<MemberView>, OrgError> {
+    let mut out = Vec::new();
+    for m in store.team_members(team).await? {
+        out.push(MemberView {
+            sso_status: status_of(store, &m.account_id).await?,
+            email: m.email,
+            account_id: m.account_id,
+            role: Some(m.role),
+            permissions: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The enterprise account's members with their SSO status.
+pub async fn enterprise_view(
+    store: &Store,
+    enterprise: &Enterprise,
+) -> Result<Vec<MemberView>, OrgError> {
+    let mut out = Vec::new();
+    for m in store.enterprise_members(enterprise).await? {
+        out.push(MemberView {
+            sso_status: status_of(store, &m.account_id).await?,
+            email: m.email,
+            account_id: m.account_id,
+            role: None,
+            permissions: Some(m.permissions),
+        });
+    }
+    Ok(out)
 }

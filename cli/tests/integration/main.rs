@@ -30,6 +30,7 @@ pub fn json_of(out: &std::process::Output) -> serde_json::Value {
 
 mod admin_addon;
 mod admin_jwt;
+mod admin_org;
 mod browser;
 mod cli;
 mod cli_user;

@@ -17,6 +17,7 @@ mod oauth_flow;
 mod oauth_log_redaction;
 mod oauth_store_suite;
 mod oauth_token;
+mod org_routes;
 mod org_store_suite;
 mod saml_validate;
 mod secrets_manager;

@@ -38,6 +38,7 @@ const CONTRACT: &[(&str, &str, &str)] = &[
     ("addon-sso", "GET", "/partner/apps/{app_id}/collaborators"),
     ("jwt-grant", "POST", "/oauth/jwt/token"),
     ("jwt-grant", "POST", "/apps/{app}/authorizations"),
+    ("oauth-token", "GET", "/teams/{team}/members"),
 ];
 
 /// Routes beyond CONTRACT.md, each named in CHANGELOG.md.
@@ -50,6 +51,7 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("oauth-token", "GET", "/oauth/authorizations"),
     ("oauth-token", "POST", "/oauth/authorizations"),
     ("oauth-token", "DELETE", "/oauth/authorizations/{id}"),
+    ("oauth-token", "PUT", "/teams/{team}/sso"),
     ("sso-acs", "GET", "/sso/upgrade"),
     ("sso-acs", "POST", "/sso/upgrade"),
     ("sso-acs", "GET", "/account/welcome/{token}"),
