@@ -126,6 +126,21 @@ pub fn stronger(a: Option<Role>, b: Option<Role>) -> Option<Role> {
     }
 }
 
+/// Whether an organisation's administrator may block (or unblock) an account: it must be a
+/// member of the organisation, and belong to it through single sign-on: under one of the
+/// organisation's IdPs, or of an email domain one of them owns. An organisation never
+/// blocks a collaborator who signs in elsewhere ("your company can block access to that
+/// account").
+pub fn may_block(is_member: bool, under_orgs_idp: bool, domain_of_orgs_idp: bool) -> bool {
+    is_member && (under_orgs_idp || domain_of_orgs_idp)
+}
+
+/// Whether an organisation may lift a block: only one it made itself (an operator's block,
+/// or another organisation's, stays).
+pub fn may_unblock(blocked_by: Option<&str>, org: &str) -> bool {
+    blocked_by == Some(org)
+}
+
 /// A member's SSO status as an organisation's administrators see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,6 +246,20 @@ mod tests {
         );
         assert_eq!(stronger(None, Some(Role::Member)), Some(Role::Member));
         assert_eq!(stronger(Some(Role::Owner), None), Some(Role::Owner));
+    }
+
+    #[test]
+    fn an_organisation_blocks_only_its_own_sso_people_and_lifts_only_its_own_blocks() {
+        assert!(may_block(true, true, false));
+        assert!(may_block(true, false, true));
+        assert!(
+            !may_block(true, false, false),
+            "a collaborator from elsewhere"
+        );
+        assert!(!may_block(false, true, true), "not a member");
+        assert!(may_unblock(Some("team acme"), "team acme"));
+        assert!(!may_unblock(None, "team acme"), "the operator's block");
+        assert!(!may_unblock(Some("team globex"), "team acme"));
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct Account {
     /// grants and tokens ended then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_at: Option<i64>,
+    /// The organisation that blocked it (`team NAME`, `enterprise NAME`); none: the
+    /// operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
     pub created_at: i64,
     /// Store version, for optimistic updates; not part of the record body.
     #[serde(skip)]
@@ -114,6 +118,7 @@ impl Account {
             "idp": self.sso_idp,
             "registered_idp": self.registered_idp,
             "blocked": self.is_blocked(),
+            "blocked_by": self.blocked_by,
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
@@ -259,6 +264,7 @@ pub(crate) fn new_account(
         session_epoch: 0,
         key_epoch: 0,
         blocked_at: None,
+        blocked_by: None,
         created_at: now,
         version: 1,
     }
@@ -358,6 +364,13 @@ pub trait Offboarding {
     /// named authorizations) are revoked first, then its sessions end and it signs in
     /// nowhere until unblocked.
     async fn block_account(&self, account_id: &str) -> Result<Account, AccountError>;
+    /// As `block_account`, recording the organisation that blocked it (`None`: the operator).
+    /// An account already blocked keeps its first block.
+    async fn block_account_by(
+        &self,
+        account_id: &str,
+        by: Option<&str>,
+    ) -> Result<Account, AccountError>;
     /// Lets a blocked account sign in again (what was revoked stays revoked).
     async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError>;
 }
@@ -390,13 +403,24 @@ impl Offboarding for Store {
     }
 
     async fn block_account(&self, account_id: &str) -> Result<Account, AccountError> {
+        self.block_account_by(account_id, None).await
+    }
+
+    async fn block_account_by(
+        &self,
+        account_id: &str,
+        by: Option<&str>,
+    ) -> Result<Account, AccountError> {
         use crate::oauth::Grants;
         let now = self.now();
         // Revocation first; the account is blocked after it, so a grant made in between
         // (by a session about to end) is revoked by the second pass.
         self.revoke_grants_of(account_id).await?;
         let blocked = change_account(self, account_id, |a| {
-            a.blocked_at.get_or_insert(now);
+            if a.blocked_at.is_none() {
+                a.blocked_at = Some(now);
+                a.blocked_by = by.map(str::to_string);
+            }
             a.end_all_sessions();
             a.end_api_keys();
         })
@@ -406,7 +430,11 @@ impl Offboarding for Store {
     }
 
     async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError> {
-        change_account(self, account_id, |a| a.blocked_at = None).await
+        change_account(self, account_id, |a| {
+            a.blocked_at = None;
+            a.blocked_by = None;
+        })
+        .await
     }
 }
 
@@ -452,6 +480,7 @@ mod tests {
             session_epoch: 0,
             key_epoch: 0,
             blocked_at: None,
+            blocked_by: None,
             created_at: 0,
             version: 1,
         };

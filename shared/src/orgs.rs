@@ -458,10 +458,7 @@ impl MemberView {
 
 /// The SSO status of the account `account_id` (an account gone is shown as not under SSO).
 async fn status_of(store: &Store, account_id: &str) -> Result<SsoStatus, OrgError> {
-    let account = store.account(account_id).await.map_err(|e| match e {
-        crate::accounts::AccountError::Store(s) => OrgError::Store(s),
-        other => OrgError::Store(StoreError::Corrupt(other.to_string())),
-    })?;
+    let account = store.account(account_id).await.map_err(account_failure)?;
     Ok(match account {
         Some(a) => SsoStatus::of(
             a.blocked_at.is_some(),
@@ -504,4 +501,126 @@ pub async fn enterprise_view(
         });
     }
     Ok(out)
+}
+
+/// An organisation as its administrators act on it: a team (its admins) or an enterprise
+/// account (its members holding `manage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Org {
+    Team(Team),
+    Enterprise(Enterprise),
+}
+
+/// Why an organisation's block or unblock was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("the account is not one of the organisation's single sign-on people")]
+    NotTheirs,
+    #[error("the account was not blocked by this organisation")]
+    NotTheirBlock,
+    #[error(transparent)]
+    Org(#[from] OrgError),
+}
+
+fn account_failure(e: crate::accounts::AccountError) -> OrgError {
+    match e {
+        crate::accounts::AccountError::Store(s) => OrgError::Store(s),
+        other => OrgError::Store(StoreError::Corrupt(other.to_string())),
+    }
+}
+
+impl Org {
+    /// How a block names it: `team acme`, `enterprise acme-corp`.
+    pub fn label(&self) -> String {
+        match self {
+            Org::Team(t) => format!("team {}", t.name),
+            Org::Enterprise(e) => format!("enterprise {}", e.name),
+        }
+    }
+
+    /// Whether the account is one of its administrators, read now.
+    pub async fn is_admin(&self, store: &Store, account_id: &str) -> Result<bool, OrgError> {
+        Ok(match self {
+            Org::Team(t) => store.team_role_of(&t.id, account_id).await? == Some(TeamRole::Admin),
+            Org::Enterprise(e) => store
+                .permissions_of(&e.id, account_id)
+                .await?
+                .is_some_and(|p| p.contains(&Permission::Manage)),
+        })
+    }
+
+    async fn is_member(&self, store: &Store, account_id: &str) -> Result<bool, OrgError> {
+        Ok(match self {
+            Org::Team(t) => store.team_role_of(&t.id, account_id).await?.is_some(),
+            Org::Enterprise(e) => store.permissions_of(&e.id, account_id).await?.is_some(),
+        })
+    }
+
+    /// Its members with their SSO status.
+    pub async fn view(&self, store: &Store) -> Result<Vec<MemberView>, OrgError> {
+        match self {
+            Org::Team(t) => team_view(store, t).await,
+            Org::Enterprise(e) => enterprise_view(store, e).await,
+        }
+    }
+
+    /// Whether an IdP is connected to it.
+    fn connected(&self, idp: &crate::idps::Idp) -> bool {
+        match self {
+            Org::Team(t) => idp.team.as_deref() == Some(t.name.as_str()),
+            Org::Enterprise(e) => idp.enterprise.as_deref() == Some(e.name.as_str()),
+        }
+    }
+
+    /// Whether `account` belongs to it through SSO (`identity_core::org::may_block`): the
+    /// IdP it is under, and the IdP of its email's domain (two reads, no scan).
+    async fn may_block(&self, store: &Store, account: &Account) -> Result<bool, OrgError> {
+        use crate::idps::Idps;
+        let under = match account.sso_idp.as_deref() {
+            Some(id) => store.idp(id).await?.is_some_and(|i| self.connected(&i)),
+            None => false,
+        };
+        let domain = account
+            .email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let owned = store
+            .idp_for_domain(&domain)
+            .await?
+            .is_some_and(|i| self.connected(&i));
+        Ok(identity_core::org::may_block(
+            self.is_member(store, &account.id).await?,
+            under,
+            owned,
+        ))
+    }
+
+    /// Blocks `account` for the organisation: its sessions end, its grants, tokens and API
+    /// keys are revoked, and it signs in nowhere until unblocked.
+    pub async fn block(&self, store: &Store, account: &Account) -> Result<Account, BlockError> {
+        use crate::accounts::Offboarding;
+        if !self.may_block(store, account).await? {
+            return Err(BlockError::NotTheirs);
+        }
+        Ok(store
+            .block_account_by(&account.id, Some(&self.label()))
+            .await
+            .map_err(account_failure)?)
+    }
+
+    /// Lifts a block this organisation made.
+    pub async fn unblock(&self, store: &Store, account: &Account) -> Result<Account, BlockError> {
+        use crate::accounts::Offboarding;
+        if !self.may_block(store, account).await? {
+            return Err(BlockError::NotTheirs);
+        }
+        if !identity_core::org::may_unblock(account.blocked_by.as_deref(), &self.label()) {
+            return Err(BlockError::NotTheirBlock);
+        }
+        Ok(store
+            .unblock_account(&account.id)
+            .await
+            .map_err(account_failure)?)
+    }
 }

@@ -9,11 +9,11 @@ use clap::Subcommand;
 use http::{Method, StatusCode};
 use identity_shared::crypto;
 use identity_shared::secret::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::credentials::Credentials;
-use super::net::{Answer, Body, Server};
-use super::{Failure, Target, bearer, now, server};
+use super::net::Body;
+use super::{Failure, Target, bearer, call, expect, now, segment, server, text};
 
 /// Lifetime of the assertion `jwt add` signs: the grant takes at most 5 minutes.
 const ASSERTION_LIFETIME_SECS: i64 = 120;
@@ -256,52 +256,4 @@ async fn jwt(cmd: JwtCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-/// One authenticated call to the target server.
-async fn call(
-    target: &Target,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Answer, Failure> {
-    let mut creds = Credentials::load()?;
-    let server: Server = server(target, &creds)?;
-    let token = bearer(&server, &mut creds).await?;
-    let body = body.map_or(Body::Empty, Body::Json);
-    server.send(method, path, Some(&token), body).await
-}
-
-/// The answer when it has `status`; otherwise one line saying why not.
-fn expect(a: &Answer, status: StatusCode, what: &str) -> Result<(), Failure> {
-    if a.status == status {
-        return Ok(());
-    }
-    let why = match a.status {
-        StatusCode::UNAUTHORIZED => {
-            "not logged in, or the token or API key is no longer accepted: run identity login"
-                .to_string()
-        }
-        StatusCode::FORBIDDEN if a.error() == "insufficient_scope" => {
-            "this credential may not do that (it lacks the scope)".to_string()
-        }
-        _ => a.explanation(),
-    };
-    Err(Failure(format!("{what}: {why}")))
-}
-
-fn text<'a>(j: &'a Value, name: &str) -> &'a str {
-    j[name].as_str().unwrap_or("")
-}
-
-/// A path segment, percent-encoded.
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

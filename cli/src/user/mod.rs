@@ -8,6 +8,7 @@ mod authorizations;
 mod credentials;
 mod login;
 mod net;
+mod orgs;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,8 @@ use clap::{Args, Subcommand};
 use http::{Method, StatusCode};
 
 use credentials::{Credentials, Login};
-use net::{Body, Server};
+use net::{Answer, Body, Server};
+use serde_json::Value;
 
 pub use authorizations::AuthorizationsCommand;
 
@@ -70,6 +72,12 @@ pub enum UserCommand {
     /// Long-lived API keys (create, list, revoke) and an app's JWT authorizations (jwt …).
     #[command(subcommand)]
     Authorizations(AuthorizationsCommand),
+    /// For a team's admins: its members and their SSO status, block, unblock, SSO role.
+    #[command(subcommand)]
+    Team(orgs::TeamCommand),
+    /// For an enterprise account's managers: its members, block, unblock.
+    #[command(subcommand)]
+    Enterprise(orgs::EnterpriseCommand),
 }
 
 pub async fn run(cmd: UserCommand) -> ExitCode {
@@ -79,6 +87,8 @@ pub async fn run(cmd: UserCommand) -> ExitCode {
         UserCommand::Token { target } => token(&target).await,
         UserCommand::Logout { target } => logout(&target).await,
         UserCommand::Authorizations(cmd) => authorizations::run(cmd).await,
+        UserCommand::Team(cmd) => orgs::team(cmd).await,
+        UserCommand::Enterprise(cmd) => orgs::enterprise(cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -262,4 +272,52 @@ async fn logout(target: &Target) -> Result<(), Failure> {
             )))
         }
     }
+}
+
+/// One authenticated call to the target server.
+pub(super) async fn call(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Answer, Failure> {
+    let mut creds = Credentials::load()?;
+    let server: Server = server(target, &creds)?;
+    let token = bearer(&server, &mut creds).await?;
+    let body = body.map_or(Body::Empty, Body::Json);
+    server.send(method, path, Some(&token), body).await
+}
+
+/// The answer when it has `status`; otherwise one line saying why not.
+pub(super) fn expect(a: &Answer, status: StatusCode, what: &str) -> Result<(), Failure> {
+    if a.status == status {
+        return Ok(());
+    }
+    let why = match a.status {
+        StatusCode::UNAUTHORIZED => {
+            "not logged in, or the token or API key is no longer accepted: run identity login"
+                .to_string()
+        }
+        StatusCode::FORBIDDEN if a.error() == "insufficient_scope" => {
+            "this credential may not do that (it lacks the scope)".to_string()
+        }
+        _ => a.explanation(),
+    };
+    Err(Failure(format!("{what}: {why}")))
+}
+
+pub(super) fn text<'a>(j: &'a Value, name: &str) -> &'a str {
+    j[name].as_str().unwrap_or("")
+}
+
+/// A path segment, percent-encoded.
+pub(super) fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -493,6 +493,12 @@ impl Outside {
 
     /// Registers an IdP for `domain` with the service (`identity admin idp add`).
     async fn idp(&self, service: &Service, id: &str, domain: &str, mfa: bool) -> R {
+        let extra: &[&str] = if mfa { &["--require-mfa"] } else { &[] };
+        self.idp_with(service, id, domain, extra).await
+    }
+
+    /// As `idp`, with more `idp add` options (`--team T`, `--require-mfa`, …).
+    async fn idp_with(&self, service: &Service, id: &str, domain: &str, extra: &[&str]) -> R {
         let signer = IdpSigner::generate(&format!("{id} test IdP"))?;
         let cert = service.store.path().join(format!("{id}.pem"));
         std::fs::write(&cert, signer.cert_pem())?;
@@ -512,9 +518,7 @@ impl Outside {
         ];
         let cert_arg = cert.display().to_string();
         args.extend(["--cert", &cert_arg]);
-        if mfa {
-            args.push("--require-mfa");
-        }
+        args.extend_from_slice(extra);
         service.admin(&args, None).await?;
         self.state.idps.lock().unwrap().insert(
             id.to_string(),

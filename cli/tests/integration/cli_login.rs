@@ -70,6 +70,40 @@ enum SignIn<'a> {
     Password(&'a str),
 }
 
+/// `identity login` with stdin on /dev/null (headless), the code confirmed in the browser
+/// by `email`; waits for exit 0 and returns what it printed.
+async fn login_headless(w: &mut World, home: &Path, email: &str, how: SignIn<'_>) -> R<String> {
+    let base = w.base().to_string();
+    let mut cmd = tokio::process::Command::from(user_command(home, &["login", "--server", &base]));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await??
+            .ok_or_else(|| format!("login ended early: {printed}"))?;
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(u) = line.trim().strip_prefix(&format!("{base}/device?")) {
+            break format!("{base}/device?{u}");
+        }
+    };
+    answer_in_browser(w, &url, email, how, "Approve").await?;
+    w.b.page("cli-device-approved", "Device connected").await?;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
+    while let Some(line) = lines.next_line().await? {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    ensure!(status.success(), "login failed: {printed}");
+    Ok(printed)
+}
+
 /// A loopback proxy in front of the service that keeps every byte a client sends it.
 struct Recorder {
     base: String,
@@ -540,49 +574,18 @@ async fn headless_login_and_api_keys_end_with_the_move_to_sso() {
         let base = w.base().to_string();
         let home = tempfile::tempdir()?;
         let h = home.path();
-        let mut cmd = tokio::process::Command::from(user_command(h, &["login", "--server", &base]));
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
-        let mut printed = String::new();
-        let url = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await??
-                .ok_or_else(|| format!("login ended early: {printed}"))?;
-            printed.push_str(&line);
-            printed.push('\n');
-            if let Some(u) = line.trim().strip_prefix(&format!("{base}/device?")) {
-                break format!("{base}/device?{u}");
-            }
-        };
+        let printed = login_headless(
+            &mut w,
+            h,
+            "max@acme.test",
+            SignIn::Password("max's old password"),
+        )
+        .await?;
         ensure!(
             printed.starts_with("Open this address in a browser and confirm the code"),
             "{printed}"
         );
-        answer_in_browser(
-            &mut w,
-            &url,
-            "max@acme.test",
-            SignIn::Password("max's old password"),
-            "Approve",
-        )
-        .await?;
-        w.b.page("cli-headless-approved", "Device connected")
-            .await?;
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
-        let mut rest = String::new();
-        while let Some(line) = lines.next_line().await? {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        ensure!(
-            status.success() && rest.contains("Logged in as max@acme.test"),
-            "{printed}{rest}"
-        );
+        ensure!(printed.contains("Logged in as max@acme.test"), "{printed}");
         ensure!(
             !printed.contains("Press any key") && !h.join("opened").exists(),
             "no prompt, no browser"
@@ -715,6 +718,85 @@ async fn legacy_sso_login_denied_in_the_browser() {
                 .exists(),
             "nothing kept"
         );
+        Ok(())
+    });
+}
+
+/// A team admin, from the command line, sees the team's members with their SSO status and
+/// blocks one: the member's session ends at once and signing in again shows that the
+/// organisation blocked it; unblocked, the member signs in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_admin_blocks_a_member_who_then_sees_the_blocked_page() {
+    journey!("org-block", |w| {
+        w.service
+            .admin(&["team", "add", "--name", "acme"], None)
+            .await?;
+        w.outside
+            .idp_with(&w.service, "acme", "acme.test", &["--team", "acme"])
+            .await?;
+        for (who, role) in [("boss@acme.test", "admin"), ("pat@acme.test", "member")] {
+            w.service
+                .admin(&["user", "add", "--email", who], None)
+                .await?;
+            w.service
+                .admin(
+                    &["team", "member", "add", "acme", who, "--role", role],
+                    None,
+                )
+                .await?;
+        }
+        let base = w.base().to_string();
+        // Pat signs in through the IdP.
+        w.b.go(&format!("{base}/login")).await?;
+        w.sso_sign_in("pat@acme.test", "acme").await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        let pats = w.b.cookie("identity_session").await?;
+
+        // The admin logs in from a terminal (another browser answers the code).
+        w.fresh_browser("org-block-admin").await?;
+        let home = tempfile::tempdir()?;
+        let h = home.path();
+        login_headless(&mut w, h, "boss@acme.test", SignIn::Sso("acme")).await?;
+        let listed = identity(h, &["team", "members", "acme"], &[]).await?;
+        ensure!(
+            stdout(&listed).contains("pat@acme.test  member  under SSO"),
+            "{}{}",
+            stdout(&listed),
+            stderr(&listed)
+        );
+        let blocked = identity(h, &["team", "block", "acme", "pat@acme.test"], &[]).await?;
+        ensure!(
+            blocked.status.success() && stdout(&blocked).contains("Blocked pat@acme.test"),
+            "{}{}",
+            stdout(&blocked),
+            stderr(&blocked)
+        );
+        let (status, _) = http(
+            "GET",
+            &format!("{base}/session"),
+            &[("Cookie", &format!("identity_session={pats}"))],
+            None,
+        )
+        .await?;
+        ensure!(status == 401, "pat's session ended at once: {status}");
+
+        w.fresh_browser("org-block-member").await?;
+        w.b.go(&format!("{base}/login")).await?;
+        w.sso_sign_in("pat@acme.test", "acme").await?;
+        w.b.page("org-blocked", "Account blocked").await?;
+        let text = w.b.text().await?;
+        ensure!(
+            text.contains("Your organisation (team acme) has blocked access to this account"),
+            "{text}"
+        );
+
+        let unblocked = identity(h, &["team", "unblock", "acme", "pat@acme.test"], &[]).await?;
+        ensure!(unblocked.status.success(), "{}", stderr(&unblocked));
+        w.b.go(&format!("{base}/login")).await?;
+        w.sso_sign_in("pat@acme.test", "acme").await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
         Ok(())
     });
 }

@@ -4,7 +4,7 @@
 //! `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
 //! (RFC 7662), `GET /oauth/userinfo` (the OpenID Connect UserInfo shape),
 //! `GET/POST /oauth/authorizations` and `DELETE /oauth/authorizations/{id}` (API keys),
-//! `GET /teams/{team}/members` and `PUT /teams/{team}/sso` (a team admin's API),
+//! `/teams/{team}/…` and `/enterprises/{enterprise}/…` (an organisation administrator's API),
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET /.well-known/jwks.json`. Records and rules live in `identity_shared::oauth`; this
 //! crate parses requests and answers in the protocol's own shapes.
 
@@ -15,14 +15,14 @@ pub mod device;
 pub mod discovery;
 pub mod grants;
 pub mod introspection;
+pub mod orgs;
 pub mod revocation;
-pub mod teams;
 pub mod userinfo;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use http::HeaderMap;
 use identity_shared::AppState;
@@ -77,23 +77,7 @@ pub fn routes_with(settings: OAuthSettings) -> Router<AppState> {
                 },
             ),
         )
-        .route(
-            "/teams/{team}/members",
-            get(
-                |State(s): State<AppState>, Path(team): Path<String>, headers: HeaderMap| async move {
-                    teams::members(&s, &headers, &team).await
-                },
-            ),
-        )
-        .route(
-            "/teams/{team}/sso",
-            put(
-                |State(s): State<AppState>,
-                 Path(team): Path<String>,
-                 headers: HeaderMap,
-                 body: Bytes| async move { teams::set_sso(&s, &headers, &team, &body).await },
-            ),
-        )
+        .merge(orgs::routes())
         .route(
             "/.well-known/oauth-authorization-server",
             get(|State(s): State<AppState>| async move { discovery::metadata_route(&s).await }),

@@ -162,10 +162,17 @@ pub async fn session_cookie(
 ) -> Result<String, PageError> {
     if account.is_blocked() {
         tracing::info!(account_id = %account.id, "sign-in refused: the account is blocked");
+        let why = match account.blocked_by.as_deref() {
+            Some(org) => format!(
+                "Your organisation ({org}) has blocked access to this account. Ask its \
+                 administrators to unblock it."
+            ),
+            None => "This account is blocked. Ask your administrator to unblock it.".to_string(),
+        };
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Account blocked",
-            "This account is blocked. Ask your administrator to unblock it.",
+            why,
         ));
     }
     let (id, session) = state

@@ -6,6 +6,7 @@ use crate::oauth_common::*;
 use http::{Method, StatusCode, header};
 use identity_shared::accounts::{Account, AccountStatus, Accounts, Email, Offboarding};
 use identity_shared::api_keys::ApiKeys;
+use identity_shared::idps::Idps;
 use identity_shared::orgs::{Orgs, Team, TeamRole};
 use serde_json::{Value, json};
 
@@ -181,5 +182,216 @@ async fn only_a_team_admin_reads_the_members_or_sets_the_sso_default_role() {
     assert_eq!(
         store.team(&team.id).await.unwrap().unwrap().default_role,
         TeamRole::Collaborator
+    );
+}
+
+/// The IdP "acme" (domain acme.example), connected to team "acme" and enterprise
+/// "acme-corp".
+async fn connect_idp(env: &Env) {
+    let mut idp = identity_tests::saml_idp::SamlCase::new().idp;
+    idp.enterprise = Some("acme-corp".into());
+    env.state.store.add_idp(&idp).await.unwrap();
+}
+
+async fn account(env: &Env, who: &str) -> Account {
+    env.state
+        .store
+        .account_by_email(&Email::parse(who).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn userinfo_status(env: &Env, bearer: &str) -> StatusCode {
+    call(env, Method::GET, "/oauth/userinfo", Some(bearer), "")
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn a_team_admin_blocks_one_of_the_teams_sso_people_and_their_access_ends() {
+    let env = env().await;
+    connect_idp(&env).await;
+    let (_, admin) = acme(&env).await;
+    let under = account(&env, "under@acme.example").await;
+    let their_key = key_of(&env, &under).await;
+    assert_eq!(userinfo_status(&env, &their_key).await, StatusCode::OK);
+
+    let (status, body) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/under@acme.example/block",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["blocked"], &body["blocked_by"]),
+        (&json!(true), &json!("team acme"))
+    );
+    let blocked = account(&env, "under@acme.example").await;
+    assert_eq!(blocked.blocked_by.as_deref(), Some("team acme"));
+    assert_eq!(
+        userinfo_status(&env, &their_key).await,
+        StatusCode::UNAUTHORIZED,
+        "their API key ended"
+    );
+    let (_, view) = call(&env, Method::GET, "/teams/acme/members", Some(&admin), "").await;
+    assert!(
+        view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["email"] == "under@acme.example" && m["sso_status"] == "blocked"),
+        "{view}"
+    );
+
+    let (status, body) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/under@acme.example/unblock",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!((status, &body["blocked"]), (StatusCode::OK, &json!(false)));
+    assert!(!account(&env, "under@acme.example").await.is_blocked());
+}
+
+#[tokio::test]
+async fn an_organisation_blocks_only_its_own_sso_people_and_lifts_only_its_own_blocks() {
+    let env = env().await;
+    connect_idp(&env).await;
+    let (team, admin) = acme(&env).await;
+    let store = &env.state.store;
+    // A collaborator from another company, on the team.
+    let guest = person(&env, "guest@elsewhere.example", AccountStatus::Active).await;
+    store
+        .set_team_role(&team, &guest, TeamRole::Collaborator)
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/guest@elsewhere.example/block",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!account(&env, "guest@elsewhere.example").await.is_blocked());
+    // Someone of the domain who is not on the team; an unknown email.
+    person(&env, "outsider@acme.example", AccountStatus::Active).await;
+    let (status, _) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/outsider@acme.example/block",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/ghost@acme.example/block",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The operator's block stays; the team's own is lifted.
+    let member = account(&env, "pending@acme.example").await;
+    store.block_account(&member.id).await.unwrap();
+    let (status, body) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/pending@acme.example/unblock",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::CONFLICT, &json!("not_blocked_by_you"))
+    );
+    assert!(account(&env, "pending@acme.example").await.is_blocked());
+    // A member who is not an admin may not block.
+    let under = account(&env, "under@acme.example").await;
+    let member_key = key_of(&env, &under).await;
+    let (status, _) = call(
+        &env,
+        Method::POST,
+        "/teams/acme/members/admin@acme.example/block",
+        Some(&member_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!account(&env, "admin@acme.example").await.is_blocked());
+}
+
+#[tokio::test]
+async fn an_enterprise_manager_sees_and_blocks_members_a_viewer_cannot() {
+    let env = env().await;
+    connect_idp(&env).await;
+    let store = &env.state.store;
+    let enterprise = store.create_enterprise("acme-corp").await.unwrap();
+    let boss = person(&env, "boss@acme.example", AccountStatus::Active).await;
+    let viewer = person(&env, "viewer@acme.example", AccountStatus::Active).await;
+    store
+        .set_permissions(
+            &enterprise,
+            &boss,
+            &[identity_shared::orgs::Permission::Manage],
+        )
+        .await
+        .unwrap();
+    store
+        .set_permissions(
+            &enterprise,
+            &viewer,
+            &[identity_shared::orgs::Permission::View],
+        )
+        .await
+        .unwrap();
+    let boss_key = key_of(&env, &boss).await;
+    let viewer_key = key_of(&env, &viewer).await;
+    let (status, body) = call(
+        &env,
+        Method::GET,
+        "/enterprises/acme-corp/members",
+        Some(&boss_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(body["members"][1]["permissions"], json!(["view"]));
+    let (status, _) = call(
+        &env,
+        Method::GET,
+        "/enterprises/acme-corp/members",
+        Some(&viewer_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(
+        &env,
+        Method::POST,
+        "/enterprises/acme-corp/members/viewer@acme.example/block",
+        Some(&boss_key),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["blocked_by"]),
+        (StatusCode::OK, &json!("enterprise acme-corp"))
+    );
+    assert_eq!(
+        userinfo_status(&env, &viewer_key).await,
+        StatusCode::UNAUTHORIZED
     );
 }

@@ -52,6 +52,23 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("oauth-token", "POST", "/oauth/authorizations"),
     ("oauth-token", "DELETE", "/oauth/authorizations/{id}"),
     ("oauth-token", "PUT", "/teams/{team}/sso"),
+    ("oauth-token", "POST", "/teams/{team}/members/{email}/block"),
+    (
+        "oauth-token",
+        "POST",
+        "/teams/{team}/members/{email}/unblock",
+    ),
+    ("oauth-token", "GET", "/enterprises/{enterprise}/members"),
+    (
+        "oauth-token",
+        "POST",
+        "/enterprises/{enterprise}/members/{email}/block",
+    ),
+    (
+        "oauth-token",
+        "POST",
+        "/enterprises/{enterprise}/members/{email}/unblock",
+    ),
     ("sso-acs", "GET", "/sso/upgrade"),
     ("sso-acs", "POST", "/sso/upgrade"),
     ("sso-acs", "GET", "/account/welcome/{token}"),
