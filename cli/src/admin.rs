@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use identity_shared::accounts::{AccountStatus, Accounts, Email, IdpRef, Offboarding};
 use identity_shared::apps::{Apps, Role};
+use identity_shared::audit::{Audit, ImpersonationLink, Impersonations};
 use identity_shared::config::{self, StoreSpec};
 use identity_shared::idps::Idps;
 use identity_shared::orgs::Orgs;
@@ -57,6 +58,11 @@ enum AdminCommand {
     /// Add-ons: owned by an app; add-on SSO and partner credentials.
     #[command(subcommand)]
     Addon(admin_addon::AddonCommand),
+    /// The audit log of "log in as" sessions: who acted as whom, when, why, what.
+    Audit {
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
     /// DynamoDB tables (IDENTITY_STORE=dynamodb:).
     #[command(subcommand)]
     Tables(TablesCommand),
@@ -98,6 +104,17 @@ enum UserCommand {
     Unblock { email: String },
     /// Sign an account out everywhere: every session ends (grants and tokens stay).
     Signout { email: String },
+    /// "Log in as" the account (offboarding): prints a single-use sign-in link, valid five
+    /// minutes, for a marked session of an hour at most in which every action is audited.
+    Impersonate {
+        email: String,
+        /// Why (kept in the audit log and shown on the link's page).
+        #[arg(long)]
+        reason: String,
+        /// Who is signing in (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +222,27 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
         AdminCommand::User(cmd) => user(&store, cmd).await,
         AdminCommand::App(cmd) => app(&store, cmd).await,
         AdminCommand::Team(cmd) => admin_org::team(&store, cmd).await,
+        AdminCommand::Audit { limit } => {
+            let entries = store.audit_entries(limit as usize).await?;
+            let text = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {} as {}  {}  ({})",
+                        identity_shared::clock::rfc3339(e.at),
+                        e.by,
+                        e.email,
+                        e.action,
+                        e.reason
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output {
+                json: json!({ "entries": entries.iter().map(|e| e.public_json()).collect::<Vec<_>>() }),
+                text,
+            })
+        }
         AdminCommand::Enterprise(cmd) => admin_org::enterprise(&store, cmd).await,
         AdminCommand::Addon(cmd) => admin_addon::addon(&store, cmd).await,
         AdminCommand::Client(cmd) => admin_oauth::client(&store, cmd).await,
@@ -328,6 +366,42 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
             Ok(Output {
                 text: format!("signed {} out everywhere", account.email),
                 json: account.public_json(),
+            })
+        }
+        UserCommand::Impersonate { email, reason, by } => {
+            let account = account_by_email(store, &email).await?;
+            let reason = reason.trim().to_string();
+            if reason.is_empty() || reason.chars().any(char::is_control) || reason.len() > 500 {
+                return Err(Failure(
+                    "--reason must say why, in one line of at most 500 characters".into(),
+                ));
+            }
+            let by = by
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|b| !b.trim().is_empty())
+                .unwrap_or_else(|| "operator".into());
+            let token = store
+                .issue_impersonation(&ImpersonationLink {
+                    account_id: account.id.to_string(),
+                    by: by.clone(),
+                    reason,
+                })
+                .await?;
+            let base = std::env::var("IDENTITY_BASE_URL")
+                .ok()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| config::DEFAULT_BASE_URL.into());
+            let link = format!(
+                "{}/account/impersonate/{}",
+                base.trim_end_matches('/'),
+                token.expose_secret()
+            );
+            Ok(Output {
+                text: format!(
+                    "{link}\n(single use, five minutes: signs {by} in as {} for an hour at most, audited)",
+                    account.email
+                ),
+                json: json!({ "link": link, "email": account.email, "by": by, "expires_in": 300 }),
             })
         }
         UserCommand::Show { email } => {

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use axum::Router;
 use clap::{Parser, Subcommand};
 use identity_shared::config::{SecretsSpec, StoreSpec};
-use identity_shared::http::plumbing;
+use identity_shared::http::impersonation;
 use identity_shared::oauth::OAuthClients;
 use identity_shared::secrets::SecretKind;
 use identity_shared::{AppState, Config};
@@ -61,7 +61,7 @@ fn function_routes() -> Router<AppState> {
 /// Every function's routes plus the example partner (local use only), layers applied once:
 /// what the tests drive.
 pub fn router(state: AppState) -> Router {
-    plumbing::layers(function_routes().merge(example_partner::routes())).with_state(state)
+    impersonation::service(function_routes().merge(example_partner::routes()), state)
 }
 
 /// `router` plus the development IdP: what `identity serve` runs.
@@ -69,7 +69,7 @@ pub fn router_with_dev_idp(state: AppState, dev: std::sync::Arc<dev_idp::DevIdp>
     let routes = function_routes()
         .merge(example_partner::routes())
         .merge(dev_idp::routes(dev));
-    plumbing::layers(routes).with_state(state)
+    impersonation::service(routes, state)
 }
 
 /// What `serve` prints for a person to open.

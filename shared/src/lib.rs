@@ -14,6 +14,7 @@ pub mod addon_sso;
 pub mod addons;
 pub mod api_keys;
 pub mod apps;
+pub mod audit;
 pub mod authorizations;
 pub mod clock;
 pub mod config;

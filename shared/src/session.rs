@@ -88,16 +88,33 @@ pub struct Session {
     /// The account's `session_epoch` when the session started.
     #[serde(default)]
     pub epoch: u64,
+    /// Set when an operator signed in as the account ("log in as", for offboarding): every
+    /// page shows it, every request is audited, and nothing that mints credentials or
+    /// changes API keys is allowed (`http::impersonation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonation: Option<Impersonation>,
 }
+
+/// Who signed in as the account, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Impersonation {
+    pub by: String,
+    pub reason: String,
+}
+
+/// The longest an impersonation session lasts.
+pub const IMPERSONATION_LIFETIME_SECS: i64 = 60 * 60;
 
 impl Session {
     /// Is the session still good for the account as it is now (not ended by a password
     /// reset, a move to SSO, an IdP removal or "sign out everywhere" since it started, and
-    /// the account not blocked)?
+    /// the account not blocked unless this is an operator's impersonation session)?
     pub fn is_current_for(&self, account: &Account) -> bool {
         self.account_id == account.id
             && self.epoch == account.session_epoch
-            && !account.is_blocked()
+            // A blocked account signs in nowhere; the operator offboarding it may still act
+            // as it ("log in as"), marked and audited.
+            && (!account.is_blocked() || self.impersonation.is_some())
     }
 }
 
@@ -111,6 +128,12 @@ pub trait Sessions {
         idp: Option<&str>,
         lifetime_secs: i64,
     ) -> Result<(SessionId, Session), StoreError>;
+    /// Starts an impersonation session: marked, an hour at most.
+    async fn start_impersonation(
+        &self,
+        account: &Account,
+        impersonation: Impersonation,
+    ) -> Result<(SessionId, Session), StoreError>;
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn end_session(&self, id: &SessionId) -> Result<(), StoreError>;
 }
@@ -123,7 +146,6 @@ impl Sessions for Store {
         idp: Option<&str>,
         lifetime_secs: i64,
     ) -> Result<(SessionId, Session), StoreError> {
-        let id = SessionId::new_random();
         let now = self.now();
         let session = Session {
             account_id: account.id.to_string(),
@@ -133,15 +155,28 @@ impl Sessions for Store {
             created_at: now,
             expires_at: now + lifetime_secs,
             epoch: account.session_epoch,
+            impersonation: None,
         };
-        let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
-        self.write(vec![Op::Put {
-            table: Table::Sessions,
-            item,
-            cond: Cond::Absent,
-        }])
-        .await?;
-        Ok((id, session))
+        save_session(self, session).await
+    }
+
+    async fn start_impersonation(
+        &self,
+        account: &Account,
+        impersonation: Impersonation,
+    ) -> Result<(SessionId, Session), StoreError> {
+        let now = self.now();
+        let session = Session {
+            account_id: account.id.to_string(),
+            email: account.email.clone(),
+            sso: false,
+            idp: None,
+            created_at: now,
+            expires_at: now + IMPERSONATION_LIFETIME_SECS,
+            epoch: account.session_epoch,
+            impersonation: Some(impersonation),
+        };
+        save_session(self, session).await
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -158,6 +193,20 @@ impl Sessions for Store {
         }])
         .await
     }
+}
+
+/// Stores a new session under a fresh random id.
+async fn save_session(store: &Store, session: Session) -> Result<(SessionId, Session), StoreError> {
+    let id = SessionId::new_random();
+    let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
+    store
+        .write(vec![Op::Put {
+            table: Table::Sessions,
+            item,
+            cond: Cond::Absent,
+        }])
+        .await?;
+    Ok((id, session))
 }
 
 /// The sign-out button's CSRF token (field `csrf` of `POST /logout`): bound to the session.

@@ -1389,6 +1389,126 @@ async fn sign_out_everywhere_ends_the_other_browsers_session_and_keeps_grants() 
     });
 }
 
+/// Offboarding a departed employee: the operator blocks the account, then "logs in as" it
+/// through a single-use link: every page carries the banner, authorizing a device is
+/// refused, every request is in the audit log with who, as whom and why; the app is handed
+/// over to a colleague; the link works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
+    journey!("impersonate", |w| {
+        let s = &w.service;
+        s.user_with_password("pat@elsewhere.test", "correct horse battery")
+            .await?;
+        s.user_with_password("sam@elsewhere.test", "another good password")
+            .await?;
+        s.admin(
+            &[
+                "app",
+                "add",
+                "--name",
+                "pats-app",
+                "--owner",
+                "pat@elsewhere.test",
+            ],
+            None,
+        )
+        .await?;
+        s.admin(&["user", "block", "pat@elsewhere.test"], None)
+            .await?;
+        let base = w.base().to_string();
+        let cli = register_client(&w, "Acme CLI", false).await?;
+        let link = w
+            .service
+            .admin(
+                &[
+                    "user",
+                    "impersonate",
+                    "pat@elsewhere.test",
+                    "--reason",
+                    "Pat left; hand over pats-app",
+                    "--by",
+                    "ops@elsewhere.test",
+                ],
+                None,
+            )
+            .await?;
+        let link = link["link"].as_str().ok_or("link")?.to_string();
+        w.b.go(&link).await?;
+        w.b.page("impersonate-confirm", "Sign in as someone else")
+            .await?;
+        ensure!(
+            w.b.text().await?.contains("Pat left; hand over pats-app"),
+            "the reason is shown"
+        );
+        w.b.press("Sign in as pat@elsewhere.test").await?;
+        w.b.wait_url("the account page", |u| {
+            u.ends_with("/account/authorizations")
+        })
+        .await?;
+        w.b.page("impersonate-account", "Authorized applications")
+            .await?;
+        let text = w.b.text().await?;
+        ensure!(
+            text.contains("Signed in as pat@elsewhere.test by admin ops@elsewhere.test"),
+            "the banner: {text}"
+        );
+
+        // No credentials are minted in such a session.
+        let d = device_request(&base, &cli).await?;
+        w.b.go(d["verification_uri_complete"].as_str().ok_or("uri")?)
+            .await?;
+        w.b.page("impersonate-device", "Connect Acme CLI").await?;
+        ensure!(
+            w.b.text()
+                .await?
+                .contains("Signed in as pat@elsewhere.test"),
+            "banner on every page"
+        );
+        w.b.press("Approve").await?;
+        w.b.page("impersonate-refused", "Not while signed in as someone else")
+            .await?;
+        let answer = device_poll(&base, &cli, d["device_code"].as_str().unwrap()).await?;
+        ensure!(answer["error"] == "authorization_pending", "{answer}");
+
+        // The app goes to a colleague; the audit log has it all.
+        s.admin(
+            &[
+                "app",
+                "collaborator",
+                "add",
+                "pats-app",
+                "sam@elsewhere.test",
+                "--role",
+                "owner",
+            ],
+            None,
+        )
+        .await?;
+        let app = s.admin(&["app", "show", "pats-app"], None).await?;
+        ensure!(app["owner"] == "sam@elsewhere.test", "{app}");
+        let audit = s.admin(&["audit"], None).await?;
+        let entries = audit["entries"].as_array().ok_or("entries")?;
+        for action in [
+            "impersonation started",
+            "GET /account/authorizations",
+            "POST /device",
+        ] {
+            ensure!(
+                entries.iter().any(|e| e["action"] == action
+                    && e["by"] == "ops@elsewhere.test"
+                    && e["as"] == "pat@elsewhere.test"
+                    && e["reason"] == "Pat left; hand over pats-app"),
+                "no audit entry for {action}: {audit}"
+            );
+        }
+        // The link worked once.
+        w.fresh_browser("impersonate-again").await?;
+        w.b.go(&link).await?;
+        w.b.page("impersonate-used", "Link expired").await?;
+        Ok(())
+    });
+}
+
 async fn device_request(base: &str, client: &OAuthClient) -> R<Value> {
     let (status, body) = http(
         "POST",

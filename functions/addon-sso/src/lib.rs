@@ -15,7 +15,6 @@ pub mod sso;
 use axum::Router;
 use axum::routing::get;
 use identity_shared::AppState;
-use identity_shared::http::plumbing;
 use identity_shared::secrets::SecretKind;
 
 /// The keys this function fetches during Lambda init.
@@ -32,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The function's whole service, as Lambda and `identity serve` run it.
 pub fn app(state: AppState) -> Router {
-    plumbing::layers(routes()).with_state(state)
+    identity_shared::http::impersonation::service(routes(), state)
 }
 
 /// Ids in paths are UUIDs or app names: short, plain characters. Anything else is no such

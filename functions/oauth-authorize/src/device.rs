@@ -8,6 +8,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
+use identity_shared::http::impersonation::refuse_if_impersonating;
 use identity_shared::http::page::{self, esc};
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, fields, form, page_throttle_check,
@@ -123,6 +124,7 @@ pub async fn answer(
 ) -> Result<Response, Answer> {
     let pairs = parse_pairs(&body)?;
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
+    refuse_if_impersonating(&user, "Connecting a device")?;
     let normalized = fields::value(&pairs, "user_code")
         .and_then(normalize_user_code)
         .ok_or_else(refused_form)?;

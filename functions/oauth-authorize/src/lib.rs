@@ -19,7 +19,8 @@ use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::api_keys::ApiKeys;
 use identity_shared::crypto;
-use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form, plumbing};
+use identity_shared::http::impersonation::refuse_if_impersonating;
+use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form};
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
 use identity_shared::secrets::SecretKind;
 
@@ -49,7 +50,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The function's whole service, as Lambda and `identity serve` run it.
 pub fn app(state: AppState) -> Router {
-    plumbing::layers(routes()).with_state(state)
+    identity_shared::http::impersonation::service(routes(), state)
 }
 
 fn csrf_ok(presented: Option<&str>, expected: &str) -> bool {
@@ -132,6 +133,7 @@ async fn authorize(
     if user.account.status == AccountStatus::Pending {
         return Ok(page::activate_account(&user.account.email));
     }
+    refuse_if_impersonating(&user, "Authorizing an application")?;
     // A public client on a loopback redirect URI is asked about every time (RFC 8252 §8.6).
     let always_ask = v.client.always_asks(&v.redirect_uri);
     if !v.client.trusted || always_ask {
@@ -160,6 +162,7 @@ async fn consent_answer(
 ) -> Result<Response, Answer> {
     let mut pairs = parse_pairs(&body)?;
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
+    refuse_if_impersonating(&user, "Authorizing an application")?;
     let take = |pairs: &mut Vec<(String, String)>, name: &str| -> Vec<String> {
         let (taken, rest): (Vec<_>, Vec<_>) = pairs.drain(..).partition(|(k, _)| k == name);
         *pairs = rest;
@@ -256,6 +259,9 @@ async fn revoke_authorization(
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
     let field = |name: &str| fields::value(&pairs, name);
     let token_ok = csrf_ok(field("csrf"), &authorizations_csrf(&user.id));
+    if field("api_key_id").is_some() {
+        refuse_if_impersonating(&user, "Changing API keys")?;
+    }
     if let Err(refused) = form::check_session_post(&headers, &state.config.origin(), token_ok) {
         tracing::warn!("authorization revocation refused: another site, or no valid CSRF token");
         return Err(refused.into());

@@ -4,6 +4,7 @@
 //! `GET /session`, `POST /logout`.
 
 pub mod acs;
+pub mod impersonate;
 pub mod link;
 pub mod login;
 pub mod reset;
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Offboarding;
-use identity_shared::http::{JsonError, form, plumbing};
+use identity_shared::http::{JsonError, form};
 use identity_shared::secrets::SecretKind;
 use identity_shared::session::{self, SessionId, Sessions};
 
@@ -40,6 +41,10 @@ pub fn routes() -> Router<AppState> {
             get(welcome::show).post(welcome::activate),
         )
         .route(
+            "/account/impersonate/{token}",
+            get(impersonate::show).post(impersonate::start),
+        )
+        .route(
             "/account/password/reset",
             get(reset::ask).post(reset::send_link),
         )
@@ -53,7 +58,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The function's whole service, as Lambda and `identity serve` run it.
 pub fn app(state: AppState) -> Router {
-    plumbing::layers(routes()).with_state(state)
+    identity_shared::http::impersonation::service(routes(), state)
 }
 
 /// `GET /session`: the signed-in user, or 401.

@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod error;
 pub mod fields;
 pub mod form;
+pub mod impersonation;
 pub mod oauth;
 pub mod page;
 pub mod plumbing;

@@ -25,6 +25,7 @@ pub const PRODUCT: &str = "Identity";
 const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;\
 line-height:1.5;color:#1a1a1a;background:#fff;overflow-wrap:anywhere}\
 header{border-bottom:1px solid #ddd;padding:.75rem 0}header p{max-width:36rem;margin:auto;padding:0 1rem;font-weight:600}\
+header p.impersonation{max-width:none;margin:-.75rem 0 .75rem;padding:.5rem 1rem;background:#fde68a;color:#1a1a1a;font-weight:400}\
 main{max-width:36rem;margin:2rem auto;padding:0 1rem}h1{font-size:1.5rem;line-height:1.25}\
 label{display:block;margin:.75rem 0 .25rem;font-weight:500}\
 input[type=email],input[type=password],input[type=text]{width:100%;padding:.5rem;font-size:1rem;\

@@ -74,6 +74,8 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("sso-acs", "GET", "/account/welcome/{token}"),
     ("sso-acs", "POST", "/account/welcome/{token}"),
     ("sso-acs", "GET", "/sso/link/{token}"),
+    ("sso-acs", "GET", "/account/impersonate/{token}"),
+    ("sso-acs", "POST", "/account/impersonate/{token}"),
     ("sso-acs", "POST", "/sso/link/{token}"),
 ];
 
