@@ -183,3 +183,132 @@ pub async fn enterprise_accounts_keep_their_members_permissions(f: &Fixture) {
         Some(enterprise.id)
     );
 }
+
+/// An organisation blocks one of its SSO people (their grants, keys and sessions end; the
+/// block names the organisation) and lifts only its own block.
+pub async fn an_organisation_blocks_its_own_sso_member_and_lifts_only_its_own_block(f: &Fixture) {
+    use identity_shared::accounts::Offboarding;
+    use identity_shared::api_keys::ApiKeys;
+    use identity_shared::idps::Idps;
+    use identity_shared::orgs::{BlockError, Org};
+    let team = f.store.create_team("acme", None).await.unwrap();
+    let idp = crate::saml_idp::SamlCase::new().idp;
+    f.store.add_idp(&idp).await.unwrap();
+    let pat = person(f, "pat@acme.example").await;
+    let guest = person(f, "guest@elsewhere.example").await;
+    for who in [&pat, &guest] {
+        f.store
+            .set_team_role(&team, who, TeamRole::Member)
+            .await
+            .unwrap();
+    }
+    let (_, key) = f.store.create_api_key(&pat, None, None).await.unwrap();
+    let org = Org::Team(team);
+    let blocked = org.block(&f.store, &pat).await.unwrap();
+    assert_eq!(blocked.blocked_by.as_deref(), Some("team acme"));
+    assert!(
+        f.store
+            .api_key_in_use(key.expose_secret())
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: the block reaches the API key",
+        f.backend
+    );
+    assert!(matches!(
+        org.block(&f.store, &guest).await,
+        Err(BlockError::NotTheirs)
+    ));
+    let unblocked = org.unblock(&f.store, &blocked).await.unwrap();
+    assert!(!unblocked.is_blocked());
+    let by_operator = f.store.block_account(&pat.id).await.unwrap();
+    assert!(matches!(
+        org.unblock(&f.store, &by_operator).await,
+        Err(BlockError::NotTheirBlock)
+    ));
+}
+
+/// The audit log keeps who acted as whom, newest first, across months; a "log in as" link
+/// is taken once by one of 20 racers.
+pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &Fixture) {
+    use identity_shared::audit::{Audit, AuditEntry, ImpersonationLink, Impersonations};
+    let start = f.clock_now();
+    for (i, action) in ["impersonation started", "GET /account/authorizations"]
+        .iter()
+        .enumerate()
+    {
+        f.store
+            .audit(&AuditEntry {
+                at: start + i as i64,
+                by: "ops".into(),
+                account_id: "a1".into(),
+                email: "pat@example.com".into(),
+                reason: "offboarding".into(),
+                action: action.to_string(),
+            })
+            .await
+            .unwrap();
+    }
+    // A month later, one more.
+    f.clock.advance(40 * 24 * 60 * 60);
+    f.store
+        .audit(&AuditEntry {
+            at: f.clock_now(),
+            by: "ops".into(),
+            account_id: "a1".into(),
+            email: "pat@example.com".into(),
+            reason: "offboarding".into(),
+            action: "POST /logout".into(),
+        })
+        .await
+        .unwrap();
+    let actions: Vec<String> = f
+        .store
+        .audit_entries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "POST /logout",
+            "GET /account/authorizations",
+            "impersonation started"
+        ],
+        "{} backend",
+        f.backend
+    );
+    assert_eq!(f.store.audit_entries(1).await.unwrap().len(), 1);
+
+    let link = ImpersonationLink {
+        account_id: "a1".into(),
+        by: "ops".into(),
+        reason: "offboarding".into(),
+    };
+    let token = f.store.issue_impersonation(&link).await.unwrap();
+    assert_eq!(
+        f.store.impersonation_pending(&token).await.unwrap(),
+        Some(link.clone())
+    );
+    let mut racers = Vec::new();
+    for _ in 0..20 {
+        let store = f.store.clone();
+        let token = identity_shared::secret::SecretString::new(token.expose_secret().to_string());
+        racers.push(tokio::spawn(async move {
+            store.take_impersonation(&token).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for r in racers {
+        if r.await.unwrap().is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one racer takes the link");
+    // Expired after five minutes.
+    let late = f.store.issue_impersonation(&link).await.unwrap();
+    f.clock.advance(5 * 60);
+    assert!(f.store.take_impersonation(&late).await.unwrap().is_none());
+}
