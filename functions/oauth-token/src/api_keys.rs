@@ -11,17 +11,17 @@
 //! Bearer with the `global` scope (an API key has it). Keys end when revoked, when they
 //! expire, and when the account ends all its sessions (a move to SSO among them).
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Account, Accounts};
 use identity_shared::api_keys::{ApiKey, ApiKeyError, ApiKeys};
+use identity_shared::http::Internal;
 use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
-use identity_shared::http::oauth::no_store;
-use identity_shared::http::{Internal, JsonError};
 use serde::Deserialize;
+
+use crate::refused::{Refused, answer};
 
 /// The scope that manages API keys.
 pub const SCOPE: &str = "global";
@@ -33,31 +33,6 @@ struct NewKey {
     description: Option<String>,
     #[serde(default)]
     expires_in: Option<i64>,
-}
-
-enum Refused {
-    Denied(Denied),
-    Error(JsonError),
-}
-
-impl From<Denied> for Refused {
-    fn from(d: Denied) -> Self {
-        Refused::Denied(d)
-    }
-}
-
-impl From<Internal> for Refused {
-    fn from(e: Internal) -> Self {
-        Refused::Error(e.json())
-    }
-}
-
-fn answer(result: Result<(StatusCode, serde_json::Value), Refused>) -> Response {
-    match result {
-        Ok((status, body)) => (status, no_store(), Json(body)).into_response(),
-        Err(Refused::Denied(d)) => d.into_response(),
-        Err(Refused::Error(e)) => e.into_response(),
-    }
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Refused> {
@@ -87,21 +62,21 @@ async fn create_with(
 ) -> Result<(StatusCode, serde_json::Value), Refused> {
     let caller = caller(state, headers).await?;
     if caller.api_key.is_some() {
-        return Err(Refused::Error(JsonError::new(
+        return Err(Refused::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "API keys are made with a signed-in token (identity login), not with another API key",
-        )));
+        ));
     }
     let new: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
         NewKey::default()
     } else {
         serde_json::from_slice(body).map_err(|_| {
-            Refused::Error(JsonError::new(
+            Refused::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "the body must be JSON with optional \"description\" and \"expires_in\" (seconds)",
-            ))
+            )
         })?
     };
     let account = account_of(state, &caller).await?;
@@ -110,11 +85,9 @@ async fn create_with(
         .create_api_key(&account, new.description.as_deref(), new.expires_in)
         .await
         .map_err(|e| match e {
-            ApiKeyError::Invalid(why) => Refused::Error(JsonError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                why,
-            )),
+            ApiKeyError::Invalid(why) => {
+                Refused::new(StatusCode::BAD_REQUEST, "invalid_request", why)
+            }
             ApiKeyError::Store(e) => Internal::new("api key write", e).into(),
         })?;
     tracing::info!(key_id = %key.id, "api key created");
@@ -155,11 +128,11 @@ pub async fn revoke(state: &AppState, headers: &HeaderMap, id: &str) -> Response
                 .await
                 .map_err(Internal::from_display("api key revoke"))?
             {
-                return Err(Refused::Error(JsonError::new(
+                return Err(Refused::new(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     "you have no API key with this id",
-                )));
+                ));
             }
             tracing::info!(key_id = %id, "api key revoked");
             Ok((StatusCode::OK, serde_json::json!({ "revoked": id })))

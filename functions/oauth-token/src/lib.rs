@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod grants;
 pub mod introspection;
 pub mod orgs;
+mod refused;
 pub mod revocation;
 pub mod userinfo;
 

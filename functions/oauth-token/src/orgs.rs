@@ -16,19 +16,20 @@
 //! `write-protected` or `global`. Someone who is not a member gets 404 (an organisation's
 //! existence is not revealed), a member who is not an administrator 403.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
-use identity_shared::http::bearer::{self, Audience, Denied};
-use identity_shared::http::oauth::no_store;
-use identity_shared::http::{Internal, JsonError};
+use identity_shared::http::Internal;
+use identity_shared::http::bearer::{self, Audience};
 use identity_shared::orgs::{BlockError, Org, OrgError, Orgs, TeamRole};
 use serde::Deserialize;
+
+use crate::refused::{Refused, answer};
 
 const READ_SCOPES: [&str; 3] = ["read", "read-protected", "global"];
 const WRITE_SCOPES: [&str; 3] = ["write", "write-protected", "global"];
@@ -92,37 +93,8 @@ pub enum Kind {
     Enterprise,
 }
 
-enum Refused {
-    Denied(Denied),
-    Error(JsonError),
-}
-
-impl From<Denied> for Refused {
-    fn from(d: Denied) -> Self {
-        Refused::Denied(d)
-    }
-}
-
-impl From<Internal> for Refused {
-    fn from(e: Internal) -> Self {
-        Refused::Error(e.json())
-    }
-}
-
 fn store_failure(e: OrgError) -> Refused {
     Internal::new("organisation read", e).into()
-}
-
-fn refused(status: StatusCode, code: &'static str, why: impl Into<String>) -> Refused {
-    Refused::Error(JsonError::new(status, code, why))
-}
-
-fn answer(result: Result<serde_json::Value, Refused>) -> Response {
-    match result {
-        Ok(body) => (StatusCode::OK, no_store(), Json(body)).into_response(),
-        Err(Refused::Denied(d)) => d.into_response(),
-        Err(Refused::Error(e)) => e.into_response(),
-    }
 }
 
 async fn find(state: &AppState, kind: Kind, name_or_id: &str) -> Result<Option<Org>, Refused> {
@@ -165,7 +137,7 @@ async fn org_of_admin(
 ) -> Result<Org, Refused> {
     let (caller, _) = bearer::authenticate(state, headers, Audience::Issuer, scopes).await?;
     let not_found = || {
-        refused(
+        Refused::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such organisation, or you are not a member of it",
@@ -193,7 +165,7 @@ async fn org_of_admin(
     }
     .map_err(store_failure)?;
     if member {
-        Err(refused(
+        Err(Refused::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "only the organisation's administrators can do this",
@@ -213,7 +185,10 @@ pub async fn members(state: &AppState, headers: &HeaderMap, kind: Kind, name: &s
                 Org::Team(t) => ("team", t.name.clone()),
                 Org::Enterprise(e) => ("enterprise", e.name.clone()),
             };
-            Ok(serde_json::json!({ key: name, "members": view }))
+            Ok((
+                StatusCode::OK,
+                serde_json::json!({ key: name, "members": view }),
+            ))
         }
         .await,
     )
@@ -232,7 +207,7 @@ pub async fn block(
         async {
             let org = org_of_admin(state, headers, kind, name, &WRITE_SCOPES).await?;
             let no_member = || {
-                refused(
+                Refused::new(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     "the organisation has no member with this email",
@@ -251,13 +226,13 @@ pub async fn block(
                 org.unblock(&state.store, &account).await
             };
             let account = done.map_err(|e| match e {
-                BlockError::NotTheirs => refused(
+                BlockError::NotTheirs => Refused::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
                     "an organisation blocks only its own single sign-on people: members under \
                      its IdP, or of a domain its IdP owns",
                 ),
-                BlockError::NotTheirBlock => refused(
+                BlockError::NotTheirBlock => Refused::new(
                     StatusCode::CONFLICT,
                     "not_blocked_by_you",
                     "the account is not blocked, or was blocked by someone else (an operator, \
@@ -271,11 +246,14 @@ pub async fn block(
                 block,
                 "account block changed by an organisation administrator"
             );
-            Ok(serde_json::json!({
-                "email": account.email,
-                "blocked": account.is_blocked(),
-                "blocked_by": account.blocked_by,
-            }))
+            Ok((
+                StatusCode::OK,
+                serde_json::json!({
+                    "email": account.email,
+                    "blocked": account.is_blocked(),
+                    "blocked_by": account.blocked_by,
+                }),
+            ))
         }
         .await,
     )
@@ -301,7 +279,7 @@ pub async fn set_sso(state: &AppState, headers: &HeaderMap, name: &str, body: &B
                 .ok()
                 .and_then(|s| TeamRole::parse(&s.default_role))
                 .ok_or_else(|| {
-                    refused(
+                    Refused::new(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
                         "the body must be {\"default_role\": \"admin\" | \"member\" | \"collaborator\"}",
@@ -313,7 +291,7 @@ pub async fn set_sso(state: &AppState, headers: &HeaderMap, name: &str, body: &B
                 .await
                 .map_err(store_failure)?;
             tracing::info!(team = %team.id, role = role.as_str(), "team SSO default role set by a team admin");
-            Ok(serde_json::json!({ "team": team.name, "default_role": team.default_role }))
+            Ok((StatusCode::OK, serde_json::json!({ "team": team.name, "default_role": team.default_role })))
         }
         .await,
     )

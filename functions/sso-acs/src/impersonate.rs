@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
-use identity_shared::accounts::Accounts;
-use identity_shared::audit::{Audit, AuditEntry, Impersonations};
+use identity_shared::accounts::{Account, Accounts};
+use identity_shared::audit::{Audit, AuditEntry, ImpersonationLink, Impersonations};
 use identity_shared::http::page::esc;
 use identity_shared::http::{Internal, PageError};
 use identity_shared::secret::SecretString;
@@ -24,6 +24,16 @@ fn gone() -> PageError {
         "Link expired",
         "This sign-in link has expired or was already used. Ask for a new one.",
     )
+}
+
+/// The account a link names (gone with it when the account is gone).
+async fn account_of(state: &AppState, link: &ImpersonationLink) -> Result<Account, PageError> {
+    state
+        .store
+        .account(&link.account_id)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or_else(gone)
 }
 
 /// `GET /account/impersonate/{token}`.
@@ -41,12 +51,7 @@ pub async fn show(
         .await
         .map_err(Internal::from_display("impersonation link read"))?
         .ok_or_else(gone)?;
-    let account = state
-        .store
-        .account(&link.account_id)
-        .await
-        .map_err(Internal::from_display("account read"))?
-        .ok_or_else(gone)?;
+    let account = account_of(&state, &link).await?;
     Ok(web::button_page(
         &state,
         &headers,
@@ -83,12 +88,7 @@ pub async fn start(
         .await
         .map_err(Internal::from_display("impersonation link"))?
         .ok_or_else(gone)?;
-    let account = state
-        .store
-        .account(&link.account_id)
-        .await
-        .map_err(Internal::from_display("account read"))?
-        .ok_or_else(gone)?;
+    let account = account_of(&state, &link).await?;
     // The audit entry first: no session without its record.
     state
         .store
