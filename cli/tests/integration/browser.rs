@@ -1470,20 +1470,14 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
         let answer = device_poll(&base, &cli, d["device_code"].as_str().unwrap()).await?;
         ensure!(answer["error"] == "authorization_pending", "{answer}");
 
-        // The app goes to a colleague; the audit log has it all.
-        s.admin(
-            &[
-                "app",
-                "collaborator",
-                "add",
-                "pats-app",
-                "sam@elsewhere.test",
-                "--role",
-                "owner",
-            ],
-            None,
-        )
-        .await?;
+        // From the same session, the app goes to a colleague; the audit log has it all.
+        w.b.go(&format!("{base}/account/apps")).await?;
+        w.b.page("impersonate-apps", "Your apps").await?;
+        w.b.fill("input[name=new_owner]", "sam@elsewhere.test")
+            .await?;
+        w.b.press("Transfer pats-app").await?;
+        w.b.page("impersonate-transferred", "App transferred")
+            .await?;
         let app = s.admin(&["app", "show", "pats-app"], None).await?;
         ensure!(app["owner"] == "sam@elsewhere.test", "{app}");
         let audit = s.admin(&["audit"], None).await?;

@@ -1,12 +1,14 @@
 //! `oauth-authorize`: the browser side of OAuth 2.0. Routes: `GET /oauth/authorize` (the
 //! code flow with PKCE S256: sign-in, consent, code), `POST /oauth/authorize` (the consent
 //! form's answer, CSRF-protected), `GET /account/authorizations` (the signed-in person's
-//! grants), `POST /account/authorizations/revoke`, and `GET/POST /device` (the device
-//! flow's verification page, RFC 8628). Records and rules live in
+//! grants and API keys), `POST /account/authorizations/revoke`, `GET /account/apps` and
+//! `POST /apps/{app}/transfer` (the person's apps, handing one over), and `GET/POST /device`
+//! (the device flow's verification page, RFC 8628). Records and rules live in
 //! `identity_shared::oauth`.
 
+mod apps;
 pub mod device;
-pub mod pages;
+mod pages;
 pub mod request;
 
 use axum::Router;
@@ -46,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/device", get(device::show).post(device::answer))
         .route("/account/authorizations", get(authorizations))
         .route("/account/authorizations/revoke", post(revoke_authorization))
+        .route("/account/apps", get(apps::list))
+        .route("/apps/{app}/transfer", post(apps::transfer))
 }
 
 /// The function's whole service, as Lambda and `identity serve` run it.

@@ -152,6 +152,7 @@ Full access to your account.</p>\
 revoking one ends its access at once: every token it holds stops working.</p>{list}\
 <h2>API keys</h2><p>Long-lived keys for scripts and CI. They stop working when revoked, \
 when they expire, and when your account moves to single sign-on.</p>{keys}\
+<p><a href=\"/account/apps\">Your apps</a></p>\
 <form method=\"post\" action=\"/logout\">{logout}<button type=\"submit\">Sign out</button></form>\
 <form method=\"post\" action=\"/logout\">{logout}<input type=\"hidden\" name=\"everywhere\" value=\"1\">\
 <p>Signed in on a device you no longer have? This ends every session of your account, here \

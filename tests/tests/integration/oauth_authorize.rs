@@ -590,3 +590,101 @@ async fn revoked_grant_asks_for_consent_again() {
     let r = get(&env.router, &authorize_path(&params(&c.id)), Some(&cookie)).await;
     assert_eq!(r.status(), StatusCode::OK, "consent page again");
 }
+
+/// `POST /apps/{app}/transfer`: only the owner, with the page's token, to an account that
+/// exists and is not blocked; the previous owner stays as an admin.
+#[tokio::test]
+async fn an_owner_transfers_an_app_and_nobody_else_can() {
+    use identity_shared::accounts::{Accounts, Email, Offboarding};
+    use identity_shared::apps::{Apps, Role};
+    let env = env().await;
+    let store = &env.state.store;
+    let owner_cookie = crate::oauth_common::cookie(&env.state, "owner@example.com").await;
+    let owner = store
+        .account_by_email(&Email::parse("owner@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let app = store.create_app("shop", &owner).await.unwrap();
+    let other_cookie = crate::oauth_common::cookie(&env.state, "other@example.com").await;
+    // An account that is then blocked (the helper signs it in, which makes it).
+    crate::oauth_common::cookie(&env.state, "gone@example.com").await;
+    let gone = store
+        .account_by_email(&Email::parse("gone@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    store.block_account(&gone.id).await.unwrap();
+
+    let html = text(get(&env.router, "/account/apps", Some(&owner_cookie)).await).await;
+    assert!(html.contains("Transfer shop"), "{html}");
+    let csrf = hidden_value(&html, "csrf").unwrap();
+    let path = format!("/apps/{}/transfer", app.id);
+    let send = |cookie: &str, fields: &[(&str, &str)]| {
+        let body = form(
+            &fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        );
+        let (router, path, cookie) = (env.router.clone(), path.clone(), cookie.to_string());
+        async move { post(&router, &path, body, Some(&cookie)).await.status() }
+    };
+    assert_eq!(
+        send(&owner_cookie, &[("new_owner", "other@example.com")]).await,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    let other_html = text(get(&env.router, "/account/apps", Some(&other_cookie)).await).await;
+    assert!(other_html.contains("You have no apps."), "{other_html}");
+    assert_eq!(
+        send(
+            &other_cookie,
+            &[("new_owner", "other@example.com"), ("csrf", &csrf)]
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "another session's token"
+    );
+    for bad in ["nobody@example.com", "gone@example.com", "not an email"] {
+        assert_eq!(
+            send(&owner_cookie, &[("new_owner", bad), ("csrf", &csrf)]).await,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        store.app(&app.id).await.unwrap().unwrap().owner_account_id,
+        owner.id
+    );
+    assert_eq!(
+        send(
+            &owner_cookie,
+            &[("new_owner", "other@example.com"), ("csrf", &csrf)]
+        )
+        .await,
+        StatusCode::OK
+    );
+    let other = store
+        .account_by_email(&Email::parse("other@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.role_of(&app.id, &other.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(
+        store.role_of(&app.id, &owner.id).await.unwrap(),
+        Some(Role::Admin)
+    );
+    assert_eq!(
+        send(
+            &owner_cookie,
+            &[("new_owner", "owner@example.com"), ("csrf", &csrf)]
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "no longer the owner"
+    );
+}

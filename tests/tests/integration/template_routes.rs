@@ -45,6 +45,8 @@ const CONTRACT: &[(&str, &str, &str)] = &[
 const EXTRAS: &[(&str, &str, &str)] = &[
     ("oauth-authorize", "GET", "/account/authorizations"),
     ("oauth-authorize", "POST", "/account/authorizations/revoke"),
+    ("oauth-authorize", "GET", "/account/apps"),
+    ("oauth-authorize", "POST", "/apps/{app}/transfer"),
     ("jwt-grant", "GET", "/apps/{app}/authorizations/{name}"),
     ("jwt-grant", "GET", "/apps/{app}/authorizations"),
     ("jwt-grant", "DELETE", "/apps/{app}/authorizations/{name}"),
