@@ -15,6 +15,7 @@ use identity_shared::accounts::AccountStatus;
 use identity_shared::addon_sso::{self, SsoClaims, SsoForm};
 use identity_shared::addons::{Addon, Addons, SsoAccess};
 use identity_shared::apps::App;
+use identity_shared::http::impersonation::refuse_if_impersonating;
 use identity_shared::http::page::{self, esc};
 use identity_shared::http::{Internal, PageError};
 
@@ -122,6 +123,11 @@ pub async fn sso(
         Ok(None) => return page::login_redirect(&uri),
         Err(e) => return e.page().into_response(),
     };
+    // Signing a partner in as someone is handing out a credential: not from a "log in as"
+    // session.
+    if let Err(refused) = refuse_if_impersonating(&user, "Signing in to an add-on") {
+        return refused.into_response();
+    }
     if !crate::plain_id(&addon_id) {
         return no_such_addon();
     }

@@ -211,3 +211,52 @@ fn serve_prints_the_example_partner() {
             .any(|(_, u)| u == "http://127.0.0.1:3000/example-partner")
     );
 }
+
+/// A "log in as" session does not sign a partner in as the person (that is handing out a
+/// credential), and the refusal is audited like every request of such a session.
+#[tokio::test]
+async fn a_log_in_as_session_gets_no_addon_sso_form() {
+    use identity_shared::audit::Audit;
+    use identity_shared::session::{Impersonation, Sessions};
+    let (w, _f) = embedded_world().await;
+    let (id, session) = w
+        .state
+        .store
+        .start_impersonation(
+            &w.owner,
+            Impersonation {
+                by: "ops".into(),
+                reason: "offboarding".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = w.state.session_cookie(&id, &session).await.unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let r = ::addon_sso::app(w.state.clone())
+        .oneshot(
+            Request::get(w.sso_path())
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = String::from_utf8(identity_tests::body_bytes(r).await).unwrap();
+    assert!(
+        html.contains("Not while signed in as someone else"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Signed in as owner@example.com by admin ops"),
+        "the banner"
+    );
+    assert!(!html.contains("resource_token"), "no form");
+    let audit = w.state.store.audit_entries(5).await.unwrap();
+    assert_eq!(audit[0].action, "GET /addons/{addon_id}/sso");
+    assert_eq!(
+        (audit[0].by.as_str(), audit[0].email.as_str()),
+        ("ops", "owner@example.com")
+    );
+}

@@ -688,3 +688,71 @@ async fn an_owner_transfers_an_app_and_nobody_else_can() {
         "no longer the owner"
     );
 }
+
+/// A "log in as" session authorizes no application (no code, even for a trusted client) and
+/// changes no API key; it still sees the pages, with the banner.
+#[tokio::test]
+async fn a_log_in_as_session_authorizes_nothing_and_changes_no_api_key() {
+    use identity_shared::accounts::{AccountStatus, Accounts, Email};
+    use identity_shared::api_keys::ApiKeys;
+    use identity_shared::session::{Impersonation, Sessions};
+    let env = env().await;
+    let store = &env.state.store;
+    let pat = store
+        .create_account(
+            &Email::parse("pat@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let (key, token) = store.create_api_key(&pat, Some("CI"), None).await.unwrap();
+    let (id, session) = store
+        .start_impersonation(
+            &pat,
+            Impersonation {
+                by: "ops".into(),
+                reason: "offboarding".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let set = env.state.session_cookie(&id, &session).await.unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    let trusted = register(&env.state, true, false, &["identity"]).await;
+    let r = get(
+        &env.router,
+        &authorize_path(&params(&trusted.id)),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no code");
+    assert!(r.headers().get(header::LOCATION).is_none());
+
+    let html = text(get(&env.router, "/account/authorizations", Some(&cookie)).await).await;
+    assert!(
+        html.contains("Signed in as pat@example.com by admin ops"),
+        "{html}"
+    );
+    let csrf = hidden_value(&html, "csrf").unwrap();
+    let r = post(
+        &env.router,
+        "/account/authorizations/revoke",
+        form(&[
+            ("api_key_id".to_string(), key.id.clone()),
+            ("csrf".to_string(), csrf),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        store
+            .api_key_in_use(token.expose_secret())
+            .await
+            .unwrap()
+            .is_some(),
+        "the key still works"
+    );
+}
