@@ -511,6 +511,14 @@ pub enum Org {
     Enterprise(Enterprise),
 }
 
+/// Where an account stands in an organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Administrator,
+    Member,
+    Outsider,
+}
+
 /// Why an organisation's block or unblock was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
@@ -538,21 +546,26 @@ impl Org {
         }
     }
 
-    /// Whether the account is one of its administrators, read now.
-    pub async fn is_admin(&self, store: &Store, account_id: &str) -> Result<bool, OrgError> {
-        Ok(match self {
-            Org::Team(t) => store.team_role_of(&t.id, account_id).await? == Some(TeamRole::Admin),
-            Org::Enterprise(e) => store
-                .permissions_of(&e.id, account_id)
-                .await?
-                .is_some_and(|p| p.contains(&Permission::Manage)),
-        })
-    }
-
-    async fn is_member(&self, store: &Store, account_id: &str) -> Result<bool, OrgError> {
-        Ok(match self {
-            Org::Team(t) => store.team_role_of(&t.id, account_id).await?.is_some(),
-            Org::Enterprise(e) => store.permissions_of(&e.id, account_id).await?.is_some(),
+    /// Where the account stands in it, read now (one read): an administrator (a team's
+    /// admin, an enterprise account's member holding `manage`), another member, or neither.
+    pub async fn standing(&self, store: &Store, account_id: &str) -> Result<Standing, OrgError> {
+        let (member, admin) = match self {
+            Org::Team(t) => {
+                let role = store.team_role_of(&t.id, account_id).await?;
+                (role.is_some(), role == Some(TeamRole::Admin))
+            }
+            Org::Enterprise(e) => {
+                let held = store.permissions_of(&e.id, account_id).await?;
+                let admin = held
+                    .as_ref()
+                    .is_some_and(|p| p.contains(&Permission::Manage));
+                (held.is_some(), admin)
+            }
+        };
+        Ok(match (member, admin) {
+            (_, true) => Standing::Administrator,
+            (true, false) => Standing::Member,
+            (false, false) => Standing::Outsider,
         })
     }
 
@@ -590,7 +603,7 @@ impl Org {
             .await?
             .is_some_and(|i| self.connected(&i));
         Ok(identity_core::org::may_block(
-            self.is_member(store, &account.id).await?,
+            self.standing(store, &account.id).await? != Standing::Outsider,
             under,
             owned,
         ))

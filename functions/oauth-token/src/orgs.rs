@@ -26,7 +26,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::http::Internal;
 use identity_shared::http::bearer::{self, Audience};
-use identity_shared::orgs::{BlockError, Org, OrgError, Orgs, TeamRole};
+use identity_shared::orgs::{BlockError, Org, OrgError, Orgs, Standing, TeamRole};
 use serde::Deserialize;
 
 use crate::refused::{Refused, answer};
@@ -144,34 +144,18 @@ async fn org_of_admin(
         )
     };
     let org = find(state, kind, name_or_id).await?.ok_or_else(not_found)?;
-    if org
-        .is_admin(&state.store, &caller.sub)
+    match org
+        .standing(&state.store, &caller.sub)
         .await
         .map_err(store_failure)?
     {
-        return Ok(org);
-    }
-    let member = match &org {
-        Org::Team(t) => state
-            .store
-            .team_role_of(&t.id, &caller.sub)
-            .await
-            .map(|r| r.is_some()),
-        Org::Enterprise(e) => state
-            .store
-            .permissions_of(&e.id, &caller.sub)
-            .await
-            .map(|p| p.is_some()),
-    }
-    .map_err(store_failure)?;
-    if member {
-        Err(Refused::new(
+        Standing::Administrator => Ok(org),
+        Standing::Member => Err(Refused::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "only the organisation's administrators can do this",
-        ))
-    } else {
-        Err(not_found())
+        )),
+        Standing::Outsider => Err(not_found()),
     }
 }
 
