@@ -191,6 +191,17 @@ pub enum AccountError {
     Crypto(#[from] crypto::CryptoError),
 }
 
+impl AccountError {
+    /// As a store error, for callers whose own errors carry only those: the store's own
+    /// failure as it was, any other as a record that could not be used.
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            AccountError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
 fn account_pk(id: &str) -> String {
     format!("account#{id}")
 }

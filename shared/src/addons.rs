@@ -125,10 +125,7 @@ impl From<crate::apps::AppError> for AddonError {
 
 impl From<crate::accounts::AccountError> for AddonError {
     fn from(e: crate::accounts::AccountError) -> Self {
-        match e {
-            crate::accounts::AccountError::Store(s) => AddonError::Store(s),
-            other => AddonError::Store(StoreError::Corrupt(other.to_string())),
-        }
+        AddonError::Store(e.into_store_error())
     }
 }
 

@@ -165,10 +165,10 @@ impl ApiKeys for Store {
         if !identity_core::digest::same(&key.token_sha256, &hash) {
             return Ok(None);
         }
-        let account = self.account(&key.account_id).await.map_err(|e| match e {
-            crate::accounts::AccountError::Store(e) => e,
-            other => StoreError::Corrupt(other.to_string()),
-        })?;
+        let account = self
+            .account(&key.account_id)
+            .await
+            .map_err(crate::accounts::AccountError::into_store_error)?;
         Ok(match account {
             Some(a) if key.usable_for(Some(&a)) => Some((key, a)),
             _ => None,

@@ -531,10 +531,7 @@ pub enum BlockError {
 }
 
 fn account_failure(e: crate::accounts::AccountError) -> OrgError {
-    match e {
-        crate::accounts::AccountError::Store(s) => OrgError::Store(s),
-        other => OrgError::Store(StoreError::Corrupt(other.to_string())),
-    }
+    OrgError::Store(e.into_store_error())
 }
 
 impl Org {
