@@ -212,18 +212,23 @@ async fn email_of(server: &Server, token: &str) -> Result<String, Failure> {
     }
 }
 
-async fn whoami(target: &Target) -> Result<(), Failure> {
+/// The target server and the credential to send it (`bearer`).
+async fn server_and_bearer(target: &Target) -> Result<(Server, String), Failure> {
     let mut creds = Credentials::load()?;
     let server = server(target, &creds)?;
     let token = bearer(&server, &mut creds).await?;
+    Ok((server, token))
+}
+
+async fn whoami(target: &Target) -> Result<(), Failure> {
+    let (server, token) = server_and_bearer(target).await?;
     println!("{}", email_of(&server, &token).await?);
     Ok(())
 }
 
 async fn token(target: &Target) -> Result<(), Failure> {
-    let mut creds = Credentials::load()?;
-    let server = server(target, &creds)?;
-    println!("{}", bearer(&server, &mut creds).await?);
+    let (_, token) = server_and_bearer(target).await?;
+    println!("{token}");
     Ok(())
 }
 
@@ -281,9 +286,7 @@ pub(super) async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Answer, Failure> {
-    let mut creds = Credentials::load()?;
-    let server: Server = server(target, &creds)?;
-    let token = bearer(&server, &mut creds).await?;
+    let (server, token) = server_and_bearer(target).await?;
     let body = body.map_or(Body::Empty, Body::Json);
     server.send(method, path, Some(&token), body).await
 }
