@@ -40,58 +40,7 @@ pub enum IdpCommand {
     /// owner confirms (password, or emailed link), and signs in only the browser that
     /// started the login. IdP-initiated logins (`--allow-idp-initiated`) cannot
     /// be tied to a browser: they land on a page naming the account before going anywhere.
-    Add {
-        /// The IdP's id, as `/sso/login?idp=ID` names it (a-z, 0-9, -, _).
-        #[arg(long)]
-        id: String,
-        /// IdP metadata XML (as Okta, Entra ID, Google Workspace or Keycloak export it).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["entity_id", "sso_url", "certs"])]
-        metadata: Option<PathBuf>,
-        #[arg(long, requires_all = ["sso_url", "certs"])]
-        entity_id: Option<String>,
-        /// The IdP's SSO endpoint (HTTP-Redirect binding).
-        #[arg(long)]
-        sso_url: Option<String>,
-        /// PEM signing certificate; repeat for several (rollover).
-        #[arg(long = "cert", value_name = "FILE", num_args = 1..)]
-        certs: Vec<PathBuf>,
-        /// Email domain whose people this IdP signs in; repeat for several. Required unless
-        /// --insecure-any-domain.
-        #[arg(long = "domain", value_name = "DOMAIN")]
-        domains: Vec<String>,
-        /// DANGEROUS: let this IdP create accounts for emails of any domain no IdP owns (it
-        /// still takes over no existing account). For test set-ups only; shown by `idp show`
-        /// and logged at every login it makes.
-        #[arg(long)]
-        insecure_any_domain: bool,
-        /// The team (`identity admin team add`) this IdP is connected to: its people join with
-        /// the team's SSO default role. No default: without it, SSO logins give no team role.
-        #[arg(long)]
-        team: Option<String>,
-        /// Sets the team's SSO default role (admin, member or collaborator; the team keeps
-        /// `member` unless told), as a team admin can later.
-        #[arg(long, requires = "team")]
-        default_role: Option<String>,
-        /// The enterprise account (`identity admin enterprise add`) this IdP is connected to:
-        /// its people who are not members join with `view` (not configurable).
-        #[arg(long)]
-        enterprise: Option<String>,
-        /// Accept unsolicited (IdP-initiated) responses. Nothing ties such a response to the
-        /// browser it arrives in (anyone holding one can post it from any page), so the person
-        /// lands on a page naming the account before going on.
-        #[arg(long)]
-        allow_idp_initiated: bool,
-        /// Refuse logins whose AuthnContextClassRef is not an accepted MFA value.
-        #[arg(long)]
-        require_mfa: bool,
-        /// An accepted MFA AuthnContextClassRef; repeat for several (default: REFEDS MFA,
-        /// Entra ID's multipleauthn and SAML's multi-factor classes).
-        #[arg(long = "mfa-context", value_name = "URI", requires = "require_mfa")]
-        mfa_contexts: Vec<String>,
-        /// Sign AuthnRequests (when not given by the metadata's WantAuthnRequestsSigned).
-        #[arg(long)]
-        sign_requests: bool,
-    },
+    Add(Box<IdpAdd>),
     /// Replace an IdP's certificates (rollover): give the new and, while it lasts, the old.
     SetCerts {
         id: String,
@@ -153,6 +102,66 @@ fn domain(d: &str) -> Result<String, String> {
     }
 }
 
+/// `identity admin idp add`: see [`IdpCommand::Add`].
+#[derive(Debug, clap::Args)]
+pub struct IdpAdd {
+    /// The IdP's id, as `/sso/login?idp=ID` names it (a-z, 0-9, -, _).
+    #[arg(long)]
+    id: String,
+    /// IdP metadata XML (as Okta, Entra ID, Google Workspace or Keycloak export it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["entity_id", "sso_url", "certs"])]
+    metadata: Option<PathBuf>,
+    #[arg(long, requires_all = ["sso_url", "certs"])]
+    entity_id: Option<String>,
+    /// The IdP's SSO endpoint (HTTP-Redirect binding).
+    #[arg(long)]
+    sso_url: Option<String>,
+    /// The IdP's Single Logout endpoint (HTTP-Redirect binding); with --metadata, instead
+    /// of the metadata's SingleLogoutService. Without one, signing out ends only our
+    /// session.
+    #[arg(long, value_name = "URL")]
+    slo_url: Option<String>,
+    /// PEM signing certificate; repeat for several (rollover).
+    #[arg(long = "cert", value_name = "FILE", num_args = 1..)]
+    certs: Vec<PathBuf>,
+    /// Email domain whose people this IdP signs in; repeat for several. Required unless
+    /// --insecure-any-domain.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// DANGEROUS: let this IdP create accounts for emails of any domain no IdP owns (it
+    /// still takes over no existing account). For test set-ups only; shown by `idp show`
+    /// and logged at every login it makes.
+    #[arg(long)]
+    insecure_any_domain: bool,
+    /// The team (`identity admin team add`) this IdP is connected to: its people join with
+    /// the team's SSO default role. No default: without it, SSO logins give no team role.
+    #[arg(long)]
+    team: Option<String>,
+    /// Sets the team's SSO default role (admin, member or collaborator; the team keeps
+    /// `member` unless told), as a team admin can later.
+    #[arg(long, requires = "team")]
+    default_role: Option<String>,
+    /// The enterprise account (`identity admin enterprise add`) this IdP is connected to:
+    /// its people who are not members join with `view` (not configurable).
+    #[arg(long)]
+    enterprise: Option<String>,
+    /// Accept unsolicited (IdP-initiated) responses. Nothing ties such a response to the
+    /// browser it arrives in (anyone holding one can post it from any page), so the person
+    /// lands on a page naming the account before going on.
+    #[arg(long)]
+    allow_idp_initiated: bool,
+    /// Refuse logins whose AuthnContextClassRef is not an accepted MFA value.
+    #[arg(long)]
+    require_mfa: bool,
+    /// An accepted MFA AuthnContextClassRef; repeat for several (default: REFEDS MFA,
+    /// Entra ID's multipleauthn and SAML's multi-factor classes).
+    #[arg(long = "mfa-context", value_name = "URI", requires = "require_mfa")]
+    mfa_contexts: Vec<String>,
+    /// Sign AuthnRequests (when not given by the metadata's WantAuthnRequestsSigned).
+    #[arg(long)]
+    sign_requests: bool,
+}
+
 pub async fn run(spec: &StoreSpec, store: &Store, cmd: SsoCommand) -> Answer {
     match cmd {
         SsoCommand::Idp(cmd) => idp(store, *cmd).await,
@@ -163,22 +172,24 @@ pub async fn run(spec: &StoreSpec, store: &Store, cmd: SsoCommand) -> Answer {
 async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
     let now = store.now();
     match cmd {
-        IdpCommand::Add {
-            id,
-            metadata,
-            entity_id,
-            sso_url,
-            certs,
-            domains,
-            insecure_any_domain,
-            team,
-            default_role,
-            enterprise,
-            allow_idp_initiated,
-            require_mfa,
-            mfa_contexts,
-            sign_requests,
-        } => {
+        IdpCommand::Add(add) => {
+            let IdpAdd {
+                id,
+                metadata,
+                entity_id,
+                sso_url,
+                slo_url,
+                certs,
+                domains,
+                insecure_any_domain,
+                team,
+                default_role,
+                enterprise,
+                allow_idp_initiated,
+                require_mfa,
+                mfa_contexts,
+                sign_requests,
+            } = *add;
             // The organisation must exist: a misspelt name would silently give no role.
             let team = match team {
                 Some(name) => Some(
@@ -208,6 +219,7 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                         .ok_or("--default-role must be admin, member or collaborator")?,
                 ),
             };
+            let mut metadata_slo = None;
             let (entity_id, sso_url, certificates, want_signed) = match metadata {
                 Some(path) => {
                     let m = sso_acs::saml::parse_idp_metadata(&read(&path)?)
@@ -217,6 +229,7 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                         .iter()
                         .map(|c| check_b64_cert(c, now))
                         .collect::<Result<Vec<_>, _>>()?;
+                    metadata_slo = m.slo_url;
                     (m.entity_id, m.sso_url, certs, m.want_authn_requests_signed)
                 }
                 None => {
@@ -235,6 +248,11 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
             if certificates.is_empty() {
                 return Err("the IdP has no signing certificate".into());
             }
+            let slo_url = match slo_url {
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => Some(u),
+                Some(u) => return Err(format!("--slo-url {u:?} is not an http(s) URL")),
+                None => metadata_slo,
+            };
             let domains = domains
                 .iter()
                 .map(|d| domain(d))
@@ -251,6 +269,7 @@ async fn idp(store: &Store, cmd: IdpCommand) -> Answer {
                 id,
                 entity_id,
                 sso_url,
+                slo_url,
                 certificates,
                 domains,
                 allow_idp_initiated,

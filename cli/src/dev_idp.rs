@@ -102,6 +102,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
                 require_mfa: false,
                 mfa_contexts: vec![],
                 want_authn_requests_signed: false,
+                slo_url: None,
                 any_domain: true,
                 development: true,
                 generation: String::new(),

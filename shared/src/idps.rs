@@ -29,6 +29,10 @@ pub struct Idp {
     pub entity_id: String,
     /// Where AuthnRequests go (HTTP-Redirect binding).
     pub sso_url: String,
+    /// The IdP's SingleLogoutService for the HTTP-Redirect binding (`--slo-url` or its
+    /// metadata): where our LogoutRequests and LogoutResponses go. None: no Single Logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_url: Option<String>,
     /// Registered signing certificates, base64 DER (several during a rollover). Never empty.
     pub certificates: Vec<String>,
     /// Email domains (lowercase) whose users this IdP signs in.
@@ -95,6 +99,7 @@ impl Idp {
             "id": self.id,
             "entity_id": self.entity_id,
             "sso_url": self.sso_url,
+            "slo_url": self.slo_url,
             "certificates": self.certificates.len(),
             "domains": self.domains,
             "team": self.team,

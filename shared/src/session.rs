@@ -93,6 +93,42 @@ pub struct Session {
     /// changes API keys is allowed (`http::impersonation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impersonation: Option<Impersonation>,
+    /// For a session started by a SAML login: whom the IdP named and which of its sessions
+    /// it was, for SAML Single Logout both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlSubject>,
+}
+
+/// What an Assertion said about who signed in, as SAML Single Logout names it again: the
+/// NameID with its format and qualifiers (a LogoutRequest must repeat them) and the
+/// AuthnStatement's SessionIndex (the IdP's session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlSubject {
+    pub name_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_qualifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_name_qualifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_index: Option<String>,
+}
+
+/// The index of SAML sessions: under the IdP and NameID, one record per session of ours
+/// (sort key: the session's own key), so an IdP's LogoutRequest finds every session it
+/// names. It expires with its session.
+fn subject_pk(idp: &str, name_id: &str) -> String {
+    format!(
+        "saml-subject#{}",
+        crypto::sha256_hex(format!("{idp}\n{name_id}").as_bytes())
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+struct SubjectEntry {
+    #[serde(default)]
+    session_index: Option<String>,
 }
 
 /// Who signed in as the account, and why.
@@ -128,6 +164,24 @@ pub trait Sessions {
         idp: Option<&str>,
         lifetime_secs: i64,
     ) -> Result<(SessionId, Session), StoreError>;
+    /// Starts a session signed in by a SAML login that named `subject`, findable by
+    /// [`Sessions::end_saml_sessions`].
+    async fn start_saml_session(
+        &self,
+        account: &Account,
+        idp: &str,
+        subject: &SamlSubject,
+        lifetime_secs: i64,
+    ) -> Result<(SessionId, Session), StoreError>;
+    /// An IdP's LogoutRequest: ends every live session that IdP `idp` signed in as
+    /// `name_id` and, when `session_indexes` is not empty, only those of these IdP sessions.
+    /// Returns how many ended.
+    async fn end_saml_sessions(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_indexes: &[String],
+    ) -> Result<usize, StoreError>;
     /// Starts an impersonation session: marked, an hour at most.
     async fn start_impersonation(
         &self,
@@ -156,8 +210,72 @@ impl Sessions for Store {
             expires_at: now + lifetime_secs,
             epoch: account.session_epoch,
             impersonation: None,
+            saml: None,
         };
         save_session(self, session).await
+    }
+
+    async fn start_saml_session(
+        &self,
+        account: &Account,
+        idp: &str,
+        subject: &SamlSubject,
+        lifetime_secs: i64,
+    ) -> Result<(SessionId, Session), StoreError> {
+        let now = self.now();
+        let session = Session {
+            account_id: account.id.to_string(),
+            email: account.email.clone(),
+            sso: true,
+            idp: Some(idp.to_string()),
+            created_at: now,
+            expires_at: now + lifetime_secs,
+            epoch: account.session_epoch,
+            impersonation: None,
+            saml: Some(subject.clone()),
+        };
+        save_session(self, session).await
+    }
+
+    async fn end_saml_sessions(
+        &self,
+        idp: &str,
+        name_id: &str,
+        session_indexes: &[String],
+    ) -> Result<usize, StoreError> {
+        let pk = subject_pk(idp, name_id);
+        let entries = self
+            .backend()
+            .query(Table::Sessions, &pk, "session#", self.now())
+            .await?;
+        let mut ended = 0;
+        for entry in entries {
+            let SubjectEntry { session_index } = entry.parse()?;
+            let named = session_indexes.is_empty()
+                || session_index
+                    .as_deref()
+                    .is_some_and(|s| session_indexes.iter().any(|i| i == s));
+            if !named {
+                continue;
+            }
+            self.write(vec![
+                Op::Delete {
+                    table: Table::Sessions,
+                    pk: entry.sk.clone(),
+                    sk: "session".into(),
+                    cond: Cond::Always,
+                },
+                Op::Delete {
+                    table: Table::Sessions,
+                    pk: pk.clone(),
+                    sk: entry.sk.clone(),
+                    cond: Cond::Always,
+                },
+            ])
+            .await?;
+            ended += 1;
+        }
+        Ok(ended)
     }
 
     async fn start_impersonation(
@@ -175,6 +293,7 @@ impl Sessions for Store {
             expires_at: now + IMPERSONATION_LIFETIME_SECS,
             epoch: account.session_epoch,
             impersonation: Some(impersonation),
+            saml: None,
         };
         save_session(self, session).await
     }
@@ -195,17 +314,28 @@ impl Sessions for Store {
     }
 }
 
-/// Stores a new session under a fresh random id.
+/// Stores a new session under a fresh random id (with its SAML index entry, in the same
+/// write).
 async fn save_session(store: &Store, session: Session) -> Result<(SessionId, Session), StoreError> {
     let id = SessionId::new_random();
     let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
-    store
-        .write(vec![Op::Put {
+    let mut ops = vec![Op::Put {
+        table: Table::Sessions,
+        item,
+        cond: Cond::Absent,
+    }];
+    if let (Some(idp), Some(subject)) = (&session.idp, &session.saml) {
+        let entry = SubjectEntry {
+            session_index: subject.session_index.clone(),
+        };
+        ops.push(Op::Put {
             table: Table::Sessions,
-            item,
+            item: Item::new(subject_pk(idp, &subject.name_id), id.storage_key(), &entry)?
+                .expiring(session.expires_at),
             cond: Cond::Absent,
-        }])
-        .await?;
+        });
+    }
+    store.write(ops).await?;
     Ok((id, session))
 }
 

@@ -68,6 +68,8 @@ pub struct SsoLogin<'a> {
     pub link_base: &'a str,
     /// Where the person goes after login (kept for a pending upgrade).
     pub return_to: &'a str,
+    /// Whom the assertion named, and the IdP session (for Single Logout).
+    pub subject: Option<&'a crate::session::SamlSubject>,
 }
 
 /// What a login turned into.
@@ -140,6 +142,9 @@ pub struct PendingUpgrade {
     #[serde(default)]
     pub generation: String,
     pub return_to: String,
+    /// The login's SAML subject, for the session that starts once confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<crate::session::SamlSubject>,
 }
 
 fn token_key(token: &SecretString) -> String {
@@ -360,6 +365,7 @@ impl SsoRecords for Store {
                     idp: login.idp.id.clone(),
                     generation: login.idp.generation.clone(),
                     return_to: login.return_to.to_string(),
+                    subject: login.subject.cloned(),
                 };
                 ops.push(Op::Put {
                     table: Table::Once,

@@ -44,6 +44,7 @@ impl SamlCase {
             require_mfa: false,
             mfa_contexts: vec![],
             want_authn_requests_signed: false,
+            slo_url: None,
             any_domain: false,
             development: false,
             generation: String::new(),

@@ -40,6 +40,7 @@ pub fn idp(id: &str, domain: &str) -> Idp {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        slo_url: None,
         any_domain: false,
         development: false,
         generation: String::new(),
@@ -58,6 +59,7 @@ fn login<'a>(idp: &'a Idp, email: &'a Email, assertion_id: &'a str, now: i64) ->
         welcome_base: "http://127.0.0.1:3000/account/welcome/",
         link_base: "http://127.0.0.1:3000/sso/link/",
         return_to: "/somewhere",
+        subject: None,
     }
 }
 

@@ -9,7 +9,7 @@ use identity_shared::apps::{AppError, Apps, Role};
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::secrets::{SecretKind, SecretSource, SigningKeys};
-use identity_shared::session::Sessions;
+use identity_shared::session::{SamlSubject, Sessions};
 use identity_shared::store::{Cond, Item, Op, SingleUse, StoreError, Table};
 use identity_shared::throttle::{Action, Attempt, Limit, Limits, Locked, TOTAL_SHARDS, Throttling};
 use serde_json::json;
@@ -502,6 +502,95 @@ pub async fn session_lives_until_its_absolute_expiry(f: &Fixture) {
     let (id2, _) = f.store.start_session(&a, None, 60).await.unwrap();
     f.store.end_session(&id2).await.unwrap();
     assert!(f.store.session(&id2).await.unwrap().is_none());
+}
+
+pub async fn an_idps_logout_ends_the_sessions_it_names_and_no_other(f: &Fixture) {
+    let a = f
+        .store
+        .create_account(
+            &Email::parse("sam@acme.example").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let subject = |index: &str| SamlSubject {
+        name_id: "sam@acme.example".into(),
+        format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
+        name_qualifier: None,
+        sp_name_qualifier: None,
+        session_index: Some(index.into()),
+    };
+    let start = |idp: &'static str, index: &'static str| {
+        let a = a.clone();
+        async move {
+            f.store
+                .start_saml_session(&a, idp, &subject(index), 3600)
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    let (one, two, three) = (
+        start("acme", "s1").await,
+        start("acme", "s2").await,
+        start("acme", "s3").await,
+    );
+    let other_idp = start("globex", "s1").await;
+    let kept = f.store.session(&one).await.unwrap().unwrap();
+    assert_eq!(
+        kept.saml,
+        Some(subject("s1")),
+        "the session keeps its subject"
+    );
+
+    // One IdP session: only ours of that SessionIndex.
+    let ended = f
+        .store
+        .end_saml_sessions("acme", "sam@acme.example", &["s2".into()])
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(f.store.session(&two).await.unwrap().is_none());
+    assert!(f.store.session(&one).await.unwrap().is_some());
+    // Another NameID, or the same at another IdP: nothing.
+    assert_eq!(
+        f.store
+            .end_saml_sessions("acme", "kim@acme.example", &[])
+            .await
+            .unwrap(),
+        0
+    );
+    // No SessionIndex: every session of the NameID at that IdP, not another IdP's.
+    assert_eq!(
+        f.store
+            .end_saml_sessions("acme", "sam@acme.example", &[])
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(f.store.session(&one).await.unwrap().is_none());
+    assert!(f.store.session(&three).await.unwrap().is_none());
+    assert!(f.store.session(&other_idp).await.unwrap().is_some());
+    // The index goes with its sessions: asked again, nothing is left to end.
+    assert_eq!(
+        f.store
+            .end_saml_sessions("acme", "sam@acme.example", &[])
+            .await
+            .unwrap(),
+        0
+    );
+    // An expired session is absent, from the index too.
+    let late = start("acme", "s4").await;
+    f.clock.advance(3600);
+    assert!(f.store.session(&late).await.unwrap().is_none());
+    assert_eq!(
+        f.store
+            .end_saml_sessions("acme", "sam@acme.example", &[])
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 pub async fn app_roles_are_read_at_once(f: &Fixture) {

@@ -32,7 +32,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use identity_shared::http::page::esc;
 use serde_json::{Value, json};
 use sso_acs::saml::Sp;
-use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
+use sso_acs::saml::idp_signer::{IdpSigner, LogoutKind, LogoutSpec, ResponseSpec, Sign};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
@@ -303,6 +303,8 @@ struct OutsideState {
     idps: Mutex<HashMap<String, Arc<TestIdp>>>,
     /// A SAMLResponse kept by an attacker, for `/elsewhere/saml`.
     stash: Mutex<String>,
+    /// The NameIDs of the LogoutRequests the IdPs received, in order.
+    logouts: Mutex<Vec<String>>,
 }
 
 /// What runs on another origin than the service: `http://127.0.0.1:{port}` (same site,
@@ -403,6 +405,60 @@ async fn idp_answer(
     )
 }
 
+/// The IdP's Single Logout endpoint: takes the service's LogoutRequest (HTTP-Redirect),
+/// ends its own session, and answers with a LogoutResponse signed by xmlsec, auto-posted
+/// back (HTTP-POST), as IdPs do.
+async fn idp_logout(
+    State(o): State<Arc<OutsideState>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<IdpQuery>,
+) -> Response {
+    let Some(idp) = o.idps.lock().unwrap().get(&id).cloned() else {
+        return outside_page("Unknown IdP", "");
+    };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(&q.saml_request) else {
+        return outside_page("Bad request", "<p>Not base64.</p>");
+    };
+    let mut xml = String::new();
+    if std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(raw.as_slice()),
+        &mut xml,
+    )
+    .is_err()
+    {
+        return outside_page("Bad request", "<p>Not DEFLATE.</p>");
+    }
+    let Ok(request) = xml.parse::<samael::schema::LogoutRequest>() else {
+        return outside_page("Bad request", "<p>Not a LogoutRequest.</p>");
+    };
+    let (Some(request_id), Some(name_id)) = (request.id, request.name_id) else {
+        return outside_page("Bad request", "<p>No ID or NameID.</p>");
+    };
+    o.logouts.lock().unwrap().push(name_id.value);
+    let answer = idp.signer.logout_post(&LogoutSpec {
+        issuer: idp.entity_id.clone(),
+        destination: o.sp.slo_url.clone(),
+        now: identity_shared::clock::system().now(),
+        kind: LogoutKind::Response {
+            in_response_to: request_id,
+            success: true,
+        },
+    });
+    let Ok(encoded) = answer else {
+        return outside_page("Error", "<p>Signing failed.</p>");
+    };
+    outside_page(
+        &format!("Signed out of {id}"),
+        &format!(
+            "<form id=\"f\" method=\"post\" action=\"{}\">\
+<input type=\"hidden\" name=\"SAMLResponse\" value=\"{encoded}\">\
+<button type=\"submit\">Continue</button></form>\
+<script>document.getElementById('f').submit()</script>",
+            esc(&o.sp.slo_url)
+        ),
+    )
+}
+
 /// An OAuth client's redirect URI: shows what it was given.
 async fn callback(RawQuery(q): RawQuery) -> Response {
     outside_page(
@@ -473,9 +529,11 @@ impl Outside {
             service: service.to_string(),
             idps: Mutex::new(HashMap::new()),
             stash: Mutex::new(String::new()),
+            logouts: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/idp/{id}/sso", get(idp_page).post(idp_answer))
+            .route("/idp/{id}/slo", get(idp_logout))
             .route("/cb", get(callback))
             .route("/elsewhere", get(foreign_form))
             .route("/elsewhere/saml", get(stashed_response))
@@ -1385,6 +1443,43 @@ async fn sign_out_everywhere_ends_the_other_browsers_session_and_keeps_grants() 
             status == 200,
             "the application keeps its access: {status} {body}"
         );
+        Ok(())
+    });
+}
+
+/// Signing out of a session that came through an IdP with a Single Logout endpoint: our
+/// session ends, the browser carries our signed LogoutRequest to the IdP, which ends its
+/// own and posts back a signed LogoutResponse; the person lands on "Signed out".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_of_an_sso_session_reaches_the_idp_and_comes_back_signed_out() {
+    journey!("slo", |w| {
+        let slo = format!("{}/idp/acme/slo", w.outside.base);
+        w.outside
+            .idp_with(&w.service, "acme", "acme.test", &["--slo-url", &slo])
+            .await?;
+        let base = w.base().to_string();
+        w.b.go(&format!("{base}/login?return_to=/account/authorizations"))
+            .await?;
+        w.sso_sign_in("ada@acme.test", "acme").await?;
+        w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+            .await?;
+        w.b.page("slo-signed-in", "Authorized applications").await?;
+        w.b.press("Sign out").await?;
+        let back = format!("{base}/sso/slo");
+        w.b.wait_url("back from the IdP", |u| u.starts_with(&back))
+            .await?;
+        w.b.page("slo-signed-out", "Signed out").await?;
+        ensure!(
+            w.b.text().await?.contains("signed out here and at"),
+            "the IdP confirmed"
+        );
+        let seen = w.outside.state.logouts.lock().unwrap().clone();
+        ensure!(
+            seen == ["ada@acme.test"],
+            "the IdP got our LogoutRequest for ada: {seen:?}"
+        );
+        let s = w.b.session(&base).await?;
+        ensure!(s["error"] == "no_session", "{s}");
         Ok(())
     });
 }

@@ -364,6 +364,11 @@ fn idp_add_needs_its_domains_and_user_add_registers_for_the_owner() {
     assert_eq!(idp["insecure_any_domain"], true);
     assert_eq!(idp["domains"], serde_json::json!(["acme.example"]));
     assert_eq!(idp["team"], serde_json::Value::Null, "no team unless named");
+    assert_eq!(
+        idp["slo_url"],
+        serde_json::Value::Null,
+        "no Single Logout unless given"
+    );
     let shown = json_of(&identity(
         dir.path(),
         &["admin", "idp", "show", "acme", "--json"],
@@ -383,6 +388,55 @@ fn idp_add_needs_its_domains_and_user_add_registers_for_the_owner() {
         user("ops@elsewhere.example")["registered_idp"],
         serde_json::Value::Null
     );
+}
+
+/// `--slo-url` registers the IdP's Single Logout endpoint (http(s) only); without it, none.
+#[test]
+fn idp_add_takes_the_idps_single_logout_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = sso_acs::saml::idp_signer::IdpSigner::generate("cli test IdP").unwrap();
+    let cert = dir.path().join("idp.pem");
+    std::fs::write(&cert, signer.cert_pem()).unwrap();
+    let cert = cert.display().to_string();
+    let add = |slo: &str| {
+        let out = identity(
+            dir.path(),
+            &[
+                "admin",
+                "idp",
+                "add",
+                "--id",
+                "globex",
+                "--entity-id",
+                "https://idp.globex.example/e",
+                "--sso-url",
+                "https://idp.globex.example/sso",
+                "--slo-url",
+                slo,
+                "--cert",
+                &cert,
+                "--domain",
+                "globex.example",
+                "--json",
+            ],
+            None,
+        );
+        (out.status.success(), json_of(&out))
+    };
+    let (ok, refused) = add("javascript:alert(1)");
+    assert!(!ok, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("--slo-url"),
+        "{refused}"
+    );
+    let (ok, idp) = add("https://idp.globex.example/slo");
+    assert!(ok, "{idp}");
+    let shown = json_of(&identity(
+        dir.path(),
+        &["admin", "idp", "show", "globex", "--json"],
+        None,
+    ));
+    assert_eq!(shown["slo_url"], "https://idp.globex.example/slo");
 }
 
 /// `identity serve` puts the development IdP (which signs in anyone) only on the embedded

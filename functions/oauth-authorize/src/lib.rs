@@ -23,6 +23,7 @@ use identity_shared::api_keys::ApiKeys;
 use identity_shared::crypto;
 use identity_shared::http::impersonation::refuse_if_impersonating;
 use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form};
+use identity_shared::idps::Idps;
 use identity_shared::oauth::{AuthCodes, CodeGrant, Grants, OAuthClients};
 use identity_shared::secrets::SecretKind;
 
@@ -243,13 +244,30 @@ async fn authorizations(
         .api_keys_of(&user.account)
         .await
         .map_err(Internal::from_display("api keys read"))?;
-    Ok(pages::authorizations(
+    let mut page = pages::authorizations(
         &user.account.email,
         &rows,
         &keys,
         &authorizations_csrf(&user.id),
         &identity_shared::session::logout_csrf(&user.id),
-    ))
+    );
+    // Signing out of a session from a SAML login goes on to the IdP's Single Logout
+    // endpoint: browsers apply `form-action` to that redirect too, so the policy names it.
+    if user.session.saml.is_some()
+        && let Some(idp) = user.session.idp.as_deref()
+        && let Some(slo) = state
+            .store
+            .idp(idp)
+            .await
+            .map_err(Internal::from_display("idp read"))?
+            .and_then(|i| i.slo_url)
+    {
+        page.headers_mut().insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            form::csp_with_form_action(form::origin_of(&slo).as_deref()),
+        );
+    }
+    Ok(page)
 }
 
 /// `POST /account/authorizations/revoke`: `grant_id` (an application's grant) or

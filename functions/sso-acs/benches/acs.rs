@@ -33,6 +33,7 @@ fn benches(c: &mut Criterion) {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        slo_url: None,
         any_domain: false,
         development: false,
         generation: String::new(),

@@ -12,7 +12,7 @@ use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idps;
 use identity_shared::outbox::{self, LoggingSender};
 use identity_shared::secrets::CookieKeys;
-use identity_shared::session;
+use identity_shared::session::{self, SamlSubject};
 use identity_shared::sso::{
     REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
 };
@@ -247,6 +247,19 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         Some((_, r)) => r.return_to.clone(),
         None => web::return_to(form.get("RelayState").map(String::as_str)),
     };
+    // Whom the IdP named, for Single Logout (an email from an attribute with no NameID
+    // names nobody the IdP can log out).
+    let subject = (!verified.name_id.is_empty()).then(|| SamlSubject {
+        name_id: verified.name_id.clone(),
+        format: verified.name_id_format.clone(),
+        name_qualifier: verified.name_qualifier.clone(),
+        sp_name_qualifier: verified.sp_name_qualifier.clone(),
+        session_index: verified.session_index.clone(),
+    });
+    let via = web::Via::Sso {
+        idp: &idp.id,
+        subject: subject.as_ref(),
+    };
     let welcome_base = state.config.url("/account/welcome/");
     let link_base = state.config.url("/sso/link/");
     let login = SsoLogin {
@@ -258,6 +271,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         welcome_base: &welcome_base,
         link_base: &link_base,
         return_to: &return_to,
+        subject: subject.as_ref(),
     };
     let outcome = match store.complete_sso_login(&login, &keys).await {
         Ok(o) => o,
@@ -286,11 +300,11 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             }
             tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
             if request.is_some() {
-                return Ok(web::sign_in(&state, &account, Some(&idp.id), &return_to, vec![]).await);
+                return Ok(web::sign_in(&state, &account, via, &return_to, vec![]).await);
             }
             // IdP-initiated: nothing ties the response to this browser, so the person sees
             // whose account this is before going anywhere (never straight into consent).
-            let cookie = web::session_cookie(&state, &account, Some(&idp.id)).await?;
+            let cookie = web::session_cookie(&state, &account, via).await?;
             let mut page = page::html(
                 StatusCode::OK,
                 "Signed in",

@@ -1,5 +1,5 @@
 //! `sso-acs`: sign-in and the session. Routes: `GET/POST /login`, `GET /sso/login`,
-//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/upgrade`, `GET/POST /sso/link/{token}`,
+//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/slo`, `GET/POST /sso/upgrade`, `GET/POST /sso/link/{token}`,
 //! `GET/POST /account/welcome/{token}`, `GET/POST /account/password/reset[/{token}]`,
 //! `GET /session`, `POST /logout`.
 
@@ -9,6 +9,7 @@ pub mod link;
 pub mod login;
 pub mod reset;
 pub mod saml;
+pub mod slo;
 pub mod upgrade;
 pub mod web;
 pub mod welcome;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/login", get(acs::start))
         .route("/sso/acs", post(acs::acs))
         .route("/sso/metadata", get(acs::metadata))
+        .route("/sso/slo", get(slo::redirect).post(slo::post))
         .route("/sso/upgrade", get(upgrade::show).post(upgrade::answer))
         .route("/sso/link/{token}", get(link::show).post(link::confirm))
         .route(
@@ -84,7 +86,9 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 /// `POST /logout`: ends the session server-side and clears the cookie. Browsers (asking
-/// for HTML) are sent to the login page; API clients get 204.
+/// for HTML) are sent to the login page, or, for a session from a SAML login at an IdP
+/// with a Single Logout endpoint, to the IdP with our signed LogoutRequest; API clients
+/// get 204.
 async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // The same proof as every form: same-origin by Fetch Metadata, or the session-bound
     // token of the sign-out button. Another site cannot sign people out.
@@ -130,12 +134,22 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             Err(e) => return e.json().into_response(),
         }
     }
-    if let Some(id) = id
-        && let Err(e) = state.store.end_session(&id).await
-    {
-        return identity_shared::http::Internal::new("end session", e)
-            .json()
-            .into_response();
+    // The session as it was, for SAML Single Logout once it is gone.
+    let mut ended = None;
+    if let Some(id) = id {
+        match state.store.session(&id).await {
+            Ok(s) => ended = s,
+            Err(e) => {
+                return identity_shared::http::Internal::new("read session", e)
+                    .json()
+                    .into_response();
+            }
+        }
+        if let Err(e) = state.store.end_session(&id).await {
+            return identity_shared::http::Internal::new("end session", e)
+                .json()
+                .into_response();
+        }
     }
     let clear = [(
         header::SET_COOKIE,
@@ -146,7 +160,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html {
-        (clear, Redirect::to("/login")).into_response()
+        // Our session is over; an SSO session's IdP is told too (SAML Single Logout).
+        let next = match &ended {
+            Some(session) => slo::after_logout(&state, session).await,
+            None => None,
+        };
+        (clear, Redirect::to(next.as_deref().unwrap_or("/login"))).into_response()
     } else {
         (StatusCode::NO_CONTENT, clear).into_response()
     }

@@ -166,7 +166,7 @@ pub async fn submit(
     match account {
         Some(account) if verified => {
             tracing::info!(account_id = %account.id, "password sign-in");
-            Ok(web::sign_in(&state, &account, None, &return_to, vec![]).await)
+            Ok(web::sign_in(&state, &account, web::Via::Password, &return_to, vec![]).await)
         }
         _ => {
             tracing::info!("password sign-in refused");

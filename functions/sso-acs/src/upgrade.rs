@@ -187,7 +187,17 @@ pub async fn answer(
             };
             tracing::info!(account_id = %linked.id, idp = %p.idp, "account moved to SSO");
             let clear = vec![clear_cookie(&state)];
-            Ok(web::sign_in(&state, &linked, Some(&p.idp), &p.return_to, clear).await)
+            Ok(web::sign_in(
+                &state,
+                &linked,
+                web::Via::Sso {
+                    idp: &p.idp,
+                    subject: p.subject.as_ref(),
+                },
+                &p.return_to,
+                clear,
+            )
+            .await)
         }
         _ => {
             let choose = Some("Choose one of the two buttons.");

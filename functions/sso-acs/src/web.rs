@@ -9,7 +9,7 @@ use identity_shared::http::form::{self, FormToken};
 use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idp;
 use identity_shared::oauth::OAuthClients;
-use identity_shared::session::Sessions;
+use identity_shared::session::{SamlSubject, Sessions};
 use std::collections::HashMap;
 
 /// Where a person lands when nothing else was asked for.
@@ -153,12 +153,24 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
     response
 }
 
-/// Starts a session (SSO: `idp` set; 8 hours from now whatever the activity): the cookie
-/// that carries it, or the error page (a blocked account gets none).
+/// How a person signed in.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    Password,
+    /// Through IdP `idp`; `subject` is what its assertion named, for Single Logout (None
+    /// when the login did not come straight from an assertion).
+    Sso {
+        idp: &'a str,
+        subject: Option<&'a SamlSubject>,
+    },
+}
+
+/// Starts a session (8 hours from now whatever the activity): the cookie that carries it,
+/// or the error page (a blocked account gets none).
 pub async fn session_cookie(
     state: &AppState,
     account: &Account,
-    idp: Option<&str>,
+    via: Via<'_>,
 ) -> Result<String, PageError> {
     if account.is_blocked() {
         tracing::info!(account_id = %account.id, "sign-in refused: the account is blocked");
@@ -175,11 +187,26 @@ pub async fn session_cookie(
             why,
         ));
     }
-    let (id, session) = state
-        .store
-        .start_session(account, idp, state.config.session_lifetime_secs)
-        .await
-        .map_err(Internal::from_display("start session"))?;
+    let lifetime = state.config.session_lifetime_secs;
+    let started = match via {
+        Via::Password => state.store.start_session(account, None, lifetime).await,
+        Via::Sso { idp, subject: None } => {
+            state
+                .store
+                .start_session(account, Some(idp), lifetime)
+                .await
+        }
+        Via::Sso {
+            idp,
+            subject: Some(subject),
+        } => {
+            state
+                .store
+                .start_saml_session(account, idp, subject, lifetime)
+                .await
+        }
+    };
+    let (id, session) = started.map_err(Internal::from_display("start session"))?;
     Ok(state.session_cookie(&id, &session).await?)
 }
 
@@ -188,11 +215,11 @@ pub async fn session_cookie(
 pub async fn sign_in(
     state: &AppState,
     account: &Account,
-    idp: Option<&str>,
+    via: Via<'_>,
     return_to: &str,
     extra_cookies: Vec<String>,
 ) -> Response {
-    match session_cookie(state, account, idp).await {
+    match session_cookie(state, account, via).await {
         Ok(cookie) => {
             let mut cookies = vec![cookie];
             cookies.extend(extra_cookies);

@@ -380,6 +380,7 @@ impl Flows {
             require_mfa: false,
             mfa_contexts: vec![],
             want_authn_requests_signed: true,
+            slo_url: None,
             any_domain: false,
             development: false,
             generation: String::new(),

@@ -751,6 +751,27 @@ fn sp_metadata_lists_acs_and_current_and_previous_certificates() {
     assert!(sso.authn_requests_signed.is_some());
     let acs = &sso.assertion_consumer_services[0];
     assert_eq!(acs.location, "https://id.example.com/sso/acs");
+    // Single Logout, both bindings, at /sso/slo.
+    let slo: Vec<(&str, &str)> = sso
+        .single_logout_services
+        .as_ref()
+        .expect("SingleLogoutService")
+        .iter()
+        .map(|s| (s.binding.as_str(), s.location.as_str()))
+        .collect();
+    assert_eq!(
+        slo,
+        [
+            (
+                "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+                "https://id.example.com/sso/slo"
+            ),
+            (
+                "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+                "https://id.example.com/sso/slo"
+            )
+        ]
+    );
     assert_eq!(
         acs.binding,
         "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -791,6 +812,10 @@ fn okta_metadata_is_read() {
     );
     assert_eq!(m.certificates.len(), 1);
     assert!(!m.want_authn_requests_signed);
+    assert_eq!(
+        m.slo_url, None,
+        "Okta's metadata has no SingleLogoutService"
+    );
 }
 
 #[test]
@@ -808,6 +833,10 @@ fn entra_id_metadata_is_read() {
     assert_eq!(m.certificates.len(), 2);
     assert_ne!(m.certificates[0], m.certificates[1]);
     assert!(!m.want_authn_requests_signed);
+    assert_eq!(
+        m.slo_url.as_deref(),
+        Some("https://login.microsoftonline.com/4b1a6f0e-2c3d-4e5f-8a9b-0c1d2e3f4a5b/saml2")
+    );
 }
 
 #[test]
@@ -838,6 +867,11 @@ fn keycloak_metadata_is_read() {
     // use="signing" and a key without `use`; the encryption key is left out.
     assert_eq!(m.certificates.len(), 2);
     assert!(m.want_authn_requests_signed);
+    // The HTTP-Redirect SingleLogoutService, not the POST or Artifact one.
+    assert_eq!(
+        m.slo_url.as_deref(),
+        Some("https://sso.acme.example/realms/acme/protocol/saml")
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use identity_shared::secret::SecretString;
 use identity_shared::sso::SsoRecords;
 use identity_shared::store::Table;
 use identity_tests::{CapturedLogs, app_state, body_bytes, body_json};
-use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
+use sso_acs::saml::idp_signer::{IdpSigner, LogoutKind, LogoutSpec, ResponseSpec, SigAlg, Sign};
 use tower::ServiceExt;
 
 const BASE: &str = "http://127.0.0.1:3000";
@@ -55,6 +55,7 @@ async fn harness_with(configure: impl FnOnce(&mut Idp)) -> Harness {
         require_mfa: false,
         mfa_contexts: vec![],
         want_authn_requests_signed: false,
+        slo_url: None,
         any_domain: false,
         development: false,
         generation: String::new(),
@@ -357,6 +358,8 @@ async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens(
     let (_, s) = session_json(&h, &cookie).await;
     assert_eq!(s["sso"], true);
     assert_eq!(s["account_id"], account.id.as_str());
+    // The login's SAML subject came through the confirmation (Single Logout can name it).
+    assert!(h.session_index(&cookie).await.starts_with("_s"));
     let linked = store.account(&account.id).await.unwrap().unwrap();
     assert_eq!(linked.sso_idp.as_deref(), Some("acme"));
     assert!(
@@ -1055,6 +1058,12 @@ async fn sp_metadata_names_our_entity_acs_and_certificate() {
     assert!(xml.contains(&keys.current.certificate_base64()));
     let parsed: samael::metadata::EntityDescriptor = xml.parse().expect("metadata parses");
     assert_eq!(parsed.entity_id.as_deref(), Some(SP_ENTITY));
+    assert!(
+        xml.contains(&format!(
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{BASE}/sso/slo"/>"#
+        )),
+        "the SLO endpoint is advertised: {xml}"
+    );
 }
 
 #[tokio::test]
@@ -1584,4 +1593,367 @@ async fn a_blocked_account_signs_in_nowhere_and_its_sessions_end_until_unblocked
         StatusCode::UNAUTHORIZED,
         "signed out everywhere"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// SAML Single Logout (issue 16, point 6)
+// ---------------------------------------------------------------------------------------
+
+const SLO: &str = "http://127.0.0.1:3000/sso/slo";
+const IDP_SLO: &str = "https://idp.acme.example/slo";
+
+async fn slo_harness() -> Harness {
+    harness_with(|i| i.slo_url = Some(IDP_SLO.into())).await
+}
+
+/// Our LogoutRequest as the IdP receives it: the message XML, its ID, and whether the
+/// query signature verifies with our SP certificate (OpenSSL, not the code that signed).
+struct OurLogoutRequest {
+    xml: String,
+    id: String,
+}
+
+impl Harness {
+    fn logout_spec(&self, kind: LogoutKind) -> LogoutSpec {
+        LogoutSpec {
+            issuer: self.idp.entity_id.clone(),
+            destination: SLO.into(),
+            now: self.now(),
+            kind,
+        }
+    }
+
+    /// The IdP's message posted by the browser from the IdP's page (HTTP-POST binding).
+    async fn slo_post(&self, field: &str, encoded: &str) -> axum::response::Response {
+        let body = serde_urlencoded::to_string([(field, encoded)]).unwrap();
+        self.send(
+            Request::post("/sso/slo")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://idp.acme.example")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The sign-out button of a page, in a browser holding `cookie`.
+    async fn sign_out(&self, cookie: &str) -> axum::response::Response {
+        self.send(
+            Request::post("/logout")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, "text/html")
+                .header(header::ORIGIN, BASE)
+                .header("sec-fetch-site", "same-origin")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The SessionIndex our stored session of `cookie` keeps.
+    async fn session_index(&self, cookie: &str) -> String {
+        let keys = self.state.secrets.cookie_keys().await.unwrap();
+        let value = cookie.split_once('=').unwrap().1;
+        let id = identity_shared::session::SessionId::open(&keys, value).unwrap();
+        use identity_shared::session::Sessions;
+        let session = self.state.store.session(&id).await.unwrap().unwrap();
+        session.saml.unwrap().session_index.unwrap()
+    }
+
+    /// Reads and checks our HTTP-Redirect message at `location` (sent to the IdP's SLO
+    /// endpoint, signed with our current SP key over the exact query string).
+    async fn our_redirect_message(
+        &self,
+        location: &str,
+        param: &str,
+    ) -> (String, Vec<(String, String)>) {
+        let query = location
+            .strip_prefix(&format!("{IDP_SLO}?"))
+            .unwrap_or_else(|| panic!("sent to the IdP's SLO endpoint: {location}"));
+        let signed_part = query.split("&Signature=").next().unwrap();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("SigAlg").as_deref(),
+            Some("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+        );
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(get("Signature").expect("signed"))
+            .unwrap();
+        let keys = self.state.secrets.saml_sp_keys().await.unwrap();
+        let cert = openssl::x509::X509::from_pem(keys.current.certificate_pem.as_bytes()).unwrap();
+        let public = cert.public_key().unwrap();
+        let mut v =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+        v.update(signed_part.as_bytes()).unwrap();
+        assert!(v.verify(&signature).unwrap(), "our signature verifies");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(get(param).expect("the message"))
+            .unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(raw.as_slice())
+            .read_to_string(&mut xml)
+            .unwrap();
+        (xml, pairs)
+    }
+
+    async fn our_logout_request(&self, location: &str) -> OurLogoutRequest {
+        let (xml, _) = self.our_redirect_message(location, "SAMLRequest").await;
+        // Read back with samael's model (an independent reader).
+        let parsed: samael::schema::LogoutRequest = xml.parse().expect("a LogoutRequest");
+        assert_eq!(parsed.destination.as_deref(), Some(IDP_SLO));
+        assert_eq!(
+            parsed.issuer.and_then(|i| i.value).as_deref(),
+            Some(SP_ENTITY)
+        );
+        OurLogoutRequest {
+            id: parsed.id.expect("an ID"),
+            xml,
+        }
+    }
+}
+
+#[tokio::test]
+async fn signing_out_of_an_sso_session_ends_it_first_then_sends_the_idp_a_signed_logout_request() {
+    let h = slo_harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let index = h.session_index(&cookie).await;
+    let r = h.sign_out(&cookie).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Our session is over before the IdP says anything.
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+    let request = h.our_logout_request(&location(&r)).await;
+    // The login's NameID (with its Format) and SessionIndex.
+    assert!(
+        request.xml.contains(
+            r#"<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">sam@acme.example</saml:NameID>"#
+        ),
+        "{}",
+        request.xml
+    );
+    assert!(
+        request
+            .xml
+            .contains(&format!("<samlp:SessionIndex>{index}</samlp:SessionIndex>")),
+        "{}",
+        request.xml
+    );
+
+    // The IdP answers (HTTP-POST, an enveloped XML signature by xmlsec): signed out there too.
+    let answer = h
+        .signer
+        .logout_post(&h.logout_spec(LogoutKind::Response {
+            in_response_to: request.id.clone(),
+            success: true,
+        }))
+        .unwrap();
+    let r = h.slo_post("SAMLResponse", &answer).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("signed out here and at"));
+    // The same answer again: refused (InResponseTo is good once).
+    let r = h.slo_post("SAMLResponse", &answer).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn signing_out_at_an_idp_without_an_slo_endpoint_goes_to_the_login_page() {
+    let h = harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let r = h.sign_out(&cookie).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login");
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_idp_that_does_not_confirm_the_logout_leaves_us_signed_out_and_says_so() {
+    let h = slo_harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let r = h.sign_out(&cookie).await;
+    let request = h.our_logout_request(&location(&r)).await;
+    let answer = h
+        .signer
+        .logout_post(&h.logout_spec(LogoutKind::Response {
+            in_response_to: request.id,
+            success: false,
+        }))
+        .unwrap();
+    let r = h.slo_post("SAMLResponse", &answer).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("did not confirm"));
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logout_responses_unsigned_wrongly_signed_for_another_destination_stale_or_unasked_are_refused()
+ {
+    let h = slo_harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let request = h
+        .our_logout_request(&location(&h.sign_out(&cookie).await))
+        .await;
+    let answer = |spec: &LogoutSpec| h.signer.logout_post(spec).unwrap();
+    let good = h.logout_spec(LogoutKind::Response {
+        in_response_to: request.id.clone(),
+        success: true,
+    });
+    let stranger = IdpSigner::generate("not the IdP").unwrap();
+    let mut elsewhere = good.clone();
+    elsewhere.destination = "https://other.example/sso/slo".into();
+    let mut stale = good.clone();
+    stale.now -= 3600;
+    let mut unasked = good.clone();
+    unasked.kind = LogoutKind::Response {
+        in_response_to: "_never_sent".into(),
+        success: true,
+    };
+    let (unsigned, _) = h.signer.unsigned_logout(&good);
+    let cases = [
+        (
+            "unsigned",
+            base64::engine::general_purpose::STANDARD.encode(unsigned),
+        ),
+        (
+            "signed by another key",
+            stranger.logout_post(&good).unwrap(),
+        ),
+        ("another Destination", answer(&elsewhere)),
+        ("stale", answer(&stale)),
+        ("answering nothing we sent", answer(&unasked)),
+    ];
+    for (what, encoded) in cases {
+        let r = h.slo_post("SAMLResponse", &encoded).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what}");
+        assert!(page_text(r).await.contains("Sign-out refused"), "{what}");
+    }
+    // None of them spent our request: the IdP's real answer still counts.
+    let r = h.slo_post("SAMLResponse", &answer(&good)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_idps_logout_request_ends_every_session_of_that_name_id_and_is_answered_signed() {
+    let h = slo_harness().await;
+    let (first, _) = h.sso_login("sam@acme.example", "/").await;
+    let (second, _) = h.sso_login("sam@acme.example", "/").await;
+    let (other, _) = h.sso_login("kim@acme.example", "/").await;
+    let request = h.logout_spec(LogoutKind::Request {
+        name_id: "sam@acme.example".into(),
+        session_index: None,
+    });
+    let (xml, id) = h.signer.unsigned_logout(&request);
+    let signed = h.signer.sign_element(&xml, &id, SigAlg::RsaSha256).unwrap();
+    let r = h
+        .slo_post(
+            "SAMLRequest",
+            &base64::engine::general_purpose::STANDARD.encode(signed),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND, "{}", page_text(r).await);
+    assert_eq!(session_json(&h, &first).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(session_json(&h, &second).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        session_json(&h, &other).await.0,
+        StatusCode::OK,
+        "kim stays"
+    );
+    // Our signed LogoutResponse, to the IdP's SLO endpoint, answering its request.
+    let (answer, _) = h.our_redirect_message(&location(&r), "SAMLResponse").await;
+    assert!(
+        answer.contains(&format!(r#"InResponseTo="{id}""#)),
+        "{answer}"
+    );
+    assert!(answer.contains(&format!(r#"Destination="{IDP_SLO}""#)));
+    assert!(answer.contains("urn:oasis:names:tc:SAML:2.0:status:Success"));
+}
+
+#[tokio::test]
+async fn an_idps_logout_request_with_a_session_index_ends_only_that_session() {
+    let h = slo_harness().await;
+    let (first, _) = h.sso_login("sam@acme.example", "/").await;
+    let (second, _) = h.sso_login("sam@acme.example", "/").await;
+    let index = h.session_index(&first).await;
+    // The HTTP-Redirect binding this time: the query signed with the IdP's key.
+    let (xml, _) = h
+        .signer
+        .unsigned_logout(&h.logout_spec(LogoutKind::Request {
+            name_id: "sam@acme.example".into(),
+            session_index: Some(index),
+        }));
+    let query = h
+        .signer
+        .redirect_query(&xml, Some("back-to-portal"), true)
+        .unwrap();
+    let r = h.get(&format!("/sso/slo?{query}"), None).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(session_json(&h, &first).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(session_json(&h, &second).await.0, StatusCode::OK);
+    let (_, pairs) = h.our_redirect_message(&location(&r), "SAMLResponse").await;
+    assert!(
+        pairs.contains(&("RelayState".into(), "back-to-portal".into())),
+        "the RelayState goes back"
+    );
+}
+
+#[tokio::test]
+async fn idp_logout_requests_unsigned_wrongly_signed_for_another_destination_stale_or_replayed_end_nothing()
+ {
+    let h = slo_harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let good = h.logout_spec(LogoutKind::Request {
+        name_id: "sam@acme.example".into(),
+        session_index: None,
+    });
+    let stranger = IdpSigner::generate("not the IdP").unwrap();
+    let mut elsewhere = good.clone();
+    elsewhere.destination = "https://other.example/sso/slo".into();
+    let mut stale = good.clone();
+    stale.now -= 3600;
+    let (unsigned, _) = h.signer.unsigned_logout(&good);
+    let (xml, _) = h.signer.unsigned_logout(&good);
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let post = [
+        ("unsigned", b64(unsigned.clone())),
+        (
+            "signed by another key",
+            stranger.logout_post(&good).unwrap(),
+        ),
+        (
+            "another Destination",
+            h.signer.logout_post(&elsewhere).unwrap(),
+        ),
+        ("stale", h.signer.logout_post(&stale).unwrap()),
+    ];
+    for (what, encoded) in post {
+        let r = h.slo_post("SAMLRequest", &encoded).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "POST: {what}");
+        assert_eq!(session_json(&h, &cookie).await.0, StatusCode::OK, "{what}");
+    }
+    let unsigned_query = h.signer.redirect_query(&xml, None, false).unwrap();
+    let stranger_query = stranger.redirect_query(&xml, None, true).unwrap();
+    let tampered = h
+        .signer
+        .redirect_query(&xml, Some("a"), true)
+        .unwrap()
+        .replace("RelayState=a", "RelayState=b");
+    for (what, query) in [
+        ("unsigned query", unsigned_query),
+        ("query signed by another key", stranger_query),
+        ("query changed after signing", tampered),
+    ] {
+        let r = h.get(&format!("/sso/slo?{query}"), None).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "Redirect: {what}");
+        assert_eq!(session_json(&h, &cookie).await.0, StatusCode::OK, "{what}");
+    }
+    // The real one works once; the same message again is a replay.
+    let real = h.signer.logout_post(&good).unwrap();
+    let r = h.slo_post("SAMLRequest", &real).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+    let (again, _) = h.sso_login("sam@acme.example", "/").await;
+    let r = h.slo_post("SAMLRequest", &real).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "replayed");
+    assert_eq!(session_json(&h, &again).await.0, StatusCode::OK);
 }

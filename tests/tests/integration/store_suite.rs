@@ -18,6 +18,7 @@ identity_tests::on_both_backends!(
     concurrent_account_creation_makes_one_account,
     account_password_and_stale_update,
     session_lives_until_its_absolute_expiry,
+    an_idps_logout_ends_the_sessions_it_names_and_no_other,
     app_roles_are_read_at_once,
     app_ownership_transfer_keeps_previous_owner_as_admin,
     embedded_keys_are_shared_and_rotate,

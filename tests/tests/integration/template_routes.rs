@@ -79,6 +79,8 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("sso-acs", "GET", "/account/impersonate/{token}"),
     ("sso-acs", "POST", "/account/impersonate/{token}"),
     ("sso-acs", "POST", "/sso/link/{token}"),
+    ("sso-acs", "GET", "/sso/slo"),
+    ("sso-acs", "POST", "/sso/slo"),
 ];
 
 const FUNCTIONS: [&str; 5] = [

@@ -281,6 +281,151 @@ impl IdpSigner {
     }
 }
 
+/// A Single Logout message as an IdP sends it.
+#[derive(Debug, Clone)]
+pub enum LogoutKind {
+    /// End the sessions of `name_id` (of `session_index` when given).
+    Request {
+        name_id: String,
+        session_index: Option<String>,
+    },
+    /// The answer to the SP's LogoutRequest `in_response_to`.
+    Response {
+        in_response_to: String,
+        success: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct LogoutSpec {
+    pub issuer: String,
+    pub destination: String,
+    pub now: i64,
+    pub kind: LogoutKind,
+}
+
+impl IdpSigner {
+    /// The message of `spec`, unsigned, and its ID (fresh, random).
+    pub fn unsigned_logout(&self, spec: &LogoutSpec) -> (String, String) {
+        let id = format!(
+            "_l{}",
+            hex::encode(identity_shared::crypto::random_bytes(16))
+        );
+        let head = |root: &str, extra: &str| {
+            format!(
+                concat!(
+                    r#"<saml2p:{root} xmlns:saml2p="urn:oasis:names:tc:SAML:2.0:protocol" "#,
+                    r#"xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" "#,
+                    r#"IssueInstant="{now}" Destination="{destination}"{extra}>"#,
+                    r#"<saml2:Issuer>{issuer}</saml2:Issuer>"#
+                ),
+                root = root,
+                id = id,
+                now = format_instant(spec.now),
+                destination = escape(&spec.destination),
+                extra = extra,
+                issuer = escape(&spec.issuer),
+            )
+        };
+        let xml = match &spec.kind {
+            LogoutKind::Request {
+                name_id,
+                session_index,
+            } => format!(
+                concat!(
+                    "{head}",
+                    r#"<saml2:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml2:NameID>"#,
+                    "{index}</saml2p:LogoutRequest>"
+                ),
+                head = head(
+                    "LogoutRequest",
+                    &format!(r#" NotOnOrAfter="{}""#, format_instant(spec.now + 300))
+                ),
+                name_id = escape(name_id),
+                index = session_index
+                    .as_deref()
+                    .map(|i| format!("<saml2p:SessionIndex>{}</saml2p:SessionIndex>", escape(i)))
+                    .unwrap_or_default(),
+            ),
+            LogoutKind::Response {
+                in_response_to,
+                success,
+            } => format!(
+                concat!(
+                    "{head}",
+                    r#"<saml2p:Status><saml2p:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:{status}"/></saml2p:Status>"#,
+                    "</saml2p:LogoutResponse>"
+                ),
+                head = head(
+                    "LogoutResponse",
+                    &format!(r#" InResponseTo="{}""#, escape(in_response_to))
+                ),
+                status = if *success { "Success" } else { "Responder" },
+            ),
+        };
+        (xml, id)
+    }
+
+    /// The message of `spec` with an enveloped XML signature (the HTTP-POST binding): the
+    /// form field's value, base64.
+    pub fn logout_post(&self, spec: &LogoutSpec) -> Result<String, String> {
+        let (xml, id) = self.unsigned_logout(spec);
+        let signed = self.sign_element(&xml, &id, SigAlg::RsaSha256)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(signed))
+    }
+
+    /// `xml` for the HTTP-Redirect binding: the query string (`SAMLRequest` or
+    /// `SAMLResponse` by the root element, RelayState, and, when `sign`, SigAlg and the
+    /// RSA-SHA256 Signature over them, as bindings §3.4.4.1 says).
+    pub fn redirect_query(
+        &self,
+        xml: &str,
+        relay_state: Option<&str>,
+        sign: bool,
+    ) -> Result<String, String> {
+        use std::io::Write;
+        let param = if xml.contains("<saml2p:LogoutResponse") {
+            "SAMLResponse"
+        } else {
+            "SAMLRequest"
+        };
+        let mut deflater =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflater
+            .write_all(xml.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let deflated = deflater.finish().map_err(|e| e.to_string())?;
+        let message = base64::engine::general_purpose::STANDARD.encode(deflated);
+        let mut params = vec![(param, message.as_str())];
+        if let Some(r) = relay_state {
+            params.push(("RelayState", r));
+        }
+        if sign {
+            params.push(("SigAlg", super::request::SIG_ALG_RSA_SHA256));
+        }
+        let mut query = serde_urlencoded::to_string(&params).map_err(|e| e.to_string())?;
+        if sign {
+            let pair = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&self.key_der)
+                .map_err(|_| "the IdP key is not an RSA key".to_string())?;
+            let mut signature = vec![0u8; pair.public_modulus_len()];
+            pair.sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                query.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| "signing failed".to_string())?;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(signature);
+            query.push('&');
+            query.push_str(
+                &serde_urlencoded::to_string([("Signature", encoded.as_str())])
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(query)
+    }
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

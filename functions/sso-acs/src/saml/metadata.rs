@@ -9,7 +9,8 @@ use super::{IdpMetadata, Sp};
 
 const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 
-/// SP metadata XML: entityID, ACS (POST binding), signing certificate(s): the current one
+/// SP metadata XML: entityID, Single Logout (Redirect and POST bindings), ACS (POST
+/// binding), signing certificate(s): the current one
 /// and, during a rotation, the previous one.
 ///
 /// `AuthnRequestsSigned="false"`: requests are signed only for the IdPs whose own metadata
@@ -35,6 +36,8 @@ pub fn sp_metadata(sp: &Sp, keys: &SamlSpKeys) -> String {
             r#"<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" "#,
             r#"protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
             "{keys}",
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{slo}"/>"#,
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{slo}"/>"#,
             r#"<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>"#,
             r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" "#,
             r#"Location="{acs}" index="0" isDefault="true"/>"#,
@@ -43,11 +46,12 @@ pub fn sp_metadata(sp: &Sp, keys: &SamlSpKeys) -> String {
         entity_id = escape(&sp.entity_id),
         keys = key_descriptors,
         acs = escape(&sp.acs_url),
+        slo = escape(&sp.slo_url),
     )
 }
 
 /// What `identity admin idp add --metadata FILE` reads: the entityID, the HTTP-Redirect
-/// SingleSignOnService, every signing certificate (`use="signing"` or no `use`) and
+/// SingleSignOnService and SingleLogoutService, every signing certificate (`use="signing"` or no `use`) and
 /// WantAuthnRequestsSigned. An `EntitiesDescriptor` holding exactly one IdP is accepted.
 pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     let xml = xml::guard(xml).map_err(|r| format!("metadata refused: {}", r.reason()))?;
@@ -84,6 +88,12 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
         .to_string();
     let descriptor = idp_descriptor(entity).ok_or("no IDPSSODescriptor for SAML 2.0")?;
 
+    let slo_url = children(descriptor, NS_METADATA, "SingleLogoutService")
+        .find(|s| s.attribute("Binding") == Some(REDIRECT_BINDING))
+        .and_then(|s| s.attribute("Location"))
+        .map(str::trim)
+        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+        .map(str::to_string);
     let sso_url = children(descriptor, NS_METADATA, "SingleSignOnService")
         .find(|s| s.attribute("Binding") == Some(REDIRECT_BINDING))
         .and_then(|s| s.attribute("Location"))
@@ -129,6 +139,7 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     Ok(IdpMetadata {
         entity_id,
         sso_url,
+        slo_url,
         certificates,
         want_authn_requests_signed,
     })

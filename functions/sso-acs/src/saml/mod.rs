@@ -11,12 +11,15 @@
 //!   message. Replay (an assertion ID seen before) is the caller's job through the store.
 //! - [`authn_request_redirect`], [`sp_metadata`], [`parse_idp_metadata`]: the other
 //!   messages of the profile.
+//! - [`logout`]: Single Logout both ways ([`verify_logout`] for the IdP's messages, over
+//!   either binding; [`logout_request_redirect`], [`logout_response_redirect`] for ours).
 //! - [`self_test`]: the known-answer test of signature verification every process that
 //!   verifies SAML runs before serving.
 //! - [`idp_signer`] (feature `idp-signer`): a signing IdP for `identity serve` and the tests.
 //!
 //! Every check fails closed: what cannot be completed is a [`Refusal`].
 
+mod logout;
 mod metadata;
 mod request;
 mod selftest;
@@ -27,17 +30,22 @@ mod xml;
 #[cfg(feature = "idp-signer")]
 pub mod idp_signer;
 
+pub use logout::{
+    Incoming, Logout, logout_request_redirect, logout_response_redirect, verify_logout,
+};
 pub use metadata::{parse_idp_metadata, sp_metadata};
 pub use request::authn_request_redirect;
 pub use selftest::self_test;
 pub use validate::{MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, routing, validate};
 pub use xml::{MAX_XML_BYTES, decode_post};
 
-/// Our side: entityID `{base}/sso/metadata`, ACS `{base}/sso/acs`.
+/// Our side: entityID `{base}/sso/metadata`, ACS `{base}/sso/acs`, Single Logout
+/// `{base}/sso/slo`.
 #[derive(Debug, Clone)]
 pub struct Sp {
     pub entity_id: String,
     pub acs_url: String,
+    pub slo_url: String,
 }
 
 impl Sp {
@@ -46,6 +54,7 @@ impl Sp {
         Sp {
             entity_id: format!("{base}/sso/metadata"),
             acs_url: format!("{base}/sso/acs"),
+            slo_url: format!("{base}/sso/slo"),
         }
     }
 }
@@ -65,6 +74,12 @@ pub struct Verified {
     /// InResponseTo of the verified response (None for IdP-initiated).
     pub in_response_to: Option<String>,
     pub authn_context: Option<String>,
+    /// The NameID's Format, NameQualifier and SPNameQualifier (Single Logout repeats them).
+    pub name_id_format: Option<String>,
+    pub name_qualifier: Option<String>,
+    pub sp_name_qualifier: Option<String>,
+    /// The AuthnStatement's SessionIndex: the IdP's session.
+    pub session_index: Option<String>,
 }
 
 /// Fields read from an unverified response, used only to pick the IdP and the stored
@@ -216,6 +231,8 @@ impl std::fmt::Display for Refusal {
 pub struct IdpMetadata {
     pub entity_id: String,
     pub sso_url: String,
+    /// The SingleLogoutService with the HTTP-Redirect binding, if any.
+    pub slo_url: Option<String>,
     pub certificates: Vec<String>,
     pub want_authn_requests_signed: bool,
 }

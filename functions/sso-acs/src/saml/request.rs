@@ -1,6 +1,7 @@
-//! The AuthnRequest, sent with the HTTP-Redirect binding (SAML bindings §3.4): DEFLATE,
-//! base64, URL-encoding, and — when the IdP asks for it — a signature over the exact
-//! query string `SAMLRequest=…&RelayState=…&SigAlg=…` (§3.4.4.1) with the SP's current key.
+//! Messages we send with the HTTP-Redirect binding (SAML bindings §3.4): DEFLATE, base64,
+//! URL-encoding, and a signature over the exact query string
+//! `SAMLRequest=…&RelayState=…&SigAlg=…` (§3.4.4.1) with the SP's current key: for an
+//! AuthnRequest when the IdP asks for it, for Single Logout's messages always.
 
 use std::io::Write;
 
@@ -27,30 +28,41 @@ pub fn authn_request_redirect(
     relay_state: &str,
     now: i64,
 ) -> Result<(String, String), String> {
-    let id = format!(
-        "_{}",
-        hex::encode(identity_shared::crypto::random_bytes(20))
-    );
+    let id = new_message_id();
     let xml = authn_request_xml(&id, idp, sp, now);
+    let key = idp.want_authn_requests_signed.then_some(&keys.current);
+    let url = redirect_url(&idp.sso_url, "SAMLRequest", &xml, relay_state, key)?;
+    Ok((id, url))
+}
 
+/// A message for the HTTP-Redirect binding (SAML bindings §3.4.4): `param` (`SAMLRequest`
+/// or `SAMLResponse`) is the XML, DEFLATEd and base64-encoded; with `key`, SigAlg and a
+/// Signature over the exact query string `param=…&RelayState=…&SigAlg=…` are added.
+pub(crate) fn redirect_url(
+    endpoint: &str,
+    param: &str,
+    xml: &str,
+    relay_state: &str,
+    key: Option<&SpKey>,
+) -> Result<String, String> {
     let mut deflater = DeflateEncoder::new(Vec::new(), Compression::default());
     deflater
         .write_all(xml.as_bytes())
         .map_err(|e| format!("deflate: {e}"))?;
     let deflated = deflater.finish().map_err(|e| format!("deflate: {e}"))?;
-    let saml_request = base64::engine::general_purpose::STANDARD.encode(deflated);
+    let message = base64::engine::general_purpose::STANDARD.encode(deflated);
 
-    let mut params = vec![("SAMLRequest", saml_request.as_str())];
+    let mut params = vec![(param, message.as_str())];
     if !relay_state.is_empty() {
         params.push(("RelayState", relay_state));
     }
-    if idp.want_authn_requests_signed {
+    if key.is_some() {
         params.push(("SigAlg", SIG_ALG_RSA_SHA256));
     }
     let mut query =
         serde_urlencoded::to_string(&params).map_err(|e| format!("query string: {e}"))?;
-    if idp.want_authn_requests_signed {
-        let signature = sign_rsa_sha256(&keys.current, query.as_bytes())?;
+    if let Some(key) = key {
+        let signature = sign_rsa_sha256(key, query.as_bytes())?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(signature);
         query.push('&');
         query.push_str(
@@ -58,8 +70,16 @@ pub fn authn_request_redirect(
                 .map_err(|e| format!("query string: {e}"))?,
         );
     }
-    let separator = if idp.sso_url.contains('?') { '&' } else { '?' };
-    Ok((id, format!("{}{separator}{query}", idp.sso_url)))
+    let separator = if endpoint.contains('?') { '&' } else { '?' };
+    Ok(format!("{endpoint}{separator}{query}"))
+}
+
+/// A fresh message ID: `_` and 40 hex digits.
+pub(crate) fn new_message_id() -> String {
+    format!(
+        "_{}",
+        hex::encode(identity_shared::crypto::random_bytes(20))
+    )
 }
 
 fn authn_request_xml(id: &str, idp: &Idp, sp: &Sp, now: i64) -> String {
@@ -99,6 +119,6 @@ fn sign_rsa_sha256(key: &SpKey, data: &[u8]) -> Result<Vec<u8>, String> {
         data,
         &mut signature,
     )
-    .map_err(|_| "signing the AuthnRequest failed".to_string())?;
+    .map_err(|_| "signing the SAML message failed".to_string())?;
     Ok(signature)
 }

@@ -287,6 +287,10 @@ fn check_assertion(
         }
     }
     let authn_context = class_refs.into_iter().flatten().next();
+    let session_index = statements
+        .iter()
+        .find_map(|s| s.attribute("SessionIndex"))
+        .map(str::to_string);
 
     // Who: the NameID when it is an email address, else an email attribute.
     let name_id = name_id_node.map(text).unwrap_or_default();
@@ -301,12 +305,22 @@ fn check_assertion(
         email,
         in_response_to: expected_request.map(str::to_string),
         authn_context,
+        name_id_format: name_id_node
+            .and_then(|n| n.attribute("Format"))
+            .map(str::to_string),
+        name_qualifier: name_id_node
+            .and_then(|n| n.attribute("NameQualifier"))
+            .map(str::to_string),
+        sp_name_qualifier: name_id_node
+            .and_then(|n| n.attribute("SPNameQualifier"))
+            .map(str::to_string),
+        session_index,
     })
 }
 
 /// An IssueInstant: not ahead of `now` beyond the skew, and not older than the age bound
 /// plus the skew.
-fn fresh(issued: i64, now: i64) -> Result<(), Refusal> {
+pub(crate) fn fresh(issued: i64, now: i64) -> Result<(), Refusal> {
     if issued > now + MAX_SKEW_SECS {
         return Err(Refusal::NotYetValid);
     }
