@@ -1957,3 +1957,29 @@ async fn idp_logout_requests_unsigned_wrongly_signed_for_another_destination_sta
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "replayed");
     assert_eq!(session_json(&h, &again).await.0, StatusCode::OK);
 }
+
+/// The IdP's LogoutRequest signed by another XML-DSig implementation (python signxml, over
+/// lxml and cryptography) than the one that checks it.
+#[tokio::test]
+async fn an_idps_logout_request_signed_by_python_signxml_is_taken() {
+    let Some(python) = identity_tests::saml_idp::python_with_signxml() else {
+        return;
+    };
+    let h = slo_harness().await;
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let (xml, id) = h
+        .signer
+        .unsigned_logout(&h.logout_spec(LogoutKind::Request {
+            name_id: "sam@acme.example".into(),
+            session_index: None,
+        }));
+    let signed = identity_tests::saml_idp::signxml_sign(&python, &h.signer, &xml, &id);
+    let r = h
+        .slo_post(
+            "SAMLRequest",
+            &base64::engine::general_purpose::STANDARD.encode(signed),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND, "{}", page_text(r).await);
+    assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
