@@ -142,6 +142,22 @@ pub struct Impersonation {
 pub const IMPERSONATION_LIFETIME_SECS: i64 = 60 * 60;
 
 impl Session {
+    /// A plain session of the account from `now`, for `lifetime_secs`: no SSO, no
+    /// impersonation, the account's current session epoch.
+    fn fresh(account: &Account, now: i64, lifetime_secs: i64) -> Session {
+        Session {
+            account_id: account.id.to_string(),
+            email: account.email.clone(),
+            sso: false,
+            idp: None,
+            created_at: now,
+            expires_at: now + lifetime_secs,
+            epoch: account.session_epoch,
+            impersonation: None,
+            saml: None,
+        }
+    }
+
     /// Is the session still good for the account as it is now (not ended by a password
     /// reset, a move to SSO, an IdP removal or "sign out everywhere" since it started, and
     /// the account not blocked unless this is an operator's impersonation session)?
@@ -200,17 +216,10 @@ impl Sessions for Store {
         idp: Option<&str>,
         lifetime_secs: i64,
     ) -> Result<(SessionId, Session), StoreError> {
-        let now = self.now();
         let session = Session {
-            account_id: account.id.to_string(),
-            email: account.email.clone(),
             sso: idp.is_some(),
             idp: idp.map(str::to_string),
-            created_at: now,
-            expires_at: now + lifetime_secs,
-            epoch: account.session_epoch,
-            impersonation: None,
-            saml: None,
+            ..Session::fresh(account, self.now(), lifetime_secs)
         };
         save_session(self, session).await
     }
@@ -222,17 +231,11 @@ impl Sessions for Store {
         subject: &SamlSubject,
         lifetime_secs: i64,
     ) -> Result<(SessionId, Session), StoreError> {
-        let now = self.now();
         let session = Session {
-            account_id: account.id.to_string(),
-            email: account.email.clone(),
             sso: true,
             idp: Some(idp.to_string()),
-            created_at: now,
-            expires_at: now + lifetime_secs,
-            epoch: account.session_epoch,
-            impersonation: None,
             saml: Some(subject.clone()),
+            ..Session::fresh(account, self.now(), lifetime_secs)
         };
         save_session(self, session).await
     }
@@ -283,17 +286,9 @@ impl Sessions for Store {
         account: &Account,
         impersonation: Impersonation,
     ) -> Result<(SessionId, Session), StoreError> {
-        let now = self.now();
         let session = Session {
-            account_id: account.id.to_string(),
-            email: account.email.clone(),
-            sso: false,
-            idp: None,
-            created_at: now,
-            expires_at: now + IMPERSONATION_LIFETIME_SECS,
-            epoch: account.session_epoch,
             impersonation: Some(impersonation),
-            saml: None,
+            ..Session::fresh(account, self.now(), IMPERSONATION_LIFETIME_SECS)
         };
         save_session(self, session).await
     }
