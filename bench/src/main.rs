@@ -325,8 +325,9 @@ fn grant(dir: &Path) -> R {
     let n = 3000;
     let forms: Vec<HashMap<String, String>> = (0..n + n / 10)
         .map(|_| {
-            let token = jwt_grant::sign::sign_assertion(&key, &assertion_claims(&client_id, now(), 240))
-                .expect("sign");
+            let token =
+                jwt_grant::sign::sign_assertion(&key, &assertion_claims(&client_id, now(), 240))
+                    .expect("sign");
             HashMap::from([
                 ("grant_type".to_string(), grant::JWT_BEARER.to_string()),
                 ("assertion".to_string(), token.expose_secret().to_string()),
