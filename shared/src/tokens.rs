@@ -5,7 +5,7 @@
 //! shorter; every JOSE library verifies it. The token endpoint and the JWT bearer grant
 //! both issue through [`issue`], so introspection and JWKS verification work on either.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
@@ -90,15 +90,24 @@ pub enum TokenError {
     Expired,
 }
 
-/// Signs the claims with the current key.
+/// Signs the claims with the current key (JWS compact serialization, ES256, the key parsed
+/// once when the secret was read).
 pub fn issue(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, TokenError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some(TOKEN_TYPE.into());
-    header.kid = Some(keys.current.kid.clone());
-    let key = EncodingKey::from_ec_der(keys.current.pkcs8_der.expose_secret());
-    jsonwebtoken::encode(&header, claims, &key)
-        .map(SecretString::new)
-        .map_err(|_| TokenError::Signing)
+    let header = serde_json::json!({"typ": TOKEN_TYPE, "alg": "ES256", "kid": keys.current.kid});
+    let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
+    let signing_input = format!(
+        "{}.{}",
+        crate::crypto::b64url(header.to_string().as_bytes()),
+        crate::crypto::b64url(&payload)
+    );
+    let signature = keys
+        .current
+        .sign(signing_input.as_bytes())
+        .map_err(|_| TokenError::Signing)?;
+    Ok(SecretString::new(format!(
+        "{signing_input}.{}",
+        crate::crypto::b64url(&signature)
+    )))
 }
 
 /// Verifies an access token of ours: ES256, `typ` at+jwt, a `kid` we hold (current or

@@ -152,6 +152,18 @@ pub struct SigningKey {
     pub pkcs8_der: SecretBytes,
     /// The public key as a JWK (with `kid`, `alg`, `use`).
     pub public_jwk: serde_json::Value,
+    /// The key, parsed once when the secret is read (parsing costs more than signing).
+    pair: EcdsaKeyPair,
+}
+
+impl SigningKey {
+    /// ES256 over `data`: the fixed-size `r ‖ s` signature JWS uses (RFC 7518 §3.4).
+    pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SecretsError> {
+        self.pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), data)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| invalid(SecretKind::Signing, "signing failed".to_string()))
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -204,6 +216,7 @@ impl SigningKey {
             kid,
             pkcs8_der: der,
             public_jwk,
+            pair,
         })
     }
 }
