@@ -47,6 +47,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_ALL_STATIC");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
+    println!("cargo:rerun-if-changed=native/dsig_verify.c");
+    dsig_verify();
+
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if target_os != "linux" || target_env != "gnu" {
@@ -138,6 +141,24 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", dir.display());
     // Nothing else asks for the C++ runtime; it must follow ICU on the link line.
     println!("cargo:rustc-link-lib=stdc++");
+}
+
+/// `native/dsig_verify.c` (XML-DSig verification with keys made once), compiled with
+/// xmlsec1-openssl's own flags (its defines decide the layout of the structures it reads).
+fn dsig_verify() {
+    let xmlsec = pkg_config::Config::new()
+        .cargo_metadata(false)
+        .probe("xmlsec1-openssl")
+        .unwrap_or_else(|e| panic!("xmlsec1-openssl not found ({e}); {APT_HINT}"));
+    let mut build = cc::Build::new();
+    build
+        .file("native/dsig_verify.c")
+        .includes(&xmlsec.include_paths)
+        .warnings_into_errors(true);
+    for (name, value) in &xmlsec.defines {
+        build.define(name, value.as_deref());
+    }
+    build.compile("identity_dsig");
 }
 
 /// `dir/lib{name}.a` → `archive`.

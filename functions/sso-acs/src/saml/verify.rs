@@ -11,22 +11,22 @@
 //! exact canonical form the signature covers, so even a shape we failed to foresee cannot
 //! make unsigned content count.
 //!
-//! Crypto: samael's `reduce_xml_to_signed_with_allowed_algorithms` with the registered
-//! certificates as the only keys (xmlsec is given the key; a KeyInfo certificate in the
-//! message is never used) and the algorithms pinned; it verifies every Signature in the
-//! document or fails.
+//! Crypto: libxmlsec1 with the registered certificates as the only keys (xmlsec is given
+//! the key; a KeyInfo certificate in the message is never used), the algorithms pinned by
+//! the shape check; it verifies every Signature in the document or fails. The keys are
+//! made once per certificate and kept (`native/dsig_verify.c`).
 
 use std::collections::HashSet;
 use std::sync::Once;
 
 use base64::Engine;
 use roxmltree::{Document, Node};
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
-};
+use samael::crypto::AllowedSignatureAlgorithm;
 
 use super::Refusal;
-use super::xml::{NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child, optional_child};
+use super::xml::{
+    self, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child, optional_child,
+};
 
 /// Signature algorithms accepted (xmlsec is told the same list).
 const ALLOWED: &[AllowedSignatureAlgorithm] = &[
@@ -177,8 +177,8 @@ fn check_algorithms(sig: Node) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The registered certificates (base64 DER) that parse as X.509; none is a refusal.
-fn registered(certificates: &[String]) -> Vec<CertificateDer> {
+/// The registered certificates (base64 DER) that parse as X.509, as DER.
+fn registered(certificates: &[String]) -> Vec<Vec<u8>> {
     certificates
         .iter()
         .filter_map(|b64| {
@@ -188,40 +188,154 @@ fn registered(certificates: &[String]) -> Vec<CertificateDer> {
                 .ok()
         })
         .filter(|der| x509_parser::parse_x509_certificate(der).is_ok())
-        .map(CertificateDer::from)
         .collect()
 }
 
 /// Verifies every signature with the registered certificates and returns the pre-digest
 /// (canonical) bytes of the signed element: the Response when it is signed, else the
 /// Assertion.
+///
+/// libxmlsec1 does the verification as samael's `reduce_xml_to_signed` does (every
+/// `ds:Signature`, each by one of the keys; the references' pre-digest bytes), through
+/// `native/dsig_verify.c`, with each certificate's key made once per process and kept:
+/// made per call (samael's way) it cost more than the rest of the check.
 pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
     init_xml_libraries();
-    let certs = registered(certificates);
-    if certs.is_empty() {
+    if !xmlsec_ready() {
         return Err(Refusal::UntrustedSignature);
     }
-    let reduce = |certs: &[CertificateDer]| {
-        XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
-            xml,
-            certs,
-            ReduceMode::PreDigest,
-            Some(ALLOWED),
-        )
-    };
-    if let Ok(bytes) = reduce(&certs) {
-        return Ok(bytes);
+    let keys: Vec<_> = registered(certificates)
+        .iter()
+        .filter_map(|der| keys::key(der))
+        .collect();
+    if keys.is_empty() {
+        return Err(Refusal::UntrustedSignature);
     }
-    // samael stops at the first certificate that xmlsec cannot use with a signature (a key
-    // of another type): during a rollover, try each registered certificate on its own.
-    if certs.len() > 1 {
-        for cert in &certs {
-            if let Ok(bytes) = reduce(std::slice::from_ref(cert)) {
-                return Ok(bytes);
-            }
+    let predigests = keys::verify(xml, &keys).ok_or(Refusal::UntrustedSignature)?;
+    let mut texts = predigests
+        .into_iter()
+        .map(String::from_utf8)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Refusal::UntrustedSignature)?;
+    // Several signed elements (Response and Assertion): the one Response.
+    if texts.len() == 1 {
+        return Ok(texts.remove(0));
+    }
+    let mut responses = texts
+        .into_iter()
+        .filter(|t| xml::parse(t).is_ok_and(|d| is(d.root_element(), NS_PROTOCOL, "Response")));
+    match (responses.next(), responses.next()) {
+        (Some(r), None) => Ok(r),
+        _ => Err(Refusal::SignatureWrapping),
+    }
+}
+
+/// libxmlsec1 is initialised, once per process, by samael (its known-answer test of the
+/// self-test assertion); if that fails, nothing verifies.
+fn xmlsec_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(super::selftest::samael_known_answer)
+}
+
+/// The verification keys, one per certificate, made once and kept for the process.
+mod keys {
+    use std::collections::HashMap;
+    use std::ffi::{c_char, c_int, c_uint, c_void};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    #[repr(C)]
+    struct XmlSecKey {
+        _private: [u8; 0],
+    }
+
+    unsafe extern "C" {
+        fn identity_dsig_key_from_cert(der: *const u8, len: c_uint) -> *mut XmlSecKey;
+        fn identity_dsig_key_free(key: *mut XmlSecKey);
+        fn identity_dsig_verify(
+            xml: *const c_char,
+            len: c_int,
+            keys: *const *mut XmlSecKey,
+            nkeys: c_int,
+            sink: extern "C" fn(*mut c_void, *const u8, c_uint),
+            sink_ctx: *mut c_void,
+        ) -> c_int;
+    }
+
+    /// A key libxmlsec1 made from one certificate. It is only ever read (each verification
+    /// works on a duplicate, a reference count), so threads share it.
+    pub(super) struct Key(*mut XmlSecKey);
+
+    // SAFETY: the pointer is owned by this value, freed once in Drop, and never written
+    // through after creation: libxmlsec1 duplicates it for each verification.
+    unsafe impl Send for Key {}
+    // SAFETY: as above; shared use only reads the key.
+    unsafe impl Sync for Key {}
+
+    impl Drop for Key {
+        fn drop(&mut self) {
+            // SAFETY: made by identity_dsig_key_from_cert, freed only here.
+            unsafe { identity_dsig_key_free(self.0) }
         }
     }
-    Err(Refusal::UntrustedSignature)
+
+    /// Keys kept at most: certificates in use are few; past this the cache starts over.
+    const MAX_KEYS: usize = 64;
+
+    /// The key of a certificate (DER), made on first use; None when libxmlsec1 cannot read it.
+    pub(super) fn key(der: &[u8]) -> Option<Arc<Key>> {
+        static KEYS: OnceLock<Mutex<HashMap<Vec<u8>, Arc<Key>>>> = OnceLock::new();
+        let mut keys = KEYS.get_or_init(Default::default).lock().ok()?;
+        if let Some(k) = keys.get(der) {
+            return Some(k.clone());
+        }
+        let len = c_uint::try_from(der.len()).ok()?;
+        // SAFETY: `der` is a live slice of `len` bytes; the result is null or a new key.
+        let raw = unsafe { identity_dsig_key_from_cert(der.as_ptr(), len) };
+        if raw.is_null() {
+            return None;
+        }
+        if keys.len() >= MAX_KEYS {
+            keys.clear();
+        }
+        let key = Arc::new(Key(raw));
+        keys.insert(der.to_vec(), key.clone());
+        Some(key)
+    }
+
+    extern "C" fn collect(ctx: *mut c_void, data: *const u8, len: c_uint) {
+        // SAFETY: `ctx` is the `Vec` passed by `verify` below, alive for the whole call;
+        // `data` points to `len` bytes libxmlsec1 owns until this returns.
+        unsafe {
+            let out = &mut *(ctx as *mut Vec<Vec<u8>>);
+            let bytes = if len == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(data, len as usize)
+            };
+            out.push(bytes.to_vec());
+        }
+    }
+
+    /// Every signature of `xml` verified by one of `keys`: the pre-digest bytes of each
+    /// verified reference, signature by signature. None: a signature that none verifies, no
+    /// signature, or unreadable input.
+    pub(super) fn verify(xml: &str, keys: &[Arc<Key>]) -> Option<Vec<Vec<u8>>> {
+        let raw: Vec<*mut XmlSecKey> = keys.iter().map(|k| k.0).collect();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        // SAFETY: the text, the key array and `out` outlive the call; `collect` is given
+        // `out` back as its context.
+        let rc = unsafe {
+            identity_dsig_verify(
+                xml.as_ptr() as *const c_char,
+                c_int::try_from(xml.len()).ok()?,
+                raw.as_ptr(),
+                c_int::try_from(raw.len()).ok()?,
+                collect,
+                &mut out as *mut Vec<Vec<u8>> as *mut c_void,
+            )
+        };
+        (rc == 1 && !out.is_empty()).then_some(out)
+    }
 }
 
 /// Once per process, before any XML work: libxml2 2.9 wants its global initialisation done
