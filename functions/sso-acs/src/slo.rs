@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::saml::{self, Incoming, Logout, Refusal, Sp};
 use crate::web;
 
-/// Our LogoutRequests waiting for their answer (single use, by request ID).
+/// Our LogoutRequests waiting for their answer (single use, by IdP and request ID: an
+/// answer signed by another IdP finds nothing and spends nothing).
 const OUR_REQUEST: &str = "saml-logout-request";
 /// The IdP's LogoutRequest IDs already acted on (replay).
 const THEIR_REQUEST: &str = "saml-logout";
@@ -125,7 +126,7 @@ async fn handle(state: &AppState, incoming: Incoming) -> Result<Response, PageEr
         } => {
             let sent = state
                 .store
-                .take_single_use(OUR_REQUEST, &in_response_to)
+                .take_single_use(OUR_REQUEST, &format!("{}#{in_response_to}", idp.id))
                 .await
                 .map_err(Internal::from_display("logout request read"))?
                 .and_then(|v| serde_json::from_value::<Sent>(v).ok());
@@ -213,7 +214,12 @@ pub async fn after_logout(state: &AppState, session: &Session) -> Option<String>
         .map_err(|e| e.to_string())?;
         state
             .store
-            .put_single_use(OUR_REQUEST, &id, &sent, state.now() + REQUEST_TTL_SECS)
+            .put_single_use(
+                OUR_REQUEST,
+                &format!("{}#{id}", idp.id),
+                &sent,
+                state.now() + REQUEST_TTL_SECS,
+            )
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(idp = %idp.id, "SAML LogoutRequest sent to the IdP");

@@ -1983,3 +1983,45 @@ async fn an_idps_logout_request_signed_by_python_signxml_is_taken() {
     assert_eq!(r.status(), StatusCode::FOUND, "{}", page_text(r).await);
     assert_eq!(session_json(&h, &cookie).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn another_idps_answer_to_our_logout_request_is_refused_and_spends_nothing() {
+    let h = slo_harness().await;
+    let globex = IdpSigner::generate("globex IdP").unwrap();
+    h.state
+        .store
+        .add_idp(&Idp {
+            id: "globex".into(),
+            entity_id: "https://idp.globex.example/saml".into(),
+            sso_url: "https://idp.globex.example/sso".into(),
+            slo_url: Some("https://idp.globex.example/slo".into()),
+            certificates: vec![globex.certificate_base64()],
+            domains: vec!["globex.example".into()],
+            ..h.idp.clone()
+        })
+        .await
+        .unwrap();
+    let (cookie, _) = h.sso_login("sam@acme.example", "/").await;
+    let request = h
+        .our_logout_request(&location(&h.sign_out(&cookie).await))
+        .await;
+    let answer = |signer: &IdpSigner, issuer: &str| {
+        let mut spec = h.logout_spec(LogoutKind::Response {
+            in_response_to: request.id.clone(),
+            success: true,
+        });
+        spec.issuer = issuer.into();
+        signer.logout_post(&spec).unwrap()
+    };
+    let r = h
+        .slo_post(
+            "SAMLResponse",
+            &answer(&globex, "https://idp.globex.example/saml"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "globex did not get it");
+    let r = h
+        .slo_post("SAMLResponse", &answer(&h.signer, &h.idp.entity_id))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "acme's own answer still counts");
+}
