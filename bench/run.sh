@@ -27,19 +27,17 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { echo "==> $*" >&2; }
-sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-step "tools"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-pkg-config --exists xmlsec1 2>/dev/null || missing+=(libxmlsec1-dev pkg-config)
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo_if apt-get update -qq
-    sudo_if env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+step "tools: the build's Debian packages (scripts/build-deps.sh), wrk, node, python3-venv"
+# shellcheck source=../scripts/build-deps.sh
+. scripts/build-deps.sh
+extra=(wrk curl)
+# Node and Python may come from elsewhere (nodesource, pyenv): Debian's only when missing.
+command -v node >/dev/null || extra+=(nodejs)
+command -v npm >/dev/null || extra+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || extra+=(python3-venv)
+# shellcheck disable=SC2086 # a list of words
+apt_install_missing $BUILD_APT_PACKAGES "${extra[@]}" >&2
 
 step "peers: oidc-provider, @node-saml/node-saml, jose (npm); python3-saml, PyJWT (PyPI)"
 if [ ! -d "$PEERS/node/node_modules/oidc-provider" ]; then
