@@ -69,13 +69,7 @@ pub fn form_page(addon: &Addon, app: &App, form: &SsoForm, sso_origin: &str) -> 
     let fields: String = form
         .fields()
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                esc(k),
-                esc(v)
-            )
-        })
+        .map(|(k, v)| page::hidden(k, v))
         .collect();
     let body = format!(
         "<p>Signing you in to <strong>{addon_name}</strong> (app <strong>{app_name}</strong>) \

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::apps::{AppError, Apps, Role};
-use identity_shared::http::page::{self, esc};
+use identity_shared::http::page::{self, esc, hidden};
 use identity_shared::http::{Answer, Internal, PageError, fields, form};
 
 use crate::request::parse_pairs;
@@ -18,14 +18,6 @@ use crate::request::parse_pairs;
 /// The CSRF token of the apps page's forms.
 fn apps_csrf(session: &identity_shared::session::SessionId) -> String {
     session.derive("account-apps")
-}
-
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        esc(name),
-        esc(value)
-    )
 }
 
 /// `GET /account/apps`.

@@ -5,7 +5,7 @@ use axum::response::Response;
 use http::{StatusCode, header};
 use identity_shared::api_keys::ApiKey;
 use identity_shared::http::form;
-use identity_shared::http::page::{self, esc};
+use identity_shared::http::page::{self, esc, hidden};
 use identity_shared::oauth::{Grant, OAuthClient, Scopes};
 
 use crate::request::Valid;
@@ -22,14 +22,6 @@ fn scope_list(scopes: &Scopes) -> String {
         })
         .collect();
     format!("<ul>{items}</ul>")
-}
-
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        esc(name),
-        esc(value)
-    )
 }
 
 /// Where the client will send the person back: the origin of its redirect URI.

@@ -19,6 +19,15 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// A hidden form field, name and value escaped.
+pub fn hidden(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        esc(name),
+        esc(value)
+    )
+}
+
 /// Product name shown in every page's banner and `<title>`.
 pub const PRODUCT: &str = "Identity";
 
