@@ -118,6 +118,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         tracing::warn!("sign-out refused: no proof it came from our pages");
         return refused.into_response();
     }
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    // The session as it was, for a browser's SAML Single Logout once it is gone.
+    let mut ended = None;
     // "Sign out everywhere" (the account page's second button): every session of the
     // account ends, this one with them; grants and API keys stay.
     if fields.get("everywhere").map(String::as_str) == Some("1") {
@@ -129,20 +135,21 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
                         .into_response();
                 }
                 tracing::info!("every session of the account ended by its owner");
+                ended = Some(user.session);
             }
             Ok(None) => {}
             Err(e) => return e.json().into_response(),
         }
     }
-    // The session as it was, for SAML Single Logout once it is gone.
-    let mut ended = None;
     if let Some(id) = id {
-        match state.store.session(&id).await {
-            Ok(s) => ended = s,
-            Err(e) => {
-                return identity_shared::http::Internal::new("read session", e)
-                    .json()
-                    .into_response();
+        if wants_html && ended.is_none() {
+            match state.store.session(&id).await {
+                Ok(s) => ended = s,
+                Err(e) => {
+                    return identity_shared::http::Internal::new("read session", e)
+                        .json()
+                        .into_response();
+                }
             }
         }
         if let Err(e) = state.store.end_session(&id).await {
@@ -155,10 +162,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         header::SET_COOKIE,
         session::clear_cookie(state.config.secure_cookies()),
     )];
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
     if wants_html {
         // Our session is over; an SSO session's IdP is told too (SAML Single Logout).
         let next = match &ended {
