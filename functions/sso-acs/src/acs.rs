@@ -31,7 +31,8 @@ pub struct SsoLoginQuery {
 const REQUEST_COOKIE: &str = "identity_saml_request";
 const REQUEST_AAD: &[u8] = b"saml-request";
 
-fn sp(state: &AppState) -> Sp {
+/// Our SAML service provider at this deployment's base URL.
+pub(crate) fn sp(state: &AppState) -> Sp {
     Sp::from_base_url(&state.config.base_url)
 }
 

@@ -18,7 +18,8 @@ use identity_shared::sso::{REPLAY_MARGIN_SECS, REQUEST_TTL_SECS};
 use identity_shared::store::SingleUse;
 use serde::{Deserialize, Serialize};
 
-use crate::saml::{self, Incoming, Logout, Refusal, Sp};
+use crate::acs::sp;
+use crate::saml::{self, Incoming, Logout, Refusal};
 use crate::web;
 
 /// Our LogoutRequests waiting for their answer (single use, by IdP and request ID: an
@@ -30,10 +31,6 @@ const THEIR_REQUEST: &str = "saml-logout";
 #[derive(Serialize, Deserialize)]
 struct Sent {
     idp: String,
-}
-
-fn sp(state: &AppState) -> Sp {
-    Sp::from_base_url(&state.config.base_url)
 }
 
 /// `GET /sso/slo?SAMLRequest|SAMLResponse=…`.

@@ -209,15 +209,15 @@ pub fn verify_logout(incoming: &Incoming, idp: &Idp, sp: &Sp, now: i64) -> Resul
     }
     let raw = xml::parse(xml::guard(&incoming.xml)?)?;
     let root = logout_root(&raw)?;
-    let trusted = match &incoming.binding {
-        Binding::Redirect(None) => return Err(Refusal::NotSigned),
+    match &incoming.binding {
+        Binding::Redirect(None) => Err(Refusal::NotSigned),
         Binding::Redirect(Some((octets, sig_alg, sig))) => {
             let algorithm = redirect_algorithm(sig_alg).ok_or(Refusal::WeakAlgorithm)?;
             if !signed_by_idp(algorithm, octets.as_bytes(), sig, &idp.certificates) {
                 return Err(Refusal::UntrustedSignature);
             }
-            // The query signature covers the whole message.
-            incoming.xml.clone()
+            // The query signature covers the whole message: it is read as it came.
+            read(root, idp, sp, now)
         }
         Binding::Post => {
             let signed = verify::check_shape(&raw, root)?;
@@ -227,15 +227,18 @@ pub fn verify_logout(incoming: &Incoming, idp: &Idp, sp: &Sp, now: i64) -> Resul
             if !signed.response || signed.assertion || assertions {
                 return Err(Refusal::SignatureWrapping);
             }
-            verify::verified_bytes(&incoming.xml, &idp.certificates)?
+            // Only what the signature covers is read.
+            let trusted = verify::verified_bytes(&incoming.xml, &idp.certificates)?;
+            let doc = xml::parse(&trusted).map_err(|_| Refusal::SignatureWrapping)?;
+            let message = doc.root_element();
+            if message.tag_name() != root.tag_name()
+                || message.attribute("ID") != root.attribute("ID")
+            {
+                return Err(Refusal::SignatureWrapping);
+            }
+            read(message, idp, sp, now)
         }
-    };
-    let doc = xml::parse(&trusted).map_err(|_| Refusal::SignatureWrapping)?;
-    let message = doc.root_element();
-    if message.tag_name() != root.tag_name() || message.attribute("ID") != root.attribute("ID") {
-        return Err(Refusal::SignatureWrapping);
     }
-    read(message, idp, sp, now)
 }
 
 /// Does one registered certificate's key verify `sig` over `octets`?
@@ -245,11 +248,7 @@ fn signed_by_idp(
     sig: &[u8],
     certificates: &[String],
 ) -> bool {
-    certificates.iter().any(|b64| {
-        let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-        let Ok(der) = base64::engine::general_purpose::STANDARD.decode(compact) else {
-            return false;
-        };
+    verify::registered(certificates).any(|der| {
         let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
             return false;
         };

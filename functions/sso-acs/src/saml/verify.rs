@@ -177,18 +177,15 @@ fn check_algorithms(sig: Node) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The registered certificates (base64 DER) that parse as X.509, as DER.
-fn registered(certificates: &[String]) -> Vec<Vec<u8>> {
-    certificates
-        .iter()
-        .filter_map(|b64| {
-            let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(compact)
-                .ok()
-        })
-        .filter(|der| x509_parser::parse_x509_certificate(der).is_ok())
-        .collect()
+/// The registered certificates (base64, whitespace allowed) as DER; what is not base64 is
+/// left out. Whether each is an X.509 certificate is up to the caller.
+pub(crate) fn registered(certificates: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    certificates.iter().filter_map(|b64| {
+        let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .ok()
+    })
 }
 
 /// Verifies every signature with the registered certificates and returns the pre-digest
@@ -205,8 +202,7 @@ pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<Strin
         return Err(Refusal::UntrustedSignature);
     }
     let keys: Vec<_> = registered(certificates)
-        .iter()
-        .filter_map(|der| keys::key(der))
+        .filter_map(|der| keys::key(&der))
         .collect();
     if keys.is_empty() {
         return Err(Refusal::UntrustedSignature);
@@ -281,13 +277,15 @@ mod keys {
     /// Keys kept at most: certificates in use are few; past this the cache starts over.
     const MAX_KEYS: usize = 64;
 
-    /// The key of a certificate (DER), made on first use; None when libxmlsec1 cannot read it.
+    /// The key of a certificate (DER), made on first use; None when it is not an X.509
+    /// certificate or libxmlsec1 cannot read it.
     pub(super) fn key(der: &[u8]) -> Option<Arc<Key>> {
         static KEYS: OnceLock<Mutex<HashMap<Vec<u8>, Arc<Key>>>> = OnceLock::new();
         let mut keys = KEYS.get_or_init(Default::default).lock().ok()?;
         if let Some(k) = keys.get(der) {
             return Some(k.clone());
         }
+        x509_parser::parse_x509_certificate(der).ok()?;
         let len = c_uint::try_from(der.len()).ok()?;
         // SAFETY: `der` is a live slice of `len` bytes; the result is null or a new key.
         let raw = unsafe { identity_dsig_key_from_cert(der.as_ptr(), len) };
