@@ -1,12 +1,17 @@
 //! Logging: JSON lines in Lambda, readable text locally, filtered by `RUST_LOG`.
 //!
+//! `RUST_LOG` is a comma-separated list of `level` and `target=level` directives (a bare
+//! `target` means TRACE for it); targets not named log at the bare level, INFO by default.
+//! Directives that are not of that shape (env_logger's span and field filters) are ignored:
+//! the filter is `tracing_subscriber`'s `Targets`, which needs no regular expressions.
+//!
 //! Whatever `RUST_LOG` asks for, the runtime and SDK crates are held at DEBUG: at TRACE
 //! they print raw invocation events and HTTP bodies, and ours carry SAML responses,
 //! client secrets, assertions and keys.
 
 use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::filter::{FilterExt, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -52,18 +57,36 @@ impl Format {
     }
 }
 
+/// `directives` (RUST_LOG) as targets and levels, unreadable directives left out.
+fn targets(directives: &str) -> Targets {
+    directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains(['[', '{', '/']))
+        .fold(
+            Targets::new().with_default(LevelFilter::INFO),
+            |t, d| match d.split_once('=') {
+                Some((target, level)) => match level.parse::<LevelFilter>() {
+                    Ok(level) if !target.is_empty() => t.with_target(target, level),
+                    _ => t,
+                },
+                None => match d.parse::<LevelFilter>() {
+                    Ok(level) => t.with_default(level),
+                    Err(_) => t.with_target(d, LevelFilter::TRACE),
+                },
+            },
+        )
+}
+
 /// The filter: `directives` (RUST_LOG syntax), with the noisy crates clamped to DEBUG.
 fn filter<S: Subscriber + for<'a> LookupSpan<'a>>(
     directives: &str,
 ) -> impl tracing_subscriber::layer::Filter<S> + use<S> {
-    let env = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(directives);
     let clamp = NEVER_TRACE.iter().fold(
         Targets::new().with_default(LevelFilter::TRACE),
         |t, target| t.with_target(*target, LevelFilter::DEBUG),
     );
-    env.and(clamp)
+    targets(directives).and(clamp)
 }
 
 /// The formatting layer, writing to `writer`.
@@ -144,5 +167,49 @@ mod tests {
         for line in out.lines() {
             serde_json::from_str::<serde_json::Value>(line).expect("JSON lines");
         }
+    }
+
+    #[test]
+    fn rust_log_directives_set_the_default_and_per_target_levels() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let sub = subscriber(
+            Format::Text,
+            "warn, identity_shared=debug,,oauth_token=bogus,sso_acs[span]=trace,addon_sso",
+            move || w.clone(),
+        );
+        tracing::subscriber::with_default(sub, || {
+            tracing::info!(target: "jwt_grant", "other info");
+            tracing::warn!(target: "jwt_grant", "other warn");
+            tracing::debug!(target: "identity_shared", "shared debug");
+            tracing::trace!(target: "identity_shared", "shared trace");
+            tracing::info!(target: "oauth_token", "token info");
+            tracing::trace!(target: "sso_acs", "acs trace");
+            tracing::trace!(target: "addon_sso", "addon trace");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(!out.contains("other info"), "{out}");
+        assert!(out.contains("other warn"), "{out}");
+        assert!(out.contains("shared debug"), "{out}");
+        assert!(!out.contains("shared trace"), "{out}");
+        // A directive with an unreadable level or a span filter is left out: the default holds.
+        assert!(!out.contains("token info"), "{out}");
+        assert!(!out.contains("acs trace"), "{out}");
+        // A bare target is TRACE for that target.
+        assert!(out.contains("addon trace"), "{out}");
+    }
+
+    #[test]
+    fn no_directives_means_info() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let sub = subscriber(Format::Text, "", move || w.clone());
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!(target: "identity_shared", "a debug line");
+            tracing::info!(target: "identity_shared", "an info line");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(!out.contains("a debug line"), "{out}");
+        assert!(out.contains("an info line"), "{out}");
     }
 }

@@ -22,6 +22,7 @@ use lambda_http::request::RequestContext;
 use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
 use crate::config::{Config, SecretsSpec, StoreSpec};
+#[cfg(feature = "embedded")]
 use crate::secrets::embedded::EmbeddedSecrets;
 use crate::secrets::secretsmanager::SecretsManager;
 use crate::secrets::{SecretKind, SecretSource, Secrets};
@@ -62,7 +63,15 @@ impl AppState {
         };
         let store = Store::open(&config.store, clock, sdk.as_ref()).await?;
         let source: Arc<dyn SecretSource> = match &config.secrets {
+            #[cfg(feature = "embedded")]
             SecretsSpec::Embedded => Arc::new(EmbeddedSecrets::new(store.clone())),
+            #[cfg(not(feature = "embedded"))]
+            SecretsSpec::Embedded => {
+                return Err(crate::secrets::SecretsError::Unavailable(
+                    "this build has no embedded secrets (a Lambda bootstrap): IDENTITY_SECRETS must be secretsmanager:PREFIX".into(),
+                )
+                .into());
+            }
             SecretsSpec::SecretsManager { prefix } => {
                 let sdk = sdk.as_ref().expect("loaded above for secretsmanager");
                 Arc::new(SecretsManager::new(

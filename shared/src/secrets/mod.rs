@@ -10,6 +10,7 @@
 //! | `signing` | `{"kid"?, "private_key_pem"}`: an EC P-256 PKCS#8 key (ES256 access tokens) |
 //! | `saml-sp` | `{"private_key_pem", "certificate_pem"}`: the SAML SP's RSA key and certificate |
 
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod secretsmanager;
 
@@ -322,6 +323,7 @@ impl SamlSpKeys {
 }
 
 /// Fresh key material for a kind, as the `current` value of its document.
+#[cfg(feature = "keygen")]
 pub fn generate(kind: SecretKind) -> Result<serde_json::Value, SecretsError> {
     let failed = |e: rcgen::Error| SecretsError::Unavailable(format!("key generation failed: {e}"));
     Ok(match kind {

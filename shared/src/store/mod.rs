@@ -12,6 +12,7 @@
 //! the same suite ([`crate::testing::store_suite`]).
 
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 
 pub use identity_core::store::schema;
@@ -112,7 +113,14 @@ impl Store {
         sdk: Option<&aws_config::SdkConfig>,
     ) -> Result<Self, StoreError> {
         let backend: Arc<dyn Backend> = match spec {
+            #[cfg(feature = "embedded")]
             StoreSpec::Embedded(path) => Arc::new(embedded::Embedded::open(path)?),
+            #[cfg(not(feature = "embedded"))]
+            StoreSpec::Embedded(_) => {
+                return Err(StoreError::Unavailable(
+                    "this build has no embedded store (a Lambda bootstrap): IDENTITY_STORE must be dynamodb:".into(),
+                ));
+            }
             StoreSpec::DynamoDb { table_prefix } => {
                 let client = match sdk {
                     Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),

@@ -1,6 +1,8 @@
 //! The architecture's absences, checked (ARCHITECTURE.md, "Invariants"):
 //! - `identity-core` depends on no web framework, Lambda runtime, AWS crate or SQLite;
 //! - no crate under `functions/` depends on another;
+//! - a function's build carries no SQLite, no key generation, no second HTTP stack, no
+//!   regex engine and no SSO credential provider (bench/README.md, the bootstrap sizes);
 //! - within each crate, the top-level modules form no cycle (`use crate::x` / `crate::x::…`
 //!   references between the files of `src/`, read as text).
 
@@ -78,6 +80,46 @@ const FUNCTIONS: [&str; 5] = [
     "addon-sso",
     "jwt-grant",
 ];
+
+#[test]
+fn a_functions_build_has_no_sqlite_key_generation_legacy_http_stack_regex_or_sso_provider() {
+    for f in FUNCTIONS {
+        let deps = normal_dependencies(f);
+        assert!(deps.contains("identity-shared"), "{f}: the tree was read");
+        assert!(deps.contains("aws-sdk-dynamodb"), "{f}: the tree was read");
+        let forbidden: Vec<&String> = deps
+            .iter()
+            .filter(|d| {
+                [
+                    "rusqlite",
+                    "libsqlite3-sys",
+                    "rcgen",
+                    "ring",
+                    "regex",
+                    "aws-sdk-sso",
+                    "aws-sdk-ssooidc",
+                ]
+                .contains(&d.as_str())
+            })
+            .collect();
+        assert!(forbidden.is_empty(), "{f} pulls in {forbidden:?}");
+        // One HTTP stack: hyper 1 only (cargo tree names a package once per version).
+        let tree = {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = Command::new(cargo)
+                .current_dir(workspace())
+                .args(["tree", "--offline", "-p", f, "-e", "normal", "-i", "hyper"])
+                .output()
+                .expect("cargo tree runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        };
+        assert!(
+            !tree.contains("hyper@0.14") && !tree.contains("hyper v0.14"),
+            "{f} has two HTTP stacks: {tree}"
+        );
+    }
+}
 
 #[test]
 fn no_function_depends_on_another() {

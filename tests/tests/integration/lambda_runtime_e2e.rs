@@ -607,17 +607,12 @@ async fn each_bootstrap_starts_in_a_glibc_only_root_and_answers_an_invocation() 
         eprintln!("skipped: cannot chroot here");
         return;
     };
-    // The embedded store and generated keys: nothing outside the root is needed.
-    let env: Vec<(String, String)> = [
-        ("IDENTITY_BASE_URL", BASE),
-        ("IDENTITY_STORE", "embedded:/tmp/identity"),
-        ("IDENTITY_SECRETS", "embedded"),
-        ("RUST_LOG", "info"),
-        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    // DynamoDB Local and moto on loopback (the root shares the network): nothing else
+    // outside the root is needed.
+    let Some(local) = LocalAws::provision(BASE).await else {
+        return;
+    };
+    let env = local.env.clone();
     let routes = template::routes(&template::read());
     for (id, path) in bootstraps {
         let root = glibc_only_root(&path);
@@ -646,5 +641,65 @@ async fn each_bootstrap_starts_in_a_glibc_only_root_and_answers_an_invocation() 
             );
         }
         assert!(f.exited().is_none(), "{id} exited:\n{}", f.output());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
+    let Some(bootstraps) = identity_tests::runtime_api::bootstraps() else {
+        return;
+    };
+    // Built without the embedded store: a deployment cannot fall back to a local database
+    // or to keys it makes itself; its init fails, naming what to set instead.
+    for (store, secrets, said) in [
+        (
+            "embedded:/tmp/identity-refused",
+            "secretsmanager:unused-",
+            "this build has no embedded store",
+        ),
+        (
+            "dynamodb:",
+            "embedded",
+            "this build has no embedded secrets",
+        ),
+    ] {
+        let env: Vec<(String, String)> = [
+            ("IDENTITY_BASE_URL", BASE),
+            ("IDENTITY_STORE", store),
+            ("IDENTITY_SECRETS", secrets),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (id, path) in &bootstraps {
+            let mut f = Bootstrap::start(id, path, &[], &env).await;
+            let mut status = None;
+            for _ in 0..200 {
+                status = f.exited();
+                if status.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let status =
+                status.unwrap_or_else(|| panic!("{id} kept running on {store}, {secrets}"));
+            assert!(
+                !status.success(),
+                "{id} exited cleanly on {store}, {secrets}"
+            );
+            assert!(
+                f.output().contains(said),
+                "{id} on {store}, {secrets}: {}",
+                f.output()
+            );
+            assert!(
+                !std::path::Path::new("/tmp/identity-refused").exists(),
+                "{id} made a local store"
+            );
+        }
     }
 }
