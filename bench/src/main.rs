@@ -5,6 +5,9 @@
 //!   bearer assertion and a tampered copy, with the keys the peers need.
 //! - `acs DIR`, `grant DIR`: our rows (and samael's own validation, the naive baseline), as
 //!   JSON lines `{"key","value","unit"}` on stdout.
+//! - `codeflow …`: the code flow over HTTP against `identity serve` (codeflow.rs).
+//! - `bootstraps DIR RUNS`: the Lambda bootstrap rows (bootstraps.rs), inside the test
+//!   command's service environment.
 //! - `report ROWS MD JSON`: the table (ours, the peer's, the ratio, the budget, met or not).
 //!
 //! Every timing is the median of many calls after a warm-up, on one thread.
@@ -24,6 +27,7 @@ use jwt_grant::grant::{self, Origin, Via};
 use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
 use sso_acs::saml::{self, Sp};
 
+mod bootstraps;
 mod codeflow;
 mod report;
 
@@ -49,9 +53,11 @@ fn main() -> R {
             report::write(Path::new(rows), Path::new(md), Path::new(json))
         }
         ["codeflow", rest @ ..] => codeflow::run(rest),
+        ["bootstraps", rest @ ..] => bootstraps::run(rest),
         _ => Err(
             "usage: identity-bench fixtures DIR | acs DIR | grant DIR | \
-codeflow BASE CLIENT_ID SECRET REDIRECT_URI EMAIL PASSWORD SECONDS WORKERS | report ROWS MD JSON"
+codeflow BASE CLIENT_ID SECRET REDIRECT_URI EMAIL PASSWORD SECONDS WORKERS | \
+bootstraps DIR RUNS | report ROWS MD JSON"
                 .into(),
         ),
     }

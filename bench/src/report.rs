@@ -17,42 +17,60 @@ enum Better {
 }
 
 struct Row {
-    name: &'static str,
-    ours: &'static str,
+    name: String,
+    ours: String,
     /// The peer's key and name; None: ours alone.
-    peer: Option<(&'static str, &'static str)>,
+    peer: Option<(String, &'static str)>,
     better: Better,
     /// Our value must be at most (Lower) or at least (Higher) this.
     limit: Option<f64>,
     /// The ratio must be at least this.
     min_ratio: Option<f64>,
+    /// Our value must be at most this many times the peer's (Lower only: the floor rows).
+    max_of_peer: Option<f64>,
 }
 
-const fn row(name: &'static str, ours: &'static str, better: Better) -> Row {
+fn row(name: impl Into<String>, ours: impl Into<String>, better: Better) -> Row {
     Row {
-        name,
-        ours,
+        name: name.into(),
+        ours: ours.into(),
         peer: None,
         better,
         limit: None,
         min_ratio: None,
+        max_of_peer: None,
     }
 }
 
-const fn vs(mut r: Row, key: &'static str, peer: &'static str) -> Row {
-    r.peer = Some((key, peer));
+fn vs(mut r: Row, key: impl Into<String>, peer: &'static str) -> Row {
+    r.peer = Some((key.into(), peer));
     r
 }
 
-const fn limit(mut r: Row, value: f64) -> Row {
+fn limit(mut r: Row, value: f64) -> Row {
     r.limit = Some(value);
     r
 }
 
-const fn ratio(mut r: Row, value: f64) -> Row {
+fn ratio(mut r: Row, value: f64) -> Row {
     r.min_ratio = Some(value);
     r
 }
+
+fn at_most_times(mut r: Row, value: f64) -> Row {
+    r.max_of_peer = Some(value);
+    r
+}
+
+/// The five functions (template.yaml's logical ids), and the floor's key (bootstraps.rs).
+const FUNCTIONS: [&str; 5] = [
+    "SsoAcsFunction",
+    "OAuthAuthorizeFunction",
+    "OAuthTokenFunction",
+    "AddonSsoFunction",
+    "JwtGrantFunction",
+];
+const FLOOR: &str = "hello-world lambda_http (floor)";
 
 const ACS: &str = "SAML ACS validation, ~5 KB response, Assertion signed (median per call)";
 const GRANT: &str =
@@ -62,7 +80,7 @@ const HTTP16: &str = "token endpoint over HTTP, client_credentials, 16 connectio
 
 fn rows() -> Vec<Row> {
     use Better::*;
-    vec![
+    let mut rows = vec![
         ratio(
             limit(
                 vs(
@@ -129,7 +147,54 @@ fn rows() -> Vec<Row> {
             "codeflow.ours",
             Higher,
         ),
-    ]
+    ];
+    let floor = |what: &str| format!("boot.{}.{what}", crate::bootstraps::FLOOR);
+    for id in FUNCTIONS {
+        let key = |what: &str| format!("boot.{id}.{what}");
+        let zipped = if id == "SsoAcsFunction" { 8.0 } else { 5.0 };
+        rows.push(limit(
+            vs(
+                row(format!("{id}: bootstrap zipped"), key("zipped"), Lower),
+                floor("zipped"),
+                FLOOR,
+            ),
+            zipped,
+        ));
+        rows.push(at_most_times(
+            vs(
+                row(
+                    format!("{id}: start → first answer (Runtime API, median)"),
+                    key("start"),
+                    Lower,
+                ),
+                floor("start"),
+                FLOOR,
+            ),
+            1.5,
+        ));
+        rows.push(vs(
+            row(
+                format!("… {id}: CPU time in that start"),
+                key("start_cpu"),
+                Lower,
+            ),
+            floor("start_cpu"),
+            FLOOR,
+        ));
+        rows.push(limit(
+            vs(
+                row(
+                    format!("{id}: peak RSS after 1,000 invocations"),
+                    key("rss"),
+                    Lower,
+                ),
+                floor("rss"),
+                FLOOR,
+            ),
+            30.0,
+        ));
+    }
+    rows
 }
 
 /// Reads the JSON lines `{"key","value","unit"}` of a run and writes the table (Markdown)
@@ -155,14 +220,15 @@ pub fn write(rows_file: &Path, md: &Path, json_out: &Path) -> R {
 | row | ours | peer | peer's | ratio | budget | met |\n|---|---|---|---|---|---|---|\n"
     );
     for r in rows() {
-        let Some((ours, unit)) = values.get(r.ours).cloned() else {
+        let Some((ours, unit)) = values.get(&r.ours).cloned() else {
             table.push_str(&format!("| {} | not measured | | | | | no |\n", r.name));
             out.push(json!({"name": r.name, "ours": null, "met": false}));
             continue;
         };
         let peer = r
             .peer
-            .and_then(|(k, name)| values.get(k).map(|(v, _)| (*v, name)));
+            .as_ref()
+            .and_then(|(k, name)| values.get(k).map(|(v, _)| (*v, *name)));
         let ratio = peer.map(|(p, _)| match r.better {
             Better::Lower => p / ours,
             Better::Higher => ours / p,
@@ -180,6 +246,10 @@ pub fn write(rows_file: &Path, md: &Path, json_out: &Path) -> R {
         if let Some(m) = r.min_ratio {
             budget.push(format!("≥ {m}×"));
             met &= ratio.is_some_and(|x| x >= m);
+        }
+        if let Some(m) = r.max_of_peer {
+            budget.push(format!("≤ {m}× the floor"));
+            met &= peer.is_some_and(|(p, _)| ours <= m * p);
         }
         let has_budget = !budget.is_empty();
         table.push_str(&format!(

@@ -347,6 +347,11 @@ impl Bootstrap {
         }
     }
 
+    /// The process id (for reading its memory and CPU time from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
