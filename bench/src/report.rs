@@ -1,6 +1,7 @@
 //! The report of one `bench/run.sh`: every row, ours beside the peer measured in the same
 //! run, the ratio (how many times better we are: the peer's time over ours, or our rate
-//! over the peer's), the budget and whether it is met.
+//! over the peer's; for the bootstrap rows, how many times the hello-world floor we cost),
+//! the budget and whether it is met.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -229,7 +230,10 @@ pub fn write(rows_file: &Path, md: &Path, json_out: &Path) -> R {
             .peer
             .as_ref()
             .and_then(|(k, name)| values.get(k).map(|(v, _)| (*v, *name)));
+        // How many times better we are; against the floor, how many times the floor we cost.
+        let against_floor = r.peer.as_ref().is_some_and(|(_, name)| *name == FLOOR);
         let ratio = peer.map(|(p, _)| match r.better {
+            _ if against_floor => ours / p,
             Better::Lower => p / ours,
             Better::Higher => ours / p,
         });
@@ -258,7 +262,13 @@ pub fn write(rows_file: &Path, md: &Path, json_out: &Path) -> R {
             ours,
             peer.map(|(_, n)| n).unwrap_or("—"),
             peer.map(|(v, _)| format!("{v} {unit}")).unwrap_or_default(),
-            ratio.map(|x| format!("{x:.1}×")).unwrap_or_default(),
+            ratio
+                .map(|x| if against_floor {
+                    format!("{x:.1}× the floor")
+                } else {
+                    format!("{x:.1}×")
+                })
+                .unwrap_or_default(),
             if has_budget {
                 budget.join(", ")
             } else {
