@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod authorizations;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod crypto;

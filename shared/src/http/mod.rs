@@ -57,7 +57,7 @@ impl AppState {
         let needs_aws = matches!(config.store, StoreSpec::DynamoDb { .. })
             || matches!(config.secrets, SecretsSpec::SecretsManager { .. });
         let sdk = if needs_aws {
-            Some(aws_config::load_from_env().await)
+            Some(crate::aws::sdk_config().await)
         } else {
             None
         };

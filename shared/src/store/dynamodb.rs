@@ -121,9 +121,10 @@ impl DynamoDb {
         Self { client, prefix }
     }
 
-    /// A client from the AWS SDK's usual environment (`AWS_ENDPOINT_URL`, region, …).
+    /// A client from the AWS SDK's usual environment (`AWS_ENDPOINT_URL`, region, …), with
+    /// the service's timeouts and retries (`crate::aws`).
     pub async fn from_env(prefix: String) -> Self {
-        Self::new(Client::new(&aws_config::load_from_env().await), prefix)
+        Self::new(Client::new(&crate::aws::sdk_config().await), prefix)
     }
 
     pub fn table_name(&self, table: Table) -> String {

@@ -124,7 +124,7 @@ impl Store {
             StoreSpec::DynamoDb { table_prefix } => {
                 let client = match sdk {
                     Some(sdk) => aws_sdk_dynamodb::Client::new(sdk),
-                    None => aws_sdk_dynamodb::Client::new(&aws_config::load_from_env().await),
+                    None => aws_sdk_dynamodb::Client::new(&crate::aws::sdk_config().await),
                 };
                 Arc::new(dynamodb::DynamoDb::new(client, table_prefix.clone()))
             }
