@@ -42,6 +42,7 @@ AXE_NPM_VERSION="4.14.1"
 PY_REQUIREMENTS=(
     "moto[server]==5.2.5"
     "cfn-lint==1.58.0"
+    "cfn-lint-serverless==0.3.6" # the serverless rules (WS…), appended to cfn-lint's own
     "PyJWT[crypto]==2.15.1"
     "cryptography==50.0.2"
     "signxml==5.2.0" # SAML tests: an XML-DSig signer independent of libxmlsec1 (lxml + cryptography)
@@ -411,8 +412,8 @@ offline() {
 }
 
 say "template checks"
-echo "cfn-lint template.yaml"
-"$VENV/bin/cfn-lint" template.yaml
+echo "cfn-lint template.yaml --append-rules cfn_lint_serverless.rules"
+"$VENV/bin/cfn-lint" template.yaml --append-rules cfn_lint_serverless.rules
 echo "sam validate --lint"
 offline env PATH="$VENV/bin:$PATH" sam validate --lint
 

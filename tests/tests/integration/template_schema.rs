@@ -1,5 +1,6 @@
 //! template.yaml declares exactly the tables of shared/src/store/schema.rs, each with the
-//! same key schema, TTL on `expires_at` and on-demand billing.
+//! same key schema, TTL on `expires_at` and on-demand billing (what is retained and
+//! protected: template_operations.rs).
 
 use identity_shared::store::Table;
 
@@ -47,35 +48,5 @@ fn template_tables_match_the_schema() {
             block.contains("TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}"),
             "{block}"
         );
-    }
-}
-
-/// The tables that hold what people care about (accounts, apps, OAuth, JWT clients, the
-/// login history and the "log in as" audit log, the embedded keys) stay when the stack is
-/// deleted or a table replaced; all but the keys also have point-in-time recovery. Sessions
-/// and single-use values may go.
-#[test]
-fn tables_people_care_about_are_retained_and_recoverable() {
-    let template =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    for table in Table::ALL {
-        let block = table_block(&template, table.logical_id());
-        let kept = !matches!(table, Table::Sessions | Table::Once);
-        let policy = if kept { "Retain" } else { "Delete" };
-        assert!(
-            block.contains(&format!("DeletionPolicy: {policy}"))
-                && block.contains(&format!("UpdateReplacePolicy: {policy}")),
-            "{}: {policy}\n{block}",
-            table.logical_id()
-        );
-        if kept && table != Table::Keys {
-            assert!(
-                block.contains(
-                    "PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}"
-                ),
-                "{}: point-in-time recovery\n{block}",
-                table.logical_id()
-            );
-        }
     }
 }
