@@ -157,8 +157,10 @@ enum TablesCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Rotate an embedded key: the current one becomes previous (still accepted), a new one
-    /// becomes current. KIND: cookie, signing, saml-sp.
+    /// Rotate a key: the current one becomes previous (still accepted), a new one becomes
+    /// current. KIND: cookie, signing, saml-sp. With IDENTITY_SECRETS=secretsmanager:PREFIX,
+    /// the secret `{PREFIX}KIND` is rotated as Secrets Manager's rotation does it, and refused
+    /// while the previous key may still be in use.
     Rotate { kind: String },
     /// Print a new key document `{"current": …}` for KIND, to store in Secrets Manager
     /// (`aws secretsmanager put-secret-value --secret-string "$(identity admin keys generate signing)"`).
@@ -217,6 +219,12 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
     if let AdminCommand::Keys(KeysCommand::Generate { kind, rotate_stdin }) = &args.command {
         return keys_generate(kind, *rotate_stdin);
     }
+    if let AdminCommand::Keys(KeysCommand::Rotate { kind }) = &args.command
+        && let Ok(config::SecretsSpec::SecretsManager { prefix }) =
+            config::parse_secrets(&std::env::var("IDENTITY_SECRETS").unwrap_or_default())
+    {
+        return keys_rotate_secretsmanager(kind, prefix).await;
+    }
     let store = Store::open(&spec, identity_shared::clock::system(), None).await?;
     match args.command {
         AdminCommand::User(cmd) => user(&store, cmd).await,
@@ -271,6 +279,25 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
             })
         }
     }
+}
+
+/// `keys rotate` on Secrets Manager: the four rotation steps, with the functions' refresh
+/// interval (`IDENTITY_SECRETS_REFRESH_SECS`) deciding how long a previous key is held.
+async fn keys_rotate_secretsmanager(kind: &str, prefix: String) -> Result<Output, Failure> {
+    let kind = parse_kind(kind)?;
+    let refresh = config::Config::from_env()?.secrets_refresh;
+    let client = aws_sdk_secretsmanager::Client::new(&identity_shared::aws::sdk_config().await);
+    let rotation = secrets::rotation::Rotation::new(client, prefix, refresh);
+    rotation
+        .rotate(kind, identity_shared::clock::system().now())
+        .await?;
+    Ok(Output {
+        json: json!({ "rotated": kind.name(), "secret": rotation.secret_id(kind) }),
+        text: format!(
+            "rotated {}: a new key is current; the previous one is still accepted",
+            rotation.secret_id(kind)
+        ),
+    })
 }
 
 fn parse_kind(kind: &str) -> Result<SecretKind, Failure> {

@@ -164,6 +164,8 @@ pub fn https_or_loopback(url: &str) -> Result<http::Uri, &'static str> {
 }
 pub const DEFAULT_STORE: &str = "embedded:./.identity";
 pub const SESSION_LIFETIME_SECS: i64 = 8 * 60 * 60;
+/// Lifetime of an access token, in seconds.
+pub const ACCESS_TOKEN_TTL: i64 = 3600;
 
 impl Config {
     /// Reads the environment. `default_base_url` is what `IDENTITY_BASE_URL` falls back to

@@ -12,8 +12,7 @@ use crate::crypto;
 use crate::secret::SecretString;
 use crate::secrets::SigningKeys;
 
-/// Lifetime of an access token, in seconds.
-pub const ACCESS_TOKEN_TTL: i64 = 3600;
+pub use crate::config::ACCESS_TOKEN_TTL;
 pub const TOKEN_TYPE: &str = "at+jwt";
 
 /// The claims of an access token (RFC 9068 §2.2), plus `gid`, the grant it belongs to,

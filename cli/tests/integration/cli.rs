@@ -507,3 +507,92 @@ fn user_block_unblock_and_signout_as_an_operator_runs_them() {
     );
     assert!(!missing.status.success());
 }
+
+/// `identity admin keys rotate KIND` against Secrets Manager (moto): the key is rotated as
+/// the rotation function does it, and a second rotation right after is refused.
+#[tokio::test]
+async fn keys_rotate_rotates_a_secrets_manager_key_and_refuses_to_drop_one_in_use() {
+    let Some(endpoint) = std::env::var("IDENTITY_TEST_SECRETSMANAGER_ENDPOINT").ok() else {
+        assert_eq!(
+            std::env::var("IDENTITY_TEST_SKIP_SERVICES").as_deref(),
+            Ok("1"),
+            "moto is not running (tests/run.sh starts it)"
+        );
+        eprintln!("skipped: no moto");
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let generated = identity(
+        store.path(),
+        &["admin", "keys", "generate", "signing"],
+        None,
+    );
+    assert!(generated.status.success());
+    let old: serde_json::Value = serde_json::from_slice(&generated.stdout).unwrap();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let prefix = format!("cli{}/", std::process::id());
+    client
+        .create_secret()
+        .name(format!("{prefix}signing"))
+        .secret_string(old.to_string())
+        .send()
+        .await
+        .unwrap();
+    let rotate = || {
+        Command::new(BIN)
+            .args(["admin", "--json", "keys", "rotate", "signing"])
+            .env("IDENTITY_SECRETS", format!("secretsmanager:{prefix}"))
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("IDENTITY_BASE_URL")
+            .output()
+            .unwrap()
+    };
+    let first = rotate();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(json_of(&first)["rotated"], "signing");
+    let doc: serde_json::Value = serde_json::from_str(
+        client
+            .get_secret_value()
+            .secret_id(format!("{prefix}signing"))
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap(),
+    )
+    .unwrap();
+    // (Compared without printing: these are private keys.)
+    assert!(doc["previous"] == old["current"], "the old key is kept");
+    assert!(doc["current"] != old["current"], "a new key is current");
+    let second = rotate();
+    assert!(
+        !second.status.success(),
+        "a second rotation right after the first: {}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    // With --json, a failure is `{"error": …}` on stdout.
+    let said = json_of(&second)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(said.contains("try again later"), "{said}");
+    assert!(!said.contains("PRIVATE KEY"), "{said}");
+}

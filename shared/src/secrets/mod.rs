@@ -12,6 +12,8 @@
 
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "keygen")]
+pub mod rotation;
 pub mod secretsmanager;
 
 use std::sync::{Arc, Mutex};
