@@ -469,7 +469,7 @@ check_bootstraps() {
         printf '%-24s %9dK %9dK  %-8s %s\n' "$id" $(($(stat -c %s "$bin") / 1024)) $((zipped / 1024)) "$newest" "$needed"
     done
     rm -rf "$zipdir"
-    ((n == 5)) || { echo "run.sh: expected 5 functions in template.yaml, found $n" >&2; bad=1; }
+    ((n == 6)) || { echo "run.sh: expected 6 functions in template.yaml (five HTTP, key rotation), found $n" >&2; bad=1; }
     ((bad == 0)) || die "bootstrap portability checks failed"
 }
 check_bootstraps

@@ -621,6 +621,21 @@ async fn each_bootstrap_starts_in_a_glibc_only_root_and_answers_an_invocation() 
         args.push("/var/task/bootstrap".into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut f = Bootstrap::start(&id, &program, &args, &env).await;
+        if id == ROTATION {
+            // Not an HTTP function: a rotation event for a secret that is not ours is
+            // answered with an error, from a process that keeps running.
+            let answer = f
+                .api
+                .invoke(&rotation_event("not-ours", "t", "createSecret"), TIMEOUT)
+                .await;
+            assert!(
+                matches!(answer, Err(runtime_api::InvokeError::Function { .. })),
+                "{id} in a glibc-only root: {answer:?}\n{}",
+                f.output()
+            );
+            assert!(f.exited().is_none(), "{id} exited:\n{}", f.output());
+            continue;
+        }
         let (request, want) = runtime_api::probe(&id);
         let route = routes
             .iter()
@@ -675,7 +690,8 @@ async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        for (id, path) in &bootstraps {
+        // The rotation function has no store, and refuses embedded secrets in its own words.
+        for (id, path) in bootstraps.iter().filter(|(id, _)| id != ROTATION) {
             let mut f = Bootstrap::start(id, path, &[], &env).await;
             let mut status = None;
             for _ in 0..200 {
@@ -702,4 +718,79 @@ async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
             );
         }
     }
+}
+
+const ROTATION: &str = "KeyRotationFunction";
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The event Secrets Manager sends the rotation function for one step.
+fn rotation_event(secret_id: &str, token: &str, step: &str) -> Value {
+    serde_json::json!({ "SecretId": secret_id, "ClientRequestToken": token, "Step": step })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_bootstrap_rotates_a_key_step_by_step_and_keeps_the_old_one() {
+    let Some(bootstraps) = identity_tests::runtime_api::bootstraps() else {
+        return;
+    };
+    let Some(local) = LocalAws::provision(BASE).await else {
+        return;
+    };
+    let (_, path) = bootstraps
+        .iter()
+        .find(|(id, _)| id == ROTATION)
+        .expect("the rotation function is in template.yaml");
+    let mut f = Bootstrap::start(ROTATION, path, &[], &local.env).await;
+    let prefix = local
+        .env
+        .iter()
+        .find(|(k, _)| k == "IDENTITY_TABLE_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let id = format!("{prefix}signing");
+    let before = local.state.secrets.signing_keys().await.unwrap();
+    let token = uuid::Uuid::new_v4().to_string();
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        f.api
+            .invoke(&rotation_event(&id, &token, step), TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}\n{}", f.output()));
+    }
+    // Read again, as a function does once its refresh interval has passed.
+    let fresh = identity_shared::secrets::Secrets::new(
+        std::sync::Arc::new(
+            identity_shared::secrets::secretsmanager::SecretsManager::new(
+                aws_sdk_secretsmanager::Client::new(
+                    &identity_tests::local_sdk_config(
+                        &identity_tests::secretsmanager_endpoint().unwrap(),
+                    )
+                    .await,
+                ),
+                prefix.clone(),
+            ),
+        ),
+        std::time::Duration::ZERO,
+    );
+    let after = fresh.signing_keys().await.unwrap();
+    assert_ne!(
+        after.current.kid, before.current.kid,
+        "a new key is current"
+    );
+    assert!(
+        after.by_kid(&before.current.kid).is_some(),
+        "the old key is kept as previous"
+    );
+    // A second rotation right away would drop the old key while tokens signed with it may
+    // still be in use: refused, nothing written.
+    let second = uuid::Uuid::new_v4().to_string();
+    f.api
+        .invoke(&rotation_event(&id, &second, "createSecret"), TIMEOUT)
+        .await
+        .expect_err("the key made a moment ago is not rotated away");
+    let output = f.output();
+    assert!(output.contains("rotation step failed"), "{output}");
+    for s in &["private_key_pem", "BEGIN PRIVATE KEY"] {
+        assert!(!output.contains(s), "the logs show no key material");
+    }
+    assert!(f.exited().is_none(), "{ROTATION} exited:\n{output}");
 }

@@ -115,12 +115,13 @@ fn every_function_has_reserved_concurrency_wired_to_its_parameter() {
     assert!(is_ref(&args[1], "ReservedConcurrency"));
     assert!(is_ref(&args[2], "AWS::NoValue"));
     for (id, f) in functions(&t) {
-        assert!(
-            f["Properties"]
-                .get("ReservedConcurrentExecutions")
-                .is_none(),
-            "{id} overrides the reserved concurrency"
-        );
+        let own = f["Properties"].get("ReservedConcurrentExecutions");
+        if id == "KeyRotationFunction" {
+            // Not an endpoint: nothing reserved for it.
+            assert!(own.is_some_and(|v| is_ref(v, "AWS::NoValue")), "{id}");
+        } else {
+            assert!(own.is_none(), "{id} overrides the reserved concurrency");
+        }
     }
 }
 
@@ -177,7 +178,11 @@ fn the_api_writes_json_access_logs_and_the_functions_json_logs() {
     let logs = &resource(&t, "ApiAccessLogs")["Properties"];
     assert!(is_ref(&logs["RetentionInDays"], "LogRetentionDays"));
     let functions = functions(&t);
-    assert_eq!(functions.len(), 5);
+    assert_eq!(
+        functions.len(),
+        6,
+        "five HTTP functions and the key rotation"
+    );
     for (id, f) in functions {
         let config = &f["Properties"]["LoggingConfig"];
         assert_eq!(config["LogFormat"].as_str(), Some("JSON"), "{id}");
@@ -271,6 +276,9 @@ fn alarms_watch_errors_throttles_and_key_refreshes_and_notify_the_topic() {
     ))
     .unwrap();
     for (id, f) in functions_with_groups(&t) {
+        if id == "KeyRotationFunction" {
+            continue; // it fetches no keys to serve with; its failures are Errors (above)
+        }
         let filter = filters
             .iter()
             .find(|(_, m)| is_ref(&m["Properties"]["LogGroupName"], &f))
@@ -321,4 +329,123 @@ fn with_a_custom_domain_the_execute_api_endpoint_is_off() {
     assert_eq!(args[0].as_str(), Some("HasCustomDomain"));
     assert_eq!(args[1].as_bool(), Some(true));
     assert_eq!(args[2].as_bool(), Some(false));
+}
+
+#[test]
+fn each_secret_rotates_on_a_schedule_through_the_rotation_function() {
+    let t = template();
+    let schedules = of_type(&t, "AWS::SecretsManager::RotationSchedule");
+    for secret in ["CookieSecret", "SigningSecret", "SamlSpSecret"] {
+        let (_, s) = schedules
+            .iter()
+            .find(|(_, s)| is_ref(&s["Properties"]["SecretId"], secret))
+            .unwrap_or_else(|| panic!("no rotation schedule for {secret}"));
+        let p = &s["Properties"];
+        let (tag, arn) = tagged(&p["RotationLambdaARN"]);
+        assert_eq!(
+            (tag.as_str(), arn.as_str()),
+            ("!GetAtt", Some("KeyRotationFunction.Arn"))
+        );
+        let (tag, rate) = tagged(&p["RotationRules"]["ScheduleExpression"]);
+        assert_eq!(
+            (tag.as_str(), rate.as_str()),
+            ("!Sub", Some("rate(${RotationDays} days)"))
+        );
+    }
+    assert_eq!(
+        t["Parameters"]["RotationDays"]["Default"].as_i64(),
+        Some(90)
+    );
+    let permission = &resource(&t, "KeyRotationPermission")["Properties"];
+    assert_eq!(
+        permission["Principal"].as_str(),
+        Some("secretsmanager.amazonaws.com")
+    );
+    assert!(is_ref(&permission["SourceAccount"], "AWS::AccountId"));
+    // The rotation function may touch the three secrets and nothing else.
+    let f = &resource(&t, "KeyRotationFunction")["Properties"];
+    assert_eq!(f["CodeUri"].as_str(), Some("functions/key-rotation"));
+    let statements = f["Policies"][0]["Statement"].as_sequence().unwrap();
+    assert_eq!(statements.len(), 1);
+    for action in statements[0]["Action"].as_sequence().unwrap() {
+        assert!(action.as_str().unwrap().starts_with("secretsmanager:"));
+    }
+    let resources: Vec<bool> = statements[0]["Resource"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            ["CookieSecret", "SigningSecret", "SamlSpSecret"]
+                .iter()
+                .any(|s| is_ref(r, s))
+        })
+        .collect();
+    assert_eq!(resources, vec![true, true, true]);
+}
+
+#[test]
+fn only_the_functions_that_use_a_secret_may_read_it() {
+    let t = template();
+    let policies = of_type(&t, "AWS::SecretsManager::ResourcePolicy");
+    for (secret, readers) in [
+        (
+            "CookieSecret",
+            &[
+                "SsoAcsFunction",
+                "OAuthAuthorizeFunction",
+                "AddonSsoFunction",
+            ][..],
+        ),
+        (
+            "SigningSecret",
+            &["OAuthTokenFunction", "JwtGrantFunction"][..],
+        ),
+        ("SamlSpSecret", &["SsoAcsFunction"][..]),
+    ] {
+        let (_, policy) = policies
+            .iter()
+            .find(|(_, p)| is_ref(&p["Properties"]["SecretId"], secret))
+            .unwrap_or_else(|| panic!("no resource policy on {secret}"));
+        let p = &policy["Properties"];
+        assert_eq!(p["BlockPublicPolicy"].as_bool(), Some(true));
+        let statement = &p["ResourcePolicy"]["Statement"][0];
+        assert_eq!(statement["Effect"].as_str(), Some("Deny"));
+        assert_eq!(statement["Principal"].as_str(), Some("*"));
+        assert_eq!(
+            statement["Action"].as_str(),
+            Some("secretsmanager:GetSecretValue")
+        );
+        let (tag, choice) = tagged(&statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]);
+        assert_eq!(tag, "!If");
+        assert_eq!(choice[0].as_str(), Some("HasOperator"));
+        let roles = |list: &Value| -> Vec<String> {
+            list.as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(|v| {
+                    let (tag, inner) = tagged(v);
+                    (tag == "!GetAtt").then(|| inner.as_str().unwrap().to_string())
+                })
+                .collect()
+        };
+        let mut want: Vec<String> = readers
+            .iter()
+            .chain(&["KeyRotationFunction"])
+            .map(|f| format!("{f}Role.Arn"))
+            .collect();
+        want.sort();
+        for list in [&choice[1], &choice[2]] {
+            let mut have = roles(list);
+            have.sort();
+            assert_eq!(have, want, "{secret}");
+        }
+        assert!(
+            choice[1]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|v| is_ref(v, "OperatorPrincipalArn")),
+            "{secret}: the operator, when named"
+        );
+    }
 }

@@ -83,12 +83,14 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ("sso-acs", "POST", "/sso/slo"),
 ];
 
-const FUNCTIONS: [&str; 5] = [
+/// The five HTTP functions and the key rotation function.
+const FUNCTIONS: [&str; 6] = [
     "sso-acs",
     "oauth-authorize",
     "oauth-token",
     "addon-sso",
     "jwt-grant",
+    "key-rotation",
 ];
 
 fn functions() -> Vec<Function> {
