@@ -120,6 +120,29 @@ pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// A Secrets Manager client on moto, or `None` when skipped.
+pub async fn secretsmanager_client() -> Option<aws_sdk_secretsmanager::Client> {
+    let endpoint = secretsmanager_endpoint()?;
+    Some(aws_sdk_secretsmanager::Client::new(
+        &local_sdk_config(&endpoint).await,
+    ))
+}
+
+/// Creates the secret `id` holding the JSON document `doc`.
+pub async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    doc: &serde_json::Value,
+) {
+    client
+        .create_secret()
+        .name(id)
+        .secret_string(doc.to_string())
+        .send()
+        .await
+        .expect("create secret");
+}
+
 /// A DynamoDB Local store with fresh tables (unique prefix), or `None` when skipped.
 pub async fn dynamodb() -> Option<Fixture> {
     let endpoint = service_endpoint("IDENTITY_TEST_DYNAMODB_ENDPOINT", "DynamoDB Local")?;

@@ -252,10 +252,18 @@ async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byte
 // The bootstrap process
 // ---------------------------------------------------------------------------------------
 
+/// Environment variables as a process takes them.
+pub fn env_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The Lambda execution environment's own variables (the runtime needs them), for a
 /// function named `name`.
 pub fn lambda_environment(name: &str, runtime_api: &str) -> Vec<(String, String)> {
-    [
+    env_of(&[
         ("AWS_LAMBDA_RUNTIME_API", runtime_api),
         ("AWS_LAMBDA_FUNCTION_NAME", name),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
@@ -267,10 +275,7 @@ pub fn lambda_environment(name: &str, runtime_api: &str) -> Vec<(String, String)
         ("AWS_DEFAULT_REGION", "us-east-1"),
         ("LAMBDA_TASK_ROOT", "/var/task"),
         ("TZ", ":UTC"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ])
 }
 
 /// A running bootstrap with its own Runtime API. Its output (stdout + stderr) is kept;
@@ -747,7 +752,7 @@ impl LocalAws {
                 Duration::from_secs(300),
             )),
         };
-        let env = [
+        let env = env_of(&[
             ("IDENTITY_BASE_URL", base_url),
             ("IDENTITY_STORE", "dynamodb:"),
             ("IDENTITY_TABLE_PREFIX", &prefix),
@@ -760,10 +765,7 @@ impl LocalAws {
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         Some(LocalAws { env, state })
     }
 }

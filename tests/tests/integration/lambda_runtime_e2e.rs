@@ -678,7 +678,7 @@ async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
             "this build has no embedded secrets",
         ),
     ] {
-        let env: Vec<(String, String)> = [
+        let env = runtime_api::env_of(&[
             ("IDENTITY_BASE_URL", BASE),
             ("IDENTITY_STORE", store),
             ("IDENTITY_SECRETS", secrets),
@@ -686,10 +686,7 @@ async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         // The rotation function has no store, and refuses embedded secrets in its own words.
         for (id, path) in bootstraps.iter().filter(|(id, _)| id != ROTATION) {
             let mut f = Bootstrap::start(id, path, &[], &env).await;

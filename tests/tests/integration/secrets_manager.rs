@@ -9,25 +9,8 @@ use identity_shared::secrets::{SecretKind, Secrets, SecretsError, generate};
 use identity_shared::session::SessionId;
 use serde_json::json;
 
-async fn client() -> Option<aws_sdk_secretsmanager::Client> {
-    let endpoint = identity_tests::secretsmanager_endpoint()?;
-    Some(aws_sdk_secretsmanager::Client::new(
-        &identity_tests::local_sdk_config(&endpoint).await,
-    ))
-}
-
 fn prefix() -> String {
     format!("t{}/", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
-async fn create(client: &aws_sdk_secretsmanager::Client, id: &str, doc: &serde_json::Value) {
-    client
-        .create_secret()
-        .name(id)
-        .secret_string(doc.to_string())
-        .send()
-        .await
-        .expect("create secret");
 }
 
 async fn put(client: &aws_sdk_secretsmanager::Client, id: &str, doc: &serde_json::Value) {
@@ -42,10 +25,12 @@ async fn put(client: &aws_sdk_secretsmanager::Client, id: &str, doc: &serde_json
 
 #[tokio::test]
 async fn rotation_is_picked_up_after_refresh_and_previous_key_still_opens() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let old = generate(SecretKind::Cookie).unwrap();
-    create(
+    identity_tests::create_secret(
         &client,
         &format!("{prefix}cookie"),
         &json!({ "current": old }),
@@ -88,13 +73,15 @@ async fn rotation_is_picked_up_after_refresh_and_previous_key_still_opens() {
 
 #[tokio::test]
 async fn signing_keys_come_typed_with_both_kids() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let doc = json!({
         "current": { "kid": "k2", "private_key_pem": generate(SecretKind::Signing).unwrap()["private_key_pem"] },
         "previous": { "kid": "k1", "private_key_pem": generate(SecretKind::Signing).unwrap()["private_key_pem"] },
     });
-    create(&client, &format!("{prefix}signing"), &doc).await;
+    identity_tests::create_secret(&client, &format!("{prefix}signing"), &doc).await;
     let secrets = Secrets::new(
         Arc::new(SecretsManager::new(client, prefix)),
         Duration::from_secs(60),
@@ -112,9 +99,11 @@ async fn signing_keys_come_typed_with_both_kids() {
 
 #[tokio::test]
 async fn saml_sp_key_and_certificate_load() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
-    create(
+    identity_tests::create_secret(
         &client,
         &format!("{prefix}saml-sp"),
         &json!({ "current": generate(SecretKind::SamlSp).unwrap() }),
@@ -130,7 +119,9 @@ async fn saml_sp_key_and_certificate_load() {
 
 #[tokio::test]
 async fn missing_or_malformed_secret_fails_closed() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let secrets = Secrets::new(
         Arc::new(SecretsManager::new(client.clone(), prefix.clone())),
@@ -143,7 +134,7 @@ async fn missing_or_malformed_secret_fails_closed() {
         ),
         "missing secret"
     );
-    create(
+    identity_tests::create_secret(
         &client,
         &format!("{prefix}signing"),
         &json!({ "current": { "private_key_pem": "SECRET-NOT-A-KEY" } }),

@@ -16,25 +16,8 @@ use serde_json::{Value, json};
 const ISS: &str = "https://id.example.com";
 const REFRESH: Duration = Duration::from_secs(300);
 
-async fn client() -> Option<aws_sdk_secretsmanager::Client> {
-    let endpoint = identity_tests::secretsmanager_endpoint()?;
-    Some(aws_sdk_secretsmanager::Client::new(
-        &identity_tests::local_sdk_config(&endpoint).await,
-    ))
-}
-
 fn prefix() -> String {
     format!("r{}/", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
-async fn create(client: &aws_sdk_secretsmanager::Client, id: &str, doc: &Value) {
-    client
-        .create_secret()
-        .name(id)
-        .secret_string(doc.to_string())
-        .send()
-        .await
-        .expect("create secret");
 }
 
 async fn current(client: &aws_sdk_secretsmanager::Client, id: &str) -> Value {
@@ -76,11 +59,13 @@ fn secrets(client: &aws_sdk_secretsmanager::Client, prefix: &str) -> Secrets {
 
 #[tokio::test]
 async fn the_four_steps_make_a_new_current_key_and_keep_the_old_one_as_previous() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let id = format!("{prefix}signing");
     let old = generate(SecretKind::Signing).unwrap();
-    create(&client, &id, &json!({ "current": old })).await;
+    identity_tests::create_secret(&client, &id, &json!({ "current": old })).await;
     let rotation = Rotation::new(client.clone(), prefix.clone(), REFRESH);
     assert_eq!(rotation.kind_of(&id).await.unwrap(), SecretKind::Signing);
 
@@ -118,13 +103,15 @@ async fn the_four_steps_make_a_new_current_key_and_keep_the_old_one_as_previous(
 
 #[tokio::test]
 async fn a_second_rotation_right_after_the_first_is_refused_and_loses_nothing() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let rotation = Rotation::new(client.clone(), prefix.clone(), REFRESH);
     for kind in SecretKind::ALL {
         let id = rotation.secret_id(kind);
         let first = generate(kind).unwrap();
-        create(&client, &id, &json!({ "current": first })).await;
+        identity_tests::create_secret(&client, &id, &json!({ "current": first })).await;
         rotation.rotate(kind, real_now()).await.unwrap();
         let after_first = current(&client, &id).await;
         assert_eq!(after_first["previous"], first, "{kind:?}");
@@ -159,16 +146,18 @@ async fn a_second_rotation_right_after_the_first_is_refused_and_loses_nothing() 
 
 #[tokio::test]
 async fn tokens_and_cookies_made_before_a_rotation_keep_working_after_it() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let rotation = Rotation::new(client.clone(), prefix.clone(), REFRESH);
-    create(
+    identity_tests::create_secret(
         &client,
         &rotation.secret_id(SecretKind::Signing),
         &json!({ "current": generate(SecretKind::Signing).unwrap() }),
     )
     .await;
-    create(
+    identity_tests::create_secret(
         &client,
         &rotation.secret_id(SecretKind::Cookie),
         &json!({ "current": generate(SecretKind::Cookie).unwrap() }),
@@ -215,12 +204,14 @@ async fn tokens_and_cookies_made_before_a_rotation_keep_working_after_it() {
 
 #[tokio::test]
 async fn the_first_rotation_of_an_empty_secret_makes_its_key() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let rotation = Rotation::new(client.clone(), prefix.clone(), REFRESH);
     // As template.yaml creates the signing and SAML SP secrets: "{}".
     for kind in [SecretKind::Signing, SecretKind::SamlSp] {
-        create(&client, &rotation.secret_id(kind), &json!({})).await;
+        identity_tests::create_secret(&client, &rotation.secret_id(kind), &json!({})).await;
         rotation.rotate(kind, real_now()).await.unwrap();
         let doc = current(&client, &rotation.secret_id(kind)).await;
         assert!(doc["current"].is_object(), "{kind:?}: {doc}");
@@ -233,12 +224,14 @@ async fn the_first_rotation_of_an_empty_secret_makes_its_key() {
 
 #[tokio::test]
 async fn a_pending_document_that_is_not_usable_is_never_made_current() {
-    let Some(client) = client().await else { return };
+    let Some(client) = identity_tests::secretsmanager_client().await else {
+        return;
+    };
     let prefix = prefix();
     let rotation = Rotation::new(client.clone(), prefix.clone(), REFRESH);
     let id = rotation.secret_id(SecretKind::Cookie);
     let before = json!({ "current": generate(SecretKind::Cookie).unwrap() });
-    create(&client, &id, &before).await;
+    identity_tests::create_secret(&client, &id, &before).await;
     // Someone stages a broken document for this rotation's version.
     let token = uuid::Uuid::new_v4().to_string();
     client
@@ -265,7 +258,7 @@ async fn a_pending_document_that_is_not_usable_is_never_made_current() {
         "the current key is untouched"
     );
     // And a secret that is not one of ours is refused by name.
-    create(&client, &format!("{prefix}other"), &json!({})).await;
+    identity_tests::create_secret(&client, &format!("{prefix}other"), &json!({})).await;
     assert!(matches!(
         rotation.kind_of(&format!("{prefix}other")).await,
         Err(RotationError::Refused(_))
