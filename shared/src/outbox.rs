@@ -41,7 +41,7 @@ impl OutboxMessage {
 /// Delivers outbox messages. The default only logs that a message is waiting (never its
 /// body); a deployment plugs in its mail service here.
 #[async_trait]
-pub trait EmailSender: Send + Sync {
+pub trait EmailSender: Send + Sync + std::fmt::Debug {
     async fn send(&self, message: &OutboxMessage) -> Result<(), String>;
 }
 

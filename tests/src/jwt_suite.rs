@@ -174,6 +174,7 @@ pub fn state_on(f: &Fixture) -> AppState {
             Arc::new(EmbeddedSecrets::new(f.store.clone())),
             Duration::from_secs(300),
         )),
+        mail: Arc::new(identity_shared::outbox::LoggingSender),
     }
 }
 

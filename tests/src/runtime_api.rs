@@ -751,6 +751,7 @@ impl LocalAws {
                 Arc::new(SecretsManager::new(sm_client, prefix.clone())),
                 Duration::from_secs(300),
             )),
+            mail: Arc::new(identity_shared::outbox::LoggingSender),
         };
         let env = env_of(&[
             ("IDENTITY_BASE_URL", base_url),

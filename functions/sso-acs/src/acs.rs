@@ -10,7 +10,7 @@ use identity_shared::accounts::Email;
 use identity_shared::crypto;
 use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idps;
-use identity_shared::outbox::{self, LoggingSender};
+use identity_shared::outbox;
 use identity_shared::secrets::CookieKeys;
 use identity_shared::session::{self, SamlSubject};
 use identity_shared::sso::{
@@ -297,7 +297,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         SsoOutcome::SignIn { account, created } => {
             if created {
                 tracing::info!(account_id = %account.id, idp = %idp.id, "account created at first SSO login (pending)");
-                outbox::deliver_newest(store, &LoggingSender, &email).await;
+                outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
             }
             tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
             if request.is_some() {
@@ -326,7 +326,7 @@ as <strong>{email}</strong>.</p><p>If this is not your account, do not continue:
         }
         SsoOutcome::ConfirmByEmail { account } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, "SSO link awaiting the owner's confirmation by email");
-            outbox::deliver_newest(store, &LoggingSender, &email).await;
+            outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
             Ok(page::html(
                 StatusCode::OK,
                 "Check your email",

@@ -7,6 +7,7 @@ pub mod acs;
 pub mod impersonate;
 pub mod link;
 pub mod login;
+pub mod mail;
 pub mod reset;
 pub mod saml;
 pub mod slo;

@@ -11,7 +11,7 @@ use identity_shared::accounts::Email;
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
 };
-use identity_shared::outbox::{self, LoggingSender};
+use identity_shared::outbox;
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
 use identity_shared::secret::SecretString;
 use identity_shared::throttle::{Action, Attempt, Throttling};
@@ -78,7 +78,7 @@ pub async fn send_link(
         .await
         .map_err(Internal::from_display("password reset"))?;
     if sent {
-        outbox::deliver_newest(&state.store, &LoggingSender, &email).await;
+        outbox::deliver_newest(&state.store, state.mail.as_ref(), &email).await;
     }
     Ok(page::html(
         StatusCode::OK,

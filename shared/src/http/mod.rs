@@ -38,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub secrets: Arc<Secrets>,
+    /// Where outbox messages go once written: the log (the default) or a mail service.
+    pub mail: Arc<dyn crate::outbox::EmailSender>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +87,13 @@ impl AppState {
             config: Arc::new(config),
             store,
             secrets,
+            mail: Arc::new(crate::outbox::LoggingSender),
         })
+    }
+
+    /// The same state, handing outbox messages to `mail`.
+    pub fn with_mail(self, mail: Arc<dyn crate::outbox::EmailSender>) -> Self {
+        Self { mail, ..self }
     }
 
     /// The state a Lambda builds during its init phase: configuration from the

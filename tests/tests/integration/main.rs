@@ -11,6 +11,7 @@ mod jwt_log_redaction;
 mod jwt_store_suite;
 mod lambda_runtime_e2e;
 mod log_redaction;
+mod mail_ses;
 mod oauth_authorize;
 mod oauth_common;
 mod oauth_device;

@@ -449,3 +449,39 @@ fn only_the_functions_that_use_a_secret_may_read_it() {
         );
     }
 }
+
+#[test]
+fn only_sso_acs_may_send_mail_and_only_from_the_configured_sender() {
+    let t = template();
+    for (id, f) in functions(&t) {
+        let policies = serde_json::to_string(&f["Properties"]["Policies"]).unwrap();
+        if id != "SsoAcsFunction" {
+            assert!(!policies.contains("ses:"), "{id} may not send mail");
+            continue;
+        }
+        let mail = f["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|p| {
+                let (tag, args) = tagged(p);
+                (tag == "!If" && args[0].as_str() == Some("HasMail")).then_some(args)
+            })
+            .expect("a mail statement, present only with MailFrom");
+        assert!(is_ref(&mail[2], "AWS::NoValue"));
+        let statement = &mail[1]["Statement"][0];
+        assert_eq!(statement["Action"][0].as_str(), Some("ses:SendEmail"));
+        assert_eq!(statement["Action"].as_sequence().unwrap().len(), 1);
+        assert!(is_ref(
+            &statement["Condition"]["StringEquals"]["ses:FromAddress"],
+            "MailFrom"
+        ));
+        let env = &f["Properties"]["Environment"]["Variables"];
+        assert!(is_ref(&env["IDENTITY_MAIL_FROM"], "MailFrom"));
+        assert!(is_ref(
+            &env["IDENTITY_SES_CONFIGURATION_SET"],
+            "SesConfigurationSet"
+        ));
+    }
+    assert_eq!(t["Parameters"]["MailFrom"]["Default"].as_str(), Some(""));
+}
