@@ -131,10 +131,7 @@ async fn serve(listen: SocketAddr, with_dev_idp: bool) -> Result<(), Box<dyn std
     identity_shared::oauth::OAuthSettings::from_env()?;
     let state = AppState::build(config, identity_shared::clock::system()).await?;
     // Mail through SES when IDENTITY_MAIL_FROM is set, as in a deployment; else the outbox.
-    let state = match sso_acs::mail::SesSender::from_env(state.secrets.clone()).await? {
-        Some(ses) => state.with_mail(std::sync::Arc::new(ses)),
-        None => state,
-    };
+    let state = sso_acs::mail::configure(state).await?;
     // Generate (first start) or load the keys now, not on the first request.
     state
         .secrets

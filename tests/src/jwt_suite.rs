@@ -175,6 +175,7 @@ pub fn state_on(f: &Fixture) -> AppState {
             Duration::from_secs(300),
         )),
         mail: Arc::new(identity_shared::outbox::LoggingSender),
+        aws: None,
     }
 }
 

@@ -128,6 +128,23 @@ pub async fn secretsmanager_client() -> Option<aws_sdk_secretsmanager::Client> {
     ))
 }
 
+/// The keys of the Secrets Manager secrets under `prefix`, fetched on every read (refresh 0:
+/// as a function whose refresh interval has passed).
+pub fn fresh_secrets(
+    client: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+) -> identity_shared::secrets::Secrets {
+    identity_shared::secrets::Secrets::new(
+        Arc::new(
+            identity_shared::secrets::secretsmanager::SecretsManager::new(
+                client.clone(),
+                prefix.to_string(),
+            ),
+        ),
+        std::time::Duration::ZERO,
+    )
+}
+
 /// Creates the secret `id` holding the JSON document `doc`.
 pub async fn create_secret(
     client: &aws_sdk_secretsmanager::Client,

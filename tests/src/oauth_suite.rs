@@ -112,6 +112,7 @@ pub fn state_of(f: &Fixture) -> AppState {
         store: f.store.clone(),
         secrets: Arc::new(Secrets::new(source, Duration::from_secs(300))),
         mail: Arc::new(identity_shared::outbox::LoggingSender),
+        aws: None,
     }
 }
 

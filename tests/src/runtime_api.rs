@@ -752,6 +752,7 @@ impl LocalAws {
                 Duration::from_secs(300),
             )),
             mail: Arc::new(identity_shared::outbox::LoggingSender),
+            aws: None,
         };
         let env = env_of(&[
             ("IDENTITY_BASE_URL", base_url),

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::outbox::{EmailSender, OutboxMessage};
 use identity_shared::secrets::Secrets;
@@ -37,24 +38,31 @@ impl SesSender {
             secrets,
         }
     }
+}
 
-    /// The sender the environment asks for: `None` without `IDENTITY_MAIL_FROM`; an error
-    /// when it is not an email address (the process does not start).
-    pub async fn from_env(secrets: Arc<Secrets>) -> Result<Option<Self>, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(from) = var("IDENTITY_MAIL_FROM") else {
-            return Ok(None);
-        };
-        let from = Email::parse(&from)
-            .map_err(|_| format!("IDENTITY_MAIL_FROM is not an email address: {from:?}"))?;
-        let client = Client::new(&identity_shared::aws::sdk_config().await);
-        Ok(Some(Self::new(
-            client,
-            from,
-            var("IDENTITY_SES_CONFIGURATION_SET"),
-            secrets,
-        )))
-    }
+/// The state with the mail the environment asks for: SES from `IDENTITY_MAIL_FROM` when it
+/// is set (its client made from the state's SDK configuration when it has one, sharing its
+/// HTTP client), else the state as it is. An `IDENTITY_MAIL_FROM` that is not an email
+/// address is an error: the process does not start. The sso-acs Lambda and `identity serve`
+/// both start through here.
+pub async fn configure(state: AppState) -> Result<AppState, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(from) = var("IDENTITY_MAIL_FROM") else {
+        return Ok(state);
+    };
+    let from = Email::parse(&from)
+        .map_err(|_| format!("IDENTITY_MAIL_FROM is not an email address: {from:?}"))?;
+    let client = match &state.aws {
+        Some(sdk) => Client::new(sdk),
+        None => Client::new(&identity_shared::aws::sdk_config().await),
+    };
+    let ses = SesSender::new(
+        client,
+        from,
+        var("IDENTITY_SES_CONFIGURATION_SET"),
+        state.secrets.clone(),
+    );
+    Ok(state.with_mail(Arc::new(ses)))
 }
 
 fn content(text: &str) -> Result<Content, String> {

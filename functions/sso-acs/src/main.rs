@@ -12,9 +12,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     sso_acs::saml::self_test()?;
     let state = identity_shared::AppState::for_lambda(sso_acs::WARM).await?;
     state.warm_store(Table::Sessions).await?;
-    let state = match sso_acs::mail::SesSender::from_env(state.secrets.clone()).await? {
-        Some(ses) => state.with_mail(std::sync::Arc::new(ses)),
-        None => state,
-    };
+    let state = sso_acs::mail::configure(state).await?;
     lambda_http::run(sso_acs::app(state)).await
 }

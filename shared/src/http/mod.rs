@@ -40,6 +40,9 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// Where outbox messages go once written: the log (the default) or a mail service.
     pub mail: Arc<dyn crate::outbox::EmailSender>,
+    /// The AWS SDK configuration the store and secrets clients were made from, when a
+    /// backend needed one: further clients (mail) share its HTTP client and credentials.
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,7 @@ impl AppState {
             store,
             secrets,
             mail: Arc::new(crate::outbox::LoggingSender),
+            aws: sdk,
         })
     }
 

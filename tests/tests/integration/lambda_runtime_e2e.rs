@@ -754,20 +754,10 @@ async fn the_rotation_bootstrap_rotates_a_key_step_by_step_and_keeps_the_old_one
             .unwrap_or_else(|e| panic!("{step}: {e}\n{}", f.output()));
     }
     // Read again, as a function does once its refresh interval has passed.
-    let fresh = identity_shared::secrets::Secrets::new(
-        std::sync::Arc::new(
-            identity_shared::secrets::secretsmanager::SecretsManager::new(
-                aws_sdk_secretsmanager::Client::new(
-                    &identity_tests::local_sdk_config(
-                        &identity_tests::secretsmanager_endpoint().unwrap(),
-                    )
-                    .await,
-                ),
-                prefix.clone(),
-            ),
-        ),
-        std::time::Duration::ZERO,
-    );
+    let client = identity_tests::secretsmanager_client()
+        .await
+        .expect("moto, as LocalAws");
+    let fresh = identity_tests::fresh_secrets(&client, &prefix);
     let after = fresh.signing_keys().await.unwrap();
     assert_ne!(
         after.current.kid, before.current.kid,

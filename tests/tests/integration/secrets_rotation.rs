@@ -2,12 +2,10 @@
 //! the four steps of the rotation protocol, a second rotation right after the first (it
 //! loses nothing), and tokens and cookies made before a rotation still accepted after it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use identity_shared::secrets::rotation::{Rotation, RotationError, Step};
-use identity_shared::secrets::secretsmanager::SecretsManager;
-use identity_shared::secrets::{SecretKind, Secrets, generate};
+use identity_shared::secrets::{SecretKind, generate};
 use identity_shared::session::SessionId;
 use identity_shared::tokens::{self, AccessClaims};
 use identity_tests::real_now;
@@ -49,12 +47,12 @@ async fn versions(client: &aws_sdk_secretsmanager::Client, id: &str) -> Vec<(Str
         .collect()
 }
 
-fn secrets(client: &aws_sdk_secretsmanager::Client, prefix: &str) -> Secrets {
-    // Refresh 0: every read fetches, as a process whose interval has passed.
-    Secrets::new(
-        Arc::new(SecretsManager::new(client.clone(), prefix.to_string())),
-        Duration::ZERO,
-    )
+/// Whether a version of `id` is still staged `AWSPENDING`.
+async fn pending_left(client: &aws_sdk_secretsmanager::Client, id: &str) -> bool {
+    versions(client, id)
+        .await
+        .iter()
+        .any(|(_, stages)| stages.iter().any(|s| s == "AWSPENDING"))
 }
 
 #[tokio::test]
@@ -93,10 +91,7 @@ async fn the_four_steps_make_a_new_current_key_and_keep_the_old_one_as_previous(
         .collect();
     assert_eq!(staged, vec![token], "the rotation's version is current");
     assert!(
-        !versions(&client, &id)
-            .await
-            .iter()
-            .any(|(_, stages)| stages.iter().any(|s| s == "AWSPENDING")),
+        !pending_left(&client, &id).await,
         "no version is left pending"
     );
 }
@@ -127,10 +122,7 @@ async fn a_second_rotation_right_after_the_first_is_refused_and_loses_nothing() 
             "{kind:?}: both keys are still there"
         );
         assert!(
-            !versions(&client, &id)
-                .await
-                .iter()
-                .any(|(_, stages)| stages.iter().any(|s| s == "AWSPENDING")),
+            !pending_left(&client, &id).await,
             "{kind:?}: nothing was left pending"
         );
 
@@ -163,7 +155,7 @@ async fn tokens_and_cookies_made_before_a_rotation_keep_working_after_it() {
         &json!({ "current": generate(SecretKind::Cookie).unwrap() }),
     )
     .await;
-    let keys = secrets(&client, &prefix);
+    let keys = identity_tests::fresh_secrets(&client, &prefix);
     let now = real_now();
     let token = tokens::issue(
         &keys.signing_keys().await.unwrap(),
@@ -217,7 +209,7 @@ async fn the_first_rotation_of_an_empty_secret_makes_its_key() {
         assert!(doc["current"].is_object(), "{kind:?}: {doc}");
         assert!(doc.get("previous").is_none(), "{kind:?}");
     }
-    let keys = secrets(&client, &prefix);
+    let keys = identity_tests::fresh_secrets(&client, &prefix);
     keys.signing_keys().await.expect("usable signing keys");
     keys.saml_sp_keys().await.expect("usable SAML SP keys");
 }
