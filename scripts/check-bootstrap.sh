@@ -12,7 +12,8 @@ BOOTSTRAP_MAX_GLIBC="2.34"
 bin=$1
 name=${2:-$(basename "$bin")}
 bad=0
-for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+needed="$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+for lib in $needed; do
     if [[ " $BOOTSTRAP_ALLOWED_NEEDED " != *" $lib "* ]]; then
         echo "$name needs $lib, which provided.al2023 does not have" >&2
         bad=1
@@ -27,4 +28,4 @@ elif [[ "$(printf '%s\n%s\n' "$newest" "$BOOTSTRAP_MAX_GLIBC" | sort -V | tail -
     bad=1
 fi
 ((bad == 0)) || exit 1
-echo "$name: glibc $newest at most, needs only: $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+echo "$name: glibc $newest at most, needs only: $needed"
