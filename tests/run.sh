@@ -28,8 +28,9 @@ set -euo pipefail
 # Settings (extend the lists here)
 # ---------------------------------------------------------------------------------------------
 # Besides the build's own packages (scripts/build-deps.sh): the netns, the portability checks
-# (readelf) and sam's packaging.
-APT_PACKAGES="iproute2 binutils zip procps"
+# (readelf), sam's packaging, and scripts/build-lambda.sh (sam build: Debian's sources of the
+# XML stack, fetched, checked and built).
+APT_PACKAGES="iproute2 binutils zip procps make perl patch xz-utils curl gpgv debian-archive-keyring"
 # The browser journeys (cli/tests/integration/browser.rs): Debian's Chromium and its WebDriver, never a
 # downloaded browser; fonts so that pages render (and screenshot) as people see them.
 BROWSER_APT_PACKAGES="chromium chromium-driver fonts-dejavu-core"
@@ -46,10 +47,9 @@ PY_REQUIREMENTS=(
     "PyJWT[crypto]==2.15.1"
     "cryptography==50.0.2"
     "signxml==5.2.0" # SAML tests: an XML-DSig signer independent of libxmlsec1 (lxml + cryptography)
-    # Deployment checks: `sam validate --lint`, `sam build` (its rust-cargolambda builder runs
-    # cargo-lambda; the functions use the host compiler, not the zig that its wheel brings).
+    # Deployment checks: `sam validate --lint`, `sam build` (its makefile builder runs
+    # scripts/build-lambda.sh, which brings its own zig and cargo-zigbuild).
     "aws-sam-cli==1.170.0"
-    "cargo-lambda==1.9.2"
 )
 SERVICE_START_TIMEOUT="${RUN_SH_SERVICE_TIMEOUT:-60}" # seconds, per service
 # Client-only JIT and the serial GC: DynamoDB Local answers in ~3.5 s instead of ~5 s on 2 cores.
@@ -414,10 +414,12 @@ echo "sam validate --lint"
 offline env PATH="$VENV/bin:$PATH" sam validate --lint
 
 say "sam build"
-# The test command's only release build: cargo-lambda (host compiler, see each function's
-# [package.metadata.lambda.build]) builds the five functions one after the other into the
-# workspace's target/, so they share one set of compiled dependencies.
+# The test command's only release build: scripts/build-lambda.sh (through each function's
+# Makefile) builds the six functions one after the other with zig against glibc 2.34, into the
+# workspace's target/, so they share one set of compiled dependencies. What it fetches (zig,
+# cargo-zigbuild, Debian's sources of the XML stack, which it builds) comes first, online.
 cargo fetch --quiet
+scripts/build-lambda.sh --prepare
 t0=$EPOCHREALTIME
 # A faster release profile than the one `sam deploy` ships (no LTO, parallel codegen): the
 # checks below look at what the bootstraps link and which glibc symbols they need, and the
@@ -429,7 +431,7 @@ offline env PATH="$VENV/bin:$PATH" CARGO_NET_OFFLINE=true \
 echo "sam build took $(elapsed "$t0")s"
 
 say "bootstrap portability (provided.al2023: glibc 2.34, nothing else; scripts/check-bootstrap.sh)"
-# sam build already refused any bootstrap that fails this (scripts/lambda-link); this reports
+# sam build already refused any bootstrap that fails this (scripts/build-lambda.sh); this reports
 # each one's size and what it needs, and that all six were built.
 check_bootstraps() {
     local functions n=0 bad=0 id bin zipdir zipped

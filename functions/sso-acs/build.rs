@@ -15,6 +15,9 @@
 //! - `libicudata.a`, built from `native/icu_stub_data.c`: an empty ICU data package instead
 //!   of the 31 MB one (the algorithmic converters remain; see the C file).
 //!
+//! `scripts/build-lambda.sh` builds the same stack from Debian 12's sources against glibc 2.34
+//! instead, on any host, and names it in `IDENTITY_XML_PREFIX` (below).
+//!
 //! glibc stays dynamic (libc, libm, libgcc_s, ld-linux). `tests/run.sh` checks the result on
 //! every bootstrap: its `NEEDED` libraries and its newest `GLIBC_x.y` symbol version.
 //!
@@ -38,6 +41,9 @@ const SYSTEM_ARCHIVES: &[(&str, &str)] = &[
     ("lzma", "liblzma"),
 ];
 
+/// Set by `scripts/build-lambda.sh`: the prefix of the XML stack it built for Lambda.
+const XML_PREFIX_VAR: &str = "IDENTITY_XML_PREFIX";
+
 const APT_HINT: &str = "apt-get install pkg-config libxmlsec1-dev libxml2-dev libssl-dev libicu-dev zlib1g-dev liblzma-dev (tests/run.sh does)";
 
 fn main() {
@@ -49,6 +55,23 @@ fn main() {
 
     println!("cargo:rerun-if-changed=native/dsig_verify.c");
     dsig_verify();
+
+    println!("cargo:rerun-if-env-changed={XML_PREFIX_VAR}");
+    if let Some(prefix) = env::var_os(XML_PREFIX_VAR) {
+        // scripts/build-lambda.sh: libxml2, libxmlsec1 and OpenSSL built from Debian 12's
+        // sources against glibc 2.34, static only, without ICU, XSLT, zlib or liblzma.
+        // pkg-config (PKG_CONFIG_LIBDIR) and openssl-sys (OPENSSL_DIR) find them there;
+        // the folder holds no shared library, so every `-l` resolves to its archive.
+        let lib = Path::new(&prefix).join("lib");
+        if !lib.join("libxmlsec1.a").is_file() {
+            panic!(
+                "{XML_PREFIX_VAR}={}: no lib/libxmlsec1.a there",
+                lib.display()
+            );
+        }
+        println!("cargo:rustc-link-search=native={}", lib.display());
+        return;
+    }
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();

@@ -54,7 +54,8 @@ fn resources(template: &str) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
     pub logical_id: String,
-    /// Its `BuildProperties: Binary` (the crate's bin, e.g. `sso-acs`).
+    /// Its crate and that crate's bin (e.g. `sso-acs`): the folder `CodeUri` names, which
+    /// `scripts/lambda.mk` builds.
     pub binary: String,
     /// Its `CodeUri`.
     pub code_uri: String,
@@ -77,10 +78,10 @@ pub fn functions(template: &str) -> Vec<Function> {
             if !b.contains("Type: AWS::Serverless::Function") {
                 return None;
             }
+            let code_uri = value_of(&b, "CodeUri").unwrap_or_else(|| panic!("{id}: no CodeUri"));
             Some(Function {
-                binary: value_of(&b, "Binary")
-                    .unwrap_or_else(|| panic!("{id}: no BuildProperties Binary")),
-                code_uri: value_of(&b, "CodeUri").unwrap_or_else(|| panic!("{id}: no CodeUri")),
+                binary: code_uri.rsplit('/').next().unwrap_or_default().to_string(),
+                code_uri,
                 logical_id: id,
             })
         })
