@@ -50,7 +50,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -59,7 +59,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(store: &std::path::Path, port: u16) -> Server {
+pub(crate) fn serve(store: &std::path::Path, port: u16) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("IDENTITY_STORE", format!("embedded:{}", store.display()))

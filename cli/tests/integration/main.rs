@@ -34,5 +34,6 @@ mod admin_org;
 mod browser;
 mod cli;
 mod cli_user;
+mod limits;
 mod oauth_admin;
 mod pty;

@@ -7,6 +7,9 @@
 
 use std::collections::HashMap;
 
+/// Most parameters in one form or query: our largest form has about fifteen.
+pub const MAX_FIELDS: usize = 100;
+
 /// Why form text was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldsError {
@@ -14,10 +17,15 @@ pub enum FieldsError {
     Unreadable,
     /// This name appears more than once.
     Repeated(String),
+    /// More than [`MAX_FIELDS`] parameters.
+    TooMany,
 }
 
-/// The pairs, in order, repeats kept.
+/// The pairs, in order, repeats kept; counted before any is decoded.
 pub fn read_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, FieldsError> {
+    if raw.split(|b| *b == b'&').filter(|p| !p.is_empty()).count() > MAX_FIELDS {
+        return Err(FieldsError::TooMany);
+    }
     serde_urlencoded::from_bytes(raw).map_err(|_| FieldsError::Unreadable)
 }
 
@@ -115,5 +123,20 @@ mod tests {
         assert_eq!(decode_component("%4"), None);
         assert_eq!(decode_component("%FF"), None, "not UTF-8");
         assert_eq!(decode_component("100%25").as_deref(), Some("100%"));
+    }
+
+    #[test]
+    fn more_than_max_fields_parameters_are_refused_before_decoding() {
+        let at: Vec<String> = (0..MAX_FIELDS).map(|i| format!("p{i}=v")).collect();
+        assert_eq!(
+            read_pairs(at.join("&").as_bytes()).unwrap().len(),
+            MAX_FIELDS
+        );
+        let over = format!("{}&extra=1", at.join("&"));
+        assert_eq!(read_pairs(over.as_bytes()), Err(FieldsError::TooMany));
+        assert_eq!(read_unique(over.as_bytes()), Err(FieldsError::TooMany));
+        // Empty pieces (`a=1&&&b=2`) are not parameters.
+        let sparse = format!("{}{}", "&".repeat(10 * MAX_FIELDS), at.join("&"));
+        assert_eq!(read_pairs(sparse.as_bytes()).unwrap().len(), MAX_FIELDS);
     }
 }

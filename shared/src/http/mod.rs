@@ -7,6 +7,7 @@ pub mod error;
 pub mod fields;
 pub mod form;
 pub mod impersonation;
+pub mod limits;
 pub mod oauth;
 pub mod page;
 pub mod plumbing;

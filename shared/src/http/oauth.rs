@@ -157,6 +157,10 @@ pub fn parse_unique_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthEr
         super::fields::FieldsError::Repeated(k) => {
             OAuthError::invalid_request(format!("parameter {k} is repeated"))
         }
+        super::fields::FieldsError::TooMany => OAuthError::invalid_request(format!(
+            "more than {} parameters",
+            super::fields::MAX_FIELDS
+        )),
     })?;
     out.retain(|_, v| !v.is_empty());
     Ok(out)

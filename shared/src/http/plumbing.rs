@@ -1,6 +1,6 @@
 //! The layers every router gets: a request id on every log line, one access-log line per
-//! request (method, route template, status, time: never the query, body or cookies), and
-//! the security headers every response should carry.
+//! request (method, route template, status, time: never the query, body or cookies), the
+//! request size limits (`limits`), and the security headers every response should carry.
 
 use std::time::Instant;
 
@@ -11,12 +11,13 @@ use axum::response::Response;
 use http::{HeaderValue, header};
 use tracing::Instrument;
 
-/// Wraps a router with the shared layers.
 /// Wraps a router with the shared layers and the JSON 404 for unknown routes. Apply it once,
 /// to the finished router (`identity serve` merges every function's routes first).
 pub fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
         .fallback(not_found)
+        .layer(super::limits::body_limit())
+        .layer(axum::middleware::from_fn(super::limits::limits))
         .layer(axum::middleware::from_fn(request_context))
 }
 

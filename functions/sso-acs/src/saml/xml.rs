@@ -18,6 +18,10 @@ pub const MAX_XML_BYTES: usize = 256 * 1024;
 /// Largest element count read: far above any real response, well below a parser bomb.
 const MAX_NODES: u32 = 50_000;
 
+/// Deepest element nesting read. A signed response nests about ten deep, metadata about
+/// eight; libxml2 (which xmlsec parses with) allows 256.
+pub const MAX_DEPTH: usize = 48;
+
 /// Standard base64, padding optional (the POST binding's encoding); whitespace is removed
 /// before decoding.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -117,10 +121,22 @@ pub(crate) fn parse(xml: &str) -> Result<Document<'_>, Refusal> {
         nodes_limit: MAX_NODES,
         ..ParsingOptions::default()
     };
-    Document::parse_with_options(xml, options).map_err(|e| match e {
+    let doc = Document::parse_with_options(xml, options).map_err(|e| match e {
         roxmltree::Error::DtdDetected => Refusal::Doctype,
         _ => Refusal::Malformed,
-    })
+    })?;
+    // Depth, in one pass in document order (a parent before its children), before anything
+    // walks the tree or hands the text to libxml2.
+    let mut depths = vec![0usize; doc.descendants().count() + 1];
+    for node in doc.descendants() {
+        let parent = node.parent().map_or(0, |p| depths[p.id().get_usize()]);
+        let depth = parent + usize::from(node.is_element());
+        if depth > MAX_DEPTH {
+            return Err(Refusal::Malformed);
+        }
+        depths[node.id().get_usize()] = depth;
+    }
+    Ok(doc)
 }
 
 /// An element with this namespace and local name.
@@ -252,6 +268,19 @@ mod tests {
         ] {
             assert!(decode_post(&b64(ok.as_bytes())).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn nesting_deeper_than_max_depth_is_refused() {
+        let nest = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(parse(&nest(MAX_DEPTH)).is_ok());
+        assert!(matches!(
+            parse(&nest(MAX_DEPTH + 1)),
+            Err(Refusal::Malformed)
+        ));
+        let deep = b64(nest(10_000).as_bytes());
+        let text = decode_post(&deep).unwrap();
+        assert!(matches!(parse(&text), Err(Refusal::Malformed)));
     }
 
     #[test]
