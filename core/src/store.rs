@@ -180,7 +180,7 @@ pub enum Cond {
     Version(i64),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Put {
         table: Table,

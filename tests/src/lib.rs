@@ -8,6 +8,7 @@
 //! set by hand for a quick loop, turns those failures into "skipped" lines.
 
 pub mod addon_suite;
+pub mod faults;
 pub mod jwt_suite;
 pub mod oauth_suite;
 pub mod org_suite;

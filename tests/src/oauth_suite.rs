@@ -21,7 +21,7 @@ use identity_shared::oauth::{
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::Secrets;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
-use identity_shared::store::Table;
+use identity_shared::store::{StoreError, Table};
 use tower::ServiceExt;
 
 use crate::Fixture;
@@ -258,14 +258,29 @@ pub async fn code_is_taken_once_by_200_racers(f: &Fixture) {
     for _ in 0..RACERS {
         let (store, code) = (f.store.clone(), code.expose_secret().to_string());
         let client_id = client.client_id.clone();
+        let now = f.clock_now();
         tasks.push(tokio::spawn(async move {
-            store.redeem_code(&code, &client_id).await
+            // As the token endpoint does: look up, then spend with the spent record.
+            let Redemption::Found {
+                code_hash,
+                grant,
+                take,
+            } = store.look_up_code(&code, &client_id).await.unwrap()
+            else {
+                return None;
+            };
+            let spent = spent_op(&code_hash, &grant.gid, &client_id, now).unwrap();
+            match store.write(vec![*take, spent]).await {
+                Ok(()) => Some(grant.gid),
+                Err(StoreError::Conflict) => None,
+                Err(e) => panic!("{e}"),
+            }
         }));
     }
     let mut taken = 0;
     for t in tasks {
-        if let Redemption::Taken { grant, .. } = t.await.unwrap().unwrap() {
-            assert_eq!(grant.gid, g.gid);
+        if let Some(gid) = t.await.unwrap() {
+            assert_eq!(gid, g.gid);
             taken += 1;
         }
     }
@@ -286,15 +301,20 @@ async fn exchanged_code(
         .issue_code(&code_grant(client, g, now))
         .await
         .unwrap();
-    let Redemption::Taken { code_hash, .. } = f
+    let Redemption::Found {
+        code_hash, take, ..
+    } = f
         .store
-        .redeem_code(code.expose_secret(), &client.client_id)
+        .look_up_code(code.expose_secret(), &client.client_id)
         .await
         .unwrap()
     else {
-        panic!("first use takes the code")
+        panic!("first use finds the code")
     };
-    let mut ops = vec![spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap()];
+    let mut ops = vec![
+        *take,
+        spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
+    ];
     ops.extend(issued);
     f.store.write(ops).await.unwrap();
     code
@@ -315,7 +335,7 @@ pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     f.clock.advance(5);
     assert_eq!(
         f.store
-            .redeem_code(code.expose_secret(), &client.client_id)
+            .look_up_code(code.expose_secret(), &client.client_id)
             .await
             .unwrap(),
         Redemption::Reused {
@@ -342,7 +362,7 @@ pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
     let code = exchanged_code(f, &client, &g, vec![]).await;
     assert_eq!(
         f.store
-            .redeem_code(code.expose_secret(), &other.client_id)
+            .look_up_code(code.expose_secret(), &other.client_id)
             .await
             .unwrap(),
         Redemption::Invalid
@@ -351,7 +371,7 @@ pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
     // Its own client presenting it again is a reuse, as before.
     assert_eq!(
         f.store
-            .redeem_code(code.expose_secret(), &client.client_id)
+            .look_up_code(code.expose_secret(), &client.client_id)
             .await
             .unwrap(),
         Redemption::Reused {
@@ -371,14 +391,14 @@ pub async fn expired_unredeemed_code_is_invalid_and_revokes_nothing(f: &Fixture)
     f.clock.advance(identity_shared::oauth::CODE_TTL_SECS);
     assert_eq!(
         f.store
-            .redeem_code(code.expose_secret(), &client.client_id)
+            .look_up_code(code.expose_secret(), &client.client_id)
             .await
             .unwrap(),
         Redemption::Invalid
     );
     assert_eq!(
         f.store
-            .redeem_code("never-issued", &client.client_id)
+            .look_up_code("never-issued", &client.client_id)
             .await
             .unwrap(),
         Redemption::Invalid

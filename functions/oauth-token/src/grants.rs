@@ -13,6 +13,7 @@ use identity_shared::oauth::refresh::{Rotation, new_refresh_token};
 use identity_shared::oauth::{
     AuthCodes, Grants, OAuthClient, OAuthSettings, Redemption, RefreshOutcome, RefreshTokens,
 };
+use identity_shared::store::StoreError;
 use identity_shared::tokens::AccessClaims;
 
 use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
@@ -58,8 +59,10 @@ async fn dispatch(
     }
 }
 
-/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): the code is taken first, so whatever fails
-/// after that, it cannot be tried again.
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6). The code is spent in the same write that
+/// records its tokens, so a failure anywhere leaves it either unspent with no tokens (the
+/// client may try again) or spent with its tokens; an exchange that is refused spends it
+/// alone, so a wrong verifier cannot be tried twice.
 async fn authorization_code(
     state: &AppState,
     client: &OAuthClient,
@@ -71,22 +74,17 @@ async fn authorization_code(
     let keys = signing_keys(state).await?;
     let store = &state.store;
     let redemption = store
-        .redeem_code(code, &client.client_id)
+        .look_up_code(code, &client.client_id)
         .await
-        .map_err(|e| OAuthError::internal("code redeem", e))?;
-    let (code_hash, c) = match redemption {
-        Redemption::Taken { code_hash, grant } => (code_hash, grant),
-        Redemption::Reused { gid } => {
-            tracing::warn!(client_id = %client.client_id, gid = %gid, "authorization code used twice: its grant is revoked");
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used; the tokens issued for it are revoked",
-            ));
-        }
-        Redemption::Invalid => {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid, expired or already used",
-            ));
-        }
+        .map_err(|e| OAuthError::internal("code lookup", e))?;
+    let (code_hash, c, take) = match redemption {
+        Redemption::Found {
+            code_hash,
+            grant,
+            take,
+        } => (code_hash, grant, take),
+        Redemption::Reused { gid } => return Err(reused(client, &gid)),
+        Redemption::Invalid => return Err(invalid_code()),
     };
     let grant = store
         .grant(&c.gid)
@@ -101,19 +99,42 @@ async fn authorization_code(
         account_id,
         grant,
         scopes,
-    } = code::exchange(presented, &c, grant).map_err(|r| match r {
-        code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
-        r => OAuthError::invalid_grant(r.description()),
-    })?;
+    } = match code::exchange(presented, &c, grant) {
+        Ok(issue) => issue,
+        Err(r) => {
+            match store.write(vec![*take]).await {
+                // Spent now, or by a concurrent request: either way it cannot be tried again.
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(OAuthError::internal("code spend", e)),
+            }
+            return Err(match r {
+                code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
+                r => OAuthError::invalid_grant(r.description()),
+            });
+        }
+    };
     let now = state.now();
     let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
         .map_err(|e| OAuthError::internal("refresh token", e))?;
     let spent = spent_op(&code_hash, &grant.gid, &client.client_id, now)
         .map_err(|e| OAuthError::internal("spent code", e))?;
-    store
-        .write(vec![spent, put_refresh])
-        .await
-        .map_err(|e| OAuthError::internal("token records", e))?;
+    match store.write(vec![*take, spent, put_refresh]).await {
+        Ok(()) => {}
+        // A concurrent request with the same code spent it first: this is a second use.
+        Err(StoreError::Conflict) => {
+            return Err(
+                match store
+                    .look_up_code(code, &client.client_id)
+                    .await
+                    .map_err(|e| OAuthError::internal("code lookup", e))?
+                {
+                    Redemption::Reused { gid } => reused(client, &gid),
+                    _ => invalid_code(),
+                },
+            );
+        }
+        Err(e) => return Err(OAuthError::internal("token records", e)),
+    }
     let claims = AccessClaims::new(
         &state.config.base_url,
         &account_id,
@@ -125,6 +146,17 @@ async fn authorization_code(
     let access = sign(&keys, &claims)?;
     tracing::info!(client_id = %client.client_id, gid = %grant.gid, "authorization code exchanged");
     Ok(issued(access, &scopes, Some(refresh)))
+}
+
+fn reused(client: &OAuthClient, gid: &str) -> OAuthError {
+    tracing::warn!(client_id = %client.client_id, gid = %gid, "authorization code used twice: its grant is revoked");
+    OAuthError::invalid_grant(
+        "the authorization code was already used; the tokens issued for it are revoked",
+    )
+}
+
+fn invalid_code() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
 }
 
 /// RFC 6749 §6, rotating: the presented token is spent, its successor returned.

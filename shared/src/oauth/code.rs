@@ -1,9 +1,10 @@
 //! Authorization codes: 256 random bits, stored as their SHA-256 under the single-use kind
 //! `oauth-code` for [`CODE_TTL_SECS`], bound to the client, redirect URI, PKCE challenge,
-//! account, scopes and grant. Redeeming takes the code (a conditional delete: exactly one
-//! caller wins) and, when the exchange succeeds, writes a "spent" record naming the grant
-//! together with the refresh token, so a second use of the code finds the grant and
-//! revokes every token the first use issued.
+//! account, scopes and grant. Redeeming looks the code up; the token endpoint then takes it
+//! (a conditional delete: exactly one caller wins) in the same write as the "spent" record
+//! naming the grant and the refresh token, so the code is spent if and only if its tokens
+//! exist, and a second use of the code finds the grant and revokes every token the first use
+//! issued. A code presented with the wrong client, redirect URI or verifier is taken alone.
 
 use async_trait::async_trait;
 
@@ -11,21 +12,26 @@ use super::CODE_TTL_SECS;
 use super::grant::Grants;
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{SingleUse, Store, StoreError, Table};
+use crate::store::{Op, SingleUse, Store, StoreError, Table};
 pub use identity_core::code::{
     CodeGrant, Issue, Presented, Refusal, Spent, exchange, spent_op, spent_pk,
 };
 
 const KIND: &str = "oauth-code";
 
-/// What redeeming a presented code found.
+/// What looking up a presented code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    /// This caller took the code; nobody else can.
-    Taken { code_hash: String, grant: CodeGrant },
+    /// The code is live. `take` spends it: in the write that records its tokens, or alone
+    /// when the exchange is refused. Of concurrent writes carrying it, exactly one succeeds.
+    Found {
+        code_hash: String,
+        grant: CodeGrant,
+        take: Box<Op>,
+    },
     /// The code was redeemed before: its grant (the tokens of its first use) was revoked.
     Reused { gid: String },
-    /// Unknown, expired, or taken by a concurrent caller whose exchange has not finished.
+    /// Unknown, expired, or spent without tokens (its exchange was refused).
     Invalid,
 }
 
@@ -39,11 +45,11 @@ pub trait AuthCodes {
     /// Stores a new code for [`CODE_TTL_SECS`] and returns it (the only time it exists
     /// outside the client).
     async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError>;
-    /// Takes the code. A code taken before and successfully redeemed, presented again by
-    /// the client it was issued to, is a reuse: its grant is revoked here. Presented by
-    /// anyone else (it leaked: browser history, logs), it is merely invalid and revokes
-    /// nothing, so a spent code is no weapon against its owner.
-    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
+    /// Looks the code up. A code redeemed before, presented again by the client it was
+    /// issued to, is a reuse: its grant is revoked here. Presented by anyone else (it
+    /// leaked: browser history, logs), it is merely invalid and revokes nothing, so a spent
+    /// code is no weapon against its owner.
+    async fn look_up_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
 }
 
 #[async_trait]
@@ -62,18 +68,19 @@ impl AuthCodes for Store {
         Ok(code)
     }
 
-    async fn redeem_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
+    async fn look_up_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
         // Codes we issue are 43 characters; anything far off is not worth a lookup.
         if code.is_empty() || code.len() > 256 {
             return Ok(Redemption::Invalid);
         }
         let hash = code_hash(code);
-        if let Some(body) = self.take_single_use(KIND, &hash).await? {
+        if let Some((body, take)) = self.peek_single_use(KIND, &hash).await? {
             let grant: CodeGrant = serde_json::from_value(body)
                 .map_err(|e| crate::store::serde_failure("code record", &e))?;
-            return Ok(Redemption::Taken {
+            return Ok(Redemption::Found {
                 code_hash: hash,
                 grant,
+                take: Box::new(take),
             });
         }
         match self

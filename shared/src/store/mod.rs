@@ -287,6 +287,15 @@ pub trait SingleUse {
         kind: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The value stored under `kind`/`key`, without taking it, and the operation that takes
+    /// it ([`Op::Delete`] on the version read): for a caller that takes it in the same write
+    /// as what it makes with it, so a failure between the two cannot spend it for nothing.
+    /// Of concurrent writes carrying that operation, exactly one succeeds.
+    async fn peek_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<(serde_json::Value, Op)>, StoreError>;
     /// Records that `kind`/`key` has been seen, until `expires_at`. `true` for exactly one
     /// caller; `false` for every later (or concurrent) one while the record lives.
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError>;
@@ -323,6 +332,24 @@ impl SingleUse for Store {
             .await?
             .map(|i| i.parse())
             .transpose()
+    }
+
+    async fn peek_single_use(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<(serde_json::Value, Op)>, StoreError> {
+        let pk = once_pk(kind, key);
+        let Some(item) = self.get_item(Table::Once, &pk, "once").await? else {
+            return Ok(None);
+        };
+        let take = Op::Delete {
+            table: Table::Once,
+            pk,
+            sk: "once".into(),
+            cond: Cond::Version(item.version),
+        };
+        Ok(Some((item.parse()?, take)))
     }
 
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {

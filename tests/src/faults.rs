@@ -1,0 +1,184 @@
+//! Fault injection at the store boundary: a [`Backend`] that passes every call to the real one
+//! except those the test tells it to fail, the way DynamoDB fails in production once the
+//! SDK's own retries are spent: throttled, timed out, an internal error, or (the hard one)
+//! the write happened but its answer was lost.
+//!
+//! A test runs a flow once without faults to count its mutating calls ([`Faulty::mutations`]),
+//! then once per mutating call with a fault there ([`Faulty::fail_mutation`]), and checks
+//! that the store holds either the state before the flow or the state after it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use identity_shared::store::{Backend, Item, Op, StoreError, Table};
+
+/// How a call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Refused before doing anything (DynamoDB's throttling, after the SDK's retries).
+    Throttled,
+    /// No answer in time; nothing was done.
+    Timeout,
+    /// A 500 from the service; nothing was done.
+    Internal,
+    /// Done, but the answer never arrived.
+    LostAnswer,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 4] = [
+        Fault::Throttled,
+        Fault::Timeout,
+        Fault::Internal,
+        Fault::LostAnswer,
+    ];
+
+    fn error(self) -> StoreError {
+        StoreError::Unavailable(
+            match self {
+                Fault::Throttled => "injected: throttled (ProvisionedThroughputExceeded)",
+                Fault::Timeout => "injected: operation timed out",
+                Fault::Internal => "injected: InternalServerError",
+                Fault::LostAnswer => "injected: the write happened, its answer was lost",
+            }
+            .into(),
+        )
+    }
+}
+
+/// The wrapper. Reads always pass; the mutating calls (`write`, `take`, `add`) are counted
+/// from zero, and the one numbered by [`Faulty::fail_mutation`] fails.
+pub struct Faulty {
+    inner: Arc<dyn Backend>,
+    mutations: AtomicUsize,
+    /// `usize::MAX` for none; else the mutating call to fail, and how (`fault`).
+    target: AtomicUsize,
+    fault: std::sync::Mutex<Fault>,
+}
+
+impl Faulty {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
+        Self {
+            inner,
+            mutations: AtomicUsize::new(0),
+            target: AtomicUsize::new(usize::MAX),
+            fault: std::sync::Mutex::new(Fault::Internal),
+        }
+    }
+
+    /// Mutating calls seen since the last [`Faulty::reset`].
+    pub fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+
+    /// Counts from zero again, with no fault planned.
+    pub fn reset(&self) {
+        self.mutations.store(0, Ordering::SeqCst);
+        self.target.store(usize::MAX, Ordering::SeqCst);
+    }
+
+    /// Counts from zero again; mutating call number `n` fails with `fault`.
+    pub fn fail_mutation(&self, n: usize, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+        self.mutations.store(0, Ordering::SeqCst);
+        self.target.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether this mutating call is the one to fail, and how.
+    fn planned(&self) -> Option<Fault> {
+        let n = self.mutations.fetch_add(1, Ordering::SeqCst);
+        (n == self.target.load(Ordering::SeqCst)).then(|| *self.fault.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl Backend for Faulty {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn get(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError> {
+        self.inner.get(table, pk, sk, now).await
+    }
+
+    async fn query(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.inner.query(table, pk, sk_prefix, now).await
+    }
+
+    async fn query_newest(
+        &self,
+        table: Table,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.inner
+            .query_newest(table, pk, sk_prefix, limit, now)
+            .await
+    }
+
+    async fn add(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        match self.planned() {
+            None => self.inner.add(table, pk, sk, by, expires_at, now).await,
+            Some(Fault::LostAnswer) => {
+                self.inner.add(table, pk, sk, by, expires_at, now).await?;
+                Err(Fault::LostAnswer.error())
+            }
+            Some(f) => Err(f.error()),
+        }
+    }
+
+    async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {
+        self.inner.scan(table, now).await
+    }
+
+    async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError> {
+        match self.planned() {
+            None => self.inner.write(ops, now).await,
+            Some(Fault::LostAnswer) => {
+                self.inner.write(ops, now).await?;
+                Err(Fault::LostAnswer.error())
+            }
+            Some(f) => Err(f.error()),
+        }
+    }
+
+    async fn take(
+        &self,
+        table: Table,
+        pk: &str,
+        sk: &str,
+        now: i64,
+    ) -> Result<Option<Item>, StoreError> {
+        match self.planned() {
+            None => self.inner.take(table, pk, sk, now).await,
+            Some(Fault::LostAnswer) => {
+                self.inner.take(table, pk, sk, now).await?;
+                Err(Fault::LostAnswer.error())
+            }
+            Some(f) => Err(f.error()),
+        }
+    }
+}
