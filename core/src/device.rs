@@ -56,11 +56,14 @@ pub enum Poll {
     Expired,
     /// Unknown device code, or another client's.
     Invalid,
-    /// Approved, and this caller took it: issue the tokens.
+    /// Approved. `take` spends the request: in the write that records the tokens, so the
+    /// request is spent if and only if they exist; of concurrent writes carrying it, exactly
+    /// one succeeds.
     Approved {
         account_id: AccountId,
         gid: GrantId,
         scope: String,
+        take: Box<Op>,
     },
 }
 
@@ -82,18 +85,16 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
 /// What a poll comes to before the store has its say.
 #[derive(Debug, Clone)]
 pub enum PollDecision {
-    /// The answer, with nothing to write.
+    /// The answer, with nothing to write now (an approval carries the write that spends it).
     Answer(Poll),
-    /// Approved: delete the record under its version (exactly one poller wins, and gets
-    /// `approved`; a lost race is `Invalid`).
-    Take { op: Op, approved: Poll },
     /// Pending: record this poll (and the slower pace when `slow_down`) under the record's
     /// version; a lost race means another poll came at the same time, which is too fast.
     Pace { op: Op, slow_down: bool },
 }
 
 /// The rule of a poll (RFC 8628 §3.4, §3.5): another client's or an unknown code is
-/// invalid; past its expiry it is expired; denied is denied; approved is taken once;
+/// invalid; past its expiry it is expired; denied is denied; approved is taken once (by the
+/// write that records the tokens);
 /// pending is paced: polling again within the interval is `slow_down`, and the interval
 /// grows by 5 seconds each time.
 pub fn poll(
@@ -112,19 +113,17 @@ pub fn poll(
     }
     match &current.state {
         DeviceState::Denied => Ok(PollDecision::Answer(Poll::Denied)),
-        DeviceState::Approved { account_id, gid } => Ok(PollDecision::Take {
-            op: Op::Delete {
+        DeviceState::Approved { account_id, gid } => Ok(PollDecision::Answer(Poll::Approved {
+            account_id: account_id.clone(),
+            gid: gid.clone(),
+            scope: current.scope.clone(),
+            take: Box::new(Op::Delete {
                 table: Table::OAuth,
                 pk: device_pk(&current.device_hash),
                 sk: "device".into(),
                 cond: Cond::Version(current.version),
-            },
-            approved: Poll::Approved {
-                account_id: account_id.clone(),
-                gid: gid.clone(),
-                scope: current.scope.clone(),
-            },
-        }),
+            }),
+        })),
         DeviceState::Pending => {
             let slow_down = current
                 .last_poll_at
@@ -213,19 +212,21 @@ mod tests {
             },
             None,
         );
-        let PollDecision::Take { op, approved } = poll(Some(&r), "cli", 10).unwrap() else {
-            panic!("take")
+        let PollDecision::Answer(Poll::Approved {
+            account_id,
+            gid,
+            scope,
+            take,
+        }) = poll(Some(&r), "cli", 10).unwrap()
+        else {
+            panic!("approved")
         };
         assert!(
-            matches!(op, Op::Delete { cond: Cond::Version(3), ref pk, .. } if pk == "device#h")
+            matches!(*take, Op::Delete { cond: Cond::Version(3), ref pk, .. } if pk == "device#h")
         );
         assert_eq!(
-            approved,
-            Poll::Approved {
-                account_id: "a".into(),
-                gid: "g".into(),
-                scope: "identity".into()
-            }
+            (account_id, gid, scope),
+            ("a".into(), "g".into(), "identity".to_string())
         );
     }
 

@@ -12,6 +12,7 @@ use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store, parse_u
 use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Poll};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, OAuthClient, Scopes};
+use identity_shared::store::StoreError;
 use identity_shared::tokens::AccessClaims;
 
 use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
@@ -70,6 +71,10 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
 }
 
 /// The token endpoint's device_code grant (RFC 8628 §3.4–3.5).
+fn already_used() -> OAuthError {
+    OAuthError::invalid_grant("the device code is invalid, already used, or another client's")
+}
+
 pub async fn token(
     state: &AppState,
     client: &OAuthClient,
@@ -83,12 +88,13 @@ pub async fn token(
         .await
         .map_err(|e| OAuthError::internal("device poll", e))?;
     let pending = |code, text: &str| Err(OAuthError::new(code, text));
-    let (account_id, gid, scope) = match poll {
+    let (account_id, gid, scope, take) = match poll {
         Poll::Approved {
             account_id,
             gid,
             scope,
-        } => (account_id, gid, scope),
+            take,
+        } => (account_id, gid, scope, take),
         Poll::Pending => {
             return pending(
                 OAuthErrorCode::AuthorizationPending,
@@ -102,11 +108,7 @@ pub async fn token(
         Poll::Expired => {
             return pending(OAuthErrorCode::ExpiredToken, "the device code has expired");
         }
-        Poll::Invalid => {
-            return Err(OAuthError::invalid_grant(
-                "the device code is invalid, already used, or another client's",
-            ));
-        }
+        Poll::Invalid => return Err(already_used()),
     };
     let grant = match state
         .store
@@ -115,17 +117,27 @@ pub async fn token(
         .map_err(|e| OAuthError::internal("grant read", e))?
     {
         Some(g) if g.serves(&client.client_id) => g,
-        _ => return Err(OAuthError::invalid_grant("the authorization was revoked")),
+        _ => {
+            // Spent all the same: a revoked authorization is not asked about again.
+            return match state.store.write(vec![*take]).await {
+                Ok(()) | Err(StoreError::Conflict) => {
+                    Err(OAuthError::invalid_grant("the authorization was revoked"))
+                }
+                Err(e) => Err(OAuthError::internal("device spend", e)),
+            };
+        }
     };
     let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;
     let now = state.now();
     let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
         .map_err(|e| OAuthError::internal("refresh token", e))?;
-    state
-        .store
-        .write(vec![put_refresh])
-        .await
-        .map_err(|e| OAuthError::internal("token records", e))?;
+    // The request is spent in the same write as the refresh token: exactly one poller
+    // succeeds, and a failure leaves the approval to be polled again.
+    match state.store.write(vec![*take, put_refresh]).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(already_used()),
+        Err(e) => return Err(OAuthError::internal("token records", e)),
+    }
     let claims = AccessClaims::new(
         &state.config.base_url,
         &account_id,

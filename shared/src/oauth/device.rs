@@ -57,7 +57,8 @@ pub trait DeviceRequests {
         request: &DeviceRequest,
         state: DeviceState,
     ) -> Result<bool, StoreError>;
-    /// A device's poll (RFC 8628 §3.4), pacing included.
+    /// A device's poll (RFC 8628 §3.4), pacing included. An approval is not spent here: its
+    /// `take` goes into the write that records the tokens.
     async fn poll_device(&self, device_code: &str, client_id: &str) -> Result<Poll, StoreError>;
 }
 
@@ -158,12 +159,6 @@ impl DeviceRequests for Store {
         let current = read(self, &hash).await?;
         match poll(current.as_ref(), client_id, self.now())? {
             PollDecision::Answer(answer) => Ok(answer),
-            PollDecision::Take { op, approved } => match self.write(vec![op]).await {
-                // The exchange: exactly one poller deletes the approved record.
-                Ok(()) => Ok(approved),
-                Err(StoreError::Conflict) => Ok(Poll::Invalid),
-                Err(e) => Err(e),
-            },
             PollDecision::Pace { op, slow_down } => match self.write(vec![op]).await {
                 Ok(()) if !slow_down => Ok(Poll::Pending),
                 // A concurrent poll moved the record: that is polling too fast.

@@ -163,3 +163,97 @@ async fn a_refresh_rotation_leaves_the_old_token_or_its_successor() {
         }
     }
 }
+
+/// A device code its person has approved (RFC 8628), for `c`, on a live grant.
+async fn approved_device_code(env: &Env, c: &TestClient, account_id: &str) -> String {
+    use identity_shared::oauth::device::{DeviceRequests, DeviceState};
+    use identity_shared::oauth::{Grants, Scopes};
+    let store = &env.state.store;
+    let grant = store
+        .grant_for(account_id, &c.id, &Scopes::parse("identity").unwrap())
+        .await
+        .unwrap();
+    let (code, request) = store.start_device_request(&c.id, "identity").await.unwrap();
+    let found = store
+        .device_request_by_user_code(&request.user_code)
+        .await
+        .unwrap()
+        .unwrap();
+    let approved = DeviceState::Approved {
+        account_id: account_id.into(),
+        gid: grant.gid.clone(),
+    };
+    assert!(store.answer_device_request(&found, approved).await.unwrap());
+    code.expose_secret().to_string()
+}
+
+async fn poll(env: &Env, c: &TestClient, device_code: &str) -> Answer {
+    call(
+        &env.router,
+        "/oauth/token",
+        &[
+            ("grant_type", identity_shared::oauth::device::GRANT_TYPE),
+            ("device_code", device_code),
+        ],
+        Auth::of(c),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_device_poll_leaves_the_approval_unspent_without_tokens_or_spent_with_them() {
+    use identity_shared::accounts::{AccountStatus, Accounts, Email};
+    let (env, faulty) = faulty_env().await;
+    let c = register(&env.state, false, true, &["identity"]).await;
+    let account = env
+        .state
+        .store
+        .create_account(
+            &Email::parse("device@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string();
+
+    let code = approved_device_code(&env, &c, &account).await;
+    faulty.reset();
+    assert_eq!(poll(&env, &c, &code).await.status, StatusCode::OK);
+    let steps = faulty.mutations();
+    assert!(steps >= 1, "a successful poll writes");
+
+    for step in 0..steps {
+        for fault in Fault::ALL {
+            let what = format!("fault {fault:?} at mutating call {step} of {steps}");
+            let code = approved_device_code(&env, &c, &account).await;
+            let (refresh_before, pending_before) =
+                (count(&env, "refresh#").await, count(&env, "device#").await);
+            faulty.fail_mutation(step, fault);
+            let a = poll(&env, &c, &code).await;
+            faulty.reset();
+            assert_success_or_clean_503(&a, &what);
+            let (refresh_after, pending_after) =
+                (count(&env, "refresh#").await, count(&env, "device#").await);
+            if pending_after == pending_before {
+                // Before: the approval still stands and no tokens exist; polling again works.
+                assert_ne!(a.status, StatusCode::OK, "{what}");
+                assert_eq!(
+                    refresh_after, refresh_before,
+                    "{what}: tokens beside the approval"
+                );
+                let again = poll(&env, &c, &code).await;
+                assert_eq!(again.status, StatusCode::OK, "{what}: {}", again.json);
+            } else {
+                // After: the approval is spent with exactly one refresh token.
+                assert_eq!(pending_after + 1, pending_before, "{what}");
+                assert_eq!(
+                    refresh_after,
+                    refresh_before + 1,
+                    "{what}: spent without tokens"
+                );
+            }
+        }
+    }
+}
