@@ -12,6 +12,7 @@ pub mod faults;
 pub mod jwt_suite;
 pub mod oauth_suite;
 pub mod org_suite;
+pub mod proxy;
 pub mod runtime_api;
 pub mod saml_idp;
 pub mod sso_suite;

@@ -661,8 +661,12 @@ impl Backend for DynamoDb {
     async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError> {
         match ops.as_slice() {
             [] => Ok(()),
-            [op] => self.write_one(op, now).await,
-            many => self.transact(many, now).await,
+            // An unconditional put or delete does the same when the SDK retries it.
+            [op] if op_cond(op) == Cond::Always => self.write_one(op, now).await,
+            // A conditional one would not: after an answer lost on the way back, the retry
+            // fails its own condition and a first use reads as a second. A transaction with
+            // a client request token is idempotent under those retries (`transact`).
+            ops => self.transact(ops, now).await,
         }
     }
 
@@ -673,29 +677,29 @@ impl Backend for DynamoDb {
         sk: &str,
         now: i64,
     ) -> Result<Option<Item>, StoreError> {
-        let x = condition(Cond::Live, now).expect("Live has a condition");
-        let r = self
-            .client
-            .delete_item()
-            .table_name(self.table_name(table))
-            .set_key(Some(key(pk, sk)))
-            .condition_expression(x.text)
-            .set_expression_attribute_names(Some(x.names))
-            .set_expression_attribute_values(Some(x.values))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match r {
-            Ok(out) => out.attributes().map(from_attrs).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .map(|s| s.is_conditional_check_failed_exception())
-                    == Some(true) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_unavailable("DeleteItem", &e)),
+        // Read, then delete that version in an idempotent transaction: a DeleteItem retried
+        // after its answer was lost would find nothing and give the value to nobody. Of
+        // concurrent takers exactly one deletes the version they all read.
+        let Some(item) = self.get(table, pk, sk, now).await? else {
+            return Ok(None);
+        };
+        let delete = Op::Delete {
+            table,
+            pk: pk.to_string(),
+            sk: sk.to_string(),
+            cond: Cond::Version(item.version),
+        };
+        match self.transact(std::slice::from_ref(&delete), now).await {
+            Ok(()) => Ok(Some(item)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+}
+
+fn op_cond(op: &Op) -> Cond {
+    match op {
+        Op::Put { cond, .. } | Op::Delete { cond, .. } | Op::Check { cond, .. } => *cond,
     }
 }
 

@@ -6,6 +6,7 @@ mod addon_sso_routes;
 mod addon_store_suite;
 mod bootstrap_link;
 mod crate_graph;
+mod faults_dynamodb;
 mod faults_oauth;
 mod jwt_grant_routes;
 mod jwt_log_redaction;
