@@ -26,6 +26,7 @@ mod org_store_suite;
 mod saml_validate;
 mod sdk_budget;
 mod secrets_manager;
+mod secrets_outage;
 mod secrets_rotation;
 mod session_routes;
 mod sso_routes;
