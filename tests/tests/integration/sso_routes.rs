@@ -2025,3 +2025,85 @@ async fn another_idps_answer_to_our_logout_request_is_refused_and_spends_nothing
         .await;
     assert_eq!(r.status(), StatusCode::OK, "acme's own answer still counts");
 }
+
+/// `harness()` with the store behind the fault-injecting backend (issue 19).
+async fn faulty_harness() -> (Harness, std::sync::Arc<identity_tests::faults::Faulty>) {
+    let mut h = harness().await;
+    let faulty = std::sync::Arc::new(identity_tests::faults::Faulty::new(
+        h.state.store.backend().clone(),
+    ));
+    h.state.store =
+        identity_shared::store::Store::new(faulty.clone(), h.state.store.clock().clone());
+    h.router = identity_cli::router(h.state.clone());
+    (h, faulty)
+}
+
+/// Store faults at each step of a first SSO login (JIT account, welcome message, replay
+/// record, session): the answer is the sign-in or the "try again" page, never a 500; the
+/// store holds no account and no message (and the same login then finishes), or the whole
+/// new account with its one welcome message (and signing in again works).
+#[tokio::test]
+async fn a_first_sso_login_under_store_faults_leaves_no_account_or_a_whole_one() {
+    use identity_tests::faults::Fault;
+    let (h, faulty) = faulty_harness().await;
+    let id = h.start_login("/").await;
+    faulty.reset();
+    let r = h.acs(&h.spec("baseline@acme.example", Some(&id)), "").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let steps = faulty.mutations();
+    assert!(
+        steps >= 2,
+        "a first login writes the account, then the session"
+    );
+
+    for step in 0..steps {
+        for fault in Fault::ALL {
+            let what = format!("fault {fault:?} at mutating call {step} of {steps}");
+            let address = format!("p{step}-{fault:?}@acme.example").to_lowercase();
+            let id = h.start_login("/").await;
+            let spec = h.spec(&address, Some(&id));
+            faulty.fail_mutation(step, fault);
+            let r = h.acs(&spec, "").await;
+            faulty.reset();
+            let status = r.status();
+            let text = page_text(r).await;
+            assert!(
+                status == StatusCode::SEE_OTHER || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{what}: {status} {text}"
+            );
+            assert!(
+                !text.contains("injected"),
+                "{what}: internals shown: {text}"
+            );
+            let account = h
+                .state
+                .store
+                .account_by_email(&email(&address))
+                .await
+                .unwrap();
+            let messages = h.state.store.outbox(Some(&email(&address))).await.unwrap();
+            match account {
+                None => {
+                    // Before: nothing of the login was written; the same response finishes it.
+                    assert_ne!(
+                        status,
+                        StatusCode::SEE_OTHER,
+                        "{what}: signed in, no account"
+                    );
+                    assert!(messages.is_empty(), "{what}: a welcome for no account");
+                    let again = h.acs(&spec, "").await;
+                    assert_eq!(again.status(), StatusCode::SEE_OTHER, "{what}");
+                }
+                Some(account) => {
+                    // After: the whole account, pending, with exactly one welcome message.
+                    assert_eq!(account.status, AccountStatus::Pending, "{what}");
+                    assert_eq!(messages.len(), 1, "{what}: welcome messages");
+                    if status != StatusCode::SEE_OTHER {
+                        let (cookie, _) = h.sso_login(&address, "/").await;
+                        assert_eq!(session_json(&h, &cookie).await.0, StatusCode::OK, "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
