@@ -55,6 +55,8 @@ pub struct Faulty {
     /// `usize::MAX` for none; else the mutating call to fail, and how (`fault`).
     target: AtomicUsize,
     fault: std::sync::Mutex<Fault>,
+    /// Every call, reads included, fails: the store is down.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl Faulty {
@@ -64,6 +66,24 @@ impl Faulty {
             mutations: AtomicUsize::new(0),
             target: AtomicUsize::new(usize::MAX),
             fault: std::sync::Mutex::new(Fault::Internal),
+            down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Every call fails (reads too) until [`Faulty::up`].
+    pub fn down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn up(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+
+    fn read(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(Fault::Timeout.error())
+        } else {
+            Ok(())
         }
     }
 
@@ -87,6 +107,9 @@ impl Faulty {
 
     /// Whether this mutating call is the one to fail, and how.
     fn planned(&self) -> Option<Fault> {
+        if self.down.load(Ordering::SeqCst) {
+            return Some(Fault::Timeout);
+        }
         let n = self.mutations.fetch_add(1, Ordering::SeqCst);
         (n == self.target.load(Ordering::SeqCst)).then(|| *self.fault.lock().unwrap())
     }
@@ -105,6 +128,7 @@ impl Backend for Faulty {
         sk: &str,
         now: i64,
     ) -> Result<Option<Item>, StoreError> {
+        self.read()?;
         self.inner.get(table, pk, sk, now).await
     }
 
@@ -115,6 +139,7 @@ impl Backend for Faulty {
         sk_prefix: &str,
         now: i64,
     ) -> Result<Vec<Item>, StoreError> {
+        self.read()?;
         self.inner.query(table, pk, sk_prefix, now).await
     }
 
@@ -126,6 +151,7 @@ impl Backend for Faulty {
         limit: usize,
         now: i64,
     ) -> Result<Vec<Item>, StoreError> {
+        self.read()?;
         self.inner
             .query_newest(table, pk, sk_prefix, limit, now)
             .await
@@ -151,6 +177,7 @@ impl Backend for Faulty {
     }
 
     async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {
+        self.read()?;
         self.inner.scan(table, now).await
     }
 

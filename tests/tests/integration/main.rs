@@ -8,6 +8,7 @@ mod bootstrap_link;
 mod crate_graph;
 mod faults_dynamodb;
 mod faults_oauth;
+mod faults_routes;
 mod jwt_grant_routes;
 mod jwt_log_redaction;
 mod jwt_store_suite;
