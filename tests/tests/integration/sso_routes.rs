@@ -2107,3 +2107,114 @@ async fn a_first_sso_login_under_store_faults_leaves_no_account_or_a_whole_one()
         }
     }
 }
+
+const UPGRADE_PASSWORD: &str = "correct horse battery";
+
+/// A password account with a live refresh token, and the upgrade cookie of its first SSO
+/// login.
+async fn upgrade_ready(h: &Harness, address: &str) -> (Account, SecretString, String) {
+    let store = &h.state.store;
+    let account = store
+        .create_account(
+            &email(address),
+            Some(&SecretString::new(UPGRADE_PASSWORD)),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let grant = store
+        .grant_for(&account.id, "cli", &Scopes::parse("read").unwrap())
+        .await
+        .unwrap();
+    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now()).unwrap();
+    store.write(vec![op]).await.unwrap();
+    let id = h.start_login("/").await;
+    let r = h.acs(&h.spec(address, Some(&id)), "").await;
+    assert_eq!(location(&r), "/sso/upgrade");
+    let upgrade = cookie_named(&r, "identity_sso_upgrade").unwrap();
+    (account, refresh, upgrade)
+}
+
+async fn confirm_upgrade(h: &Harness, upgrade: &str) -> axum::response::Response {
+    h.post_form(
+        "/sso/upgrade",
+        &[("answer", "confirm"), ("password", UPGRADE_PASSWORD)],
+        Some(upgrade),
+    )
+    .await
+}
+
+/// Store faults at each step of confirming an SSO upgrade (revoke the account's grants, then
+/// link it, drop its password and consume the confirmation in one write): the account is
+/// never linked while a token it authorized lives. Revocation may land before the link (its
+/// writes are per grant, and an account can hold more grants than one transaction takes):
+/// that fails closed, and the owner's retry of the same confirmation finishes the move.
+#[tokio::test]
+async fn an_sso_upgrade_under_store_faults_never_links_an_account_with_live_tokens() {
+    use identity_tests::faults::Fault;
+    let (h, faulty) = faulty_harness().await;
+    let store = h.state.store.clone();
+    let (_, _, upgrade) = upgrade_ready(&h, "baseline.upgrade@acme.example").await;
+    faulty.reset();
+    assert_eq!(
+        confirm_upgrade(&h, &upgrade).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let steps = faulty.mutations();
+    assert!(steps >= 3, "revocation, the link, the session");
+
+    for step in 0..steps {
+        for fault in Fault::ALL {
+            let what = format!("fault {fault:?} at mutating call {step} of {steps}");
+            let address = format!("u{step}-{fault:?}@acme.example").to_lowercase();
+            let (account, refresh, upgrade) = upgrade_ready(&h, &address).await;
+            faulty.fail_mutation(step, fault);
+            let r = confirm_upgrade(&h, &upgrade).await;
+            faulty.reset();
+            let status = r.status();
+            assert!(
+                status == StatusCode::SEE_OTHER || status == StatusCode::SERVICE_UNAVAILABLE,
+                "{what}: {status}"
+            );
+            let linked = store
+                .account(&account.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .sso_idp
+                .is_some();
+            let live = store
+                .live_refresh(refresh.expose_secret())
+                .await
+                .unwrap()
+                .is_some();
+            assert!(!(linked && live), "{what}: linked with a live token");
+            if !linked {
+                assert_ne!(status, StatusCode::SEE_OTHER, "{what}");
+                let again = confirm_upgrade(&h, &upgrade).await;
+                assert_eq!(again.status(), StatusCode::SEE_OTHER, "{what}: the retry");
+                assert!(
+                    store
+                        .account(&account.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .sso_idp
+                        .is_some()
+                );
+            } else if status != StatusCode::SEE_OTHER {
+                // Linked, answer lost: signing in through the IdP works.
+                let (cookie, _) = h.sso_login(&address, "/").await;
+                assert_eq!(session_json(&h, &cookie).await.0, StatusCode::OK, "{what}");
+            }
+            assert!(
+                store
+                    .live_refresh(refresh.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{what}: the token outlived the move to SSO"
+            );
+        }
+    }
+}
