@@ -9,6 +9,7 @@ mod crate_graph;
 mod faults_dynamodb;
 mod faults_oauth;
 mod faults_routes;
+mod faults_store;
 mod jwt_grant_routes;
 mod jwt_log_redaction;
 mod jwt_store_suite;

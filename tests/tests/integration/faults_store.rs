@@ -1,0 +1,65 @@
+//! Store faults in the multi-record changes made outside the token endpoint (issue 19):
+//! add-on provisioning (the add-on, its name, partner and resource pointers and the app's
+//! link, in one write) leaves nothing or everything, and a retry after nothing provisions.
+
+use std::sync::Arc;
+
+use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::addons::Addons;
+use identity_shared::apps::Apps;
+use identity_shared::store::Store;
+use identity_tests::faults::{Fault, Faulty};
+
+#[tokio::test]
+async fn add_on_provisioning_under_store_faults_leaves_nothing_or_everything() {
+    let f = identity_tests::embedded().await;
+    let faulty = Arc::new(Faulty::new(f.store.backend().clone()));
+    let store = Store::new(faulty.clone(), f.store.clock().clone());
+    let owner = store
+        .create_account(
+            &Email::parse("owner@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let app = store.create_app("shop", &owner).await.unwrap();
+    const URL: &str = "https://partner.example.com/sso";
+
+    faulty.reset();
+    store.create_addon(&app, "baseline", URL).await.unwrap();
+    let steps = faulty.mutations();
+    assert!(steps >= 1);
+
+    for step in 0..steps {
+        for fault in Fault::ALL {
+            let what = format!("fault {fault:?} at mutating call {step} of {steps}");
+            let name = format!("addon-{step}-{fault:?}").to_lowercase();
+            faulty.fail_mutation(step, fault);
+            let made = store.create_addon(&app, &name, URL).await;
+            faulty.reset();
+            match store.addon_by_name(&name).await.unwrap() {
+                None => {
+                    assert!(made.is_err(), "{what}: provisioned, but nothing was kept");
+                    let again = store.create_addon(&app, &name, URL).await;
+                    assert!(again.is_ok(), "{what}: the retry");
+                }
+                Some(addon) => {
+                    // Everything: found by id, by its partner's name and by its resource.
+                    assert!(store.addon(&addon.id).await.unwrap().is_some(), "{what}");
+                    assert!(
+                        store
+                            .addon_by_resource(&addon.resource_id)
+                            .await
+                            .unwrap()
+                            .is_some(),
+                        "{what}"
+                    );
+                    if let Ok(p) = &made {
+                        assert_eq!(p.addon.id, addon.id, "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
