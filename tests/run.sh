@@ -5,7 +5,8 @@
 #                                      (cfn-lint, sam validate --lint); sam build (the release
 #                                      bootstraps); their portability checks; start services;
 #                                      cargo test --workspace (with the Runtime-API end-to-end
-#                                      test of the bootstraps)
+#                                      test of the bootstraps); every fuzz target for 20 s
+#                                      (RUN_SH_FUZZ_SECONDS; scripts/fuzz.sh)
 #   tests/run.sh -- ARGS...            the same, with ARGS appended to `cargo test --workspace`
 #                                      (e.g. `tests/run.sh -- -p identity-shared -- --nocapture`)
 #   tests/run.sh --with-services CMD…  install deps, start the services, run CMD with the test
@@ -469,5 +470,11 @@ run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}
 if [[ -d "$SCREENSHOTS" ]]; then
     echo "browser journeys: $(find "$SCREENSHOTS" -name '*.png' | wc -l) screenshots in $SCREENSHOTS"
 fi
+
+say "fuzzing (cargo fuzz: every target, ${RUN_SH_FUZZ_SECONDS:-20}s each)"
+# A crash fails the test command; scripts/fuzz.sh says where the input is.
+t0=$EPOCHREALTIME
+scripts/fuzz.sh "${RUN_SH_FUZZ_SECONDS:-20}"
+echo "fuzzing took $(elapsed "$t0")s"
 
 FINISHED=1
