@@ -122,6 +122,19 @@ pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The service's own SDK settings (`identity_shared::aws`: timeouts, retries) pointing at
+/// `endpoint`: for tests of what those settings do when the network fails.
+pub async fn service_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    identity_shared::aws::loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
 /// A Secrets Manager client on moto, or `None` when skipped.
 pub async fn secretsmanager_client() -> Option<aws_sdk_secretsmanager::Client> {
     let endpoint = secretsmanager_endpoint()?;

@@ -19,14 +19,7 @@ use identity_tests::proxy::{Cut, Proxy, WRITE};
 async fn proxied() -> Option<(Store, Proxy, FixedClock)> {
     let endpoint = identity_tests::dynamodb_endpoint_or_skip()?;
     let proxy = Proxy::start(&endpoint).await;
-    let sdk = identity_shared::aws::loader()
-        .endpoint_url(&proxy.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let sdk = identity_tests::service_sdk_config(&proxy.endpoint).await;
     let prefix = format!("f{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let db = DynamoDb::new(aws_sdk_dynamodb::Client::new(&sdk), prefix);
     db.create_tables().await.expect("tables");
@@ -125,19 +118,14 @@ async fn an_outage_is_a_clean_503_within_the_function_timeout_and_service_resume
     };
     let env = env_on(store).await;
     let c = register(&env.state, true, false, &["identity"]).await;
-    let token_request = || {
-        call(
-            &env.router,
-            "/oauth/token",
-            &[("grant_type", "client_credentials")],
-            Auth::of(&c),
-        )
-    };
-    assert_eq!(token_request().await.status, StatusCode::OK);
+    assert_eq!(
+        client_credentials(&env.router, &c).await.status,
+        StatusCode::OK
+    );
 
     proxy.down();
     let started = Instant::now();
-    let a = token_request().await;
+    let a = client_credentials(&env.router, &c).await;
     let took = started.elapsed();
     assert_oauth_error(
         &a,
@@ -151,5 +139,8 @@ async fn an_outage_is_a_clean_503_within_the_function_timeout_and_service_resume
     );
 
     proxy.up();
-    assert_eq!(token_request().await.status, StatusCode::OK);
+    assert_eq!(
+        client_credentials(&env.router, &c).await.status,
+        StatusCode::OK
+    );
 }

@@ -63,13 +63,7 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
     // Credentials made while the store is up.
     let c = register(&env.state, true, false, &["identity"]).await;
     let cookie = cookie(&env.state, "outage@example.com").await;
-    let issued = call(
-        &env.router,
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Auth::of(&c),
-    )
-    .await;
+    let issued = client_credentials(&env.router, &c).await;
     assert_eq!(issued.status, StatusCode::OK);
     let bearer = issued.json["access_token"].as_str().unwrap().to_string();
     use base64::Engine;
@@ -137,13 +131,7 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
     }
 
     faulty.up();
-    let back = call(
-        &env.router,
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Auth::of(&c),
-    )
-    .await;
+    let back = client_credentials(&env.router, &c).await;
     assert_eq!(
         back.status,
         StatusCode::OK,

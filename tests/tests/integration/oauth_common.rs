@@ -309,6 +309,17 @@ pub async fn exchange(router: &Router, client: &TestClient, code: &str) -> Answe
     .await
 }
 
+/// RFC 6749 §4.4: a token for the client itself.
+pub async fn client_credentials(router: &Router, client: &TestClient) -> Answer {
+    call(
+        router,
+        "/oauth/token",
+        &[("grant_type", "client_credentials")],
+        Auth::of(client),
+    )
+    .await
+}
+
 pub async fn refresh(router: &Router, client: &TestClient, token: &str) -> Answer {
     call(
         router,

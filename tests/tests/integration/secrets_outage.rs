@@ -40,14 +40,7 @@ async fn secrets_in_moto() -> Option<(aws_sdk_secretsmanager::Client, String)> {
 async fn proxied_secrets(prefix: &str, refresh: Duration) -> (Secrets, Proxy) {
     let endpoint = identity_tests::secretsmanager_endpoint().expect("moto");
     let proxy = Proxy::start(&endpoint).await;
-    let sdk = identity_shared::aws::loader()
-        .endpoint_url(&proxy.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let sdk = identity_tests::service_sdk_config(&proxy.endpoint).await;
     let source = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk), prefix.into());
     (Secrets::new(Arc::new(source), refresh), proxy)
 }
@@ -103,26 +96,14 @@ async fn a_cold_start_during_an_outage_fails_closed_with_a_clean_503() {
     env.state.secrets = Arc::new(keys);
     env.router = identity_cli::router(env.state.clone());
     proxy.down();
-    let a = call(
-        &env.router,
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Auth::of(&c),
-    )
-    .await;
+    let a = client_credentials(&env.router, &c).await;
     assert_oauth_error(
         &a,
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
     );
     proxy.up();
-    let a = call(
-        &env.router,
-        "/oauth/token",
-        &[("grant_type", "client_credentials")],
-        Auth::of(&c),
-    )
-    .await;
+    let a = client_credentials(&env.router, &c).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json);
 }
 
