@@ -1,7 +1,7 @@
 //! Store faults in the middle of the token endpoint's multi-record changes (issue 19): every
 //! mutating store call of a code exchange and of a refresh rotation is failed in turn, each
 //! way the store can fail ([`Fault`]), through `identity serve`'s router on the embedded store
-//! behind the fault-injecting backend. Each time the answer is a success or a clean 503
+//! and on DynamoDB Local, each behind the fault-injecting backend. Each time the answer is a success or a clean 503
 //! `temporarily_unavailable`, and the store holds either the state before the request or the
 //! state after it; from the state before, the same request succeeds once the store is back.
 
@@ -10,17 +10,51 @@ use std::sync::Arc;
 use crate::oauth_common::*;
 use http::StatusCode;
 use identity_shared::oauth::{AuthCodes, Redemption};
-use identity_shared::store::{Store, Table};
+use identity_shared::store::{Backend, Store, Table};
 use identity_tests::faults::{Fault, Faulty};
 
-/// `env()` with the store behind a [`Faulty`] backend.
-async fn faulty_env() -> (Env, Arc<Faulty>) {
+/// `env()` with the store behind a [`Faulty`] backend: the embedded store, or `backend`
+/// (DynamoDB Local's).
+async fn faulty_env(backend: Option<Arc<dyn Backend>>) -> (Env, Arc<Faulty>) {
     let mut env = env().await;
-    let faulty = Arc::new(Faulty::new(env.state.store.backend().clone()));
+    let inner = backend.unwrap_or_else(|| env.state.store.backend().clone());
+    let faulty = Arc::new(Faulty::new(inner));
     env.state.store = Store::new(faulty.clone(), env.state.store.clock().clone());
     env.router = identity_cli::router(env.state.clone());
     (env, faulty)
 }
+
+/// Each check on the embedded store and on fresh DynamoDB Local tables, both behind the
+/// fault-injecting backend.
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (env, faulty) = super::faulty_env(None).await;
+                    super::$check(env, faulty).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(f) = identity_tests::dynamodb().await else { return };
+                    let (env, faulty) = super::faulty_env(Some(f.store.backend().clone())).await;
+                    super::$check(env, faulty).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_code_exchange_leaves_the_code_unspent_without_tokens_or_spent_with_them,
+    a_refresh_rotation_leaves_the_old_token_or_its_successor,
+    a_device_poll_leaves_the_approval_unspent_without_tokens_or_spent_with_them,
+);
 
 /// Live records of the OAuth table whose key starts with `prefix`.
 async fn count(env: &Env, prefix: &str) -> usize {
@@ -50,9 +84,10 @@ fn assert_success_or_clean_503(a: &Answer, what: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_code_exchange_leaves_the_code_unspent_without_tokens_or_spent_with_them() {
-    let (env, faulty) = faulty_env().await;
+async fn a_code_exchange_leaves_the_code_unspent_without_tokens_or_spent_with_them(
+    env: Env,
+    faulty: Arc<Faulty>,
+) {
     let c = register(&env.state, true, false, &["identity"]).await;
     let cookie = cookie(&env.state, "faults@example.com").await;
 
@@ -121,9 +156,7 @@ async fn fresh_refresh(env: &Env, c: &TestClient, cookie: &str) -> String {
     a.json["refresh_token"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn a_refresh_rotation_leaves_the_old_token_or_its_successor() {
-    let (env, faulty) = faulty_env().await;
+async fn a_refresh_rotation_leaves_the_old_token_or_its_successor(env: Env, faulty: Arc<Faulty>) {
     let c = register(&env.state, true, false, &["identity"]).await;
     let cookie = cookie(&env.state, "rotate@example.com").await;
     let token = fresh_refresh(&env, &c, &cookie).await;
@@ -200,10 +233,11 @@ async fn poll(env: &Env, c: &TestClient, device_code: &str) -> Answer {
     .await
 }
 
-#[tokio::test]
-async fn a_device_poll_leaves_the_approval_unspent_without_tokens_or_spent_with_them() {
+async fn a_device_poll_leaves_the_approval_unspent_without_tokens_or_spent_with_them(
+    env: Env,
+    faulty: Arc<Faulty>,
+) {
     use identity_shared::accounts::{AccountStatus, Accounts, Email};
-    let (env, faulty) = faulty_env().await;
     let c = register(&env.state, false, true, &["identity"]).await;
     let account = env
         .state
