@@ -105,6 +105,22 @@ impl Faulty {
         self.target.store(n, Ordering::SeqCst);
     }
 
+    /// Runs a mutating call, or fails it as planned: before it is made, or (a lost answer)
+    /// after it is done.
+    async fn mutate<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self.planned() {
+            None => call.await,
+            Some(Fault::LostAnswer) => {
+                call.await?;
+                Err(Fault::LostAnswer.error())
+            }
+            Some(f) => Err(f.error()),
+        }
+    }
+
     /// Whether this mutating call is the one to fail, and how.
     fn planned(&self) -> Option<Fault> {
         if self.down.load(Ordering::SeqCst) {
@@ -166,14 +182,8 @@ impl Backend for Faulty {
         expires_at: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
-        match self.planned() {
-            None => self.inner.add(table, pk, sk, by, expires_at, now).await,
-            Some(Fault::LostAnswer) => {
-                self.inner.add(table, pk, sk, by, expires_at, now).await?;
-                Err(Fault::LostAnswer.error())
-            }
-            Some(f) => Err(f.error()),
-        }
+        self.mutate(self.inner.add(table, pk, sk, by, expires_at, now))
+            .await
     }
 
     async fn scan(&self, table: Table, now: i64) -> Result<Vec<Item>, StoreError> {
@@ -182,14 +192,7 @@ impl Backend for Faulty {
     }
 
     async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError> {
-        match self.planned() {
-            None => self.inner.write(ops, now).await,
-            Some(Fault::LostAnswer) => {
-                self.inner.write(ops, now).await?;
-                Err(Fault::LostAnswer.error())
-            }
-            Some(f) => Err(f.error()),
-        }
+        self.mutate(self.inner.write(ops, now)).await
     }
 
     async fn take(
@@ -199,13 +202,6 @@ impl Backend for Faulty {
         sk: &str,
         now: i64,
     ) -> Result<Option<Item>, StoreError> {
-        match self.planned() {
-            None => self.inner.take(table, pk, sk, now).await,
-            Some(Fault::LostAnswer) => {
-                self.inner.take(table, pk, sk, now).await?;
-                Err(Fault::LostAnswer.error())
-            }
-            Some(f) => Err(f.error()),
-        }
+        self.mutate(self.inner.take(table, pk, sk, now)).await
     }
 }
