@@ -29,39 +29,56 @@ pub enum Cut {
 /// `TransactWriteItems`), whichever the store uses.
 pub const WRITE: &str = "write";
 
+/// One planned cut: the request of `operation` after `skip` more of them meets `cut`.
+struct Plan {
+    operation: String,
+    skip: usize,
+    cut: Cut,
+}
+
 #[derive(Default)]
 struct Plans {
-    next: Mutex<Vec<(String, Cut)>>,
+    next: Mutex<Vec<Plan>>,
     fired: AtomicUsize,
+    /// Write requests seen (any of [`WRITE`]'s operations), cut or not.
+    writes: AtomicUsize,
     down: AtomicBool,
+}
+
+/// Whether `chunk` (the start of an HTTP request) is a request of the DynamoDB operation
+/// `op` ([`WRITE`]: any write).
+fn is_operation(chunk: &[u8], op: &str) -> bool {
+    let names: &[&str] = match op {
+        WRITE => &["PutItem", "DeleteItem", "UpdateItem", "TransactWriteItems"],
+        one => &[one],
+    };
+    names.iter().any(|name| {
+        let target = format!("DynamoDB_20120810.{name}\r\n");
+        chunk
+            .windows(target.len())
+            .any(|w| w.eq_ignore_ascii_case(target.as_bytes()))
+    })
 }
 
 impl Plans {
     /// The cut planned for the request in `chunk`, if any (each plan fires once).
     fn for_request(&self, chunk: &[u8]) -> Option<Cut> {
+        if is_operation(chunk, WRITE) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
         if self.down.load(Ordering::SeqCst) {
             return Some(Cut::Reset);
         }
         let mut next = self.next.lock().unwrap();
-        let names = |op: &str| -> Vec<String> {
-            match op {
-                WRITE => ["PutItem", "DeleteItem", "UpdateItem", "TransactWriteItems"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                one => vec![one.to_string()],
-            }
-        };
-        let at = next.iter().position(|(op, _)| {
-            names(op).iter().any(|name| {
-                let target = format!("DynamoDB_20120810.{name}\r\n");
-                chunk
-                    .windows(target.len())
-                    .any(|w| w.eq_ignore_ascii_case(target.as_bytes()))
-            })
-        })?;
+        let at = next
+            .iter()
+            .position(|p| is_operation(chunk, &p.operation))?;
+        if next[at].skip > 0 {
+            next[at].skip -= 1;
+            return None;
+        }
         self.fired.fetch_add(1, Ordering::SeqCst);
-        Some(next.remove(at).1)
+        Some(next.remove(at).cut)
     }
 }
 
@@ -110,11 +127,21 @@ impl Proxy {
 
     /// The next request of `operation` meets `cut`.
     pub fn plan(&self, operation: &str, cut: Cut) {
-        self.plans
-            .next
-            .lock()
-            .unwrap()
-            .push((operation.to_string(), cut));
+        self.plan_after(operation, 0, cut);
+    }
+
+    /// The request of `operation` after the next `skip` ones meets `cut`.
+    pub fn plan_after(&self, operation: &str, skip: usize, cut: Cut) {
+        self.plans.next.lock().unwrap().push(Plan {
+            operation: operation.to_string(),
+            skip,
+            cut,
+        });
+    }
+
+    /// Write requests seen so far (retries included).
+    pub fn writes(&self) -> usize {
+        self.plans.writes.load(Ordering::SeqCst)
     }
 
     /// How many plans have fired.
@@ -182,4 +209,28 @@ async fn relay(client: TcpStream, server: TcpStream, plans: Arc<Plans>) {
         _ = upstream => {}
         _ = downstream => {}
     }
+}
+
+/// A store on fresh DynamoDB Local tables reached through a new proxy, with the service's
+/// own SDK settings (timeouts, retries); `None` when the services are skipped.
+pub async fn proxied_store() -> Option<(
+    identity_shared::store::Store,
+    Proxy,
+    identity_shared::clock::FixedClock,
+)> {
+    let endpoint = crate::dynamodb_endpoint_or_skip()?;
+    let proxy = Proxy::start(&endpoint).await;
+    let sdk = crate::service_sdk_config(&proxy.endpoint).await;
+    let prefix = format!("f{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let db = identity_shared::store::dynamodb::DynamoDb::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        prefix,
+    );
+    db.create_tables().await.expect("tables");
+    let clock = identity_shared::clock::FixedClock::at(crate::real_now());
+    Some((
+        identity_shared::store::Store::new(Arc::new(db), Arc::new(clock.clone())),
+        proxy,
+        clock,
+    ))
 }

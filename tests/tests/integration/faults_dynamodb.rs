@@ -5,31 +5,14 @@
 //! second use; an outage is a clean 503 within the function's time, and the service resumes
 //! when DynamoDB does.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::oauth_common::*;
 use http::StatusCode;
-use identity_shared::clock::FixedClock;
-use identity_shared::store::dynamodb::DynamoDb;
 use identity_shared::store::{SingleUse, Store};
 use identity_tests::proxy::{Cut, Proxy, WRITE};
 
-/// A store on fresh DynamoDB Local tables, reached through a proxy; `None` when skipped.
-async fn proxied() -> Option<(Store, Proxy, FixedClock)> {
-    let endpoint = identity_tests::dynamodb_endpoint_or_skip()?;
-    let proxy = Proxy::start(&endpoint).await;
-    let sdk = identity_tests::service_sdk_config(&proxy.endpoint).await;
-    let prefix = format!("f{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let db = DynamoDb::new(aws_sdk_dynamodb::Client::new(&sdk), prefix);
-    db.create_tables().await.expect("tables");
-    let clock = FixedClock::at(identity_tests::real_now());
-    Some((
-        Store::new(Arc::new(db), Arc::new(clock.clone())),
-        proxy,
-        clock,
-    ))
-}
+use identity_tests::proxy::proxied_store as proxied;
 
 #[tokio::test]
 async fn a_first_use_whose_answer_was_lost_is_still_the_first_use() {
@@ -143,4 +126,147 @@ async fn an_outage_is_a_clean_503_within_the_function_timeout_and_service_resume
         client_credentials(&env.router, &c).await.status,
         StatusCode::OK
     );
+}
+
+/// The cuts a retried request must survive: the request never arrived, or it was done and
+/// its answer lost.
+const CUTS: [Cut; 2] = [Cut::Reset, Cut::AnswerLost];
+
+/// Runs `change` once to warm up (records made the first time only, such as the grant),
+/// once to count its write requests, then once per write and per cut with that write cut:
+/// each run must succeed, exactly once (`check` looks at the store after it).
+async fn at_each_write<T>(
+    proxy: &Proxy,
+    mut change: impl AsyncFnMut() -> T,
+    mut check: impl AsyncFnMut(&str, T),
+) {
+    let first = change().await;
+    check("first run", first).await;
+    let before = proxy.writes();
+    let baseline = change().await;
+    let writes = proxy.writes() - before;
+    check("no cut", baseline).await;
+    assert!(writes >= 1, "the change writes");
+    for step in 0..writes {
+        for cut in CUTS {
+            let what = format!("{cut:?} at write {step} of {writes}");
+            proxy.plan_after(WRITE, step, cut);
+            let fired = proxy.fired();
+            let outcome = change().await;
+            assert_eq!(proxy.fired(), fired + 1, "{what}: the cut happened");
+            check(&what, outcome).await;
+        }
+    }
+}
+
+/// A code exchange whose write meets a reset or a lost answer still issues its tokens, and
+/// the code is spent (its second use is refused).
+#[tokio::test]
+async fn a_code_exchange_survives_a_cut_at_each_write() {
+    let Some((store, proxy, _clock)) = proxied().await else {
+        return;
+    };
+    let env = env_on(store).await;
+    let c = register(&env.state, true, false, &["identity"]).await;
+    let cookie = cookie(&env.state, "cut@example.com").await;
+    at_each_write(
+        &proxy,
+        // The code's issue (authorize) and its exchange: each write of both is cut in turn.
+        async || {
+            let code = code_for(&env, &c, &cookie).await;
+            (code.clone(), exchange(&env.router, &c, &code).await)
+        },
+        async |what: &str, (code, a): (String, Answer)| {
+            assert_eq!(a.status, StatusCode::OK, "{what}: {}", a.json);
+            let refresh = a.json["refresh_token"].as_str().unwrap();
+            assert_eq!(
+                introspect(&env.router, &c, refresh).await["active"],
+                true,
+                "{what}"
+            );
+            let again = exchange(&env.router, &c, &code).await;
+            assert_oauth_error(&again, StatusCode::BAD_REQUEST, "invalid_grant");
+        },
+    )
+    .await;
+}
+
+/// A refresh rotation whose write meets a reset or a lost answer still rotates once: the
+/// successor is live, the presented token spent.
+#[tokio::test]
+async fn a_refresh_rotation_survives_a_cut_at_each_write() {
+    let Some((store, proxy, _clock)) = proxied().await else {
+        return;
+    };
+    let env = env_on(store).await;
+    let c = register(&env.state, true, false, &["identity"]).await;
+    let cookie = cookie(&env.state, "rotate@example.com").await;
+    let code = code_for(&env, &c, &cookie).await;
+    let first = exchange(&env.router, &c, &code).await;
+    let current =
+        std::cell::RefCell::new(first.json["refresh_token"].as_str().unwrap().to_string());
+    at_each_write(
+        &proxy,
+        async || {
+            let presented = current.borrow().clone();
+            (
+                presented.clone(),
+                refresh(&env.router, &c, &presented).await,
+            )
+        },
+        async |what: &str, (presented, a): (String, Answer)| {
+            assert_eq!(a.status, StatusCode::OK, "{what}: {}", a.json);
+            let next = a.json["refresh_token"].as_str().unwrap().to_string();
+            assert_eq!(
+                introspect(&env.router, &c, &next).await["active"],
+                true,
+                "{what}"
+            );
+            assert_eq!(
+                introspect(&env.router, &c, &presented).await["active"],
+                false,
+                "{what}"
+            );
+            *current.borrow_mut() = next;
+        },
+    )
+    .await;
+}
+
+/// A device poll of an approved request whose write meets a reset or a lost answer still
+/// gives the tokens, once.
+#[tokio::test]
+async fn an_approved_device_poll_survives_a_cut_at_each_write() {
+    use crate::faults_oauth::{approved_device_code, poll};
+    use identity_shared::accounts::{AccountStatus, Accounts, Email};
+    let Some((store, proxy, _clock)) = proxied().await else {
+        return;
+    };
+    let env = env_on(store).await;
+    let c = register(&env.state, false, true, &["identity"]).await;
+    let account = env
+        .state
+        .store
+        .create_account(
+            &Email::parse("device.cut@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    at_each_write(
+        &proxy,
+        async || {
+            let code = approved_device_code(&env, &c, &account).await;
+            (code.clone(), poll(&env, &c, &code).await)
+        },
+        async |what: &str, (code, a): (String, Answer)| {
+            assert_eq!(a.status, StatusCode::OK, "{what}: {}", a.json);
+            let again = poll(&env, &c, &code).await;
+            assert_ne!(again.status, StatusCode::OK, "{what}: tokens twice");
+        },
+    )
+    .await;
 }

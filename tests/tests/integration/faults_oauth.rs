@@ -198,7 +198,7 @@ async fn a_refresh_rotation_leaves_the_old_token_or_its_successor(env: Env, faul
 }
 
 /// A device code its person has approved (RFC 8628), for `c`, on a live grant.
-async fn approved_device_code(env: &Env, c: &TestClient, account_id: &str) -> String {
+pub(crate) async fn approved_device_code(env: &Env, c: &TestClient, account_id: &str) -> String {
     use identity_shared::oauth::device::{DeviceRequests, DeviceState};
     use identity_shared::oauth::{Grants, Scopes};
     let store = &env.state.store;
@@ -220,7 +220,7 @@ async fn approved_device_code(env: &Env, c: &TestClient, account_id: &str) -> St
     code.expose_secret().to_string()
 }
 
-async fn poll(env: &Env, c: &TestClient, device_code: &str) -> Answer {
+pub(crate) async fn poll(env: &Env, c: &TestClient, device_code: &str) -> Answer {
     call(
         &env.router,
         "/oauth/token",

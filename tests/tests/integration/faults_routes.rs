@@ -1,7 +1,8 @@
 //! Every route of the deployed API (template.yaml's) with the store down (issue 19): each
 //! answers in its protocol's shape without a 500 and without internals, and a route that
 //! needs the store to judge the caller says "try again" (503), never a verdict such as "no
-//! session" or "invalid client" that the store never gave.
+//! session" or "invalid client" that the store never gave; on the embedded store behind the
+//! fault-injecting backend, and on DynamoDB Local behind a proxy that refuses connections.
 
 use std::sync::Arc;
 
@@ -60,6 +61,32 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
     let faulty = Arc::new(Faulty::new(env.state.store.backend().clone()));
     env.state.store = Store::new(faulty.clone(), env.state.store.clock().clone());
     env.router = identity_cli::router(env.state.clone());
+    every_route_under_an_outage(env, || faulty.down(), || faulty.up(), &["injected"]).await;
+}
+
+/// The same on DynamoDB Local behind a loopback proxy that refuses every connection: the
+/// store's real client retries within its budget, then each route answers as above.
+#[tokio::test]
+async fn every_route_answers_a_dynamodb_outage_without_a_500_and_says_try_again_when_it_must() {
+    let Some((store, proxy, _)) = identity_tests::proxy::proxied_store().await else {
+        return;
+    };
+    let mut env = env().await;
+    env.state.store = Store::new(store.backend().clone(), env.state.store.clock().clone());
+    env.router = identity_cli::router(env.state.clone());
+    let endpoint = proxy.endpoint.clone();
+    every_route_under_an_outage(
+        env,
+        || proxy.down(),
+        || proxy.up(),
+        &["dispatch", "DynamoDB", "Transact", &endpoint],
+    )
+    .await;
+}
+
+/// Every route of the template with the store taken down by `down`; `internals` are words
+/// no answer may show. Then `up`, and the service resumes.
+async fn every_route_under_an_outage(env: Env, down: impl Fn(), up: impl Fn(), internals: &[&str]) {
     // Credentials made while the store is up.
     let c = register(&env.state, true, false, &["identity"]).await;
     let cookie = cookie(&env.state, "outage@example.com").await;
@@ -78,7 +105,7 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
             .unwrap();
     let routes = identity_tests::template::routes(&template);
     assert!(routes.len() > 30, "{} routes", routes.len());
-    faulty.down();
+    down();
     let mut table = Vec::new();
     for route in &routes {
         let path: String = route
@@ -102,7 +129,9 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
         let body = String::from_utf8_lossy(&identity_tests::body_bytes(r).await).into_owned();
         let what = format!("{} {}: {status} {kind}", route.method, route.path);
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{what}: {body}");
-        assert!(!body.contains("injected"), "{what}: internals in {body}");
+        for word in internals {
+            assert!(!body.contains(word), "{what}: internals ({word}) in {body}");
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             assert!(
                 kind.starts_with("text/html") || body.contains("temporarily_unavailable"),
@@ -130,7 +159,7 @@ async fn every_route_answers_a_store_outage_without_a_500_and_says_try_again_whe
         eprintln!("store down: {method:6} {path:48} {status}");
     }
 
-    faulty.up();
+    up();
     let back = client_credentials(&env.router, &c).await;
     assert_eq!(
         back.status,

@@ -2026,26 +2026,67 @@ async fn another_idps_answer_to_our_logout_request_is_refused_and_spends_nothing
     assert_eq!(r.status(), StatusCode::OK, "acme's own answer still counts");
 }
 
-/// `harness()` with the store behind the fault-injecting backend (issue 19).
-async fn faulty_harness() -> (Harness, std::sync::Arc<identity_tests::faults::Faulty>) {
+/// `harness()` with the store behind the fault-injecting backend (issue 19): the embedded
+/// store's, or `backend` (DynamoDB Local's), where the IdP is registered again.
+async fn faulty_harness(
+    backend: Option<std::sync::Arc<dyn identity_shared::store::Backend>>,
+) -> (Harness, std::sync::Arc<identity_tests::faults::Faulty>) {
     let mut h = harness().await;
-    let faulty = std::sync::Arc::new(identity_tests::faults::Faulty::new(
-        h.state.store.backend().clone(),
-    ));
+    let on_dynamodb = backend.is_some();
+    let inner = backend.unwrap_or_else(|| h.state.store.backend().clone());
+    let faulty = std::sync::Arc::new(identity_tests::faults::Faulty::new(inner));
     h.state.store =
         identity_shared::store::Store::new(faulty.clone(), h.state.store.clock().clone());
+    if on_dynamodb {
+        h.idp = h.state.store.add_idp(&h.idp).await.unwrap();
+    }
     h.router = identity_cli::router(h.state.clone());
     (h, faulty)
+}
+
+/// Each multi-record change of an SSO login under store faults, on the embedded store and
+/// on fresh DynamoDB Local tables, both behind the fault-injecting backend.
+mod faults {
+    macro_rules! on_both_backends {
+        ($($check:ident),* $(,)?) => {
+            mod embedded {
+                $(
+                    #[tokio::test]
+                    async fn $check() {
+                        let (h, faulty) = super::super::faulty_harness(None).await;
+                        super::super::$check(h, faulty).await;
+                    }
+                )*
+            }
+            mod dynamodb {
+                $(
+                    #[tokio::test]
+                    async fn $check() {
+                        let Some(f) = identity_tests::dynamodb().await else { return };
+                        let (h, faulty) =
+                            super::super::faulty_harness(Some(f.store.backend().clone())).await;
+                        super::super::$check(h, faulty).await;
+                    }
+                )*
+            }
+        };
+    }
+
+    on_both_backends!(
+        a_first_sso_login_under_store_faults_leaves_no_account_or_a_whole_one,
+        an_sso_upgrade_under_store_faults_never_links_an_account_with_live_tokens,
+    );
 }
 
 /// Store faults at each step of a first SSO login (JIT account, welcome message, replay
 /// record, session): the answer is the sign-in or the "try again" page, never a 500; the
 /// store holds no account and no message (and the same login then finishes), or the whole
 /// new account with its one welcome message (and signing in again works).
-#[tokio::test]
-async fn a_first_sso_login_under_store_faults_leaves_no_account_or_a_whole_one() {
+async fn a_first_sso_login_under_store_faults_leaves_no_account_or_a_whole_one(
+    h: Harness,
+    faulty: std::sync::Arc<identity_tests::faults::Faulty>,
+) {
     use identity_tests::faults::Fault;
-    let (h, faulty) = faulty_harness().await;
     let id = h.start_login("/").await;
     faulty.reset();
     let r = h.acs(&h.spec("baseline@acme.example", Some(&id)), "").await;
@@ -2149,10 +2190,11 @@ async fn confirm_upgrade(h: &Harness, upgrade: &str) -> axum::response::Response
 /// never linked while a token it authorized lives. Revocation may land before the link (its
 /// writes are per grant, and an account can hold more grants than one transaction takes):
 /// that fails closed, and the owner's retry of the same confirmation finishes the move.
-#[tokio::test]
-async fn an_sso_upgrade_under_store_faults_never_links_an_account_with_live_tokens() {
+async fn an_sso_upgrade_under_store_faults_never_links_an_account_with_live_tokens(
+    h: Harness,
+    faulty: std::sync::Arc<identity_tests::faults::Faulty>,
+) {
     use identity_tests::faults::Fault;
-    let (h, faulty) = faulty_harness().await;
     let store = h.state.store.clone();
     let (_, _, upgrade) = upgrade_ready(&h, "baseline.upgrade@acme.example").await;
     faulty.reset();
@@ -2217,4 +2259,111 @@ async fn an_sso_upgrade_under_store_faults_never_links_an_account_with_live_toke
             );
         }
     }
+}
+
+/// `harness()` on fresh DynamoDB Local tables reached through a loopback proxy that cuts
+/// connections (issue 19); `None` when the services are skipped.
+async fn proxied_harness() -> Option<(Harness, identity_tests::proxy::Proxy)> {
+    let (store, proxy, _) = identity_tests::proxy::proxied_store().await?;
+    let mut h = harness().await;
+    h.state.store =
+        identity_shared::store::Store::new(store.backend().clone(), h.state.store.clock().clone());
+    h.idp = h.state.store.add_idp(&h.idp).await.unwrap();
+    h.router = identity_cli::router(h.state.clone());
+    Some((h, proxy))
+}
+
+/// Runs `act` once to count its DynamoDB write requests, then once per write and per cut (a
+/// reset connection, a lost answer) with that write cut; `prepare` makes each run's input
+/// before the count starts, and `act` checks its own outcome.
+async fn at_each_write<T>(
+    proxy: &identity_tests::proxy::Proxy,
+    mut prepare: impl AsyncFnMut(usize) -> T,
+    mut act: impl AsyncFnMut(String, T),
+) {
+    use identity_tests::proxy::{Cut, WRITE};
+    let input = prepare(0).await;
+    let before = proxy.writes();
+    act("no cut".into(), input).await;
+    let writes = proxy.writes() - before;
+    assert!(writes >= 2, "the change writes");
+    let mut run = 0;
+    for step in 0..writes {
+        for cut in [Cut::Reset, Cut::AnswerLost] {
+            run += 1;
+            let input = prepare(run).await;
+            proxy.plan_after(WRITE, step, cut);
+            let fired = proxy.fired();
+            act(format!("{cut:?} at write {step} of {writes}"), input).await;
+            assert_eq!(proxy.fired(), fired + 1, "the cut happened");
+        }
+    }
+}
+
+/// A first SSO login (the AuthnRequest, the JIT account with its welcome message, the
+/// replay record, the session) whose DynamoDB writes meet a reset or a lost answer, each in
+/// turn: the SDK's retry finishes it exactly once: signed in, one pending account, one
+/// welcome message, and the Response refused when posted again.
+#[tokio::test]
+async fn a_first_sso_login_survives_a_cut_at_each_dynamodb_write() {
+    let Some((h, proxy)) = proxied_harness().await else {
+        return;
+    };
+    at_each_write(
+        &proxy,
+        async |run| format!("cut{run}@acme.example"),
+        async |what, address: String| {
+            let id = h.start_login("/").await;
+            let spec = h.spec(&address, Some(&id));
+            let r = h.acs(&spec, "").await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{what}");
+            let account = h
+                .state
+                .store
+                .account_by_email(&email(&address))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{what}: no account"));
+            assert_eq!(account.status, AccountStatus::Pending, "{what}");
+            let messages = h.state.store.outbox(Some(&email(&address))).await.unwrap();
+            assert_eq!(messages.len(), 1, "{what}: welcome messages");
+            let again = h.acs(&spec, "").await;
+            assert_ne!(
+                again.status(),
+                StatusCode::SEE_OTHER,
+                "{what}: the Response twice"
+            );
+        },
+    )
+    .await;
+}
+
+/// Confirming an SSO upgrade (revoke the account's grants, link it, drop its password,
+/// consume the confirmation, start the session) whose DynamoDB writes meet a reset or a
+/// lost answer, each in turn: the account ends linked and its token dead.
+#[tokio::test]
+async fn an_sso_upgrade_survives_a_cut_at_each_dynamodb_write() {
+    let Some((h, proxy)) = proxied_harness().await else {
+        return;
+    };
+    at_each_write(
+        &proxy,
+        async |run| upgrade_ready(&h, &format!("upgrade.cut{run}@acme.example")).await,
+        async |what, (account, refresh, upgrade): (Account, SecretString, String)| {
+            let r = confirm_upgrade(&h, &upgrade).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{what}");
+            let store = &h.state.store;
+            let linked = store.account(&account.id).await.unwrap().unwrap();
+            assert!(linked.sso_idp.is_some(), "{what}: not linked");
+            assert!(
+                store
+                    .live_refresh(refresh.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{what}: the token outlived the move to SSO"
+            );
+        },
+    )
+    .await;
 }
