@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::R;
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Flow {
     base: String,
@@ -29,7 +29,7 @@ struct Flow {
     http: HttpClient,
 }
 
-async fn send(
+pub(crate) async fn send(
     http: &HttpClient,
     method: Method,
     url: &str,

@@ -8,6 +8,8 @@
 //! - `codeflow …`: the code flow over HTTP against `identity serve` (codeflow.rs).
 //! - `bootstraps DIR RUNS`: the Lambda bootstrap rows (bootstraps.rs), inside the test
 //!   command's service environment.
+//! - `soak IDENTITY_BIN SECONDS CLIENTS MD JSON`: the concurrency soak and its audit
+//!   (soak.rs), inside the test command's service environment (`bench/soak.sh`).
 //! - `report ROWS MD JSON`: the table (ours, the peer's, the ratio, the budget, met or not).
 //!
 //! Every timing is the median of many calls after a warm-up, on one thread.
@@ -30,6 +32,7 @@ use sso_acs::saml::{self, Sp};
 mod bootstraps;
 mod codeflow;
 mod report;
+mod soak;
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -54,10 +57,11 @@ fn main() -> R {
         }
         ["codeflow", rest @ ..] => codeflow::run(rest),
         ["bootstraps", rest @ ..] => bootstraps::run(rest),
+        ["soak", rest @ ..] => soak::run(rest),
         _ => Err(
             "usage: identity-bench fixtures DIR | acs DIR | grant DIR | \
 codeflow BASE CLIENT_ID SECRET REDIRECT_URI EMAIL PASSWORD SECONDS WORKERS | \
-bootstraps DIR RUNS | report ROWS MD JSON"
+bootstraps DIR RUNS | soak IDENTITY_BIN SECONDS CLIENTS MD JSON | report ROWS MD JSON"
                 .into(),
         ),
     }

@@ -305,7 +305,7 @@ fn today() -> String {
     identity_shared::clock::rfc3339(identity_shared::clock::system().now())[..10].to_string()
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
