@@ -66,7 +66,6 @@ use crate::codeflow::{HttpClient, send};
 
 const DOMAIN: &str = "soak.example";
 const IDP_ID: &str = "soak";
-const IDP_ENTITY: &str = "https://idp.soak.example/saml";
 const IDP_ORIGIN: &str = "https://idp.soak.example";
 const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -97,6 +96,7 @@ struct Ledger {
 
 struct Ctx {
     http: HttpClient,
+    idp_entity: String,
     base: String,
     sp: Sp,
     signer: IdpSigner,
@@ -315,6 +315,29 @@ impl Ctx {
         Err(self.error(format!("{step}: {}{detail}", answer.status.as_u16())))
     }
 
+    /// The same POST twice at once, as two tabs or a double click send it.
+    async fn post_twice(
+        &self,
+        step: &str,
+        kind: &'static str,
+        path: &str,
+        headers: &[(header::HeaderName, &str)],
+        body: String,
+    ) -> Step<[Answer; 2]> {
+        let post = || {
+            self.call(
+                step,
+                Some(kind),
+                Method::POST,
+                path,
+                headers,
+                Some(body.clone()),
+            )
+        };
+        let (a, b) = tokio::join!(post(), post());
+        Ok([a?, b?])
+    }
+
     /// Two answers to the same single-use value, sent at once: `won` says which succeeded.
     /// Exactly one must; two is a double spend; none is an error (a 5xx: `kind` unknown).
     fn judge_race<'a>(
@@ -376,7 +399,7 @@ impl Ctx {
         let xml = self
             .signer
             .response(&ResponseSpec {
-                issuer: IDP_ENTITY.into(),
+                issuer: self.idp_entity.clone(),
                 destination: self.sp.acs_url.clone(),
                 audience: self.sp.entity_id.clone(),
                 recipient: self.sp.acs_url.clone(),
@@ -405,18 +428,9 @@ impl Ctx {
             (header::ORIGIN, IDP_ORIGIN),
             (SEC_FETCH_SITE, "cross-site"),
         ];
-        let post = || {
-            self.call(
-                "sso acs",
-                Some("sso"),
-                Method::POST,
-                "/sso/acs",
-                &headers,
-                Some(body.clone()),
-            )
-        };
-        let (a, b) = tokio::join!(post(), post());
-        let (a, b) = (a?, b?);
+        let [a, b] = self
+            .post_twice("sso acs", "sso", "/sso/acs", &headers, body)
+            .await?;
         let signed_in = |a: &Answer| {
             a.status == StatusCode::SEE_OTHER
                 && a.headers.get_all(header::SET_COOKIE).iter().any(|c| {
@@ -598,18 +612,9 @@ impl Ctx {
             ("grant_type", JWT_BEARER),
             ("assertion", assertion.expose_secret()),
         ]);
-        let post = || {
-            self.call(
-                "jwt grant",
-                Some("jwt"),
-                Method::POST,
-                "/oauth/jwt/token",
-                &[],
-                Some(body.clone()),
-            )
-        };
-        let (a, b) = tokio::join!(post(), post());
-        let (a, b) = (a?, b?);
+        let [a, b] = self
+            .post_twice("jwt grant", "jwt", "/oauth/jwt/token", &[], body)
+            .await?;
         let answers = [&a, &b];
         let refused = answers
             .iter()
@@ -646,18 +651,15 @@ impl Ctx {
             (header::ORIGIN, self.base.as_str()),
             (SEC_FETCH_SITE, "same-origin"),
         ];
-        let post = || {
-            self.call(
+        let [a, b] = self
+            .post_twice(
                 "partner sso",
-                Some("addon"),
-                Method::POST,
+                "addon",
                 "/example-partner/sso",
                 &headers,
-                Some(body.clone()),
+                body,
             )
-        };
-        let (a, b) = tokio::join!(post(), post());
-        let (a, b) = (a?, b?);
+            .await?;
         self.judge_race("partner sso (one form twice)", "addon", [&a, &b], |a| {
             a.status == StatusCode::OK
         })?;
@@ -802,6 +804,7 @@ fn email_of(i: usize) -> String {
 
 /// What the set-up made that the clients need.
 struct Made {
+    idp_entity: String,
     web_id: String,
     web_secret: String,
     addon_id: String,
@@ -812,23 +815,9 @@ struct Made {
 async fn set_up(store: &Store, signer: &IdpSigner, people: usize, base: &str) -> R<Made> {
     let idp = store
         .add_idp(&Idp {
-            id: IDP_ID.into(),
-            entity_id: IDP_ENTITY.into(),
-            sso_url: format!("{IDP_ORIGIN}/sso"),
             certificates: vec![signer.certificate_base64()],
-            domains: vec![DOMAIN.into()],
             team: None,
-            enterprise: None,
-            allow_idp_initiated: false,
-            require_mfa: false,
-            mfa_contexts: vec![],
-            want_authn_requests_signed: false,
-            slo_url: None,
-            any_domain: false,
-            development: false,
-            generation: String::new(),
-            created_at: 0,
-            version: 0,
+            ..identity_tests::sso_suite::idp(IDP_ID, DOMAIN)
         })
         .await?;
     let mut accounts = Vec::with_capacity(people);
@@ -875,6 +864,7 @@ async fn set_up(store: &Store, signer: &IdpSigner, people: usize, base: &str) ->
         )
         .await?;
     Ok(Made {
+        idp_entity: idp.entity_id,
         web_id: web.client_id.to_string(),
         web_secret: secret.expose_secret().to_string(),
         addon_id: addon.addon.id,
@@ -970,6 +960,7 @@ pub fn run(args: &[&str]) -> R {
         }
         let ctx = Arc::new(Ctx {
             http,
+            idp_entity: made.idp_entity.clone(),
             sp: Sp::from_base_url(&base),
             web_basic: format!(
                 "Basic {}",
@@ -1468,6 +1459,7 @@ mod tests {
 
     fn made() -> Made {
         Made {
+            idp_entity: String::new(),
             web_id: "web".into(),
             web_secret: String::new(),
             addon_id: String::new(),
