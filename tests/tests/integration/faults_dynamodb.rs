@@ -237,25 +237,13 @@ async fn a_refresh_rotation_survives_a_cut_at_each_write() {
 /// gives the tokens, once.
 #[tokio::test]
 async fn an_approved_device_poll_survives_a_cut_at_each_write() {
-    use crate::faults_oauth::{approved_device_code, poll};
-    use identity_shared::accounts::{AccountStatus, Accounts, Email};
+    use crate::faults_oauth::{account_id, approved_device_code, poll};
     let Some((store, proxy, _clock)) = proxied().await else {
         return;
     };
     let env = env_on(store).await;
     let c = register(&env.state, false, true, &["identity"]).await;
-    let account = env
-        .state
-        .store
-        .create_account(
-            &Email::parse("device.cut@example.com").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap()
-        .id
-        .to_string();
+    let account = account_id(&env, "device.cut@example.com").await;
     at_each_write(
         &proxy,
         async || {

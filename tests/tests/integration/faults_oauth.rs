@@ -197,6 +197,18 @@ async fn a_refresh_rotation_leaves_the_old_token_or_its_successor(env: Env, faul
     }
 }
 
+/// The id of a new active account.
+pub(crate) async fn account_id(env: &Env, email: &str) -> String {
+    use identity_shared::accounts::{AccountStatus, Accounts, Email};
+    env.state
+        .store
+        .create_account(&Email::parse(email).unwrap(), None, AccountStatus::Active)
+        .await
+        .unwrap()
+        .id
+        .to_string()
+}
+
 /// A device code its person has approved (RFC 8628), for `c`, on a live grant.
 pub(crate) async fn approved_device_code(env: &Env, c: &TestClient, account_id: &str) -> String {
     use identity_shared::oauth::device::{DeviceRequests, DeviceState};
@@ -237,20 +249,8 @@ async fn a_device_poll_leaves_the_approval_unspent_without_tokens_or_spent_with_
     env: Env,
     faulty: Arc<Faulty>,
 ) {
-    use identity_shared::accounts::{AccountStatus, Accounts, Email};
     let c = register(&env.state, false, true, &["identity"]).await;
-    let account = env
-        .state
-        .store
-        .create_account(
-            &Email::parse("device@example.com").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap()
-        .id
-        .to_string();
+    let account = account_id(&env, "device@example.com").await;
 
     let code = approved_device_code(&env, &c, &account).await;
     faulty.reset();

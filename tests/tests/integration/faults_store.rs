@@ -11,6 +11,21 @@ use identity_shared::apps::Apps;
 use identity_shared::store::Store;
 use identity_tests::faults::{Fault, Faulty};
 
+const URL: &str = "https://partner.example.com/sso";
+
+/// An app with its owner, for add-ons to belong to.
+async fn shop(store: &Store) -> identity_shared::apps::App {
+    let owner = store
+        .create_account(
+            &Email::parse("owner@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    store.create_app("shop", &owner).await.unwrap()
+}
+
 #[tokio::test]
 async fn add_on_provisioning_under_store_faults_leaves_nothing_or_everything_embedded() {
     add_on_provisioning_under_store_faults(identity_tests::embedded().await).await;
@@ -26,16 +41,7 @@ async fn add_on_provisioning_under_store_faults_leaves_nothing_or_everything_dyn
 async fn add_on_provisioning_under_store_faults(f: identity_tests::Fixture) {
     let faulty = Arc::new(Faulty::new(f.store.backend().clone()));
     let store = Store::new(faulty.clone(), f.store.clock().clone());
-    let owner = store
-        .create_account(
-            &Email::parse("owner@example.com").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    let app = store.create_app("shop", &owner).await.unwrap();
-    const URL: &str = "https://partner.example.com/sso";
+    let app = shop(&store).await;
 
     faulty.reset();
     store.create_addon(&app, "baseline", URL).await.unwrap();
@@ -83,16 +89,7 @@ async fn add_on_provisioning_survives_a_cut_at_each_dynamodb_write() {
     let Some((store, proxy, _clock)) = identity_tests::proxy::proxied_store().await else {
         return;
     };
-    let owner = store
-        .create_account(
-            &Email::parse("owner@example.com").unwrap(),
-            None,
-            AccountStatus::Active,
-        )
-        .await
-        .unwrap();
-    let app = store.create_app("shop", &owner).await.unwrap();
-    const URL: &str = "https://partner.example.com/sso";
+    let app = shop(&store).await;
     let before = proxy.writes();
     store.create_addon(&app, "baseline", URL).await.unwrap();
     let writes = proxy.writes() - before;
