@@ -168,6 +168,11 @@ fn keys(action: Action, limit: Limit, attempt: &Attempt<'_>, shard: u32) -> Vec<
 }
 
 const LOCK_SK: &str = "lock";
+
+/// The sort key of a key's count in the window that holds `now`.
+fn count_sk(now: i64, window_secs: i64) -> String {
+    format!("w#{}", now.div_euclid(window_secs))
+}
 const STRIKES_SK: &str = "strikes";
 
 #[derive(Serialize, Deserialize)]
@@ -210,6 +215,8 @@ impl Throttling for Store {
         attempt: &Attempt<'_>,
     ) -> Result<Result<(), Locked>, StoreError> {
         let now = self.now();
+        let window = limits.window_secs;
+        let counting = count_sk(now, window);
         let mut longest: Option<i64> = None;
         for key in keys(
             action,
@@ -217,12 +224,21 @@ impl Throttling for Store {
             attempt,
             crypto::random_below(TOTAL_SHARDS),
         ) {
-            if let Some(lock) = self
-                .get::<LockRecord>(Table::Once, &key.pk, LOCK_SK)
-                .await?
-                && lock.until > now
-            {
-                longest = Some(longest.unwrap_or(0).max(lock.until - now));
+            // One read of the key's records: its lock, and this window's count. A count at
+            // its limit refuses at once, before the lock that its last attempt writes has
+            // landed, so attempts running side by side cannot slip past the limit.
+            for item in self.backend().query(Table::Once, &key.pk, "", now).await? {
+                let wait = if item.sk == LOCK_SK {
+                    let lock: LockRecord = item.parse()?;
+                    (lock.until > now).then_some(lock.until - now)
+                } else if item.sk == counting && item.version >= key.limit {
+                    Some(lock_secs(window, 1))
+                } else {
+                    None
+                };
+                if let Some(wait) = wait {
+                    longest = Some(longest.unwrap_or(0).max(wait));
+                }
             }
         }
         Ok(match longest {
@@ -239,13 +255,12 @@ impl Throttling for Store {
     ) -> Result<Option<Locked>, StoreError> {
         let now = self.now();
         let window = limits.window_secs;
-        let index = now.div_euclid(window);
-        let window_end = (index + 1) * window;
+        let window_end = (now.div_euclid(window) + 1) * window;
         let shard = crypto::random_below(TOTAL_SHARDS);
         let mut lock: Option<Locked> = None;
         for key in keys(action, limit_of(limits, action), attempt, shard) {
             let count = self
-                .add(Table::Once, &key.pk, &format!("w#{index}"), 1, window_end)
+                .add(Table::Once, &key.pk, &count_sk(now, window), 1, window_end)
                 .await?;
             // Exactly one attempt sees the count reach the limit (or a multiple of it, after
             // a lock was lifted early): it sets the lock.
@@ -302,13 +317,17 @@ impl Throttling for Store {
             subject: Some(subject),
             address: None,
         };
+        // The lock and this window's count: the count at its limit refuses too.
+        let counting = count_sk(self.now(), limits.window_secs);
         let ops = keys(action, only_subject, &who, 0)
             .into_iter()
-            .map(|k| Op::Delete {
-                table: Table::Once,
-                pk: k.pk,
-                sk: LOCK_SK.into(),
-                cond: Cond::Always,
+            .flat_map(|k| {
+                [LOCK_SK.to_string(), counting.clone()].map(|sk| Op::Delete {
+                    table: Table::Once,
+                    pk: k.pk.clone(),
+                    sk,
+                    cond: Cond::Always,
+                })
             })
             .collect();
         self.write(ops).await

@@ -946,6 +946,44 @@ pub async fn a_lifted_subject_lock_comes_back_after_another_limit_of_failures(f:
     );
 }
 
+/// The attempt that brings a count to its limit writes the lock after it counts; attempts
+/// running beside it are refused by the count itself, lock or not (here the lock is gone),
+/// until the window ends or the lock is lifted.
+pub async fn a_count_at_its_limit_refuses_before_its_lock_is_written(f: &Fixture) {
+    let a = Action::Password;
+    let l = limits(2, 0, 0);
+    let who = from("dog@example.com", "192.0.2.1");
+    fail(f, a, &l, &who).await;
+    assert!(fail(f, a, &l, &who).await.is_some());
+    let locks: Vec<Op> = f
+        .store
+        .backend()
+        .scan(Table::Once, f.store.now())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.sk == "lock")
+        .map(|i| Op::Delete {
+            table: Table::Once,
+            pk: i.pk,
+            sk: i.sk,
+            cond: Cond::Always,
+        })
+        .collect();
+    assert_eq!(locks.len(), 1, "{}", f.backend);
+    f.store.write(locks).await.unwrap();
+    assert!(
+        lock_of(f, a, &l, &who).await.is_some(),
+        "{}: the count at its limit refuses",
+        f.backend
+    );
+    f.store
+        .throttle_clear(a, &l, "dog@example.com")
+        .await
+        .unwrap();
+    assert_eq!(lock_of(f, a, &l, &who).await, None, "{}", f.backend);
+}
+
 pub async fn blocking_ends_sessions_revokes_grants_and_unblocking_lets_in_again(f: &Fixture) {
     use identity_shared::accounts::Offboarding;
     use identity_shared::oauth::{Grants, Scopes};

@@ -28,5 +28,6 @@ identity_tests::on_both_backends!(
     a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_long,
     an_address_lock_covers_every_subject_and_the_total_locks_everyone,
     a_lifted_subject_lock_comes_back_after_another_limit_of_failures,
+    a_count_at_its_limit_refuses_before_its_lock_is_written,
     blocking_ends_sessions_revokes_grants_and_unblocking_lets_in_again,
 );
