@@ -15,7 +15,9 @@ use identity_shared::oauth::{Grants, OAuthClient, Scopes};
 use identity_shared::store::StoreError;
 use identity_shared::tokens::AccessClaims;
 
-use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
+use crate::answer::{
+    issued, requested_scopes, require_form, required, sign, signing_keys, spend_alone,
+};
 use crate::client_auth;
 
 /// `POST /oauth/device/authorize`.
@@ -119,12 +121,8 @@ pub async fn token(
         Some(g) if g.serves(&client.client_id) => g,
         _ => {
             // Spent all the same: a revoked authorization is not asked about again.
-            return match state.store.write(vec![*take]).await {
-                Ok(()) | Err(StoreError::Conflict) => {
-                    Err(OAuthError::invalid_grant("the authorization was revoked"))
-                }
-                Err(e) => Err(OAuthError::internal("device spend", e)),
-            };
+            spend_alone(state, *take, "device spend").await?;
+            return Err(OAuthError::invalid_grant("the authorization was revoked"));
         }
     };
     let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;

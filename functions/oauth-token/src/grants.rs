@@ -16,7 +16,9 @@ use identity_shared::oauth::{
 use identity_shared::store::StoreError;
 use identity_shared::tokens::AccessClaims;
 
-use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
+use crate::answer::{
+    issued, requested_scopes, require_form, required, sign, signing_keys, spend_alone,
+};
 use crate::client_auth;
 
 /// The whole token endpoint: every failure is an RFC 6749 §5.2 JSON error.
@@ -102,11 +104,7 @@ async fn authorization_code(
     } = match code::exchange(presented, &c, grant) {
         Ok(issue) => issue,
         Err(r) => {
-            match store.write(vec![*take]).await {
-                // Spent now, or by a concurrent request: either way it cannot be tried again.
-                Ok(()) | Err(StoreError::Conflict) => {}
-                Err(e) => return Err(OAuthError::internal("code spend", e)),
-            }
+            spend_alone(state, *take, "code spend").await?;
             return Err(match r {
                 code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
                 r => OAuthError::invalid_grant(r.description()),
