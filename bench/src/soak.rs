@@ -192,30 +192,6 @@ fn gid_of(access_token: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `name="…" value="…"` pairs of an HTML page's hidden inputs, entities decoded.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&#x27;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input")
-        .skip(1)
-        .filter_map(|tag| {
-            let tag = tag.split('>').next()?;
-            let attr = |name: &str| {
-                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-                let len = tag[start..].find('"')?;
-                Some(unescape(&tag[start..start + len]))
-            };
-            Some((attr("name")?, attr("value")?))
-        })
-        .collect()
-}
-
 impl Ctx {
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
@@ -484,6 +460,18 @@ impl Ctx {
         .await
     }
 
+    /// The same token request twice at once.
+    async fn token_twice(
+        &self,
+        step: &str,
+        kind: &'static str,
+        pairs: &[(&str, &str)],
+    ) -> Step<[Answer; 2]> {
+        let auth = [(header::AUTHORIZATION, self.web_basic.as_str())];
+        self.post_twice(step, kind, "/oauth/token", &auth, form(pairs))
+            .await
+    }
+
     /// A token request that must succeed, spending one value of `kind`.
     async fn token_ok(
         &self,
@@ -554,11 +542,7 @@ impl Ctx {
                 self.flow("code → tokens → refresh → revoke");
             }
             1 => {
-                let (a, b) = tokio::join!(
-                    self.token("code exchange", "code", &exchange),
-                    self.token("code exchange", "code", &exchange)
-                );
-                let (a, b) = (a?, b?);
+                let [a, b] = self.token_twice("code exchange", "code", &exchange).await?;
                 let won =
                     self.judge_race("code exchange (one code twice)", "code", [&a, &b], is_ok)?;
                 let (gid, _) = self.hold(won)?;
@@ -577,11 +561,7 @@ impl Ctx {
                     ("grant_type", "refresh_token"),
                     ("refresh_token", refresh.as_str()),
                 ];
-                let (a, b) = tokio::join!(
-                    self.token("refresh", "refresh", &pairs),
-                    self.token("refresh", "refresh", &pairs)
-                );
-                let (a, b) = (a?, b?);
+                let [a, b] = self.token_twice("refresh", "refresh", &pairs).await?;
                 let won =
                     self.judge_race("refresh (one token twice)", "refresh", [&a, &b], is_ok)?;
                 let (_, refresh) = self.hold(won)?;
@@ -640,7 +620,7 @@ impl Ctx {
         let page = self
             .get("addon sso page", &path, jar, StatusCode::OK)
             .await?;
-        let fields = hidden_inputs(&page.body);
+        let fields = identity_tests::addon_suite::hidden_fields(&page.body);
         if !fields.iter().any(|(k, _)| k == "resource_token") {
             return Err(self.error("addon sso page: no form".into()));
         }
@@ -710,7 +690,10 @@ impl Ctx {
         let cookie = jar.header();
         let path = format!("/device?{}", form(&[("user_code", user_code)]));
         let page = self.get("device page", &path, jar, StatusCode::OK).await?;
-        let fields: HashMap<String, String> = hidden_inputs(&page.body).into_iter().collect();
+        let fields: HashMap<String, String> =
+            identity_tests::addon_suite::hidden_fields(&page.body)
+                .into_iter()
+                .collect();
         let Some(csrf) = fields.get("csrf") else {
             return Err(self.error("device page: no csrf field".into()));
         };
