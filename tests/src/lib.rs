@@ -9,6 +9,7 @@
 
 pub mod addon_suite;
 pub mod faults;
+pub mod iam;
 pub mod jwt_suite;
 pub mod oauth_suite;
 pub mod org_suite;
@@ -16,6 +17,7 @@ pub mod proxy;
 pub mod runtime_api;
 pub mod saml_idp;
 pub mod sso_suite;
+pub mod stack;
 pub mod suite;
 pub mod template;
 
