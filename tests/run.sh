@@ -5,8 +5,9 @@
 #                                      (cfn-lint, sam validate --lint); sam build (the release
 #                                      bootstraps); their portability checks; start services;
 #                                      cargo test --workspace (with the Runtime-API end-to-end
-#                                      test of the bootstraps); every fuzz target for 20 s
-#                                      (RUN_SH_FUZZ_SECONDS; scripts/fuzz.sh)
+#                                      test of the bootstraps); the browser journeys again
+#                                      through the local stack (scripts/local-stack.sh); every
+#                                      fuzz target for 20 s (RUN_SH_FUZZ_SECONDS; scripts/fuzz.sh)
 #   tests/run.sh -- ARGS...            the same, with ARGS appended to `cargo test --workspace`
 #                                      (e.g. `tests/run.sh -- -p identity-shared -- --nocapture`)
 #   tests/run.sh --with-services CMD…  install deps, start the services, run CMD with the test
@@ -85,7 +86,7 @@ elapsed() { # START (an $EPOCHREALTIME) -> seconds since, one decimal
 }
 
 usage() {
-    sed -n '2,14p' "$SELF" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$SELF" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -470,6 +471,26 @@ run_in_service_env cargo test --workspace --no-fail-fast ${EXTRA[@]+"${EXTRA[@]}
 if [[ -d "$SCREENSHOTS" ]]; then
     echo "browser journeys: $(find "$SCREENSHOTS" -name '*.png' | wc -l) screenshots in $SCREENSHOTS"
 fi
+
+say "as deployed: the journeys and identity login through the local stack (scripts/local-stack.sh --strict)"
+# The same journeys again, through the six bootstraps behind the template's routes, each with
+# its own IAM role (docs/deploy.md, "Try a release locally"). The stack's IAM audit fails the
+# step when a function made a call its policy refuses, or holds a grant nothing used.
+# Skipped here: the two journeys that use the development IdP, which only `identity serve` has.
+t0=$EPOCHREALTIME
+run_in_service_env scripts/local-stack.sh --strict --report "$ROOT/target/iam-audit.txt" -- \
+    cargo test -p identity-cli --test integration -- --test-threads=1 browser:: \
+    --skip sign_in_through_the_organisations_idp_and_the_dev_idp \
+    --skip existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_the_account
+echo "as deployed took $(elapsed "$t0")s; the IAM audit is in target/iam-audit.txt"
+# A short soak through another stack: 20 people for 30 s through every flow, racing their
+# single-use values, then the store audit (bench/src/soak.rs). All of them come from
+# 127.0.0.1, so the per-address JWT and device limits are lifted, as bench/soak.sh does.
+t0=$EPOCHREALTIME
+cargo build --quiet -p identity-bench
+run_in_service_env scripts/local-stack.sh --env IDENTITY_LIMIT_JWT=0,0,0 --env IDENTITY_LIMIT_DEVICE=0,0,0 -- \
+    "$ROOT/target/debug/identity-bench" soak - 30 20 "$ROOT/target/soak-stack.md" "$ROOT/target/soak-stack.json"
+echo "the soak through the local stack took $(elapsed "$t0")s (target/soak-stack.md)"
 
 say "fuzzing (cargo fuzz: every target, ${RUN_SH_FUZZ_SECONDS:-20}s each)"
 # A crash fails the test command; scripts/fuzz.sh says where the input is.

@@ -98,6 +98,8 @@ struct Ctx {
     http: HttpClient,
     idp_entity: String,
     base: String,
+    /// The example partner's SSO URL (the add-on's other end).
+    partner_sso: String,
     sp: Sp,
     signer: IdpSigner,
     web_id: String,
@@ -632,13 +634,7 @@ impl Ctx {
             (SEC_FETCH_SITE, "same-origin"),
         ];
         let [a, b] = self
-            .post_twice(
-                "partner sso",
-                "addon",
-                "/example-partner/sso",
-                &headers,
-                body,
-            )
+            .post_twice("partner sso", "addon", &self.partner_sso, &headers, body)
             .await?;
         self.judge_race("partner sso (one form twice)", "addon", [&a, &b], |a| {
             a.status == StatusCode::OK
@@ -795,7 +791,13 @@ struct Made {
     jwt_key: SecretString,
 }
 
-async fn set_up(store: &Store, signer: &IdpSigner, people: usize, base: &str) -> R<Made> {
+async fn set_up(
+    store: &Store,
+    signer: &IdpSigner,
+    people: usize,
+    base: &str,
+    partner_sso: &str,
+) -> R<Made> {
     let idp = store
         .add_idp(&Idp {
             certificates: vec![signer.certificate_base64()],
@@ -832,10 +834,7 @@ async fn set_up(store: &Store, signer: &IdpSigner, people: usize, base: &str) ->
         })
         .await?;
     let secret = secret.ok_or("a confidential client without a secret")?;
-    // The example partner of `identity serve` is the add-on's other end.
-    let addon = store
-        .create_addon(&app, "soak-addon", &format!("{base}/example-partner/sso"))
-        .await?;
+    let addon = store.create_addon(&app, "soak-addon", partner_sso).await?;
     let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
     let cert = rcgen::CertificateParams::new(Vec::<String>::new())?.self_signed(&key)?;
     let jwt = store
@@ -888,45 +887,97 @@ pub fn run(args: &[&str]) -> R {
         .build()?;
     rt.block_on(async {
         let sdk = identity_tests::service_sdk_config(&endpoint).await;
-        let prefix = format!(
-            "soak{}-",
-            &identity_shared::crypto::sha256_hex(&identity_shared::crypto::random_bytes(8))[..8]
-        );
+        // Against the local stack (scripts/local-stack.sh -- …): its tables, its API, and
+        // the example partner run here, as a partner runs on its own host. Else `identity
+        // serve` on fresh tables, with its example partner.
+        let stack = std::env::var("IDENTITY_STACK_CONTROL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let (prefix, base) = match &stack {
+            Some(_) => (
+                std::env::var("IDENTITY_TABLE_PREFIX")?,
+                std::env::var("IDENTITY_BASE_URL")?,
+            ),
+            None => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                (
+                    format!(
+                        "soak{}-",
+                        &identity_shared::crypto::sha256_hex(
+                            &identity_shared::crypto::random_bytes(8)
+                        )[..8]
+                    ),
+                    format!("http://127.0.0.1:{port}"),
+                )
+            }
+        };
         let db = DynamoDb::new(aws_sdk_dynamodb::Client::new(&sdk), prefix.clone());
-        db.create_tables().await?;
+        if stack.is_none() {
+            db.create_tables().await?;
+        }
         let store = Store::new(Arc::new(db), identity_shared::clock::system());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
+        let (partner_sso, _partner) = match &stack {
+            Some(_) => {
+                let state = identity_shared::AppState::build(
+                    identity_shared::Config::from_env()?,
+                    identity_shared::clock::system(),
+                )
+                .await?;
+                let app = identity_cli::example_partner::routes().with_state(state);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let url = format!(
+                    "http://{}{}",
+                    listener.local_addr()?,
+                    identity_cli::example_partner::SSO_PATH
+                );
+                let task = tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+                (url, Some(AbortOnDrop(task)))
+            }
+            None => (
+                format!("{base}{}", identity_cli::example_partner::SSO_PATH),
+                None,
+            ),
+        };
         let signer = IdpSigner::generate("soak IdP")?;
         eprintln!("soak: tables {prefix}*, {clients} people, set-up");
-        let made = set_up(&store, &signer, clients, &base).await?;
+        let made = set_up(&store, &signer, clients, &base, &partner_sso).await?;
 
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{prefix}serve.log")))?;
-        let mut serve = Serve(
-            Command::new(identity)
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--no-dev-idp",
-                ])
-                .env("IDENTITY_STORE", "dynamodb:")
-                .env("IDENTITY_TABLE_PREFIX", &prefix)
-                .env("IDENTITY_SECRETS", "embedded")
-                .env("IDENTITY_BASE_URL", &base)
-                .env("AWS_ENDPOINT_URL", &endpoint)
-                // Every client comes from 127.0.0.1: the per-address limits would lock the
-                // run's own replays out (they are failures, as they should be).
-                .env("IDENTITY_LIMIT_JWT", "0,0,0")
-                .env("IDENTITY_LIMIT_DEVICE", "0,0,0")
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()?,
-        );
+        let mut serve = match &stack {
+            Some(_) => None,
+            None => {
+                let log =
+                    std::fs::File::create(std::env::temp_dir().join(format!("{prefix}serve.log")))?;
+                let port = base.rsplit(':').next().unwrap_or_default();
+                Some(Serve(
+                    Command::new(identity)
+                        .args([
+                            "serve",
+                            "--listen",
+                            &format!("127.0.0.1:{port}"),
+                            "--no-dev-idp",
+                        ])
+                        .env("IDENTITY_STORE", "dynamodb:")
+                        .env("IDENTITY_TABLE_PREFIX", &prefix)
+                        .env("IDENTITY_SECRETS", "embedded")
+                        .env("IDENTITY_BASE_URL", &base)
+                        .env("AWS_ENDPOINT_URL", &endpoint)
+                        // Every client comes from 127.0.0.1: the per-address limits would
+                        // lock the run's own replays out (they are failures, as they should
+                        // be). The local stack is started with the same limits.
+                        .env("IDENTITY_LIMIT_JWT", "0,0,0")
+                        .env("IDENTITY_LIMIT_DEVICE", "0,0,0")
+                        .env("RUST_LOG", "warn")
+                        .stdin(Stdio::null())
+                        .stdout(log.try_clone()?)
+                        .stderr(log)
+                        .spawn()?,
+                ))
+            }
+        };
         let http: HttpClient = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(clients * 2)
             .build(HttpConnector::new());
@@ -937,7 +988,7 @@ pub fn run(args: &[&str]) -> R {
                 break;
             }
             if ready.elapsed() > Duration::from_secs(30) {
-                return Err("identity serve did not answer within 30 s".into());
+                return Err("the service did not answer within 30 s".into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -951,6 +1002,7 @@ pub fn run(args: &[&str]) -> R {
                     .encode(format!("{}:{}", made.web_id, made.web_secret))
             ),
             web_id: made.web_id.clone(),
+            partner_sso,
             addon_id: made.addon_id.clone(),
             jwt_client_id: made.jwt_client_id.clone(),
             jwt_key: made.jwt_key.clone(),
@@ -1003,7 +1055,9 @@ pub fn run(args: &[&str]) -> R {
                 }
             }
         }
-        serve.stop();
+        if let Some(serve) = serve.as_mut() {
+            serve.stop();
+        }
         let ledger = std::mem::take(&mut *ctx.ledger());
         let (checks, problems) = audit(&store, &made, &ledger, &introspected, started_at).await?;
         let report = Report {
@@ -1042,6 +1096,15 @@ where
         out.push(h.await.expect("an introspection task"));
     }
     out
+}
+
+/// A task aborted when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `identity serve`, stopped when dropped.

@@ -709,14 +709,20 @@ mod tests {
     #[test]
     fn action_wildcard_get_star_matches_get_item_not_put_item() {
         let s = json!({"Effect": "Allow", "Action": "dynamodb:Get*", "Resource": BOOKS});
-        assert!(allowed(std::slice::from_ref(&s), &req("dynamodb:GetItem", BOOKS)));
+        assert!(allowed(
+            std::slice::from_ref(&s),
+            &req("dynamodb:GetItem", BOOKS)
+        ));
         assert!(!allowed(&[s], &req("dynamodb:PutItem", BOOKS)));
     }
 
     #[test]
     fn action_matching_ignores_case_and_resource_matching_does_not() {
         let s = json!({"Effect": "Allow", "Action": "DynamoDB:getitem", "Resource": BOOKS});
-        assert!(allowed(std::slice::from_ref(&s), &req("dynamodb:GetItem", BOOKS)));
+        assert!(allowed(
+            std::slice::from_ref(&s),
+            &req("dynamodb:GetItem", BOOKS)
+        ));
         assert!(!allowed(
             &[s],
             &req("dynamodb:GetItem", &BOOKS.replace("Books", "books"))
@@ -730,7 +736,10 @@ mod tests {
         assert!(!allowed(&[table], &req("dynamodb:Query", &index)));
         let indexes = json!({"Effect": "Allow", "Action": "dynamodb:Query",
             "Resource": format!("{BOOKS}/index/*")});
-        assert!(allowed(std::slice::from_ref(&indexes), &req("dynamodb:Query", &index)));
+        assert!(allowed(
+            std::slice::from_ref(&indexes),
+            &req("dynamodb:Query", &index)
+        ));
         assert!(!allowed(&[indexes], &req("dynamodb:Query", BOOKS)));
     }
 
@@ -791,7 +800,10 @@ mod tests {
             let calls = sesv2_calls(&account(), "POST", "/v2/email/outbound-emails", &body);
             calls.expect("calls")[0].request(ROLE)
         };
-        assert!(allowed(std::slice::from_ref(&s), &send("Login <login@example.com>")));
+        assert!(allowed(
+            std::slice::from_ref(&s),
+            &send("Login <login@example.com>")
+        ));
         assert!(!allowed(&[s], &send("admin@example.com")));
     }
 

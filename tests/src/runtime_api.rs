@@ -673,6 +673,23 @@ impl Deployment {
             .clone()
     }
 
+    /// As [`Deployment::start`], each function with its own role: the environment
+    /// `template.yaml` gives it and an access key of its own, its AWS calls judged by IAM
+    /// ([`LocalAws::provision_judged`]).
+    pub async fn start_judged(host: &str, local: &LocalAws) -> Option<Deployment> {
+        let bootstraps = bootstraps()?;
+        let mut functions = HashMap::new();
+        for (id, path) in bootstraps {
+            let env = local.env_for(&id);
+            functions.insert(id.clone(), Bootstrap::start(&id, &path, &[], &env).await);
+        }
+        Some(Deployment {
+            host: host.to_string(),
+            routes: template::routes(&template::read()),
+            functions,
+        })
+    }
+
     /// Sends a request through the route table to its function's bootstrap.
     pub async fn send(&mut self, request: ApiRequest) -> ApiResponse {
         let route = self.route(&request);
@@ -707,6 +724,11 @@ pub struct LocalAws {
     pub env: Vec<(String, String)>,
     /// The same store and secrets, for seeding and checks.
     pub state: AppState,
+    /// IAM over the functions' calls, when provisioned judged.
+    pub judge: Option<Arc<crate::stack::Judge>>,
+    prefix: String,
+    /// Each secret's name and ARN.
+    secret_arns: Vec<(String, String)>,
 }
 
 impl LocalAws {
@@ -725,14 +747,17 @@ impl LocalAws {
         );
         db.create_tables().await.expect("create tables");
         let sm_client = aws_sdk_secretsmanager::Client::new(&crate::local_sdk_config(&sm).await);
+        let mut secret_arns = Vec::new();
         for kind in SecretKind::ALL {
-            sm_client
+            let name = format!("{prefix}{}", kind.name());
+            let made = sm_client
                 .create_secret()
-                .name(format!("{prefix}{}", kind.name()))
+                .name(&name)
                 .secret_string(json!({ "current": generate(kind).unwrap() }).to_string())
                 .send()
                 .await
                 .expect("create secret in moto");
+            secret_arns.push((name, made.arn().unwrap_or_default().to_string()));
         }
         let config = Config::new(
             base_url.into(),
@@ -768,7 +793,70 @@ impl LocalAws {
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ]);
-        Some(LocalAws { env, state })
+        Some(LocalAws {
+            env,
+            state,
+            judge: None,
+            prefix,
+            secret_arns,
+        })
+    }
+
+    /// As [`LocalAws::provision`], with IAM: the functions' policies rendered from
+    /// `template.yaml` (`crate::stack::render`, AWS's SAM transform) and gates in front of
+    /// DynamoDB Local and moto that refuse what a function's policy does not allow, as AWS
+    /// does, and record every call ([`crate::stack::Judge`]).
+    pub async fn provision_judged(base_url: &str) -> Option<LocalAws> {
+        let mut local = Self::provision(base_url).await?;
+        let options = crate::stack::Options::from_env("127.0.0.1:0".parse().unwrap())
+            .expect("the test command's environment");
+        let raw = crate::stack::render(
+            &options.python,
+            &options.template,
+            &[
+                ("BaseUrl".into(), base_url.into()),
+                ("TablePrefix".into(), local.prefix.clone()),
+                ("SecretsPrefix".into(), local.prefix.clone()),
+            ],
+        )
+        .expect("render template.yaml");
+        let by_logical: std::collections::BTreeMap<String, String> = raw["secrets"]
+            .as_object()
+            .expect("secrets")
+            .iter()
+            .map(|(logical, spec)| {
+                let name = spec["name"].as_str().unwrap_or_default();
+                let arn = local
+                    .secret_arns
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_else(|| panic!("no secret {name} provisioned"));
+                (logical.clone(), arn)
+            })
+            .collect();
+        let rendered =
+            crate::stack::Rendered::read(&raw, &by_logical).expect("read the rendered template");
+        let judge = crate::stack::Judge::new(
+            rendered,
+            local.secret_arns.clone(),
+            &local.prefix,
+            &options.dynamodb,
+            &options.moto,
+        )
+        .await
+        .expect("start the IAM gates");
+        local.judge = Some(Arc::new(judge));
+        Some(local)
+    }
+
+    /// The environment of one execution environment of `function`: its own role and
+    /// access key when judged, else the shared environment.
+    pub fn env_for(&self, function: &str) -> Vec<(String, String)> {
+        match &self.judge {
+            Some(j) => j.instance_environment(function).0,
+            None => self.env.clone(),
+        }
     }
 }
 

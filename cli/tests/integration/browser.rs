@@ -114,17 +114,45 @@ fn tools() -> Option<Tools> {
 
 struct Service {
     base: String,
+    /// The embedded store of `identity serve` (the IdPs' certificates are written here too).
     store: tempfile::TempDir,
-    _child: Child,
+    /// `identity serve`; `None` against the local stack.
+    _child: Option<Child>,
+    /// The local stack's control endpoint when the journeys run against it.
+    stack: Option<String>,
 }
 
 async fn http_answers(addr: &str) -> bool {
     tokio::net::TcpStream::connect(addr).await.is_ok()
 }
 
+/// The local stack (`scripts/local-stack.sh -- CMD` exports `IDENTITY_STACK_CONTROL` and
+/// `IDENTITY_BASE_URL`): the journeys then run through the deployed shape, the six
+/// bootstraps behind API Gateway's routes with their own IAM policies, instead of
+/// `identity serve`, and `identity admin` works on the stack's DynamoDB tables.
+fn stack_control() -> Option<String> {
+    std::env::var("IDENTITY_STACK_CONTROL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 impl Service {
-    async fn start() -> R<Self> {
+    async fn start(journey: &str) -> R<Self> {
         let store = tempfile::tempdir()?;
+        if let Some(control) = stack_control() {
+            // A fresh deployment for each journey: every table emptied (keys stay), and the
+            // stack's IAM audit told which journey makes the calls that follow.
+            let (status, body) = http("POST", &format!("{control}/reset"), &[], Some("")).await?;
+            ensure!(status == 200, "the stack's reset failed: {status} {body}");
+            http("PUT", &format!("{control}/test"), &[], Some(journey)).await?;
+            let base = std::env::var("IDENTITY_BASE_URL")?;
+            return Ok(Self {
+                base,
+                store,
+                _child: None,
+                stack: Some(control),
+            });
+        }
         let port = free_port();
         let log = std::fs::File::create(store.path().join("serve.log"))?;
         let child = Command::new(BIN)
@@ -148,20 +176,32 @@ impl Service {
         Ok(Self {
             base: format!("http://{addr}"),
             store,
-            _child: child,
+            _child: Some(child),
+            stack: None,
         })
+    }
+
+    /// Where the example add-on partner answers SSO: `identity serve` carries it; against
+    /// the stack it runs beside the IdP on the outside server.
+    fn partner_sso_url(&self, outside: &Outside) -> String {
+        match self.stack {
+            Some(_) => format!("{}/example-partner/sso", outside.base),
+            None => format!("{}/example-partner/sso", self.base),
+        }
     }
 
     /// `identity admin ARGS --json` against the service's store; its one JSON object.
     async fn admin(&self, args: &[&str], stdin: Option<&str>) -> R<Value> {
-        let mut child = Command::new(BIN)
-            .arg("admin")
-            .args(args)
-            .arg("--json")
-            .env(
+        let mut command = Command::new(BIN);
+        command.arg("admin").args(args).arg("--json");
+        if self.stack.is_none() {
+            // Against the stack, the environment already names its store and secrets.
+            command.env(
                 "IDENTITY_STORE",
                 format!("embedded:{}", self.store.path().display()),
-            )
+            );
+        }
+        let mut child = command
             .env("IDENTITY_BASE_URL", &self.base)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -209,6 +249,9 @@ impl Service {
     }
 
     fn log(&self) -> String {
+        if self.stack.is_some() {
+            return "(the local stack's functions print to its own output)".into();
+        }
         std::fs::read_to_string(self.store.path().join("serve.log")).unwrap_or_default()
     }
 }
@@ -521,7 +564,7 @@ impl Outside {
         Ok(base64::engine::general_purpose::STANDARD.encode(xml))
     }
 
-    async fn start(service: &str) -> R<Self> {
+    async fn start(service: &str, stack: bool) -> R<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let state = Arc::new(OutsideState {
@@ -538,6 +581,18 @@ impl Outside {
             .route("/elsewhere", get(foreign_form))
             .route("/elsewhere/saml", get(stashed_response))
             .with_state(state.clone());
+        // Against the stack, the example add-on partner runs here, on the stack's store
+        // (the environment names it), as a partner runs on its own host.
+        let app = if stack {
+            let partner = identity_shared::AppState::build(
+                identity_shared::Config::from_env()?,
+                identity_shared::clock::system(),
+            )
+            .await?;
+            app.merge(identity_cli::example_partner::routes().with_state(partner))
+        } else {
+            app
+        };
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -851,8 +906,10 @@ impl World {
     async fn start(journey: &'static str) -> Option<Self> {
         let tools = tools()?;
         let turn = ONE_AT_A_TIME.lock().await;
-        let service = Service::start().await.expect("identity serve");
-        let outside = Outside::start(&service.base).await.expect("outside");
+        let service = Service::start(journey).await.expect("the service");
+        let outside = Outside::start(&service.base, service.stack.is_some())
+            .await
+            .expect("outside");
         let b = Browser::open(&tools, journey).await.expect("chromium");
         Some(Self {
             service,
@@ -1710,7 +1767,7 @@ async fn addon_sso_for_a_collaborator_and_not_for_a_stranger() {
             None,
         )
         .await?;
-        let sso_url = format!("{}/example-partner/sso", s.base);
+        let sso_url = s.partner_sso_url(&w.outside);
         let addon = s
             .admin(
                 &[

@@ -36,6 +36,8 @@ const REDIRECT: &str = "https://app.example.com/callback";
 
 struct Env {
     deployment: Deployment,
+    /// IAM over every AWS call the bootstraps make: each has its own role, as deployed.
+    judge: std::sync::Arc<identity_tests::stack::Judge>,
     /// The same store and secrets the bootstraps use, for seeding and for checks.
     state: AppState,
 }
@@ -45,10 +47,11 @@ struct Env {
 async fn deploy() -> Option<Env> {
     // Resolved first: without bootstraps there is nothing to run (a failure under run.sh).
     identity_tests::runtime_api::bootstraps()?;
-    let local = LocalAws::provision(BASE).await?;
-    let deployment = Deployment::start(HOST, &local.env).await?;
+    let local = LocalAws::provision_judged(BASE).await?;
+    let deployment = Deployment::start_judged(HOST, &local).await?;
     Some(Env {
         deployment,
+        judge: local.judge.clone().expect("judged"),
         state: local.state,
     })
 }
@@ -497,6 +500,7 @@ fn cookie_value(cookie: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstraps_serve_the_jwt_grant_the_code_flow_and_an_acs_post_through_the_runtime_api() {
     let Some(env) = deploy().await else { return };
+    let _audit = identity_tests::stack::AuditOnPanic(env.judge.clone());
     let mut flows = Flows {
         env,
         secrets_seen: Vec::new(),
@@ -505,6 +509,13 @@ async fn bootstraps_serve_the_jwt_grant_the_code_flow_and_an_acs_post_through_th
     flows.authorize_and_exchange().await;
     flows.acs_login().await;
     flows.logs_hold_no_secrets();
+    // Every call each bootstrap made is one its role's policy in template.yaml allows.
+    let audit = flows.env.judge.audit();
+    assert!(
+        audit.refused.is_empty(),
+        "calls outside a function's IAM policy:\n{}",
+        audit.report()
+    );
     // Each bootstrap served its requests from one process: no restart on the way.
     for (name, f) in flows.env.deployment.functions.iter_mut() {
         assert!(f.exited().is_none(), "{name} exited:\n{}", f.output());
@@ -730,14 +741,14 @@ async fn the_rotation_bootstrap_rotates_a_key_step_by_step_and_keeps_the_old_one
     let Some(bootstraps) = identity_tests::runtime_api::bootstraps() else {
         return;
     };
-    let Some(local) = LocalAws::provision(BASE).await else {
+    let Some(local) = LocalAws::provision_judged(BASE).await else {
         return;
     };
     let (_, path) = bootstraps
         .iter()
         .find(|(id, _)| id == ROTATION)
         .expect("the rotation function is in template.yaml");
-    let mut f = Bootstrap::start(ROTATION, path, &[], &local.env).await;
+    let mut f = Bootstrap::start(ROTATION, path, &[], &local.env_for(ROTATION)).await;
     let prefix = local
         .env
         .iter()
@@ -780,4 +791,7 @@ async fn the_rotation_bootstrap_rotates_a_key_step_by_step_and_keeps_the_old_one
         assert!(!output.contains(s), "the logs show no key material");
     }
     assert!(f.exited().is_none(), "{ROTATION} exited:\n{output}");
+    // Every call it made, the refused rotation's included, is one its policy allows.
+    let audit = local.judge.as_ref().expect("judged").audit();
+    assert!(audit.refused.is_empty(), "{}", audit.report());
 }

@@ -4,6 +4,7 @@
 
 mod addon_sso_routes;
 mod addon_store_suite;
+mod as_deployed;
 mod bootstrap_link;
 mod crate_graph;
 mod faults_dynamodb;
