@@ -9,10 +9,14 @@
 //! same store and secrets in its environment, then stops everything and exits with CMD's
 //! status. Without: prints the base URL and the `export` lines and serves until interrupted.
 //!
+//! `local-stack --audit-recorded DIR` starts nothing: it lists the template's grants that no
+//! judged deployment recorded in DIR used (`IDENTITY_IAM_RECORD=DIR` while they ran), and
+//! fails when there is one the template does not excuse.
+//!
 //! Either way it ends with the IAM audit of every AWS call the functions made: a call a
 //! function's policy refused makes the exit status 1 (naming function, action, resource,
 //! route and test); with `--strict`, so does a grant no call needed, unless `template.yaml`
-//! excuses it (`# iam-unexercised: FUNCTION ACTION: why`).
+//! excuses it (`# iam-unexercised: FUNCTION ACTION RESOURCE: why`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,12 +31,13 @@ struct Args {
     environment: Vec<(String, String)>,
     strict: bool,
     report: Option<PathBuf>,
+    audit_recorded: Option<PathBuf>,
     command: Vec<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: local-stack [--listen 127.0.0.1:PORT] [--template FILE] [--param NAME=VALUE]... [--env NAME=VALUE]... [--strict] [--report FILE] [-- CMD ARGS...]"
+        "usage: local-stack [--listen 127.0.0.1:PORT] [--template FILE] [--param NAME=VALUE]... [--env NAME=VALUE]... [--strict] [--report FILE] [-- CMD ARGS...] | --audit-recorded DIR"
     );
     std::process::exit(2)
 }
@@ -45,6 +50,7 @@ fn args() -> Args {
         environment: Vec::new(),
         strict: false,
         report: None,
+        audit_recorded: None,
         command: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -74,6 +80,9 @@ fn args() -> Args {
             }
             "--strict" => a.strict = true,
             "--report" => a.report = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "--audit-recorded" => {
+                a.audit_recorded = Some(it.next().unwrap_or_else(|| usage()).into())
+            }
             "--" => {
                 a.command = it.by_ref().collect();
                 if a.command.is_empty() {
@@ -84,6 +93,38 @@ fn args() -> Args {
         }
     }
     a
+}
+
+/// `--audit-recorded DIR`: the grants of the template that no deployment recorded in DIR
+/// used (each judged deployment writes there when `IDENTITY_IAM_RECORD` names it).
+fn audit_recorded(options: &Options, dir: &std::path::Path) -> ExitCode {
+    match stack::audit_recorded(options, dir) {
+        Ok(unused) if unused.is_empty() => {
+            eprintln!(
+                "local-stack: every grant of {} was used by a recorded call",
+                options.template.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(unused) => {
+            for g in &unused {
+                eprintln!(
+                    "UNUSED {} {} on {} ({})",
+                    g.function, g.action, g.resource, g.source
+                );
+            }
+            eprintln!(
+                "local-stack: {} grants no recorded call needed: remove them from {}, or say why they stay (# iam-unexercised: FUNCTION ACTION RESOURCE: why)",
+                unused.len(),
+                options.template.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("local-stack: cannot audit {}: {e}", dir.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 async fn interrupted() {
@@ -107,6 +148,9 @@ async fn main() -> ExitCode {
     };
     if let Some(t) = &a.template {
         options.template = t.clone();
+    }
+    if let Some(dir) = &a.audit_recorded {
+        return audit_recorded(&options, dir);
     }
     options.parameters = a.parameters.clone();
     options.environment = a.environment.clone();
@@ -152,16 +196,12 @@ async fn main() -> ExitCode {
     };
 
     let audit = stack.audit();
-    let excused = stack::excused(&std::fs::read_to_string(&template).unwrap_or_default());
-    let unexcused: Vec<_> = audit
-        .unused
-        .iter()
-        .filter(|g| {
-            !excused
-                .iter()
-                .any(|(f, action)| *f == g.function && *action == g.action)
-        })
-        .collect();
+    let unexcused = stack::unexcused(
+        &audit.unused,
+        &std::fs::read_to_string(&template).unwrap_or_default(),
+        &stack.judge.rendered.tables,
+        &stack.prefix,
+    );
     let calls = stack.judge.recording().calls.lock().unwrap().len();
     eprintln!(
         "local-stack: IAM audit: {calls} calls judged, {} refused, {} grants used, {} unused ({} excused)",
@@ -203,7 +243,7 @@ async fn main() -> ExitCode {
     }
     if a.strict && !unexcused.is_empty() {
         eprintln!(
-            "local-stack: grants no call needed (UNUSED above): remove them from template.yaml, or say why they stay (# iam-unexercised: FUNCTION ACTION: why)"
+            "local-stack: grants no call needed (UNUSED above): remove them from template.yaml, or say why they stay (# iam-unexercised: FUNCTION ACTION RESOURCE: why)"
         );
         return ExitCode::from(if status == 0 { 1 } else { status as u8 });
     }

@@ -56,14 +56,11 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults of the test command's environment.
+    /// The defaults of the test command's environment (the stand-ins' endpoints from
+    /// `tests/run.sh --with-services`).
     pub fn from_env(listen: SocketAddr) -> Result<Options, Error> {
         let root = crate::template::workspace();
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                format!("{name} is not set: run under tests/run.sh --with-services (scripts/local-stack.sh does)")
-            })
-        };
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
         Ok(Options {
             listen,
             template: root.join("template.yaml"),
@@ -71,8 +68,8 @@ impl Options {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join(".test-deps/venv/bin/python3")),
             bootstraps: crate::runtime_api::build_dir(),
-            dynamodb: var("IDENTITY_TEST_DYNAMODB_ENDPOINT")?,
-            moto: var("IDENTITY_TEST_SECRETSMANAGER_ENDPOINT")?,
+            dynamodb: var("IDENTITY_TEST_DYNAMODB_ENDPOINT"),
+            moto: var("IDENTITY_TEST_SECRETSMANAGER_ENDPOINT"),
             parameters: Vec::new(),
             environment: Vec::new(),
         })
@@ -205,6 +202,24 @@ pub struct Judge {
     started: std::sync::atomic::AtomicUsize,
     /// Added to every function's environment ([`Options::environment`]).
     pub environment: Vec<(String, String)>,
+    /// Each secret's ARN and the placeholder it is reported as (`{{CookieSecret}}`).
+    placeholders: Vec<(String, String)>,
+}
+
+/// Where each judged deployment leaves the grants its calls used, for [`audit_recorded`]:
+/// the test command points every stack of its run at one folder.
+pub const RECORD_VAR: &str = "IDENTITY_IAM_RECORD";
+
+impl Drop for Judge {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os(RECORD_VAR) else {
+            return;
+        };
+        let used: Vec<String> = self.audit().used.keys().map(Grant::key).collect();
+        let _ = std::fs::create_dir_all(&dir);
+        let file = std::path::Path::new(&dir).join(format!("{}.used", uuid::Uuid::new_v4()));
+        let _ = std::fs::write(file, used.join("\n") + "\n");
+    }
 }
 
 impl Judge {
@@ -213,6 +228,7 @@ impl Judge {
     pub async fn new(
         rendered: Rendered,
         secret_arns: Vec<(String, String)>,
+        by_logical: &BTreeMap<String, String>,
         prefix: &str,
         dynamodb: &str,
         moto: &str,
@@ -239,6 +255,10 @@ impl Judge {
             prefix: prefix.to_string(),
             started: Default::default(),
             environment: Vec::new(),
+            placeholders: by_logical
+                .iter()
+                .map(|(logical, arn)| (arn.clone(), format!("{{{{{logical}}}}}")))
+                .collect(),
         })
     }
 
@@ -291,7 +311,17 @@ impl Judge {
             .map(|(id, f)| (id.clone(), f.statements.clone()))
             .collect();
         let calls = self.recording().calls.lock().unwrap().clone();
-        audit(&policies, &calls, &self.prefix)
+        audit(&policies, &calls, &|r| self.normalized(r))
+    }
+
+    /// A resource as reports show it, the same for every deployment: the table prefix as
+    /// `${TablePrefix}`, each secret's ARN as its placeholder.
+    fn normalized(&self, resource: &str) -> String {
+        let mut r = resource.to_string();
+        for (arn, placeholder) in &self.placeholders {
+            r = r.replace(arn, placeholder);
+        }
+        r.replace(&self.prefix, "${TablePrefix}")
     }
 }
 
@@ -336,6 +366,9 @@ fn random_suffix() -> String {
 
 impl Stack {
     pub async fn start(options: Options) -> Result<Stack, Error> {
+        if options.dynamodb.is_empty() || options.moto.is_empty() {
+            return Err("DynamoDB Local and moto are not running: run under tests/run.sh --with-services (scripts/local-stack.sh does)".into());
+        }
         let listener = tokio::net::TcpListener::bind(options.listen).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let prefix = format!("stack{}-", random_suffix());
@@ -384,8 +417,15 @@ impl Stack {
             by_name.push((name.to_string(), arn));
         }
         let rendered = Rendered::read(&raw, &by_logical)?;
-        let mut judge =
-            Judge::new(rendered, by_name, &prefix, &options.dynamodb, &options.moto).await?;
+        let mut judge = Judge::new(
+            rendered,
+            by_name,
+            &by_logical,
+            &prefix,
+            &options.dynamodb,
+            &options.moto,
+        )
+        .await?;
         judge.environment = options.environment.clone();
         let judge = Arc::new(judge);
 
@@ -584,6 +624,54 @@ pub struct Grant {
     pub resource: String,
 }
 
+impl Grant {
+    /// The same for every deployment of one template.
+    pub fn key(&self) -> String {
+        format!(
+            "{} | {} | {} | {}",
+            self.function, self.source, self.action, self.resource
+        )
+    }
+}
+
+/// Every grant of `template` (rendered here) that no deployment recorded in `dir` used,
+/// less those the template excuses (`# iam-unexercised: FUNCTION ACTION RESOURCE: why`).
+pub fn audit_recorded(options: &Options, dir: &Path) -> Result<Vec<Grant>, Error> {
+    let prefix = "audit-";
+    let raw = render(
+        &options.python,
+        &options.template,
+        &[
+            ("BaseUrl".into(), "https://id.example.com".into()),
+            ("TablePrefix".into(), prefix.into()),
+            ("SecretsPrefix".into(), "audit/".into()),
+        ],
+    )?;
+    // Secrets stay `{{LogicalId}}`, as the deployments reported them.
+    let rendered = Rendered::read(&raw, &BTreeMap::new())?;
+    let policies: BTreeMap<String, Vec<Statement>> = rendered
+        .functions
+        .iter()
+        .map(|(id, f)| (id.clone(), f.statements.clone()))
+        .collect();
+    let all = audit(&policies, &[], &|r| r.replace(prefix, "${TablePrefix}")).unused;
+    let mut used = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        used.extend(text.lines().map(str::to_string));
+    }
+    let unused: Vec<Grant> = all
+        .into_iter()
+        .filter(|g| !used.contains(&g.key()))
+        .collect();
+    Ok(unexcused(
+        &unused,
+        &std::fs::read_to_string(&options.template)?,
+        &rendered.tables,
+        prefix,
+    ))
+}
+
 /// What the calls show about the policies.
 #[derive(Debug, Default)]
 pub struct Audit {
@@ -619,9 +707,13 @@ impl Audit {
     }
 }
 
-/// Holds `calls` against `policies` (function → its statements); `prefix` is the stack's
-/// table prefix, shown as `${TablePrefix}` in the report.
-pub fn audit(policies: &BTreeMap<String, Vec<Statement>>, calls: &[Judged], prefix: &str) -> Audit {
+/// Holds `calls` against `policies` (function → its statements); `normalized` turns a
+/// resource into what reports show.
+pub fn audit(
+    policies: &BTreeMap<String, Vec<Statement>>,
+    calls: &[Judged],
+    normalized: &dyn Fn(&str) -> String,
+) -> Audit {
     let mut audit = Audit {
         refused: calls.iter().filter(|c| !c.allowed).cloned().collect(),
         ..Audit::default()
@@ -633,7 +725,7 @@ pub fn audit(policies: &BTreeMap<String, Vec<Statement>>, calls: &[Judged], pref
                     function: function.clone(),
                     source: s.source.clone(),
                     action: action.clone(),
-                    resource: resource.replace(prefix, "${TablePrefix}"),
+                    resource: normalized(&resource),
                 };
                 let n = calls
                     .iter()
@@ -662,17 +754,52 @@ pub fn audit(policies: &BTreeMap<String, Vec<Statement>>, calls: &[Judged], pref
     audit
 }
 
-/// Grants `template.yaml` says no test exercises, and why: lines
-/// `# iam-unexercised: FUNCTION ACTION: why`.
-pub fn excused(template: &str) -> Vec<(String, String)> {
+/// A grant `template.yaml` keeps though no test exercises it, and says why: a line
+/// `# iam-unexercised: FUNCTION ACTION RESOURCE: why`, RESOURCE the logical id of a table
+/// or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excuse {
+    pub function: String,
+    pub action: String,
+    pub resource: String,
+}
+
+pub fn excuses(template: &str) -> Vec<Excuse> {
     template
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("# iam-unexercised: "))
         .filter_map(|rest| {
-            let (who, _) = rest.split_once(':')?;
+            let (who, _why) = rest.split_once(": ")?;
             let mut words = who.split_whitespace();
-            Some((words.next()?.to_string(), words.next()?.to_string()))
+            Some(Excuse {
+                function: words.next()?.to_string(),
+                action: words.next()?.to_string(),
+                resource: words.next()?.to_string(),
+            })
         })
+        .collect()
+}
+
+/// The unused grants that no excuse of `template` covers; `tables` maps each table's
+/// logical id to its name under `prefix`, as the grants' resources were rendered.
+pub fn unexcused(
+    unused: &[Grant],
+    template: &str,
+    tables: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Vec<Grant> {
+    let excuses = excuses(template);
+    let covers = |e: &Excuse, g: &Grant| {
+        let resource = match tables.get(&e.resource) {
+            Some(name) => format!("table/{}", name.replacen(prefix, "${TablePrefix}", 1)),
+            None => format!("{{{{{}}}}}", e.resource),
+        };
+        e.function == g.function && e.action == g.action && g.resource.ends_with(&resource)
+    };
+    unused
+        .iter()
+        .filter(|g| !excuses.iter().any(|e| covers(e, g)))
+        .cloned()
         .collect()
 }
 
@@ -703,6 +830,10 @@ mod tests {
 
     const TABLE: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/p-once";
 
+    fn unprefixed(r: &str) -> String {
+        r.replace("p-", "${TablePrefix}")
+    }
+
     #[test]
     fn a_grant_no_call_needed_is_reported_unused() {
         let policies = BTreeMap::from([(
@@ -715,7 +846,7 @@ mod tests {
         let a = audit(
             &policies,
             &[call("F", "dynamodb:GetItem", TABLE, true)],
-            "p-",
+            &unprefixed,
         );
         assert_eq!(a.unused.len(), 1);
         assert_eq!(a.unused[0].action, "dynamodb:Scan");
@@ -731,7 +862,7 @@ mod tests {
         let a = audit(
             &BTreeMap::new(),
             &[call("F", "dynamodb:Query", TABLE, false)],
-            "p-",
+            &unprefixed,
         );
         assert_eq!(a.refused.len(), 1);
         assert!(a.report().contains("REFUSED F dynamodb:Query on"));
@@ -745,17 +876,45 @@ mod tests {
         let a = audit(
             &policies,
             &[call("G", "dynamodb:GetItem", TABLE, true)],
-            "p-",
+            &unprefixed,
         );
         assert_eq!(a.unused.len(), 1);
     }
 
     #[test]
-    fn excuses_are_read_from_template_comments() {
-        let t = "  # iam-unexercised: SsoAcsFunction ses:SendEmail: only with MailFrom\n  x: 1\n";
+    fn an_excuse_covers_its_function_action_and_table_only() {
+        let t = "  # iam-unexercised: F dynamodb:Scan OnceTable: only when the moon is full\n";
         assert_eq!(
-            excused(t),
-            [("SsoAcsFunction".to_string(), "ses:SendEmail".to_string())]
+            excuses(t),
+            [Excuse {
+                function: "F".into(),
+                action: "dynamodb:Scan".into(),
+                resource: "OnceTable".into()
+            }]
+        );
+        let tables = BTreeMap::from([
+            ("OnceTable".to_string(), "p-once".to_string()),
+            ("AppsTable".to_string(), "p-apps".to_string()),
+        ]);
+        let grant = |function: &str, action: &str, table: &str| Grant {
+            function: function.into(),
+            source: "s".into(),
+            action: action.into(),
+            resource: format!(
+                "arn:aws:dynamodb:us-east-1:123456789012:table/${{TablePrefix}}{table}"
+            ),
+        };
+        let unused = [
+            grant("F", "dynamodb:Scan", "once"),
+            grant("F", "dynamodb:Scan", "apps"),
+            grant("G", "dynamodb:Scan", "once"),
+            grant("F", "dynamodb:Query", "once"),
+        ];
+        let left = unexcused(&unused, t, &tables, "p-");
+        assert_eq!(
+            left.len(),
+            3,
+            "only F's Scan of the once table is excused: {left:?}"
         );
     }
 }
