@@ -626,6 +626,15 @@ impl Ctx {
         if !fields.iter().any(|(k, _)| k == "resource_token") {
             return Err(self.error("addon sso page: no form".into()));
         }
+        // The form's own second, which may be later than the wait above when the page is
+        // slow: the next opening waits past this one.
+        if let Some(t) = fields
+            .iter()
+            .find(|(k, _)| k == "timestamp")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+        {
+            *last = (*last).max(t);
+        }
         let body = serde_urlencoded::to_string(&fields).expect("a form");
         // The page's script posts the form to the partner (here, the example partner of
         // `identity serve`, on the same origin).
@@ -791,13 +800,7 @@ struct Made {
     jwt_key: SecretString,
 }
 
-async fn set_up(
-    store: &Store,
-    signer: &IdpSigner,
-    people: usize,
-    base: &str,
-    partner_sso: &str,
-) -> R<Made> {
+async fn set_up(store: &Store, signer: &IdpSigner, people: usize, partner_sso: &str) -> R<Made> {
     let idp = store
         .add_idp(&Idp {
             certificates: vec![signer.certificate_base64()],
@@ -834,6 +837,9 @@ async fn set_up(
         })
         .await?;
     let secret = secret.ok_or("a confidential client without a secret")?;
+    // The CLI's client, for the device flow: `identity serve` registers it at start, a
+    // deployment's operator with `identity admin client add-cli` (the same call).
+    store.ensure_cli_client().await?;
     let addon = store.create_addon(&app, "soak-addon", partner_sso).await?;
     let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
     let cert = rcgen::CertificateParams::new(Vec::<String>::new())?.self_signed(&key)?;
@@ -944,7 +950,7 @@ pub fn run(args: &[&str]) -> R {
         };
         let signer = IdpSigner::generate("soak IdP")?;
         eprintln!("soak: tables {prefix}*, {clients} people, set-up");
-        let made = set_up(&store, &signer, clients, &base, &partner_sso).await?;
+        let made = set_up(&store, &signer, clients, &partner_sso).await?;
 
         let mut serve = match &stack {
             Some(_) => None,
@@ -1071,11 +1077,12 @@ pub fn run(args: &[&str]) -> R {
             introspected: &introspected,
         };
         report.write(std::path::Path::new(md), std::path::Path::new(json_out))?;
-        if ledger.double_spends.is_empty() && problems.is_empty() {
+        let errors: u64 = ledger.errors.values().sum();
+        if ledger.double_spends.is_empty() && problems.is_empty() && errors == 0 {
             Ok(())
         } else {
             Err(format!(
-                "{} double spends, {} inconsistencies (see {md})",
+                "{} double spends, {} inconsistencies, {errors} errors (see {md})",
                 ledger.double_spends.len(),
                 problems.len()
             )

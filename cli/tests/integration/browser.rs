@@ -146,12 +146,16 @@ impl Service {
             ensure!(status == 200, "the stack's reset failed: {status} {body}");
             http("PUT", &format!("{control}/test"), &[], Some(journey)).await?;
             let base = std::env::var("IDENTITY_BASE_URL")?;
-            return Ok(Self {
+            let service = Self {
                 base,
                 store,
                 _child: None,
                 stack: Some(control),
-            });
+            };
+            // What an operator does after a deploy (`identity serve` does it itself): the
+            // CLI's client, for `identity login`.
+            service.admin(&["client", "add-cli"], None).await?;
+            return Ok(service);
         }
         let port = free_port();
         let log = std::fs::File::create(store.path().join("serve.log"))?;
