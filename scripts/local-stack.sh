@@ -33,7 +33,7 @@ die() {
 # built from.
 stale() {
     local id bin
-    for id in $(sed -n 's/^  \([A-Za-z0-9]*Function\):$/\1/p' template.yaml); do
+    for id in $(sed -n 's/^  \([A-Za-z0-9]\+Function\):$/\1/p' template.yaml); do
         bin="$BUILD/$id/bootstrap"
         [[ -x "$bin" ]] || return 0
         if [[ -n "$(find core shared functions Cargo.toml Cargo.lock scripts/build-lambda.sh \

@@ -840,6 +840,7 @@ impl LocalAws {
         let judge = crate::stack::Judge::new(
             rendered,
             local.secret_arns.clone(),
+            &by_logical,
             &local.prefix,
             &options.dynamodb,
             &options.moto,
