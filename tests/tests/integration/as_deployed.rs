@@ -574,3 +574,73 @@ async fn api_gateways_contract_holds_through_the_deployed_shape() {
     let audit = stack.audit();
     assert!(audit.refused.is_empty(), "{}", audit.report());
 }
+
+/// A policy narrowed by one grant the code needs (oauth-authorize's Query of the once
+/// table, the `/device` throttle check): the person gets the clean 503 page, as in AWS, and
+/// the audit names the refused call with its function, route and test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_missing_a_grant_is_a_clean_503_and_a_refusal_in_the_audit() {
+    if identity_tests::runtime_api::bootstraps().is_none()
+        || identity_tests::dynamodb_endpoint_or_skip().is_none()
+    {
+        return;
+    }
+    let full = identity_tests::template::read();
+    let needed = "              Action: [dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt OnceTable.Arn";
+    assert_eq!(
+        full.matches(needed).count(),
+        2,
+        "oauth-authorize's and jwt-grant's once-table grant"
+    );
+    // The first of the two is oauth-authorize's.
+    let narrowed = full.replacen(
+        needed,
+        "              Action: [dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt OnceTable.Arn",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("narrowed.yaml");
+    std::fs::write(&template, narrowed).unwrap();
+    let mut options = Options::from_env("127.0.0.1:0".parse().unwrap()).unwrap();
+    options.template = template;
+    let stack = Stack::start(options)
+        .await
+        .expect("the narrowed stack starts");
+    stack.name_test("narrowed policy");
+    let cookie =
+        identity_tests::signed_in_cookie(&stack.state, "ada@example.com", AccountStatus::Active)
+            .await;
+    let (status, headers, page) = send(
+        &stack.base_url,
+        "GET",
+        "/device?user_code=WXYZ-BCDF",
+        &[("Accept", "text/html"), ("Cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 503, "{page}");
+    assert!(header(&headers, "content-type").is_some_and(|t| t.starts_with("text/html")));
+    assert!(page.contains("could not complete your request"), "{page}");
+    assert!(
+        !page.contains("AccessDenied") && !page.contains("dynamodb"),
+        "no internals: {page}"
+    );
+    let audit = stack.audit();
+    assert_eq!(audit.refused.len(), 1, "{}", audit.report());
+    let refused = &audit.refused[0];
+    assert_eq!(
+        (
+            refused.function.as_str(),
+            refused.action.as_str(),
+            refused.route.as_str(),
+            refused.test.as_str()
+        ),
+        (
+            "OAuthAuthorizeFunction",
+            "dynamodb:Query",
+            "GET /device",
+            "narrowed policy"
+        )
+    );
+    assert!(refused.resource.ends_with("-once"), "{}", refused.resource);
+}
