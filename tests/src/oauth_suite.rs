@@ -43,6 +43,25 @@ pub fn enc(s: &str) -> String {
         .collect()
 }
 
+/// An `application/x-www-form-urlencoded` body of `pairs`.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// HTTP Basic client authentication as RFC 6749 §2.3.1 forms it (each part form-encoded).
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let pair = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
 async fn confidential(f: &Fixture) -> (OAuthClient, SecretString) {
     let (c, s) = f
         .store

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use identity_shared::accounts::AccountStatus;
 use identity_shared::oauth::{NewClient, OAuthClients, pkce};
 use identity_tests::jwt_suite::{TestKey, ci_client, claims};
-use identity_tests::oauth_suite::enc;
+use identity_tests::oauth_suite::{basic_auth as basic, form_body as form};
 use identity_tests::stack::{AuditOnPanic, Options, Stack};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -103,27 +103,16 @@ async fn send(
     raw(base, &head, form.unwrap_or("").as_bytes()).await
 }
 
+/// Asserts an answer is not a 5xx (a refused AWS call is a 503), naming `what`.
+fn below_500(what: &str, (status, _, text): (u16, Vec<(String, String)>, String)) {
+    assert!(status < 500, "{what}: {status} {text}");
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
 }
 
 fn json(body: &str) -> Value {
@@ -197,26 +186,30 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
         "/device?user_code=WXYZ-BCDF",
         "/addons/made-up/sso",
     ] {
-        let (status, _, text) = send(
-            &base,
-            "GET",
-            path,
-            &[("Accept", "text/html"), ("Cookie", &cookie)],
-            None,
-        )
-        .await;
-        assert!(status < 500, "GET {path} signed in: {status} {text}");
+        below_500(
+            "GET {path} signed in",
+            send(
+                &base,
+                "GET",
+                path,
+                &[("Accept", "text/html"), ("Cookie", &cookie)],
+                None,
+            )
+            .await,
+        );
     }
     // A device code guessed on the same-origin form: counted against the account.
-    let (status, _, text) = send(
-        &base,
-        "POST",
-        "/device",
-        &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
-        Some("user_code=WXYZ-BCDF"),
-    )
-    .await;
-    assert!(status < 500, "POST /device: {status} {text}");
+    below_500(
+        "POST /device",
+        send(
+            &base,
+            "POST",
+            "/device",
+            &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
+            Some("user_code=WXYZ-BCDF"),
+        )
+        .await,
+    );
 
     // The code flow: authorize (trusted client, no consent) → code → token → refresh →
     // introspect → userinfo → revoke.
@@ -297,24 +290,28 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     .await;
     assert_eq!(status, 200, "introspect: {text}");
     assert_eq!(json(&text)["active"], false, "revoked with its grant");
-    let (status, _, text) = send(
-        &base,
-        "GET",
-        "/oauth/userinfo",
-        &[("Authorization", &format!("Bearer {access}"))],
-        None,
-    )
-    .await;
-    assert!(status < 500, "userinfo: {status} {text}");
-    let (status, _, text) = send(
-        &base,
-        "POST",
-        "/oauth/revoke",
-        &[("Authorization", &auth)],
-        Some(&form(&[("token", &refresh)])),
-    )
-    .await;
-    assert!(status < 500, "revoke: {status} {text}");
+    below_500(
+        "userinfo",
+        send(
+            &base,
+            "GET",
+            "/oauth/userinfo",
+            &[("Authorization", &format!("Bearer {access}"))],
+            None,
+        )
+        .await,
+    );
+    below_500(
+        "revoke",
+        send(
+            &base,
+            "POST",
+            "/oauth/revoke",
+            &[("Authorization", &auth)],
+            Some(&form(&[("token", &refresh)])),
+        )
+        .await,
+    );
 
     // The JWT bearer grant, good and replayed, for a CI client.
     let key = TestKey::ec();
@@ -336,42 +333,48 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     assert_eq!(status, 400, "replayed assertion: {text}");
     // An API key from the CI token, listed and revoked.
     let bearer = format!("Bearer {ci_token}");
-    let (status, _, text) = send(
-        &base,
-        "POST",
-        "/oauth/authorizations",
-        &[
-            ("Authorization", &bearer),
-            ("Content-Type", "application/json"),
-        ],
-        None,
-    )
-    .await;
-    assert!(status < 500, "API key: {status} {text}");
-    let (status, _, text) = send(
-        &base,
-        "GET",
-        "/oauth/authorizations",
-        &[("Authorization", &bearer)],
-        None,
-    )
-    .await;
-    assert!(status < 500, "API keys: {status} {text}");
+    below_500(
+        "API key",
+        send(
+            &base,
+            "POST",
+            "/oauth/authorizations",
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json"),
+            ],
+            None,
+        )
+        .await,
+    );
+    below_500(
+        "API keys",
+        send(
+            &base,
+            "GET",
+            "/oauth/authorizations",
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await,
+    );
 
     // Floods of the throttled routes, past their limits.
     for i in 0..12 {
-        let (status, _, text) = send(
-            &base,
-            "POST",
-            "/login",
-            &[("Sec-Fetch-Site", "same-origin")],
-            Some(&form(&[
-                ("email", "ada@example.com"),
-                ("password", &format!("wrong {i}")),
-            ])),
-        )
-        .await;
-        assert!(status < 500, "POST /login: {status} {text}");
+        below_500(
+            "POST /login",
+            send(
+                &base,
+                "POST",
+                "/login",
+                &[("Sec-Fetch-Site", "same-origin")],
+                Some(&form(&[
+                    ("email", "ada@example.com"),
+                    ("password", &format!("wrong {i}")),
+                ])),
+            )
+            .await,
+        );
     }
     for _ in 0..4 {
         let (status, _, text) = send(
@@ -388,26 +391,26 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
         );
     }
     for _ in 0..3 {
-        let (status, _, text) = send(
+        below_500("a bad JWT grant", send(
             &base,
             "POST",
             "/oauth/jwt/token",
             &[],
             Some("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=e30.e30.x"),
-        )
-        .await;
-        assert!(status < 500, "a bad JWT grant: {status} {text}");
+        ).await);
     }
     for _ in 0..12 {
-        let (status, _, text) = send(
-            &base,
-            "POST",
-            "/device",
-            &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
-            Some("user_code=BCDF-GHJK"),
-        )
-        .await;
-        assert!(status < 500, "POST /device: {status} {text}");
+        below_500(
+            "POST /device",
+            send(
+                &base,
+                "POST",
+                "/device",
+                &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
+                Some("user_code=BCDF-GHJK"),
+            )
+            .await,
+        );
     }
 
     let audit = stack.audit();
@@ -524,7 +527,7 @@ async fn api_gateways_contract_holds_through_the_deployed_shape() {
             Some(bad),
         )
         .await;
-        assert!(status < 500, "{status} {text}");
+        assert!(status < 500, "a bad JWT grant: {status} {text}");
         if text.contains("too many") || status == 429 {
             locked_at = Some(i);
             break;

@@ -21,7 +21,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::oauth::{NewClient, OAuthClients, pkce};
 use identity_tests::jwt_suite::{TestKey, ci_client, claims};
-use identity_tests::oauth_suite::enc;
+use identity_tests::oauth_suite::{basic_auth as basic, form_body as form};
 use identity_tests::runtime_api::{self, ApiRequest, ApiResponse, Bootstrap, Deployment, LocalAws};
 use identity_tests::template;
 use serde_json::Value;
@@ -90,23 +90,6 @@ fn param(q: &[(String, String)], name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| panic!("no {name} in {q:?}"))
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine;
-    let pair = format!("{}:{}", enc(id), enc(secret));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
 }
 
 /// An access token checked against the JWKS the oauth-token bootstrap publishes, with
