@@ -54,10 +54,12 @@ if [[ -z "${IDENTITY_TEST_DYNAMODB_ENDPOINT:-}" ]]; then
         scripts/build-lambda.sh --prepare
         env PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" build
     fi
-    cargo build --quiet -p identity-tests --bin local-stack
+    # The local-stack binary, as the test command builds it (a `cargo build -p` would unify
+    # features differently and build most dependencies again).
+    cargo test --workspace --no-run --quiet
     exec "$ROOT/tests/run.sh" --with-services "$ROOT/scripts/local-stack.sh" "$@"
 fi
 
 stale && die "the bootstraps in $BUILD are missing or older than the code (run sam build, or this script outside the test environment)"
-cargo build --quiet -p identity-tests --bin local-stack
+cargo test --workspace --no-run --quiet
 exec "$ROOT/target/debug/local-stack" "$@"

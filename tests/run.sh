@@ -483,16 +483,18 @@ say "as deployed: the journeys, identity login and a soak through the local stac
 # function made a call its policy refuses.
 # Skipped here: the two journeys that use the development IdP, which only `identity serve` has.
 t0=$EPOCHREALTIME
+# `cargo test --workspace` as above, so that nothing is built again: a `-p` selection would
+# unify features differently and rebuild most of the dependencies.
 run_in_service_env scripts/local-stack.sh --report "$ROOT/target/iam-audit.txt" -- \
-    cargo test -p identity-cli --test integration -- --test-threads=1 browser:: \
+    cargo test --workspace --test integration -- --test-threads=1 browser:: \
     --skip sign_in_through_the_organisations_idp_and_the_dev_idp \
     --skip existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_the_account
 echo "as deployed took $(elapsed "$t0")s; the IAM audit is in target/iam-audit.txt"
 # A short soak through another stack: 20 people for 30 s through every flow, racing their
 # single-use values, then the store audit (bench/src/soak.rs). All of them come from
 # 127.0.0.1, so the per-address JWT and device limits are lifted, as bench/soak.sh does.
+# (target/debug/identity-bench: built by `cargo test --workspace`, for bench/tests/usage.rs.)
 t0=$EPOCHREALTIME
-cargo build --quiet -p identity-bench
 run_in_service_env scripts/local-stack.sh --env IDENTITY_LIMIT_JWT=0,0,0 --env IDENTITY_LIMIT_DEVICE=0,0,0 -- \
     "$ROOT/target/debug/identity-bench" soak - 30 20 "$ROOT/target/soak-stack.md" "$ROOT/target/soak-stack.json"
 echo "the soak through the local stack took $(elapsed "$t0")s (target/soak-stack.md)"
