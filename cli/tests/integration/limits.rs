@@ -1,7 +1,7 @@
 //! What a request may carry, tried against `identity serve` over a socket, the way a hostile
 //! client sends it: oversized bodies (declared and chunked), too many or too large headers,
-//! too many form parameters, and a SAMLResponse nested too deep. Each gets a clear 4xx in the
-//! protocol's shape, and the server goes on answering.
+//! too many form parameters, and SAML messages nested too deep or flooded with attributes.
+//! Each gets a clear 4xx in the protocol's shape, and the server goes on answering.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -106,26 +106,37 @@ fn oversized_and_overloaded_requests_get_clear_refusals_in_the_protocols_shape()
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("more than 100 parameters"), "{body}");
 
-    // A SAMLResponse nested far deeper than any real one: refused as malformed, 400 page.
+    // A SAMLResponse nested far deeper than any real one, and one whose root carries
+    // 20,000 distinct empty attributes (the parser would check each against every earlier
+    // one): each refused as malformed, 400 page, at /sso/acs and at /sso/slo.
     let nested = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000));
-    let encoded = base64_standard(nested.as_bytes());
-    let form = format!(
-        "SAMLResponse={}",
-        encoded
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D")
-    );
-    let (status, kind, body) = send(
-        port,
-        &format!(
-            "POST /sso/acs HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept: text/html\r\nContent-Length: {}",
-            form.len()
-        ),
-        form.as_bytes(),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert!(kind.starts_with("text/html"), "{kind}");
+    let attrs: String = (0..20_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let flood =
+        format!("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{attrs}/>");
+    for (field, path, xml) in [
+        ("SAMLResponse", "/sso/acs", &nested),
+        ("SAMLResponse", "/sso/acs", &flood),
+        ("SAMLRequest", "/sso/slo", &flood),
+    ] {
+        let encoded = base64_standard(xml.as_bytes());
+        let form = format!(
+            "{field}={}",
+            encoded
+                .replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        );
+        let (status, kind, body) = send(
+            port,
+            &format!(
+                "POST {path} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept: text/html\r\nContent-Length: {}",
+                form.len()
+            ),
+            form.as_bytes(),
+        );
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(kind.starts_with("text/html"), "{kind}");
+    }
 
     // And the server is still there, answering as before.
     let (status, kind, _) = send(port, "GET /session HTTP/1.1", b"");

@@ -22,6 +22,22 @@ const MAX_NODES: u32 = 50_000;
 /// eight; libxml2 (which xmlsec parses with) allows 256.
 pub const MAX_DEPTH: usize = 48;
 
+/// Most attributes one element may carry. A SAML element has at most a handful (a
+/// `Response` about eight, with its namespace declarations); the parser checks each new
+/// attribute against all earlier ones of its element, so a flood of them costs it
+/// quadratic time before any other check.
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 32;
+
+/// Most attributes in one document (a signed response has about a hundred).
+pub const MAX_ATTRIBUTES: usize = 2_000;
+
+/// Most namespace declarations in one document (a signed response has about ten: each is
+/// a scope every later name is resolved through).
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 128;
+
+/// Longest start tag, `<` to `>` (real ones are well under 1 KB).
+pub const MAX_START_TAG_BYTES: usize = 8 * 1024;
+
 /// Standard base64, padding optional (the POST binding's encoding); whitespace is removed
 /// before decoding.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -74,7 +90,91 @@ pub(crate) fn guard(xml: &str) -> Result<&str, Refusal> {
             return Err(Refusal::UnsupportedEncoding);
         }
     }
+    if !tags_within_bounds(xml) {
+        return Err(Refusal::Malformed);
+    }
     Ok(xml)
+}
+
+/// One linear pass over the text's start tags, before any parser: no element with more
+/// than [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes, no more than [`MAX_ATTRIBUTES`] in all
+/// nor [`MAX_NAMESPACE_DECLARATIONS`] `xmlns` declarations, no start tag longer than
+/// [`MAX_START_TAG_BYTES`]. Comments, CDATA sections, processing instructions and end tags
+/// are skipped; an attribute is counted by its `=` outside quotes. Malformed text that this
+/// pass lets through is the parser's to refuse: it only bounds what the parser will do.
+fn tags_within_bounds(xml: &str) -> bool {
+    let b = xml.as_bytes();
+    let (mut attributes, mut namespaces) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        let start = i + off;
+        let rest = &b[start..];
+        let skip_to = |end: &[u8]| {
+            rest.windows(end.len())
+                .position(|w| w == end)
+                .map(|p| start + p + end.len())
+        };
+        let next = if rest.starts_with(b"<!--") {
+            skip_to(b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_to(b"]]>")
+        } else if rest.starts_with(b"<?") {
+            skip_to(b"?>")
+        } else if rest.starts_with(b"</") || rest.starts_with(b"<!") {
+            skip_to(b">")
+        } else {
+            // A start tag: attributes are `name="…"` or `name='…'`. Each byte is looked at
+            // once: the latest name outside quotes is `name_from..name_end`.
+            let (mut here, mut quote, mut end) = (0usize, None, None);
+            let (mut name_from, mut name_end, mut after_space) = (1usize, 1usize, false);
+            for (k, &c) in rest.iter().enumerate().skip(1) {
+                if k > MAX_START_TAG_BYTES {
+                    return false;
+                }
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, b'"' | b'\'') => quote = Some(c),
+                    (None, b'=') => {
+                        here += 1;
+                        if here > MAX_ATTRIBUTES_PER_ELEMENT {
+                            return false;
+                        }
+                        let name = &rest[name_from..name_end.max(name_from)];
+                        if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                            namespaces += 1;
+                        }
+                    }
+                    (None, b'>') => {
+                        end = Some(start + k + 1);
+                        break;
+                    }
+                    (None, c) if c.is_ascii_whitespace() => after_space = true,
+                    (None, _) => {
+                        if after_space {
+                            name_from = k;
+                            after_space = false;
+                        }
+                        name_end = k + 1;
+                    }
+                }
+            }
+            attributes += here;
+            if here > MAX_ATTRIBUTES_PER_ELEMENT
+                || attributes > MAX_ATTRIBUTES
+                || namespaces > MAX_NAMESPACE_DECLARATIONS
+            {
+                return false;
+            }
+            end
+        };
+        match next {
+            Some(n) => i = n,
+            // Unterminated: nothing more to bound; the parser refuses it.
+            None => return true,
+        }
+    }
+    true
 }
 
 /// `<!DOCTYPE` or `<!ENTITY` anywhere (any case): refused before parsing, even inside
@@ -281,6 +381,65 @@ mod tests {
         let deep = b64(nest(10_000).as_bytes());
         let text = decode_post(&deep).unwrap();
         assert!(matches!(parse(&text), Err(Refusal::Malformed)));
+    }
+
+    /// A root element with `n` distinct empty attributes.
+    fn attribute_flood(n: usize) -> String {
+        let attrs: String = (0..n).map(|i| format!(" a{i}=\"\"")).collect();
+        format!("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{attrs}/>")
+    }
+
+    #[test]
+    fn an_element_with_more_attributes_than_the_limit_is_refused_before_parsing() {
+        // One namespace declaration plus the flood.
+        assert!(guard(&attribute_flood(MAX_ATTRIBUTES_PER_ELEMENT - 1)).is_ok());
+        assert_eq!(
+            guard(&attribute_flood(MAX_ATTRIBUTES_PER_ELEMENT)),
+            Err(Refusal::Malformed)
+        );
+        // The flood the attack used: 36,000 attributes in 332 KB (here within the size cap).
+        assert_eq!(guard(&attribute_flood(20_000)), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn more_attributes_in_all_than_the_limit_are_refused_before_parsing() {
+        let one = "<e a=\"1\" b=\"2\" c=\"3\" d=\"4\"/>";
+        let doc = |n: usize| format!("<r>{}</r>", one.repeat(n));
+        assert!(guard(&doc(MAX_ATTRIBUTES / 4)).is_ok());
+        assert_eq!(guard(&doc(MAX_ATTRIBUTES / 4 + 1)), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn more_namespace_declarations_than_the_limit_are_refused_before_parsing() {
+        let doc = |n: usize| {
+            let decls: String = (0..n)
+                .map(|i| format!("<e xmlns:p{i}=\"urn:x:{i}\"/>"))
+                .collect();
+            format!("<r>{decls}</r>")
+        };
+        assert!(guard(&doc(MAX_NAMESPACE_DECLARATIONS)).is_ok());
+        assert_eq!(
+            guard(&doc(MAX_NAMESPACE_DECLARATIONS + 1)),
+            Err(Refusal::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_start_tag_longer_than_the_limit_is_refused_before_parsing() {
+        let long = |n: usize| format!("<r a=\"{}\"/>", "x".repeat(n));
+        assert!(guard(&long(MAX_START_TAG_BYTES - 16)).is_ok());
+        assert_eq!(guard(&long(MAX_START_TAG_BYTES)), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn equals_signs_in_values_comments_and_text_are_not_attributes() {
+        let values = format!("<r a=\"{}\" b='{}'/>", "=".repeat(500), "=\"".repeat(200));
+        assert!(guard(&values).is_ok());
+        let elsewhere = format!(
+            "<r><!-- {eq} --><![CDATA[{eq}]]><?pi {eq}?>{eq}</r>",
+            eq = "x=1 ".repeat(2_000)
+        );
+        assert!(guard(&elsewhere).is_ok());
     }
 
     #[test]
