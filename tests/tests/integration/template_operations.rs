@@ -67,6 +67,9 @@ fn the_api_is_throttled_everywhere_and_tighter_on_the_guessable_routes() {
         "POST /oauth/jwt/token",
         "POST /account/password/reset",
         "POST /sso/acs",
+        // Single Logout reads SAML too (either binding): as costly to a flood as the ACS.
+        "GET /sso/slo",
+        "POST /sso/slo",
         "POST /device",
         "POST /oauth/device/authorize",
     ] {
