@@ -532,18 +532,20 @@ pub fn dynamodb_calls(
     }
 }
 
-/// A `SecretId` as IAM sees it: an ARN as given; a known name as its full ARN; an unknown
-/// name as the ARN AWS would give it, with `-XXXXXX` standing for the six random characters
-/// (a policy `name-??????` or `name-*` matches it as it would the real one, and no policy
-/// naming another secret's ARN does).
-fn secret_arn(account: &Account, id: &str) -> String {
+/// A `SecretId` as IAM sees it: an ARN as given, a name as the full ARN of the deployment's
+/// secret of that name. A name the deployment has no secret for is refused: its ARN (the
+/// name and six characters AWS chooses) cannot be known, and a guess could match a policy
+/// AWS would not.
+fn secret_arn(account: &Account, id: &str) -> Result<String, String> {
     if id.starts_with("arn:") {
-        return id.to_string();
+        return Ok(id.to_string());
     }
-    match account.secrets.iter().find(|(name, _)| name == id) {
-        Some((_, arn)) => arn.clone(),
-        None => account.arn("secretsmanager", &format!("secret:{id}-XXXXXX")),
-    }
+    account
+        .secrets
+        .iter()
+        .find(|(name, _)| name == id)
+        .map(|(_, arn)| arn.clone())
+        .ok_or_else(|| format!("no secret named {id:?} in this deployment"))
 }
 
 /// The IAM request of a Secrets Manager operation (`secretsmanager.GetSecretValue` →
@@ -557,7 +559,7 @@ pub fn secretsmanager_calls(
 ) -> Result<Vec<Call>, String> {
     let id = match operation {
         "ListSecrets" | "GetRandomPassword" => "*".to_string(),
-        "CreateSecret" => secret_arn(account, text(body, "Name")?),
+        "CreateSecret" => secret_arn(account, text(body, "Name")?)?,
         "GetSecretValue"
         | "DescribeSecret"
         | "PutSecretValue"
@@ -572,7 +574,7 @@ pub fn secretsmanager_calls(
         | "UntagResource"
         | "GetResourcePolicy"
         | "PutResourcePolicy"
-        | "DeleteResourcePolicy" => secret_arn(account, text(body, "SecretId")?),
+        | "DeleteResourcePolicy" => secret_arn(account, text(body, "SecretId")?)?,
         other => {
             return Err(format!(
                 "Secrets Manager operation {other} is not mapped to IAM (add it to iam::secretsmanager_calls)"
@@ -981,10 +983,18 @@ mod tests {
         assert_eq!(get("identity/cookie").resource, *known);
         assert_eq!(get(known).resource, *known);
         assert_eq!(
-            get("identity/new").resource,
-            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:identity/new-XXXXXX"
+            get("identity/cookie").action,
+            "secretsmanager:GetSecretValue"
         );
-        assert_eq!(get("x").action, "secretsmanager:GetSecretValue");
+        let unknown = secretsmanager_calls(
+            &account(),
+            "GetSecretValue",
+            &json!({"SecretId": "identity/new"}),
+        );
+        assert!(
+            unknown.is_err(),
+            "a name with no secret is refused, not guessed: {unknown:?}"
+        );
         let list = secretsmanager_calls(&account(), "ListSecrets", &json!({})).expect("calls");
         assert_eq!(pairs(&list), [("secretsmanager:ListSecrets", "*")]);
     }
