@@ -644,21 +644,6 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Starts every bootstrap with `env` (the deployment's configuration) and waits until
-    /// each has finished its init phase (fetched its first invocation).
-    pub async fn start(host: &str, env: &[(String, String)]) -> Option<Deployment> {
-        let bootstraps = bootstraps()?;
-        let mut functions = HashMap::new();
-        for (id, path) in bootstraps {
-            functions.insert(id.clone(), Bootstrap::start(&id, &path, &[], env).await);
-        }
-        Some(Deployment {
-            host: host.to_string(),
-            routes: template::routes(&template::read()),
-            functions,
-        })
-    }
-
     /// The route and function API Gateway would pick for this request.
     pub fn route(&self, request: &ApiRequest) -> Route {
         self.routes
@@ -673,10 +658,9 @@ impl Deployment {
             .clone()
     }
 
-    /// As [`Deployment::start`], each function with its own role: the environment
-    /// `template.yaml` gives it and an access key of its own, its AWS calls judged by IAM
-    /// ([`LocalAws::provision_judged`]).
-    pub async fn start_judged(host: &str, local: &LocalAws) -> Option<Deployment> {
+    /// Starts every bootstrap, each with its environment in `local` ([`LocalAws::env_for`]:
+    /// its own role and access key when provisioned judged).
+    pub async fn start(host: &str, local: &LocalAws) -> Option<Deployment> {
         let bootstraps = bootstraps()?;
         let mut functions = HashMap::new();
         for (id, path) in bootstraps {

@@ -48,7 +48,7 @@ async fn deploy() -> Option<Env> {
     // Resolved first: without bootstraps there is nothing to run (a failure under run.sh).
     identity_tests::runtime_api::bootstraps()?;
     let local = LocalAws::provision_judged(BASE).await?;
-    let deployment = Deployment::start_judged(HOST, &local).await?;
+    let deployment = Deployment::start(HOST, &local).await?;
     Some(Env {
         deployment,
         judge: local.judge.clone().expect("judged"),
