@@ -26,9 +26,10 @@ pub enum SecretsSpec {
 pub struct Limit {
     /// Per subject (email or account).
     pub subject: u32,
-    /// Per source address (IPv6: per /64).
+    /// Per source address prefix ([`Limits::ipv4_prefix`]; IPv6: per /64).
     pub address: u32,
-    /// All subjects and addresses together: a circuit breaker against a distributed attack.
+    /// All subjects and addresses together: past it, a surge (an alarm, and a proof of work
+    /// asked of browsers not known to the account), never a lock.
     pub total: u32,
 }
 
@@ -36,6 +37,8 @@ pub struct Limit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub window_secs: i64,
+    /// How many leading bits of an IPv4 address make one address key (8–32; IPv6: /64).
+    pub ipv4_prefix: u8,
     pub password: Limit,
     pub device: Limit,
     pub reset: Limit,
@@ -46,6 +49,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             window_secs: 900,
+            ipv4_prefix: 24,
             password: Limit {
                 subject: 10,
                 address: 100,
@@ -73,7 +77,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Reads `IDENTITY_LIMIT_WINDOW_SECS` and `IDENTITY_LIMIT_{PASSWORD,DEVICE,RESET,JWT}`
+    /// Reads `IDENTITY_LIMIT_WINDOW_SECS`, `IDENTITY_LIMIT_IPV4_PREFIX` and `IDENTITY_LIMIT_{PASSWORD,DEVICE,RESET,JWT}`
     /// (`SUBJECT,ADDRESS,TOTAL`, for example `10,100,10000`) through `var`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let mut limits = Self::default();
@@ -84,6 +88,14 @@ impl Limits {
                 .ok()
                 .filter(|s| (60..=86_400).contains(s))
                 .ok_or("IDENTITY_LIMIT_WINDOW_SECS must be 60..=86400")?;
+        }
+        if let Some(v) = var("IDENTITY_LIMIT_IPV4_PREFIX") {
+            limits.ipv4_prefix = v
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| (8..=32).contains(b))
+                .ok_or("IDENTITY_LIMIT_IPV4_PREFIX must be 8..=32")?;
         }
         for (name, slot) in [
             ("IDENTITY_LIMIT_PASSWORD", &mut limits.password),

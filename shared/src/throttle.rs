@@ -2,18 +2,33 @@
 //! upgrade's confirmation), `/device` user-code lookups, password-reset requests and the
 //! JWT grant's failures.
 //!
-//! Attempts are counted per subject (the email or account), per source address and in
-//! total, in fixed windows ([`Limits::window_secs`], 15 minutes by default). Each count is
-//! one conditional update ([`Store::add`]) of a record in the `once` table that expires
-//! with its window; the total is spread over [`TOTAL_SHARDS`] records so no item is hot,
-//! each allowed its share of the limit. A count that reaches its limit locks that key: the
-//! lock record expires after the window the first time, and doubles with every further
-//! lock within a day (up to a day). While a key is locked every attempt is refused, a
-//! right password too. What cannot be checked is refused ([`StoreError`] is the caller's
-//! 503).
+//! Attempts are counted in fixed windows ([`Limits::window_secs`], 15 minutes by default).
+//! Each count is one conditional update ([`Store::add`]) of a record in the `once` table
+//! that expires with its window. What the counts do is built so that nobody can turn them
+//! against someone else (OWASP's "device cookies"):
 //!
-//! The decisions ([`lock_secs`], [`shard_limit`], [`address_key`]) are pure functions;
-//! the store work is [`Throttling`].
+//! - A count that reaches its limit *locks* only the key that made it: a subject from one
+//!   address prefix (strangers guessing one person's password lock themselves out, not the
+//!   person), a browser that holds a device cookie for the account (its own failures, from
+//!   anywhere), an address prefix ([`address_key`]: an IPv4 /24 by default, an IPv6 /64),
+//!   or, for actions where the subject is the signed-in person (`/device`), the subject.
+//!   The lock record expires after the window the first time, and doubles with every
+//!   further lock within a day (up to a day). While a key is locked every attempt under it
+//!   is refused, a right password too.
+//! - A count that reaches its limit for what *others* do (a subject from every address,
+//!   the total over [`TOTAL_SHARDS`] records, each allowed its share) is a *surge*: it locks
+//!   nobody. It raises an alarm (a `throttle surge` warning) and asks attempts from
+//!   browsers not known to the account for more ([`Verdict::Prove`]: the page's proof of
+//!   work, [`crate::http::work`]).
+//! - A browser that signed in to the account before ([`Attempt::device`]) is counted only
+//!   under its own key: a lock or surge made by strangers does not reach it.
+//! - A password reset ([`Throttling::throttle_clear`]) lifts the subject's locks and forgets
+//!   its strikes: every per-prefix and per-device key of a subject carries the subject's
+//!   generation, which the reset moves on.
+//!
+//! What cannot be checked is refused ([`StoreError`] is the caller's 503). The decisions
+//! ([`lock_secs`], [`shard_limit`], [`address_key`], [`keys`]) are pure functions; the
+//! store work is [`Throttling`].
 
 use std::net::IpAddr;
 
@@ -63,12 +78,14 @@ fn limit_of(limits: &Limits, action: Action) -> Limit {
     }
 }
 
-/// Who is attempting: the subject (an email or account id, as the route knows it) and the
-/// source address (API Gateway's `sourceIp`, or the peer; never `X-Forwarded-For`).
+/// Who is attempting: the subject (an email or account id, as the route knows it), the
+/// source address (API Gateway's `sourceIp`, or the peer; never `X-Forwarded-For`), and
+/// the device cookie's nonce when this browser signed in to the subject's account before.
 #[derive(Debug, Clone, Default)]
 pub struct Attempt<'a> {
     pub subject: Option<&'a str>,
     pub address: Option<IpAddr>,
+    pub device: Option<&'a str>,
 }
 
 /// Refused until `retry_after` seconds from now.
@@ -92,11 +109,28 @@ impl Locked {
     }
 }
 
-/// The key of an address: an IPv4 address, an IPv6 /64 (one host usually holds a whole
-/// /64), or `unknown` (every request without one shares a key: fail closed).
-pub fn address_key(address: Option<IpAddr>) -> String {
+/// What a check decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go ahead.
+    Go,
+    /// Go ahead once the browser has shown a proof of work: others' failures surge.
+    Prove,
+    /// Refused: this attempt's own key is locked.
+    Locked(Locked),
+}
+
+/// The key of an address: an IPv4 prefix of `v4_prefix` bits (one office, one NAT, one
+/// hosting block usually holds a /24), an IPv6 /64 (one host usually holds a whole /64),
+/// or `unknown` (every request without one shares a key: fail closed).
+pub fn address_key(address: Option<IpAddr>, v4_prefix: u8) -> String {
     match address.map(|a| a.to_canonical()) {
-        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V4(v4)) => {
+            let bits = u32::from(v4_prefix.clamp(8, 32));
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            let net = std::net::Ipv4Addr::from(u32::from(v4) & mask);
+            format!("{net}/{bits}")
+        }
         Some(IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -119,13 +153,29 @@ pub fn shard_limit(total: u32) -> i64 {
     i64::from(total.div_ceil(TOTAL_SHARDS).max(1))
 }
 
-/// One counted key: its record key, its limit, and whether it is a shard of the total
-/// (whose lock every shard carries).
+/// Is the subject of this action someone strangers can name (an email typed on a page)?
+/// Then its count from everywhere is a surge, and its locks are per prefix and per device.
+/// Otherwise (the signed-in account at `/device`) the subject is the one attempting, and
+/// its own count locks it.
+fn strangers_name_the_subject(action: Action) -> bool {
+    matches!(action, Action::Password | Action::ResetRequest)
+}
+
+/// What reaching a key's limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Locks the key.
+    Lock,
+    /// Raises the alarm and asks for more from browsers not known to the account.
+    Surge,
+}
+
+/// One counted key: its record key, its limit, and what reaching it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Key {
-    pk: String,
-    limit: i64,
-    total: bool,
+pub struct Key {
+    pub pk: String,
+    pub limit: i64,
+    pub reach: Reach,
 }
 
 /// The record key of one shard of an action's total.
@@ -133,47 +183,99 @@ fn total_pk(action: Action, shard: u32) -> String {
     format!("limit#{}#total#{shard}", action.as_str())
 }
 
-/// The keys an attempt is counted under, with their limits (0 = not counted).
-fn keys(action: Action, limit: Limit, attempt: &Attempt<'_>, shard: u32) -> Vec<Key> {
-    let mut out = Vec::with_capacity(3);
-    let hashed = |scope: &str, value: &str| {
-        // Emails are hashed: throttle records should not list who was tried.
-        let h = crypto::sha256_hex(format!("{}\n{scope}\n{value}", action.as_str()).as_bytes());
-        format!("limit#{}#{scope}#{}", action.as_str(), &h[..32])
-    };
-    if limit.subject > 0
-        && let Some(subject) = attempt.subject
-    {
-        out.push(Key {
-            pk: hashed("subject", &subject.to_lowercase()),
-            limit: i64::from(limit.subject),
-            total: false,
-        });
+/// Emails are hashed: throttle records should not list who was tried.
+fn hashed(action: Action, scope: &str, value: &str) -> String {
+    let h = crypto::sha256_hex(format!("{}\n{scope}\n{value}", action.as_str()).as_bytes());
+    format!("limit#{}#{scope}#{}", action.as_str(), &h[..32])
+}
+
+/// The record key of a subject from everywhere: its count, and its generation (`gen`).
+fn subject_pk(action: Action, subject: &str) -> String {
+    hashed(action, "subject", &subject.to_lowercase())
+}
+
+/// The keys an attempt is counted under, with their limits (0 = not counted). `generation`
+/// is the subject's ([`Throttling::throttle_clear`] moves it on).
+pub fn keys(
+    action: Action,
+    limits: &Limits,
+    attempt: &Attempt<'_>,
+    shard: u32,
+    generation: i64,
+) -> Vec<Key> {
+    let limit = limit_of(limits, action);
+    let mut out = Vec::with_capacity(4);
+    let subject = attempt
+        .subject
+        .filter(|_| limit.subject > 0)
+        .map(str::to_lowercase);
+    let per_subject = i64::from(limit.subject);
+    if let Some(subject) = &subject {
+        if !strangers_name_the_subject(action) {
+            out.push(Key {
+                pk: subject_pk(action, subject),
+                limit: per_subject,
+                reach: Reach::Lock,
+            });
+        } else if let Some(device) = attempt.device {
+            // A browser known to the account: its own failures only, from anywhere.
+            out.push(Key {
+                pk: hashed(
+                    action,
+                    "device",
+                    &format!("{generation}\n{subject}\n{device}"),
+                ),
+                limit: per_subject,
+                reach: Reach::Lock,
+            });
+            return out;
+        } else {
+            out.push(Key {
+                pk: subject_pk(action, subject),
+                limit: per_subject,
+                reach: Reach::Surge,
+            });
+            let prefix = address_key(attempt.address, limits.ipv4_prefix);
+            out.push(Key {
+                pk: hashed(
+                    action,
+                    "subject-at",
+                    &format!("{generation}\n{subject}\n{prefix}"),
+                ),
+                limit: per_subject,
+                reach: Reach::Lock,
+            });
+        }
     }
     if limit.address > 0 {
         out.push(Key {
-            pk: hashed("address", &address_key(attempt.address)),
+            pk: hashed(
+                action,
+                "address",
+                &address_key(attempt.address, limits.ipv4_prefix),
+            ),
             limit: i64::from(limit.address),
-            total: false,
+            reach: Reach::Lock,
         });
     }
     if limit.total > 0 {
         out.push(Key {
             pk: total_pk(action, shard),
             limit: shard_limit(limit.total),
-            total: true,
+            reach: Reach::Surge,
         });
     }
     out
 }
 
 const LOCK_SK: &str = "lock";
+const STRIKES_SK: &str = "strikes";
+const GENERATION_SK: &str = "gen";
 
 /// The sort key of a key's count in the window that holds `now`.
 fn count_sk(now: i64, window_secs: i64) -> String {
     format!("w#{}", now.div_euclid(window_secs))
 }
-const STRIKES_SK: &str = "strikes";
 
 #[derive(Serialize, Deserialize)]
 struct LockRecord {
@@ -182,28 +284,60 @@ struct LockRecord {
 
 #[async_trait]
 pub trait Throttling {
-    /// `Err(Locked)` when any key of the attempt is locked now.
+    /// What this attempt may do now.
     async fn throttle_check(
         &self,
         action: Action,
         limits: &Limits,
         attempt: &Attempt<'_>,
-    ) -> Result<Result<(), Locked>, StoreError>;
+    ) -> Result<Verdict, StoreError>;
     /// Counts one attempt (a failure, or a request where every request counts); returns
-    /// the lock it brought about, if any.
+    /// the lock it brought about on the attempt's own keys, if any.
     async fn throttle_count(
         &self,
         action: Action,
         limits: &Limits,
         attempt: &Attempt<'_>,
     ) -> Result<Option<Locked>, StoreError>;
-    /// Lifts the subject's lock (a password reset proves the owner is at the door).
+    /// Lifts the subject's locks and forgets its strikes, from every prefix and browser (a
+    /// password reset proves the owner is at the door).
     async fn throttle_clear(
         &self,
         action: Action,
         limits: &Limits,
         subject: &str,
     ) -> Result<(), StoreError>;
+}
+
+impl Store {
+    /// The subject's records (its count from everywhere, its generation), when the attempt
+    /// names one that is counted.
+    async fn subject_records(
+        &self,
+        action: Action,
+        limits: &Limits,
+        attempt: &Attempt<'_>,
+    ) -> Result<Option<(String, Vec<Item>)>, StoreError> {
+        let Some(subject) = attempt
+            .subject
+            .filter(|_| limit_of(limits, action).subject > 0)
+        else {
+            return Ok(None);
+        };
+        let pk = subject_pk(action, subject);
+        let items = self
+            .backend()
+            .query(Table::Once, &pk, "", self.now())
+            .await?;
+        Ok(Some((pk, items)))
+    }
+}
+
+fn generation_of(records: &Option<(String, Vec<Item>)>) -> i64 {
+    records
+        .as_ref()
+        .and_then(|(_, items)| items.iter().find(|i| i.sk == GENERATION_SK))
+        .map_or(0, |i| i.version)
 }
 
 #[async_trait]
@@ -213,37 +347,45 @@ impl Throttling for Store {
         action: Action,
         limits: &Limits,
         attempt: &Attempt<'_>,
-    ) -> Result<Result<(), Locked>, StoreError> {
+    ) -> Result<Verdict, StoreError> {
         let now = self.now();
         let window = limits.window_secs;
         let counting = count_sk(now, window);
+        let subject = self.subject_records(action, limits, attempt).await?;
+        let generation = generation_of(&subject);
         let mut longest: Option<i64> = None;
-        for key in keys(
-            action,
-            limit_of(limits, action),
-            attempt,
-            crypto::random_below(TOTAL_SHARDS),
-        ) {
+        let mut surge = false;
+        let shard = crypto::random_below(TOTAL_SHARDS);
+        for key in keys(action, limits, attempt, shard, generation) {
             // One read of the key's records: its lock, and this window's count. A count at
             // its limit refuses at once, before the lock that its last attempt writes has
             // landed, so attempts running side by side cannot slip past the limit.
-            for item in self.backend().query(Table::Once, &key.pk, "", now).await? {
-                let wait = if item.sk == LOCK_SK {
-                    let lock: LockRecord = item.parse()?;
-                    (lock.until > now).then_some(lock.until - now)
-                } else if item.sk == counting && item.version >= key.limit {
-                    Some(lock_secs(window, 1))
-                } else {
-                    None
-                };
-                if let Some(wait) = wait {
-                    longest = Some(longest.unwrap_or(0).max(wait));
+            let items = match &subject {
+                Some((pk, items)) if *pk == key.pk => items.clone(),
+                _ => self.backend().query(Table::Once, &key.pk, "", now).await?,
+            };
+            for item in items {
+                let at_limit = item.sk == counting && item.version >= key.limit;
+                match key.reach {
+                    Reach::Surge => surge |= at_limit,
+                    Reach::Lock => {
+                        let wait = if item.sk == LOCK_SK {
+                            let lock: LockRecord = item.parse()?;
+                            (lock.until > now).then_some(lock.until - now)
+                        } else {
+                            at_limit.then(|| lock_secs(window, 1))
+                        };
+                        if let Some(wait) = wait {
+                            longest = Some(longest.unwrap_or(0).max(wait));
+                        }
+                    }
                 }
             }
         }
         Ok(match longest {
-            Some(retry_after) => Err(Locked { retry_after }),
-            None => Ok(()),
+            Some(retry_after) => Verdict::Locked(Locked { retry_after }),
+            None if surge && strangers_name_the_subject(action) => Verdict::Prove,
+            None => Verdict::Go,
         })
     }
 
@@ -257,11 +399,28 @@ impl Throttling for Store {
         let window = limits.window_secs;
         let window_end = (now.div_euclid(window) + 1) * window;
         let shard = crypto::random_below(TOTAL_SHARDS);
+        let generation = if strangers_name_the_subject(action) {
+            generation_of(&self.subject_records(action, limits, attempt).await?)
+        } else {
+            0
+        };
         let mut lock: Option<Locked> = None;
-        for key in keys(action, limit_of(limits, action), attempt, shard) {
+        for key in keys(action, limits, attempt, shard, generation) {
             let count = self
                 .add(Table::Once, &key.pk, &count_sk(now, window), 1, window_end)
                 .await?;
+            if key.reach == Reach::Surge {
+                // Exactly one attempt sees the count reach the limit: it raises the alarm.
+                if count == key.limit {
+                    tracing::warn!(
+                        action = action.as_str(),
+                        alarm = "throttle-surge",
+                        "throttle surge: failures from many addresses or for many subjects; \
+                         browsers not known to an account are asked for a proof of work"
+                    );
+                }
+                continue;
+            }
             // Exactly one attempt sees the count reach the limit (or a multiple of it, after
             // a lock was lifted early): it sets the lock.
             if count % key.limit != 0 {
@@ -272,23 +431,13 @@ impl Throttling for Store {
                 .await?;
             let secs = lock_secs(window, strikes);
             let until = now + secs;
-            let lock_pks: Vec<String> = if key.total {
-                // Every shard of the total carries the lock: a check reads one shard.
-                (0..TOTAL_SHARDS).map(|s| total_pk(action, s)).collect()
-            } else {
-                vec![key.pk.clone()]
-            };
-            let ops = lock_pks
-                .into_iter()
-                .map(|pk| {
-                    Ok(Op::Put {
-                        table: Table::Once,
-                        item: Item::new(pk, LOCK_SK, &LockRecord { until })?.expiring(until),
-                        cond: Cond::Always,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            self.write(ops).await?;
+            let item = Item::new(key.pk.clone(), LOCK_SK, &LockRecord { until })?.expiring(until);
+            self.write(vec![Op::Put {
+                table: Table::Once,
+                item,
+                cond: Cond::Always,
+            }])
+            .await?;
             tracing::warn!(
                 action = action.as_str(),
                 lock_secs = secs,
@@ -308,28 +457,23 @@ impl Throttling for Store {
         limits: &Limits,
         subject: &str,
     ) -> Result<(), StoreError> {
-        let only_subject = Limit {
-            address: 0,
-            total: 0,
-            ..limit_of(limits, action)
-        };
-        let who = Attempt {
-            subject: Some(subject),
-            address: None,
-        };
-        // The lock and this window's count: the count at its limit refuses too.
-        let counting = count_sk(self.now(), limits.window_secs);
-        let ops = keys(action, only_subject, &who, 0)
-            .into_iter()
-            .flat_map(|k| {
-                [LOCK_SK.to_string(), counting.clone()].map(|sk| Op::Delete {
-                    table: Table::Once,
-                    pk: k.pk.clone(),
-                    sk,
-                    cond: Cond::Always,
-                })
+        let pk = subject_pk(action, subject);
+        let now = self.now();
+        // A new generation: every per-prefix and per-device key of the subject (its counts,
+        // locks and strikes) is left behind, to expire. It outlives them all.
+        self.add(Table::Once, &pk, GENERATION_SK, 1, now + 2 * MAX_LOCK_SECS)
+            .await?;
+        // The subject's own records: its lock, its strikes, and this window's count (the
+        // count at its limit refuses, or surges, too).
+        let counting = count_sk(now, limits.window_secs);
+        let ops = [LOCK_SK.to_string(), STRIKES_SK.to_string(), counting]
+            .map(|sk| Op::Delete {
+                table: Table::Once,
+                pk: pk.clone(),
+                sk,
+                cond: Cond::Always,
             })
-            .collect();
+            .into();
         self.write(ops).await
     }
 }
@@ -354,43 +498,162 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_addresses_count_per_64_and_a_missing_address_shares_one_key() {
+    fn ipv4_addresses_count_per_24_by_default_ipv6_per_64_and_a_missing_address_shares_one_key() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        assert_eq!(address_key(Some(a)), address_key(Some(b)));
+        assert_eq!(address_key(Some(a), 24), address_key(Some(b), 24));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(address_key(Some(mapped)), "192.0.2.7");
-        assert_eq!(address_key(None), "unknown");
+        assert_eq!(address_key(Some(mapped), 24), "192.0.2.0/24");
+        let neighbour: IpAddr = "192.0.2.200".parse().unwrap();
+        assert_eq!(address_key(Some(neighbour), 24), "192.0.2.0/24");
+        assert_eq!(address_key(Some(neighbour), 32), "192.0.2.200/32");
+        assert_eq!(address_key(Some(neighbour), 16), "192.0.0.0/16");
+        assert_eq!(address_key(None, 24), "unknown");
+        assert_eq!(Limits::default().ipv4_prefix, 24);
+    }
+
+    fn attempt<'a>(subject: &'a str, address: &str, device: Option<&'a str>) -> Attempt<'a> {
+        Attempt {
+            subject: Some(subject),
+            address: Some(address.parse().unwrap()),
+            device,
+        }
     }
 
     #[test]
     fn subjects_count_case_insensitively_and_zero_limits_count_nothing() {
-        let limit = Limit {
-            subject: 3,
-            address: 0,
-            total: 0,
+        let limits = Limits {
+            password: Limit {
+                subject: 3,
+                address: 0,
+                total: 0,
+            },
+            ..Limits::default()
         };
         let a = keys(
             Action::Password,
-            limit,
-            &Attempt {
-                subject: Some("Ann@Example.com"),
-                address: None,
-            },
+            &limits,
+            &attempt("Ann@Example.com", "192.0.2.1", None),
+            0,
             0,
         );
         let b = keys(
             Action::Password,
-            limit,
-            &Attempt {
-                subject: Some("ann@example.com"),
-                address: None,
-            },
+            &limits,
+            &attempt("ann@example.com", "192.0.2.1", None),
+            0,
             0,
         );
         assert_eq!(a, b);
-        assert_eq!(a.len(), 1);
-        assert!(!a[0].pk.contains("ann"), "emails are hashed: {}", a[0].pk);
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(
+            a.iter().all(|k| !k.pk.contains("ann")),
+            "emails are hashed: {a:?}"
+        );
+    }
+
+    #[test]
+    fn strangers_lock_a_subject_only_from_their_prefix_and_only_surge_it_from_everywhere() {
+        let limits = Limits::default();
+        let ks = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "192.0.2.1", None),
+            3,
+            0,
+        );
+        let reach: Vec<(Reach, bool)> = ks
+            .iter()
+            .map(|k| (k.reach, k.pk.contains("#subject-at#")))
+            .collect();
+        assert_eq!(
+            reach,
+            [
+                (Reach::Surge, false), // the subject from everywhere
+                (Reach::Lock, true),   // the subject from this /24
+                (Reach::Lock, false),  // the address
+                (Reach::Surge, false), // the total
+            ]
+        );
+        let other_prefix = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "198.51.100.1", None),
+            3,
+            0,
+        );
+        assert_ne!(ks[1].pk, other_prefix[1].pk);
+        let same_prefix = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "192.0.2.77", None),
+            3,
+            0,
+        );
+        assert_eq!(ks[1].pk, same_prefix[1].pk);
+        let next_generation = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "192.0.2.1", None),
+            3,
+            1,
+        );
+        assert_eq!(
+            ks[0].pk, next_generation[0].pk,
+            "the subject's own record stays"
+        );
+        assert_ne!(
+            ks[1].pk, next_generation[1].pk,
+            "a reset leaves per-prefix strikes behind"
+        );
+    }
+
+    #[test]
+    fn a_known_browser_is_counted_under_its_own_key_alone() {
+        let limits = Limits::default();
+        let ks = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "192.0.2.1", Some("n1")),
+            3,
+            0,
+        );
+        assert_eq!(ks.len(), 1, "{ks:?}");
+        assert_eq!(ks[0].reach, Reach::Lock);
+        assert!(ks[0].pk.contains("#device#"));
+        let elsewhere = keys(
+            Action::Password,
+            &limits,
+            &attempt("ann@example.com", "203.0.113.9", Some("n1")),
+            5,
+            0,
+        );
+        assert_eq!(ks, elsewhere, "the same key from any address");
+    }
+
+    #[test]
+    fn the_signed_in_subject_of_device_codes_locks_itself_and_totals_never_lock() {
+        let limits = Limits::default();
+        let ks = keys(
+            Action::DeviceCode,
+            &limits,
+            &attempt("acct-1", "192.0.2.1", None),
+            0,
+            0,
+        );
+        assert_eq!(ks[0].reach, Reach::Lock);
+        assert!(!ks[0].pk.contains("subject-at"));
+        for action in [Action::Password, Action::DeviceCode, Action::ResetRequest] {
+            let ks = keys(
+                action,
+                &limits,
+                &attempt("x@example.com", "192.0.2.1", None),
+                0,
+                0,
+            );
+            let total = ks.iter().find(|k| k.pk.contains("#total#")).unwrap();
+            assert_eq!(total.reach, Reach::Surge, "{action:?}");
+        }
     }
 
     #[test]
@@ -402,6 +665,16 @@ mod tests {
         };
         let l = Limits::from_vars(vars).unwrap();
         assert_eq!(l.window_secs, 600);
+        assert_eq!(
+            Limits::from_vars(|n| (n == "IDENTITY_LIMIT_IPV4_PREFIX").then(|| "16".into()))
+                .unwrap()
+                .ipv4_prefix,
+            16
+        );
+        for bad in ["7", "33", "x"] {
+            let v = |n: &str| (n == "IDENTITY_LIMIT_IPV4_PREFIX").then(|| bad.to_string());
+            assert!(Limits::from_vars(v).is_err(), "{bad}");
+        }
         assert_eq!(
             l.password,
             Limit {

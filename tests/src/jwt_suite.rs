@@ -1003,7 +1003,7 @@ pub async fn unverified_attempts_are_week_long_samples_outside_the_client_and_us
     f.clock.set(now);
 }
 
-pub async fn jwt_grant_failures_lock_their_address_and_other_addresses_go_on(f: &Fixture) {
+pub async fn jwt_grant_failures_lock_their_address_prefix_and_other_prefixes_go_on(f: &Fixture) {
     let mut state = state_on(f);
     let mut config = (*state.config).clone();
     config.limits.jwt.address = 3;
@@ -1038,11 +1038,15 @@ pub async fn jwt_grant_failures_lock_their_address_and_other_addresses_go_on(f: 
         .unwrap_err();
     assert_eq!(e.code.as_str(), "too_many_requests", "{}", f.backend);
     assert_eq!(e.retry_after, Some(900));
+    let e = grant::exchange(&state, Ok(form(&good())), &from("198.51.100.77"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code.as_str(), "too_many_requests", "nor one of its /24");
     assert!(
-        grant::exchange(&state, Ok(form(&good())), &from("198.51.100.2"))
+        grant::exchange(&state, Ok(form(&good())), &from("203.0.113.2"))
             .await
             .is_ok(),
-        "another address is not locked"
+        "an address of another /24 is not locked"
     );
     // The admin command is never throttled.
     let admin = Origin {

@@ -11,7 +11,9 @@ use identity_shared::secrets::embedded::EmbeddedSecrets;
 use identity_shared::secrets::{SecretKind, SecretSource, SigningKeys};
 use identity_shared::session::{SamlSubject, Sessions};
 use identity_shared::store::{Cond, Item, Op, SingleUse, StoreError, Table};
-use identity_shared::throttle::{Action, Attempt, Limit, Limits, Locked, TOTAL_SHARDS, Throttling};
+use identity_shared::throttle::{
+    Action, Attempt, Limit, Limits, Locked, TOTAL_SHARDS, Throttling, Verdict,
+};
 use serde_json::json;
 
 use crate::Fixture;
@@ -822,6 +824,7 @@ fn limits(subject: u32, address: u32, total: u32) -> Limits {
     };
     Limits {
         window_secs: 900,
+        ipv4_prefix: 24,
         password: limit,
         device: limit,
         reset: limit,
@@ -833,6 +836,15 @@ fn from<'a>(subject: &'a str, address: &str) -> Attempt<'a> {
     Attempt {
         subject: Some(subject),
         address: Some(address.parse().unwrap()),
+        device: None,
+    }
+}
+
+/// The same attempt from a browser that signed in to the account before.
+fn known<'a>(subject: &'a str, address: &str, device: &'a str) -> Attempt<'a> {
+    Attempt {
+        device: Some(device),
+        ..from(subject, address)
     }
 }
 
@@ -841,41 +853,67 @@ async fn fail(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Option<L
     f.store.throttle_count(a, l, who).await.unwrap()
 }
 
-/// The lock the attempt meets, if any.
-async fn lock_of(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Option<Locked> {
-    f.store.throttle_check(a, l, who).await.unwrap().err()
+/// What a check decides for the attempt.
+async fn verdict(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Verdict {
+    f.store.throttle_check(a, l, who).await.unwrap()
 }
 
-pub async fn a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_long(f: &Fixture) {
+/// The lock the attempt meets, if any.
+async fn lock_of(f: &Fixture, a: Action, l: &Limits, who: &Attempt<'_>) -> Option<Locked> {
+    match verdict(f, a, l, who).await {
+        Verdict::Locked(locked) => Some(locked),
+        Verdict::Go | Verdict::Prove => None,
+    }
+}
+
+pub async fn strangers_lock_a_subject_from_their_own_prefix_only_and_the_next_lock_lasts_twice_as_long(
+    f: &Fixture,
+) {
     let l = limits(3, 0, 0);
     let now = f.clock_now();
     let a = Action::Password;
     for i in 0..2 {
         let who = from("ann@example.com", &format!("192.0.2.{i}"));
         assert_eq!(fail(f, a, &l, &who).await, None);
-        assert_eq!(lock_of(f, a, &l, &who).await, None);
+        assert_eq!(verdict(f, a, &l, &who).await, Verdict::Go);
     }
     let locked = fail(f, a, &l, &from("ANN@example.com", "192.0.2.9")).await;
     assert_eq!(locked, Some(Locked { retry_after: 900 }));
+    let same_prefix = from("ann@example.com", "192.0.2.200");
+    assert_eq!(
+        lock_of(f, a, &l, &same_prefix).await,
+        Some(Locked { retry_after: 900 }),
+        "{}: the /24 is one address",
+        f.backend
+    );
     let elsewhere = from("ann@example.com", "203.0.113.1");
     assert_eq!(
-        lock_of(f, a, &l, &elsewhere).await,
-        Some(Locked { retry_after: 900 })
+        verdict(f, a, &l, &elsewhere).await,
+        Verdict::Prove,
+        "{}: from another prefix the subject surges: a proof of work, not a lock",
+        f.backend
+    );
+    let at_home = known("ann@example.com", "192.0.2.9", "nonce-1");
+    assert_eq!(
+        verdict(f, a, &l, &at_home).await,
+        Verdict::Go,
+        "{}: a known browser goes through, even from the locked prefix",
+        f.backend
     );
     let bob = from("bob@example.com", "192.0.2.9");
     assert_eq!(
-        lock_of(f, a, &l, &bob).await,
-        None,
-        "another subject is not locked"
+        verdict(f, a, &l, &bob).await,
+        Verdict::Go,
+        "another subject"
     );
-    let device = lock_of(f, Action::DeviceCode, &l, &elsewhere).await;
-    assert_eq!(device, None, "another action is not locked");
+    let device = verdict(f, Action::DeviceCode, &l, &same_prefix).await;
+    assert_eq!(device, Verdict::Go, "another action");
     f.clock.set(now + 900);
-    assert_eq!(lock_of(f, a, &l, &elsewhere).await, None);
+    assert_eq!(lock_of(f, a, &l, &same_prefix).await, None);
     for _ in 0..2 {
-        assert_eq!(fail(f, a, &l, &elsewhere).await, None);
+        assert_eq!(fail(f, a, &l, &same_prefix).await, None);
     }
-    let second = fail(f, a, &l, &elsewhere).await;
+    let second = fail(f, a, &l, &same_prefix).await;
     assert_eq!(
         second,
         Some(Locked { retry_after: 1800 }),
@@ -885,17 +923,72 @@ pub async fn a_subject_is_locked_at_its_limit_and_the_next_lock_lasts_twice_as_l
     f.clock.set(now);
 }
 
-pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f: &Fixture) {
+pub async fn a_known_browser_signs_in_through_a_lock_and_surge_made_by_strangers_and_locks_only_itself(
+    f: &Fixture,
+) {
+    let l = limits(3, 5, TOTAL_SHARDS);
+    let a = Action::Password;
+    // Strangers: the subject from their prefix, their address, the subject from everywhere.
+    for i in 0..5 {
+        fail(f, a, &l, &from("cy@example.com", &format!("192.0.2.{i}"))).await;
+    }
+    for i in 0..TOTAL_SHARDS * 4 {
+        fail(
+            f,
+            a,
+            &l,
+            &from(&format!("made-up-{i}@example.com"), "198.51.100.1"),
+        )
+        .await;
+    }
+    assert!(
+        lock_of(f, a, &l, &from("cy@example.com", "192.0.2.9"))
+            .await
+            .is_some()
+    );
+    let browser = known("cy@example.com", "192.0.2.9", "cy-browser");
+    assert_eq!(
+        verdict(f, a, &l, &browser).await,
+        Verdict::Go,
+        "{}: neither the prefix's lock nor the surge reach a known browser",
+        f.backend
+    );
+    for _ in 0..2 {
+        assert_eq!(fail(f, a, &l, &browser).await, None);
+    }
+    assert!(
+        fail(f, a, &l, &browser).await.is_some(),
+        "its own failures lock it"
+    );
+    assert!(
+        lock_of(
+            f,
+            a,
+            &l,
+            &known("cy@example.com", "203.0.113.5", "cy-browser")
+        )
+        .await
+        .is_some()
+    );
+    let other_browser = known("cy@example.com", "192.0.2.9", "another-browser");
+    assert_eq!(verdict(f, a, &l, &other_browser).await, Verdict::Go);
+}
+
+pub async fn an_address_lock_covers_every_subject_of_its_prefix_and_the_total_only_surges(
+    f: &Fixture,
+) {
     let a = Action::JwtGrant;
     let l = limits(0, 2, 0);
     fail(f, a, &l, &from("x", "192.0.2.1")).await;
     assert!(fail(f, a, &l, &from("y", "192.0.2.1")).await.is_some());
     assert!(lock_of(f, a, &l, &from("z", "192.0.2.1")).await.is_some());
-    assert!(lock_of(f, a, &l, &from("z", "192.0.2.2")).await.is_none());
+    assert!(lock_of(f, a, &l, &from("z", "192.0.2.250")).await.is_some());
+    assert!(lock_of(f, a, &l, &from("z", "192.0.3.1")).await.is_none());
     // IPv6: one /64 is one address.
     let v6 = |s: &str| Attempt {
         subject: None,
         address: Some(s.parse().unwrap()),
+        device: None,
     };
     fail(f, a, &l, &v6("2001:db8:1:1::1")).await;
     fail(f, a, &l, &v6("2001:db8:1:1::2")).await;
@@ -906,42 +999,55 @@ pub async fn an_address_lock_covers_every_subject_and_the_total_locks_everyone(f
     );
     assert!(lock_of(f, a, &l, &v6("2001:db8:1:2::1")).await.is_none());
 
-    // The total: spread over its shards, each allowing its share; once any shard's share is
-    // used up, every shard carries the lock.
-    let a = Action::ResetRequest;
+    // The total: spread over its shards, each allowing its share; a shard at its share
+    // surges (a proof of work for pages' actions), and never locks anyone.
     let total = limits(0, 0, TOTAL_SHARDS);
-    let mut locked = false;
-    for i in 0..(TOTAL_SHARDS * 4) {
-        if fail(f, a, &total, &from("someone", &format!("198.51.100.{i}")))
-            .await
-            .is_some()
-        {
-            locked = true;
-            break;
+    for action in [Action::ResetRequest, Action::Password] {
+        for i in 0..(TOTAL_SHARDS * 4) {
+            let who = from("someone@example.com", &format!("198.51.{i}.1"));
+            assert_eq!(fail(f, action, &total, &who).await, None, "{}", f.backend);
         }
-    }
-    assert!(locked, "{}: the total limit was reached", f.backend);
-    for i in 0..TOTAL_SHARDS {
-        let anyone = from("anyone", &format!("203.0.113.{i}"));
-        assert!(lock_of(f, a, &total, &anyone).await.is_some());
+        let mut proofs = 0;
+        for i in 0..TOTAL_SHARDS {
+            let anyone = from("anyone@example.com", &format!("203.0.{i}.1"));
+            match verdict(f, action, &total, &anyone).await {
+                Verdict::Locked(_) => panic!("{}: the total locked someone", f.backend),
+                Verdict::Prove => proofs += 1,
+                Verdict::Go => {}
+            }
+        }
+        assert!(proofs > 0, "{}: {action:?}: the total surged", f.backend);
     }
 }
 
-pub async fn a_lifted_subject_lock_comes_back_after_another_limit_of_failures(f: &Fixture) {
+pub async fn a_reset_lifts_the_subject_locks_from_every_prefix_and_forgets_its_strikes(
+    f: &Fixture,
+) {
     let a = Action::Password;
     let l = limits(2, 0, 0);
-    let who = from("cat@example.com", "192.0.2.1");
-    fail(f, a, &l, &who).await;
-    assert!(fail(f, a, &l, &who).await.is_some());
+    let here = from("cat@example.com", "192.0.2.1");
+    let there = from("cat@example.com", "198.51.100.1");
+    let browser = known("cat@example.com", "203.0.113.1", "cat-browser");
+    for who in [&here, &there, &browser] {
+        fail(f, a, &l, who).await;
+        assert!(fail(f, a, &l, who).await.is_some());
+    }
+    assert_eq!(
+        verdict(f, a, &l, &here).await,
+        Verdict::Locked(Locked { retry_after: 900 })
+    );
     f.store
         .throttle_clear(a, &l, "Cat@example.com")
         .await
         .unwrap();
-    assert_eq!(lock_of(f, a, &l, &who).await, None);
-    assert_eq!(fail(f, a, &l, &who).await, None);
-    assert!(
-        fail(f, a, &l, &who).await.is_some(),
-        "{}: locked again at the next multiple of the limit",
+    for who in [&here, &there, &browser] {
+        assert_eq!(verdict(f, a, &l, who).await, Verdict::Go, "{}", f.backend);
+    }
+    assert_eq!(fail(f, a, &l, &here).await, None);
+    assert_eq!(
+        fail(f, a, &l, &here).await,
+        Some(Locked { retry_after: 900 }),
+        "{}: a first lock again, not a doubled one: the strikes went with the reset",
         f.backend
     );
 }
@@ -982,6 +1088,22 @@ pub async fn a_count_at_its_limit_refuses_before_its_lock_is_written(f: &Fixture
         .await
         .unwrap();
     assert_eq!(lock_of(f, a, &l, &who).await, None, "{}", f.backend);
+}
+
+pub async fn the_signed_in_subject_of_device_codes_is_locked_from_every_address(f: &Fixture) {
+    let a = Action::DeviceCode;
+    let l = limits(2, 0, 0);
+    fail(f, a, &l, &from("acct-dev", "192.0.2.1")).await;
+    assert!(
+        fail(f, a, &l, &from("acct-dev", "198.51.100.1"))
+            .await
+            .is_some()
+    );
+    assert!(
+        lock_of(f, a, &l, &from("acct-dev", "203.0.113.1"))
+            .await
+            .is_some()
+    );
 }
 
 pub async fn blocking_ends_sessions_revokes_grants_and_unblocking_lets_in_again(f: &Fixture) {

@@ -61,6 +61,7 @@ pub async fn show(
     let who = Attempt {
         subject: Some(&user.account.id),
         address,
+        device: None,
     };
     page_throttle_check(&state, Action::DeviceCode, &who).await?;
     let request = state

@@ -9,7 +9,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::{
-    Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
+    Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count, work,
 };
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
@@ -39,6 +39,18 @@ async fn login_page(
     email: &str,
     error: Option<&str>,
 ) -> Response {
+    login_page_with(state, headers, return_to, email, error, None).await
+}
+
+/// The sign-in page, asking for a proof of work ([`work`]) when `challenge` is given.
+async fn login_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    return_to: &str,
+    email: &str,
+    error: Option<&str>,
+    challenge: Option<&str>,
+) -> Response {
     let mut onward: Vec<String> = match state.store.idp_sso_urls().await {
         Ok(urls) => urls.iter().filter_map(|u| form::origin_of(u)).collect(),
         Err(e) => return Internal::new("idp sso urls", e).page().into_response(),
@@ -59,25 +71,38 @@ async fn login_page(
         String::new()
     };
     let token = web::form_token(state, headers);
+    let (marked, work_fields, script) = match challenge {
+        Some(c) => (
+            work::form_attribute(),
+            work::fields(c),
+            work::script_element(),
+        ),
+        None => Default::default(),
+    };
     let page = page::form_page(
         "Sign in",
         error,
         StatusCode::UNAUTHORIZED,
         &format!(
-            "<form method=\"post\" action=\"/login\">{token}\
+            "<form method=\"post\" action=\"/login\"{marked}>{token}{work_fields}\
 <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\
 <label for=\"password\">Password <span class=\"muted\">(leave empty if your organisation uses single sign-on)</span></label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
-<button type=\"submit\">Continue</button></form>\
+<button type=\"submit\">Continue</button></form>{script}\
 <p class=\"muted\"><a href=\"/account/password/reset\">Forgot your password?</a></p>{dev}",
             token = token.hidden(),
             rt = page::esc(return_to),
             email = page::esc(email),
         ),
     );
-    web::form_response(page, token, &onward)
+    let page = web::form_response(page, token, &onward);
+    if challenge.is_some() {
+        web::with_work_script(page)
+    } else {
+        page
+    }
 }
 
 /// `GET /login`.
@@ -97,9 +122,12 @@ pub async fn show(
 }
 
 /// `POST /login`: the email's IdP (by the account or by its domain) gets the person; an
-/// account not under SSO signs in with its password. Password attempts are throttled per
-/// email and per address ([`Action::Password`]): while locked, every attempt is refused
-/// with the same 429 page, a right password too, and unknown emails alike.
+/// account not under SSO signs in with its password. Password attempts are throttled
+/// ([`Action::Password`], `identity_shared::throttle`): a browser that signed in to the
+/// account before is counted on its own; others per email and address prefix, where a
+/// lock refuses every attempt with the same 429 page, a right password too, and unknown
+/// emails alike. While failures surge, browsers not known to the account first show a
+/// proof of work. A right password remembers the browser for the account.
 pub async fn submit(
     State(state): State<AppState>,
     SourceAddress(address): SourceAddress,
@@ -145,13 +173,33 @@ pub async fn submit(
         );
         return Ok(login_page(&state, &headers, &return_to, email.as_str(), Some(&no_sso)).await);
     };
+    let known = web::known_browser_nonce(&state, &headers, account.as_ref()).await?;
     let who = Attempt {
         subject: Some(email.as_str()),
         address,
+        device: known.as_deref(),
     };
-    if let Err(locked) = page_throttle_check(&state, Action::Password, &who).await {
-        tracing::info!("password sign-in refused: throttled");
-        return Err(locked.into());
+    let prove = match page_throttle_check(&state, Action::Password, &who).await {
+        Ok(prove) => prove,
+        Err(locked) => {
+            tracing::info!("password sign-in refused: throttled");
+            return Err(locked.into());
+        }
+    };
+    if prove && let Some(challenge) = web::work_challenge(&state, &form, raw_email).await? {
+        // Nothing is checked or counted until the browser shows its work.
+        tracing::info!("password sign-in: a proof of work is asked for");
+        let ask =
+            Some("Many sign-ins are failing right now. Enter your password again to continue.");
+        return Ok(login_page_with(
+            &state,
+            &headers,
+            &return_to,
+            email.as_str(),
+            ask,
+            Some(&challenge),
+        )
+        .await);
     }
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = match &hash {
@@ -166,13 +214,27 @@ pub async fn submit(
     match account {
         Some(account) if verified => {
             tracing::info!(account_id = %account.id, "password sign-in");
-            Ok(web::sign_in(&state, &account, web::Via::Password, &return_to, vec![]).await)
+            let remember = web::remember_browser(&state, &headers, &account).await?;
+            Ok(web::sign_in(
+                &state,
+                &account,
+                web::Via::Password,
+                &return_to,
+                vec![remember],
+            )
+            .await)
         }
         _ => {
             tracing::info!("password sign-in refused");
             page_throttle_count(&state, Action::Password, &who).await?;
             let wrong = Some("The email or password is not right.");
-            Ok(login_page(&state, &headers, &return_to, email.as_str(), wrong).await)
+            // While failures surge, the next try needs its own proof.
+            let challenge = match prove {
+                true => Some(web::new_work_challenge(&state).await?),
+                false => None,
+            };
+            let (email, challenge) = (email.as_str(), challenge.as_deref());
+            Ok(login_page_with(&state, &headers, &return_to, email, wrong, challenge).await)
         }
     }
 }

@@ -10,6 +10,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
+    work,
 };
 use identity_shared::outbox;
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
@@ -19,7 +20,27 @@ use identity_shared::throttle::{Action, Attempt, Throttling};
 use crate::web;
 
 fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Response {
+    ask_page_with(state, headers, error, "", None)
+}
+
+/// The page that asks for a reset link, asking for a proof of work ([`work`]) when
+/// `challenge` is given.
+fn ask_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    error: Option<&str>,
+    email: &str,
+    challenge: Option<&str>,
+) -> Response {
     let token = web::form_token(state, headers);
+    let (marked, work_fields, script) = match challenge {
+        Some(c) => (
+            work::form_attribute(),
+            work::fields(c),
+            work::script_element(),
+        ),
+        None => Default::default(),
+    };
     let page = page::form_page(
         "Reset your password",
         error,
@@ -27,14 +48,20 @@ fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Respo
         &format!(
             "<p>Enter the email address of your account. If it has a password, we send a link \
 to choose a new one.</p>\
-<form method=\"post\" action=\"/account/password/reset\">{}\
+<form method=\"post\" action=\"/account/password/reset\"{marked}>{}{work_fields}\
 <label for=\"email\">Email</label>\
-<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required>\
-<button type=\"submit\">Send me a link</button></form>",
-            token.hidden()
+<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{}\">\
+<button type=\"submit\">Send me a link</button></form>{script}",
+            token.hidden(),
+            page::esc(email),
         ),
     );
-    web::form_response(page, token, &[])
+    let page = web::form_response(page, token, &[]);
+    if challenge.is_some() {
+        web::with_work_script(page)
+    } else {
+        page
+    }
 }
 
 /// `GET /account/password/reset`.
@@ -63,8 +90,21 @@ pub async fn send_link(
     let who = Attempt {
         subject: Some(email.as_str()),
         address,
+        device: None,
     };
-    page_throttle_check(&state, Action::ResetRequest, &who).await?;
+    let prove = page_throttle_check(&state, Action::ResetRequest, &who).await?;
+    let raw_email = form.get("email").map(String::as_str).unwrap_or("");
+    if prove && let Some(challenge) = web::work_challenge(&state, &form, raw_email).await? {
+        let ask =
+            Some("Many reset requests are being made right now. Send yours again to continue.");
+        return Ok(ask_page_with(
+            &state,
+            &headers,
+            ask,
+            email.as_str(),
+            Some(&challenge),
+        ));
+    }
     page_throttle_count(&state, Action::ResetRequest, &who).await?;
     let keys = state
         .secrets
@@ -168,7 +208,8 @@ pub async fn set(
     {
         Ok(Some(account)) => {
             tracing::info!(account_id = %account.id, "password reset");
-            // The owner proved the mailbox: a sign-in pause on the account ends.
+            // The owner proved the mailbox: a sign-in pause on the account ends, and its
+            // strikes are forgotten, from every address and browser.
             if let Err(e) = state
                 .store
                 .throttle_clear(Action::Password, &state.config.limits, &account.email)

@@ -162,11 +162,15 @@ pub async fn answer(
             Ok(r)
         }
         Some("confirm") => {
+            let known = web::known_browser_nonce(&state, &headers, Some(&account)).await?;
             let who = Attempt {
                 subject: Some(&account.email),
                 address,
+                device: known.as_deref(),
             };
-            page_throttle_check(&state, Action::Password, &who).await?;
+            // A surge asks nothing more here: whoever reaches this form has just been
+            // vouched for by the IdP of the account's own domain, not a stranger at large.
+            let _surge = page_throttle_check(&state, Action::Password, &who).await?;
             let password = SecretString::new(form.get("password").cloned().unwrap_or_default());
             let ok = account
                 .password_hash

@@ -6,7 +6,7 @@ use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::Account;
 use identity_shared::http::form::{self, FormToken};
-use identity_shared::http::{Internal, PageError, page};
+use identity_shared::http::{Internal, PageError, known_browser, page, work};
 use identity_shared::idps::Idp;
 use identity_shared::oauth::OAuthClients;
 use identity_shared::session::{SamlSubject, Sessions};
@@ -71,6 +71,91 @@ pub fn check_form(
 /// The token for a form on a page being shown to this browser.
 pub fn form_token(state: &AppState, headers: &HeaderMap) -> FormToken {
     FormToken::for_page(headers, state.config.secure_cookies())
+}
+
+/// The device cookie's nonce this browser holds for `account`, when it signed in to it
+/// before with its password ([`known_browser`]).
+pub async fn known_browser_nonce(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: Option<&Account>,
+) -> Result<Option<String>, Internal> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
+    Ok(known_browser::nonce_for(
+        &keys,
+        headers,
+        state.config.secure_cookies(),
+        &account.id,
+    ))
+}
+
+/// The `Set-Cookie` that remembers `account` in this browser ([`known_browser`]).
+pub async fn remember_browser(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: &Account,
+) -> Result<String, Internal> {
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
+    Ok(known_browser::remember(
+        &keys,
+        headers,
+        state.config.secure_cookies(),
+        &account.id,
+    ))
+}
+
+/// A proof of work, when the throttle asks for one ([`work`]): `Ok(None)` when the form
+/// carries a good one for `subject`, otherwise the challenge to put on the page.
+pub async fn work_challenge(
+    state: &AppState,
+    form: &HashMap<String, String>,
+    subject: &str,
+) -> Result<Option<String>, Internal> {
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
+    let now = state.now();
+    let done = work::proven(
+        &keys,
+        now,
+        form.get(work::CHALLENGE_FIELD).map(String::as_str),
+        form.get(work::NONCE_FIELD).map(String::as_str),
+        subject,
+    );
+    Ok((!done).then(|| work::challenge(&keys, now)))
+}
+
+/// A new proof-of-work challenge ([`work`]).
+pub async fn new_work_challenge(state: &AppState) -> Result<String, Internal> {
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
+    Ok(work::challenge(&keys, state.now()))
+}
+
+/// A page whose form asks for a proof of work: its policy allows the page's script.
+pub fn with_work_script(mut page: Response) -> Response {
+    if let Some(policy) = page.headers().get(header::CONTENT_SECURITY_POLICY) {
+        let allowed = work::allow_script(policy);
+        page.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, allowed);
+    }
+    page
 }
 
 /// Where a form's answer may redirect the browser after sign-in, beyond this origin: the

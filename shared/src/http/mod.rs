@@ -7,10 +7,12 @@ pub mod error;
 pub mod fields;
 pub mod form;
 pub mod impersonation;
+pub mod known_browser;
 pub mod limits;
 pub mod oauth;
 pub mod page;
 pub mod plumbing;
+pub mod work;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -238,17 +240,24 @@ choosing a new password through the emailed link ends the pause for your account
 }
 
 /// For pages: refuses (429 page) when the attempt is locked out; a store failure is a
-/// refusal too (503).
+/// refusal too (503). `Ok(true)`: go ahead once the browser has shown a proof of work
+/// ([`work`]), since failures by others surge.
 pub async fn page_throttle_check(
     state: &AppState,
     action: Action,
     who: &Attempt<'_>,
-) -> Result<(), axum::response::Response> {
+) -> Result<bool, axum::response::Response> {
+    use crate::throttle::Verdict;
     let check = state
         .store
         .throttle_check(action, &state.config.limits, who)
         .await;
-    throttle_page(action, check.map(Result::err)).map_or(Ok(()), Err)
+    match check {
+        Ok(Verdict::Go) => Ok(false),
+        Ok(Verdict::Prove) => Ok(true),
+        Ok(Verdict::Locked(locked)) => Err(throttled_page(locked, action)),
+        Err(e) => throttle_page(action, Err(e)).map_or(Ok(false), Err),
+    }
 }
 
 /// For pages: counts a failed (or, for reset requests, any) attempt; `Err` is the 429 page

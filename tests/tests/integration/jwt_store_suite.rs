@@ -14,5 +14,5 @@ identity_tests::on_both_backends!(
     deauthorizing_the_user_or_removing_a_certificate_makes_jwt_grant_tokens_inactive,
     a_blocked_user_gets_no_jwt_grant_token_and_its_tokens_go_inactive,
     unverified_attempts_are_week_long_samples_outside_the_client_and_user_views,
-    jwt_grant_failures_lock_their_address_and_other_addresses_go_on,
+    jwt_grant_failures_lock_their_address_prefix_and_other_prefixes_go_on,
 );

@@ -1302,6 +1302,19 @@ async fn guess_passwords(h: &Harness, address: &str, n: u32) {
     }
 }
 
+/// `n` wrong passwords for `address` from addresses of the /24 `prefix` ("198.51.100").
+async fn guess_passwords_from(h: &Harness, prefix: &str, address: &str, n: u32) {
+    for i in 0..n {
+        post_from(
+            h,
+            &format!("{prefix}.{}", 100 + i),
+            "/login",
+            &[("email", address), ("password", "guess")],
+        )
+        .await;
+    }
+}
+
 /// A form post as a browser at `address` sends it (the peer address `identity serve`
 /// records, which the throttle counts by).
 async fn post_from(
@@ -1330,7 +1343,8 @@ fn retry_after(r: &axum::response::Response) -> i64 {
 }
 
 #[tokio::test]
-async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_refused_too() {
+async fn strangers_lock_an_email_from_their_own_prefix_and_elsewhere_the_right_password_shows_its_work()
+ {
     let h = harness().await;
     password_account(&h, "target@plain.example", "the right password").await;
     let limit = h.state.config.limits.password.subject;
@@ -1340,7 +1354,7 @@ async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_
         ("email", "target@plain.example"),
         ("password", "the right password"),
     ];
-    // Each guess from another address: the email's own limit is what locks.
+    // Each guess from another address of one /24: the email's limit there is what locks.
     for i in 1..limit {
         let r = post_from(&h, &format!("198.51.100.{i}"), "/login", &wrong).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
@@ -1348,7 +1362,8 @@ async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_
     let r = post_from(&h, "198.51.100.99", "/login", &wrong).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the {limit}th");
     assert_eq!(retry_after(&r), 900);
-    let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    // From that prefix the right password is refused too, with a way out.
+    let r = post_from(&h, "198.51.100.200", "/login", &right).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(cookie_named(&r, "identity_session").is_none());
     let text = page_text(r).await;
@@ -1357,17 +1372,94 @@ async fn failed_passwords_lock_the_email_and_while_locked_the_right_password_is_
         text.contains("/account/password/reset"),
         "the page says how to reset the password: {text}"
     );
-    // After the lock, the right password signs in.
-    h.clock.advance(900);
+    // From elsewhere the person is not refused: a browser not known to the account is
+    // asked for a proof of work first, and its right password checked after it.
     let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    let page = page_text(r).await;
+    assert!(
+        page.contains("Many sign-ins are failing right now"),
+        "{page}"
+    );
+    let challenge = crate::oauth_common::hidden_value(&page, "work_challenge").unwrap();
+    let nonce = identity_tests::solve_work(&challenge, "target@plain.example");
+    let mut proven = right.to_vec();
+    proven.extend([
+        ("work_challenge", challenge.as_str()),
+        ("work_nonce", nonce.as_str()),
+    ]);
+    let r = post_from(&h, "203.0.113.5", "/login", &proven).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in with its work");
+    assert!(cookie_named(&r, "identity_session").is_some());
+    // Work for another email, or none, is not taken for this one.
+    let r = post_from(&h, "203.0.113.6", "/login", &proven[..2]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let other = identity_tests::solve_work(&challenge, "other@plain.example");
+    proven[3].1 = &other;
+    let r = post_from(&h, "203.0.113.6", "/login", &proven).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    // After the lock, the right password signs in from the guessers' prefix as well.
+    h.clock.advance(900);
+    let r = post_from(&h, "198.51.100.200", "/login", &right).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    // The next lock within a day lasts twice as long.
+    // The next lock there within a day lasts twice as long.
     for i in 1..=limit {
         post_from(&h, &format!("198.51.100.{i}"), "/login", &wrong).await;
     }
-    let r = post_from(&h, "203.0.113.5", "/login", &right).await;
+    let r = post_from(&h, "198.51.100.200", "/login", &right).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(retry_after(&r), 1800);
+}
+
+#[tokio::test]
+async fn a_browser_that_signed_in_before_signs_in_through_a_lock_made_by_strangers() {
+    let h = harness().await;
+    password_account(&h, "regular@plain.example", "the right password").await;
+    let right = [
+        ("email", "regular@plain.example"),
+        ("password", "the right password"),
+    ];
+    let r = post_from(&h, "198.51.100.7", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let device = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.contains("identity_device="))
+        .expect("the browser is remembered");
+    assert!(device.contains("HttpOnly"), "{device}");
+    let device = device.split(';').next().unwrap().to_string();
+    // Strangers at the person's own prefix lock the email there.
+    guess_passwords_from(&h, "198.51.100", "regular@plain.example", 10).await;
+    let post = |cookie: Option<String>| {
+        let h = &h;
+        async move {
+            let mut r = Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, BASE)
+                .header("sec-fetch-site", "same-origin");
+            if let Some(c) = cookie {
+                r = r.header(header::COOKIE, c);
+            }
+            let mut r = r
+                .body(Body::from(serde_urlencoded::to_string(right).unwrap()))
+                .unwrap();
+            let peer: std::net::SocketAddr = "198.51.100.7:50000".parse().unwrap();
+            r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            h.send(r).await
+        }
+    };
+    assert_eq!(post(None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = post(Some(device)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the known browser goes on"
+    );
+    assert!(cookie_named(&r, "identity_session").is_some());
 }
 
 #[tokio::test]
@@ -1396,7 +1488,7 @@ async fn unknown_and_known_emails_are_throttled_and_answered_alike() {
 }
 
 #[tokio::test]
-async fn one_address_is_locked_across_emails_and_other_addresses_are_not() {
+async fn one_address_prefix_is_locked_across_emails_and_other_prefixes_are_not() {
     let h = harness().await;
     password_account(&h, "bystander@plain.example", "the right password").await;
     let limit = h.state.config.limits.password.address;
@@ -1427,7 +1519,13 @@ async fn one_address_is_locked_across_emails_and_other_addresses_are_not() {
         "the address is locked"
     );
     let r = post_from(&h, "192.0.2.67", "/login", &right).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "another address is not");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "so is every address of its /24"
+    );
+    let r = post_from(&h, "198.51.100.67", "/login", &right).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "another prefix is not");
 }
 
 #[tokio::test]
@@ -1519,40 +1617,66 @@ async fn password_reset_requests_are_limited_per_email_and_the_outbox_cannot_be_
 }
 
 #[tokio::test]
-async fn the_upgrade_confirmation_password_counts_against_the_same_lock() {
+async fn the_upgrade_confirmation_password_counts_against_the_lock_of_its_prefix_and_strangers_elsewhere_leave_it_be()
+ {
     let h = harness().await;
-    password_account(&h, "mover@acme.example", "correct horse battery").await;
-    guess_passwords(&h, "mover@acme.example", 10).await;
-    // The SSO login asks for the password once: the lock holds there too.
-    let (cookie, _) = {
-        let id = h.start_login("/session").await;
-        let r = h.acs(&h.spec("mover@acme.example", Some(&id)), "").await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(location(&r), "/sso/upgrade");
-        (cookie_named(&r, "identity_sso_upgrade").unwrap(), ())
+    let confirm = |cookie: String| {
+        let h = &h;
+        async move {
+            let mut r = Request::post("/sso/upgrade")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, BASE)
+                .header("sec-fetch-site", "same-origin")
+                .header(header::COOKIE, &cookie)
+                .body(Body::from(
+                    "answer=confirm&password=correct+horse+battery".to_string(),
+                ))
+                .unwrap();
+            r.extensions_mut().insert(axum::extract::ConnectInfo(
+                "203.0.113.1:1".parse::<std::net::SocketAddr>().unwrap(),
+            ));
+            h.send(r).await
+        }
     };
-    let mut r = Request::post("/sso/upgrade")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, BASE)
-        .header("sec-fetch-site", "same-origin")
-        .header(header::COOKIE, &cookie)
-        .body(Body::from(
-            "answer=confirm&password=correct+horse+battery".to_string(),
-        ))
-        .unwrap();
-    r.extensions_mut().insert(axum::extract::ConnectInfo(
-        "203.0.113.1:1".parse::<std::net::SocketAddr>().unwrap(),
-    ));
-    let r = h.send(r).await;
+    let upgrade_cookie = |who: &'static str| {
+        let h = &h;
+        async move {
+            let id = h.start_login("/session").await;
+            let r = h.acs(&h.spec(who, Some(&id)), "").await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(location(&r), "/sso/upgrade");
+            cookie_named(&r, "identity_sso_upgrade").unwrap()
+        }
+    };
+    let linked = |who: &'static str| {
+        let h = &h;
+        async move {
+            h.state
+                .store
+                .account_by_email(&email(who))
+                .await
+                .unwrap()
+                .unwrap()
+                .sso_idp
+                .is_some()
+        }
+    };
+    // Strangers elsewhere fail often enough to surge; the person's IdP vouched for them,
+    // so the confirmation goes on without asking for more.
+    password_account(&h, "stayer@acme.example", "correct horse battery").await;
+    guess_passwords_from(&h, "192.0.2", "stayer@acme.example", 10).await;
+    let cookie = upgrade_cookie("stayer@acme.example").await;
+    let r = confirm(cookie).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(linked("stayer@acme.example").await);
+    // Guesses from the person's own prefix lock the email there: the SSO login asks for
+    // the password once, and the lock holds there too.
+    password_account(&h, "mover@acme.example", "correct horse battery").await;
+    guess_passwords_from(&h, "203.0.113", "mover@acme.example", 10).await;
+    let cookie = upgrade_cookie("mover@acme.example").await;
+    let r = confirm(cookie).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let account = h
-        .state
-        .store
-        .account_by_email(&email("mover@acme.example"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(account.sso_idp.is_none(), "nothing moved");
+    assert!(!linked("mover@acme.example").await, "nothing moved");
 }
 
 #[tokio::test]
