@@ -16,7 +16,8 @@
 //!   further lock within a day (up to a day). While a key is locked every attempt under it
 //!   is refused, a right password too.
 //! - A count that reaches its limit for what *others* do (a subject from every address,
-//!   the total over [`TOTAL_SHARDS`] records, each allowed its share) is a *surge*: it locks
+//!   the total over [`TOTAL_SHARDS`] records, each allowed its share, the first to reach
+//!   it marking the action as surging until the window ends) is a *surge*: it locks
 //!   nobody. It raises an alarm (a `throttle surge` warning) and asks attempts from
 //!   browsers not known to the account for more ([`Verdict::Prove`]: the page's proof of
 //!   work, [`crate::http::work`]).
@@ -168,6 +169,10 @@ pub enum Reach {
     Lock,
     /// Raises the alarm and asks for more from browsers not known to the account.
     Surge,
+    /// A surge counted in one of [`TOTAL_SHARDS`] records: the first shard to reach its
+    /// share writes the action's surge record ([`surge_pk`]), which every check reads, so
+    /// the surge holds for every attempt until the window ends.
+    Total,
 }
 
 /// One counted key: its record key, its limit, and what reaching it does.
@@ -181,6 +186,12 @@ pub struct Key {
 /// The record key of one shard of an action's total.
 fn total_pk(action: Action, shard: u32) -> String {
     format!("limit#{}#total#{shard}", action.as_str())
+}
+
+/// The record that says the action's total surges (written by the shard that reached its
+/// share; it expires with the window).
+fn surge_pk(action: Action) -> String {
+    format!("limit#{}#surge", action.as_str())
 }
 
 /// Emails are hashed: throttle records should not list who was tried.
@@ -262,7 +273,7 @@ pub fn keys(
         out.push(Key {
             pk: total_pk(action, shard),
             limit: shard_limit(limit.total),
-            reach: Reach::Surge,
+            reach: Reach::Total,
         });
     }
     out
@@ -360,14 +371,21 @@ impl Throttling for Store {
             // One read of the key's records: its lock, and this window's count. A count at
             // its limit refuses at once, before the lock that its last attempt writes has
             // landed, so attempts running side by side cannot slip past the limit.
+            // The total is read from its surge record, not from one shard.
             let items = match &subject {
+                _ if key.reach == Reach::Total => {
+                    let pk = surge_pk(action);
+                    let marks = self.backend().query(Table::Once, &pk, "", now).await?;
+                    surge |= !marks.is_empty();
+                    continue;
+                }
                 Some((pk, items)) if *pk == key.pk => items.clone(),
                 _ => self.backend().query(Table::Once, &key.pk, "", now).await?,
             };
             for item in items {
                 let at_limit = item.sk == counting && item.version >= key.limit;
                 match key.reach {
-                    Reach::Surge => surge |= at_limit,
+                    Reach::Surge | Reach::Total => surge |= at_limit,
                     Reach::Lock => {
                         let wait = if item.sk == LOCK_SK {
                             let lock: LockRecord = item.parse()?;
@@ -409,8 +427,20 @@ impl Throttling for Store {
             let count = self
                 .add(Table::Once, &key.pk, &count_sk(now, window), 1, window_end)
                 .await?;
-            if key.reach == Reach::Surge {
-                // Exactly one attempt sees the count reach the limit: it raises the alarm.
+            if key.reach != Reach::Lock {
+                // Exactly one attempt sees the count reach the limit: it raises the alarm,
+                // and a shard of the total tells every check.
+                if count == key.limit && key.reach == Reach::Total {
+                    let mark =
+                        Item::new(surge_pk(action), "on", &LockRecord { until: window_end })?
+                            .expiring(window_end);
+                    self.write(vec![Op::Put {
+                        table: Table::Once,
+                        item: mark,
+                        cond: Cond::Always,
+                    }])
+                    .await?;
+                }
                 if count == key.limit {
                     tracing::warn!(
                         action = action.as_str(),
@@ -572,7 +602,7 @@ mod tests {
                 (Reach::Surge, false), // the subject from everywhere
                 (Reach::Lock, true),   // the subject from this /24
                 (Reach::Lock, false),  // the address
-                (Reach::Surge, false), // the total
+                (Reach::Total, false), // the total
             ]
         );
         let other_prefix = keys(
@@ -652,7 +682,7 @@ mod tests {
                 0,
             );
             let total = ks.iter().find(|k| k.pk.contains("#total#")).unwrap();
-            assert_eq!(total.reach, Reach::Surge, "{action:?}");
+            assert_eq!(total.reach, Reach::Total, "{action:?}");
         }
     }
 

@@ -137,7 +137,10 @@ fn stack_control() -> Option<String> {
 }
 
 impl Service {
-    async fn start(journey: &str) -> R<Self> {
+    /// `identity serve` with `env` added to its defaults, or a fresh deployment of the
+    /// local stack (whose configuration is fixed when it starts: `World::start_serving_with`
+    /// keeps journeys that configure to `identity serve`).
+    async fn start_with(journey: &str, env: &[(&str, &str)]) -> R<Self> {
         let store = tempfile::tempdir()?;
         if let Some(control) = stack_control() {
             // A fresh deployment for each journey: every table emptied (keys stay), and the
@@ -167,6 +170,7 @@ impl Service {
             )
             .env_remove("IDENTITY_BASE_URL")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -908,9 +912,26 @@ struct World {
 
 impl World {
     async fn start(journey: &'static str) -> Option<Self> {
+        Self::start_with(journey, &[]).await
+    }
+
+    /// A world whose `identity serve` runs with `env` (limits lowered for the journey).
+    /// Through the local stack, whose functions were configured when it started, the
+    /// journey is not run and says so.
+    async fn start_serving_with(journey: &'static str, env: &[(&str, &str)]) -> Option<Self> {
+        if stack_control().is_some() {
+            eprintln!("journey {journey}: runs on identity serve only (it configures {env:?})");
+            return None;
+        }
+        Self::start_with(journey, env).await
+    }
+
+    async fn start_with(journey: &'static str, env: &[(&str, &str)]) -> Option<Self> {
         let tools = tools()?;
         let turn = ONE_AT_A_TIME.lock().await;
-        let service = Service::start(journey).await.expect("the service");
+        let service = Service::start_with(journey, env)
+            .await
+            .expect("the service");
         let outside = Outside::start(&service.base, service.stack.is_some())
             .await
             .expect("outside");
@@ -992,6 +1013,13 @@ impl World {
 macro_rules! journey {
     ($name:literal, |$w:ident| $steps:block) => {
         let Some(mut $w) = World::start($name).await else {
+            return;
+        };
+        let result: R = async { $steps }.await;
+        $w.finish(result).await;
+    };
+    ($name:literal, env = $env:expr, |$w:ident| $steps:block) => {
+        let Some(mut $w) = World::start_serving_with($name, $env).await else {
             return;
         };
         let result: R = async { $steps }.await;
@@ -1981,6 +2009,95 @@ async fn wrong_passwords_pause_sign_in_until_a_reset() {
             .await?;
         Ok(())
     });
+}
+
+/// With `IDENTITY_LIMIT_PASSWORD=10,100,30` (a total of 30 failures in the window), a
+/// flood of failed sign-ins for made-up emails from the person's own address does not keep
+/// them out: the browser they signed in with before signs in with the right password at
+/// once. A browser the account does not know is asked for more: the page's proof of work
+/// (solved by its script in Chromium) before any password is checked, a wrong password
+/// gets no session, and the right one, with its work, signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_failures_from_strangers_leaves_a_known_browser_signing_in() {
+    journey!(
+        "surge",
+        env = &[("IDENTITY_LIMIT_PASSWORD", "10,100,30")],
+        |w| {
+            w.service
+                .user_with_password("kim@elsewhere.test", "correct horse battery")
+                .await?;
+            let base = w.base().to_string();
+            w.b.go(&format!("{base}/login")).await?;
+            w.password_sign_in("kim@elsewhere.test", "correct horse battery")
+                .await?;
+            w.b.wait_url("signed in", |u| u.ends_with("/account/authorizations"))
+                .await?;
+            w.b.press("Sign out").await?;
+            w.b.wait_url("the sign-in page", |u| u.ends_with("/login"))
+                .await?;
+            // 40 failed sign-ins for made-up emails, from the same address, as a script
+            // sends them.
+            let mut statuses = Vec::new();
+            for i in 0..40 {
+                let body = format!("email=made-up-{i}%40elsewhere.test&password=guess");
+                let (status, _) = http(
+                    "POST",
+                    &format!("{base}/login"),
+                    &[("Origin", &base), ("Sec-Fetch-Site", "same-origin")],
+                    Some(&body),
+                )
+                .await?;
+                statuses.push(status);
+            }
+            ensure!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+            // The person's browser: the right password signs in, nothing asked.
+            w.b.go(&format!("{base}/login")).await?;
+            w.password_sign_in("kim@elsewhere.test", "correct horse battery")
+                .await?;
+            w.b.wait_url("signed in through the surge", |u| {
+                u.ends_with("/account/authorizations")
+            })
+            .await?;
+            let s = w.b.session(&base).await?;
+            ensure!(s["email"] == "kim@elsewhere.test", "{s}");
+            // A stranger's browser: asked for a proof of work first.
+            w.fresh_browser("surge-stranger").await?;
+            w.b.go(&format!("{base}/login")).await?;
+            w.password_sign_in("kim@elsewhere.test", "a guess").await?;
+            w.b.page("surge-work-asked", "Sign in").await?;
+            let text = w.b.text().await?;
+            ensure!(
+                text.contains("Many sign-ins are failing right now"),
+                "{text}"
+            );
+            // The script does the work when the form is sent; the wrong password is
+            // then checked and refused.
+            w.b.fill("#password", "another guess").await?;
+            w.b.press("Continue").await?;
+            w.b.page("surge-wrong-with-work", "Sign in").await?;
+            let text = w.b.text().await?;
+            ensure!(
+                text.contains("The email or password is not right."),
+                "{text}"
+            );
+            let s = w.b.session(&base).await?;
+            ensure!(s["error"] == "no_session", "no session for a stranger: {s}");
+            // The person on a new browser: the right password, with its work, signs in.
+            w.b.go(&format!("{base}/login")).await?;
+            w.password_sign_in("kim@elsewhere.test", "correct horse battery")
+                .await?;
+            w.b.page("surge-work-asked-again", "Sign in").await?;
+            w.b.fill("#password", "correct horse battery").await?;
+            w.b.press("Continue").await?;
+            w.b.wait_url("signed in with its work", |u| {
+                u.ends_with("/account/authorizations")
+            })
+            .await?;
+            let s = w.b.session(&base).await?;
+            ensure!(s["email"] == "kim@elsewhere.test", "{s}");
+            Ok(())
+        }
+    );
 }
 
 // After the macros and the world it uses.
