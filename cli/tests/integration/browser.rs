@@ -769,6 +769,12 @@ impl Browser {
         Ok(())
     }
 
+    /// The current value of a form field.
+    async fn value(&self, css: &str) -> R<String> {
+        let field = self.client.find(Locator::Css(css)).await?;
+        Ok(field.prop("value").await?.unwrap_or_default())
+    }
+
     /// Clicks a link by CSS selector and waits for the page it leads to.
     async fn click(&self, css: &str) -> R {
         let link = self.client.find(Locator::Css(css)).await?;
@@ -1487,6 +1493,7 @@ async fn sign_out_everywhere_ends_the_other_browsers_session_and_keeps_grants() 
         let d = device_request(&base, &cli).await?;
         w.b.go(d["verification_uri_complete"].as_str().ok_or("uri")?)
             .await?;
+        w.b.press("Continue").await?;
         w.b.press("Approve").await?;
         w.b.page("everywhere-device", "Device connected").await?;
         let tokens = device_poll(&base, &cli, d["device_code"].as_str().unwrap()).await?;
@@ -1641,6 +1648,7 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
         let d = device_request(&base, &cli).await?;
         w.b.go(d["verification_uri_complete"].as_str().ok_or("uri")?)
             .await?;
+        w.b.press("Continue").await?;
         w.b.page("impersonate-device", "Connect Acme CLI").await?;
         ensure!(
             w.b.text()
@@ -1752,7 +1760,12 @@ async fn device_flow_page_approve_and_deny() {
         let link = d["verification_uri_complete"]
             .as_str()
             .ok_or("complete uri")?;
+        // The link fills the code in; nothing is looked up until the person continues.
         w.b.go(link).await?;
+        w.b.page("device-code-filled", "Connect a device").await?;
+        let filled = w.b.value("#user_code").await?;
+        ensure!(filled == d["user_code"], "the link's code: {filled}");
+        w.b.press("Continue").await?;
         w.b.page("device-confirm-2", "Connect Acme CLI").await?;
         w.b.press("Deny").await?;
         w.b.page("device-denied", "Device not connected").await?;

@@ -57,6 +57,9 @@ async fn answer_in_browser(
     }
     w.b.wait_url("the device page", |u| u.contains("/device"))
         .await?;
+    // The link fills the code in; the person continues from our own page.
+    w.b.page("cli-device-code", "Connect a device").await?;
+    w.b.press("Continue").await?;
     w.b.page("cli-device-confirm", "Connect Identity CLI")
         .await?;
     let code = query_of(url).get("user_code").cloned().unwrap_or_default();

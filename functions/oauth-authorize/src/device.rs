@@ -1,6 +1,8 @@
 //! `GET/POST /device`: the device flow's verification page (RFC 8628 §3.3). The person
-//! signs in, types (or follows a link with) the user code, sees which application asks for
-//! what, and approves or denies. The answer is CSRF-protected and bound to the session.
+//! signs in, types the user code (or finds it filled in by the link the device shows) and
+//! continues, sees which application asks for what, and approves or denies. Both posts are
+//! CSRF-protected and bound to the session; only the first looks a code up, so only a
+//! person on our own page can spend their lookup budget.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,24 +28,42 @@ pub fn device_csrf(session: &identity_shared::session::SessionId, user_code: &st
     session.derive(&format!("device {user_code}"))
 }
 
-fn enter_code_page(error: Option<&str>) -> Response {
+/// The CSRF token of the code form: bound to the session.
+fn lookup_csrf(session: &identity_shared::session::SessionId) -> String {
+    session.derive("device code lookup")
+}
+
+/// The form to type the code in, `code` filled in (from the link a device shows). It is
+/// sent by POST, so only a page of ours can make a code be looked up and counted.
+fn enter_code_page(
+    session: &identity_shared::session::SessionId,
+    code: &str,
+    error: Option<&str>,
+) -> Response {
+    let status = match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    };
     page::form_page(
         "Connect a device",
         error,
-        StatusCode::BAD_REQUEST,
-        "<form method=\"get\" action=\"/device\">\
+        status,
+        &format!(
+            "<form method=\"post\" action=\"/device\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <label for=\"user_code\">The code your device shows</label>\
-<input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required>\
+<input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required value=\"{code}\">\
 <button type=\"submit\">Continue</button></form>",
+            csrf = esc(&lookup_csrf(session)),
+            code = esc(code),
+        ),
     )
 }
 
-/// `GET /device[?user_code=…]`. Codes that match no pending request count against the
-/// account's and the address's limits ([`Action::DeviceCode`]); while locked, no code is
-/// looked up.
+/// `GET /device[?user_code=…]`: the code form, filled in with the link's code. Nothing is
+/// looked up or counted here: a link another site opens costs the person nothing.
 pub async fn show(
     State(state): State<AppState>,
-    SourceAddress(address): SourceAddress,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Answer> {
@@ -55,25 +75,54 @@ pub async fn show(
         return Ok(page::activate_account(&user.account.email));
     }
     let pairs = parse_pairs(uri.query().unwrap_or("").as_bytes())?;
-    let Some(typed) = fields::value(&pairs, "user_code") else {
-        return Ok(enter_code_page(None));
-    };
+    let code = fields::value(&pairs, "user_code").unwrap_or("");
+    // Only what a code can hold is echoed back.
+    let code: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(16)
+        .collect();
+    Ok(enter_code_page(&user.id, &code, None))
+}
+
+/// `POST /device` with a `user_code` and no `decision`: the code typed (or confirmed) on our
+/// own form (same-origin, with its session-bound token) is looked up. Codes that match no
+/// pending request count against the account's and the address's limits
+/// ([`Action::DeviceCode`]); while locked, no code is looked up.
+async fn look_up(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<Response, Answer> {
+    let user = state.signed_in(headers).await?.ok_or_else(session_ended)?;
+    let token_ok = csrf_ok(fields::value(pairs, "csrf"), &lookup_csrf(&user.id));
+    if let Err(refused) = form::check_session_post(headers, &state.config.origin(), token_ok) {
+        tracing::warn!("device code lookup refused: another site, or no valid CSRF token");
+        return Err(refused.into());
+    }
+    if user.account.status == AccountStatus::Pending {
+        return Ok(page::activate_account(&user.account.email));
+    }
+    let typed = fields::value(pairs, "user_code").unwrap_or("");
     let who = Attempt {
         subject: Some(&user.account.id),
         address,
         device: None,
     };
-    page_throttle_check(&state, Action::DeviceCode, &who).await?;
+    page_throttle_check(state, Action::DeviceCode, &who).await?;
     let request = state
         .store
         .device_request_by_user_code(typed)
         .await
         .map_err(Internal::from_display("device read"))?;
     let Some(request) = request.filter(|r| r.state == DeviceState::Pending) else {
-        page_throttle_count(&state, Action::DeviceCode, &who).await?;
-        return Ok(enter_code_page(Some(
-            "That code is not valid or has expired. Check the code on your device.",
-        )));
+        page_throttle_count(state, Action::DeviceCode, &who).await?;
+        return Ok(enter_code_page(
+            &user.id,
+            "",
+            Some("That code is not valid or has expired. Check the code on your device."),
+        ));
     };
     let Some(client) = state
         .store
@@ -81,9 +130,11 @@ pub async fn show(
         .await
         .map_err(Internal::from_display("client read"))?
     else {
-        return Ok(enter_code_page(Some(
-            "That code is not valid or has expired.",
-        )));
+        return Ok(enter_code_page(
+            &user.id,
+            "",
+            Some("That code is not valid or has expired."),
+        ));
     };
     let scopes = Scopes::parse(&request.scope).unwrap_or_default();
     let scope_items: String = scopes
@@ -117,13 +168,18 @@ Make sure your device shows this code: <strong>{code}</strong>.</p>\
     ))
 }
 
-/// `POST /device`: `user_code`, `csrf`, `decision=allow|deny`.
+/// `POST /device`: a code to look up (`user_code`, `csrf`), or the answer to the request it
+/// showed (`user_code`, `csrf`, `decision=allow|deny`).
 pub async fn answer(
     State(state): State<AppState>,
+    SourceAddress(address): SourceAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Answer> {
     let pairs = parse_pairs(&body)?;
+    if fields::value(&pairs, "decision").is_none() {
+        return look_up(&state, address, &headers, &pairs).await;
+    }
     let user = state.signed_in(&headers).await?.ok_or_else(session_ended)?;
     refuse_if_impersonating(&user, "Connecting a device")?;
     let normalized = fields::value(&pairs, "user_code")

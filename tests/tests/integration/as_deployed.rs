@@ -579,7 +579,7 @@ async fn api_gateways_contract_holds_through_the_deployed_shape() {
 }
 
 /// A policy narrowed by one grant the code needs (oauth-authorize's Query of the once
-/// table, the `/device` throttle check): the person gets the clean 503 page, as in AWS, and
+/// table, the `/device` lookup's throttle check): the person gets the clean 503 page, as in AWS, and
 /// the audit names the refused call with its function, route and test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_missing_a_grant_is_a_clean_503_and_a_refusal_in_the_audit() {
@@ -613,12 +613,31 @@ async fn a_policy_missing_a_grant_is_a_clean_503_and_a_refusal_in_the_audit() {
     let cookie =
         identity_tests::signed_in_cookie(&stack.state, "ada@example.com", AccountStatus::Active)
             .await;
-    let (status, headers, page) = send(
+    // The link's page (no lookup), then the code sent from it (the lookup's throttle
+    // check reads the once table).
+    let (status, _, form) = send(
         &stack.base_url,
         "GET",
         "/device?user_code=WXYZ-BCDF",
         &[("Accept", "text/html"), ("Cookie", &cookie)],
         None,
+    )
+    .await;
+    assert_eq!(status, 200, "{form}");
+    let csrf = crate::oauth_common::hidden_value(&form, "csrf").expect("the form's token");
+    let body =
+        serde_urlencoded::to_string([("csrf", csrf.as_str()), ("user_code", "WXYZ-BCDF")]).unwrap();
+    let (status, headers, page) = send(
+        &stack.base_url,
+        "POST",
+        "/device",
+        &[
+            ("Accept", "text/html"),
+            ("Cookie", &cookie),
+            ("Origin", &stack.base_url),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        Some(&body),
     )
     .await;
     assert_eq!(status, 503, "{page}");
@@ -641,7 +660,7 @@ async fn a_policy_missing_a_grant_is_a_clean_503_and_a_refusal_in_the_audit() {
         (
             "OAuthAuthorizeFunction",
             "dynamodb:Query",
-            "GET /device",
+            "POST /device",
             "narrowed policy"
         )
     );

@@ -31,19 +31,46 @@ async fn poll(env: &Env, client: &TestClient, device_code: &str) -> Answer {
     .await
 }
 
-/// The `/device` page for the code, then the answer; the page's response.
+/// The `/device` page as the link opens it: the code form, filled in.
+async fn code_form(env: &Env, cookie: &str, user_code: &str) -> String {
+    let page = get(
+        &env.router,
+        &format!("/device?user_code={user_code}"),
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    text(page).await
+}
+
+/// The code sent from the form (`html`); the page's response.
+async fn look_up(env: &Env, cookie: &str, html: &str, user_code: &str) -> axum::response::Response {
+    let csrf = hidden_value(html, "csrf").expect("the form's csrf");
+    post(
+        &env.router,
+        "/device",
+        form(&[
+            ("csrf".into(), csrf),
+            ("user_code".into(), user_code.into()),
+        ]),
+        Some(cookie),
+    )
+    .await
+}
+
+/// The `/device` link for the code, Continue, then the answer; the page's response.
 async fn answer(
     env: &Env,
     cookie: &str,
     user_code: &str,
     decision: &str,
 ) -> axum::response::Response {
-    let page = get(
-        &env.router,
-        &format!("/device?user_code={}", user_code.to_lowercase()),
-        Some(cookie),
-    )
-    .await;
+    let form_page = code_form(env, cookie, &user_code.to_lowercase()).await;
+    assert!(
+        form_page.contains(&format!("value=\"{}\"", user_code.to_lowercase())),
+        "the link fills the code in: {form_page}"
+    );
+    let page = look_up(env, cookie, &form_page, &user_code.to_lowercase()).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = text(page).await;
     assert!(
@@ -145,15 +172,9 @@ async fn device_flow_denied_expired_and_foreign_codes() {
     env.clock.advance(DEVICE_TTL_SECS + 1);
     let late = poll(&env, &client, foreign["device_code"].as_str().unwrap()).await;
     assert_eq!(late.json["error"], "expired_token");
-    let page = get(
-        &env.router,
-        &format!(
-            "/device?user_code={}",
-            foreign["user_code"].as_str().unwrap()
-        ),
-        Some(&cookie),
-    )
-    .await;
+    let code = foreign["user_code"].as_str().unwrap();
+    let html = code_form(&env, &cookie, code).await;
+    let page = look_up(&env, &cookie, &html, code).await;
     assert_eq!(
         page.status(),
         StatusCode::BAD_REQUEST,
@@ -220,14 +241,10 @@ async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
     let real = start(&env, &client, None).await.json;
     let real = real["user_code"].as_str().unwrap().to_string();
     let limit = env.state.config.limits.device.subject;
+    let html = code_form(&env, &guesser, "").await;
     let mut statuses = Vec::new();
     for i in 0..limit {
-        let page = get(
-            &env.router,
-            &format!("/device?user_code=BCDF-{:04}", 1000 + i),
-            Some(&guesser),
-        )
-        .await;
+        let page = look_up(&env, &guesser, &html, &format!("BCDF-{:04}", 1000 + i)).await;
         statuses.push(page.status());
     }
     assert!(
@@ -236,22 +253,69 @@ async fn guessed_user_codes_lock_the_account_and_then_even_a_real_code_waits() {
             .all(|s| *s == StatusCode::BAD_REQUEST)
     );
     assert_eq!(statuses[limit as usize - 1], StatusCode::TOO_MANY_REQUESTS);
-    let page = get(
-        &env.router,
-        &format!("/device?user_code={real}"),
-        Some(&guesser),
-    )
-    .await;
+    let page = look_up(&env, &guesser, &html, &real).await;
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(page.headers().contains_key(http::header::RETRY_AFTER));
     assert!(text(page).await.contains("try again in"));
     // Another person is not affected.
     let other = cookie(&env.state, "bystander@example.com").await;
-    let page = get(
-        &env.router,
-        &format!("/device?user_code={real}"),
-        Some(&other),
-    )
-    .await;
+    let html = code_form(&env, &other, &real).await;
+    let page = look_up(&env, &other, &html, &real).await;
     assert_eq!(page.status(), StatusCode::OK);
+}
+
+/// What another site can make a signed-in person's browser do: open the link (a top-level
+/// GET) or post the form. Neither looks a code up, so neither spends the person's lookup
+/// budget: after as many such requests as the limit, the person's own code still shows.
+#[tokio::test]
+async fn device_codes_are_looked_up_and_counted_only_from_our_own_form() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["read"]).await;
+    let person = cookie(&env.state, "person@example.com").await;
+    let real = start(&env, &client, None).await.json;
+    let real = real["user_code"].as_str().unwrap().to_string();
+    let limit = env.state.config.limits.device.subject;
+    let html = code_form(&env, &person, "").await;
+    let csrf = hidden_value(&html, "csrf").unwrap();
+    for i in 0..limit * 2 {
+        let code = format!("BCDF-{:04}", 1000 + i);
+        let page = code_form(&env, &person, &code).await;
+        assert!(
+            !page.contains("not valid"),
+            "the link only fills the form: {page}"
+        );
+        // The form posted from another site, with the person's cookie and even the token
+        // (which another site cannot read): the browser says where it came from.
+        let r = tower::ServiceExt::oneshot(
+            env.router.clone(),
+            http::Request::post("/device")
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .header(http::header::COOKIE, &person)
+                .header(http::header::ORIGIN, "https://elsewhere.example")
+                .header("sec-fetch-site", "cross-site")
+                .body(axum::body::Body::from(form(&[
+                    ("csrf".into(), csrf.clone()),
+                    ("user_code".into(), code),
+                ])))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // Without the token, as a form on another site would send it without metadata.
+        let r = post(
+            &env.router,
+            "/device",
+            form(&[("user_code".into(), format!("BCDF-{:04}", 3000 + i))]),
+            Some(&person),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let page = look_up(&env, &person, &html, &real).await;
+    assert_eq!(page.status(), StatusCode::OK, "nothing was counted");
+    assert!(text(page).await.contains(&real));
 }
