@@ -1617,6 +1617,43 @@ async fn password_reset_requests_are_limited_per_email_and_the_outbox_cannot_be_
 }
 
 #[tokio::test]
+async fn reset_requests_for_one_email_from_many_prefixes_surge_into_a_proof_of_work_not_a_lock() {
+    let h = harness().await;
+    password_account(&h, "popular@plain.example", "a password").await;
+    let ask = [("email", "popular@plain.example")];
+    let limit = h.state.config.limits.reset.subject;
+    for i in 0..limit {
+        let r = post_from(
+            &h,
+            &format!("198.51.{i}.1"),
+            "/account/password/reset",
+            &ask,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "request {i}");
+        assert!(page_text(r).await.contains("Check your email"));
+    }
+    // From yet another prefix: not refused, asked for the work first.
+    let r = post_from(&h, "203.0.113.9", "/account/password/reset", &ask).await;
+    assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let page = page_text(r).await;
+    assert!(
+        page.contains("Many reset requests are being made right now"),
+        "{page}"
+    );
+    let challenge = crate::oauth_common::hidden_value(&page, "work_challenge").unwrap();
+    let nonce = identity_tests::solve_work(&challenge, "popular@plain.example");
+    let proven = [
+        ask[0],
+        ("work_challenge", challenge.as_str()),
+        ("work_nonce", nonce.as_str()),
+    ];
+    let r = post_from(&h, "203.0.113.9", "/account/password/reset", &proven).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(page_text(r).await.contains("Check your email"));
+}
+
+#[tokio::test]
 async fn the_upgrade_confirmation_password_counts_against_the_lock_of_its_prefix_and_strangers_elsewhere_leave_it_be()
  {
     let h = harness().await;
