@@ -30,6 +30,18 @@ pub fn cookie_name(secure: bool) -> &'static str {
     }
 }
 
+/// A cookie's name as the service sets it: under https (`secure`) `__Host-NAME` when it is
+/// set with `Path=/` (`root`: no other host or path can set or shadow it), `__Secure-NAME`
+/// otherwise (browsers then take it only with `Secure`, and never from plain http); over
+/// plain http (local use) the bare name.
+pub fn prefixed_name(name: &str, secure: bool, root: bool) -> String {
+    match (secure, root) {
+        (true, true) => format!("__Host-{name}"),
+        (true, false) => format!("__Secure-{name}"),
+        (false, _) => name.to_string(),
+    }
+}
+
 /// The raw session id, as sealed into the cookie. Never stored, never printed.
 #[derive(Debug, Clone)]
 pub struct SessionId(SecretString);

@@ -31,15 +31,38 @@ pub struct SsoLoginQuery {
 const REQUEST_COOKIE: &str = "identity_saml_request";
 const REQUEST_AAD: &[u8] = b"saml-request";
 
+/// The binding cookie's name: `__Secure-` under https (its path is `/sso/acs`, so not
+/// `__Host-`): a sibling host or plain http cannot plant one.
+fn request_cookie_name(state: &AppState) -> String {
+    session::prefixed_name(REQUEST_COOKIE, state.config.secure_cookies(), false)
+}
+
 /// Our SAML service provider at this deployment's base URL.
 pub(crate) fn sp(state: &AppState) -> Sp {
     Sp::from_base_url(&state.config.base_url)
 }
 
-/// `GET /sso/login?idp=ID&return_to=PATH`.
+/// Did the browser say this navigation started on our own pages, or from the person
+/// (typed, a bookmark: `none`)? Without Fetch Metadata (an older browser, or not a browser)
+/// it cannot say, and the login starts as before.
+fn started_by_us_or_the_person(headers: &HeaderMap) -> bool {
+    match headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => true,
+        Some(site) => site == "same-origin" || site == "none",
+    }
+}
+
+/// `GET /sso/login?idp=ID&return_to=PATH`. Started from another site (login CSRF: whoever
+/// runs a registered IdP could otherwise sign a visitor in as themselves), it shows a page
+/// that asks the person to continue, and writes nothing; from our own pages, or typed, it
+/// sends the browser to the IdP.
 pub async fn start(
     State(state): State<AppState>,
     Query(q): Query<SsoLoginQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let return_to = web::return_to(q.return_to.as_deref());
     let idp = match q.idp.as_deref() {
@@ -59,6 +82,24 @@ pub async fn start(
     })?;
     if !web::idp_usable(&state, &idp) {
         return Err(refusal(Refusal::DevelopmentIdp));
+    }
+    if !started_by_us_or_the_person(&headers) {
+        tracing::info!(idp = %idp.id, "single sign-on started from another site: asked to continue");
+        let query =
+            serde_urlencoded::to_string([("idp", idp.id.as_str()), ("return_to", &return_to)])
+                .map_err(Internal::from_display("sso login query"))?;
+        return Ok(page::html(
+            StatusCode::OK,
+            "Continue to single sign-on",
+            &format!(
+                "<p>Another site sent you here to sign in through <strong>{idp}</strong>. \
+Continue only if you meant to sign in.</p>\
+<p><a href=\"/sso/login?{query}\">Continue to sign in</a></p>\
+<p class=\"muted\"><a href=\"/login\">Go to the sign-in page instead</a></p>",
+                idp = page::esc(&idp.id),
+                query = page::esc(&query),
+            ),
+        ));
     }
     let keys = state
         .secrets
@@ -103,7 +144,8 @@ pub async fn start(
 /// same-site IdPs (the development IdP, loopback IdPs) still reach.
 fn request_cookie(state: &AppState, keys: &CookieKeys, request_id: &str) -> String {
     format!(
-        "{REQUEST_COOKIE}={}; Path=/sso/acs; Max-Age={REQUEST_TTL_SECS}; HttpOnly{}",
+        "{}={}; Path=/sso/acs; Max-Age={REQUEST_TTL_SECS}; HttpOnly{}",
+        request_cookie_name(state),
         keys.seal(request_id.as_bytes(), REQUEST_AAD),
         request_cookie_attrs(state)
     )
@@ -119,14 +161,20 @@ fn request_cookie_attrs(state: &AppState) -> &'static str {
 
 fn clear_request_cookie(state: &AppState) -> String {
     format!(
-        "{REQUEST_COOKIE}=; Path=/sso/acs; Max-Age=0; HttpOnly{}",
+        "{}=; Path=/sso/acs; Max-Age=0; HttpOnly{}",
+        request_cookie_name(state),
         request_cookie_attrs(state)
     )
 }
 
 /// Did this browser start the login that `request_id` names?
-fn started_here(headers: &HeaderMap, keys: &CookieKeys, request_id: &str) -> bool {
-    session::cookie_value(headers, REQUEST_COOKIE)
+fn started_here(
+    state: &AppState,
+    headers: &HeaderMap,
+    keys: &CookieKeys,
+    request_id: &str,
+) -> bool {
+    session::cookie_value(headers, &request_cookie_name(state))
         .and_then(|v| keys.open(v, REQUEST_AAD))
         .is_some_and(|id| crypto::constant_time_eq(&id, request_id.as_bytes()))
 }
@@ -195,7 +243,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     // SP-initiated: only the browser that started the login may finish it (login CSRF:
     // someone else's response for a request of theirs, posted from a page of theirs).
     if let Some(id) = routing.in_response_to.as_deref()
-        && !started_here(headers, &keys, id)
+        && !started_here(&state, headers, &keys, id)
     {
         return Err(refusal(Refusal::OtherBrowser));
     }

@@ -24,6 +24,11 @@ use crate::web;
 const COOKIE: &str = "identity_sso_upgrade";
 const AAD: &[u8] = b"sso-upgrade";
 
+/// The cookie's name: `__Secure-` under https (its path is not `/`, so not `__Host-`).
+fn cookie_name(state: &AppState) -> String {
+    session::prefixed_name(COOKIE, state.config.secure_cookies(), false)
+}
+
 /// `Set-Cookie` carrying the pending upgrade's token, sealed.
 pub fn cookie(state: &AppState, keys: &CookieKeys, token: &SecretString) -> String {
     let secure = if state.config.secure_cookies() {
@@ -32,7 +37,8 @@ pub fn cookie(state: &AppState, keys: &CookieKeys, token: &SecretString) -> Stri
         ""
     };
     format!(
-        "{COOKIE}={}; Path=/sso/upgrade; Max-Age={UPGRADE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
+        "{}={}; Path=/sso/upgrade; Max-Age={UPGRADE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state),
         keys.seal(token.expose_secret().as_bytes(), AAD)
     )
 }
@@ -43,7 +49,10 @@ fn clear_cookie(state: &AppState) -> String {
     } else {
         ""
     };
-    format!("{COOKIE}=; Path=/sso/upgrade; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
+    format!(
+        "{}=; Path=/sso/upgrade; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state)
+    )
 }
 
 fn expired() -> PageError {
@@ -59,7 +68,7 @@ async fn pending(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(SecretString, PendingUpgrade)>, Internal> {
-    let Some(value) = session::cookie_value(headers, COOKIE) else {
+    let Some(value) = session::cookie_value(headers, &cookie_name(state)) else {
         return Ok(None);
     };
     let keys = state

@@ -10,7 +10,8 @@
 //! whatever token it carries.
 //!
 //! Forms shown before sign-in carry a token bound to a random `identity_form` cookie
-//! (HttpOnly, SameSite=Lax, so other sites' posts never carry it); forms shown to a signed-in
+//! (HttpOnly, SameSite=Lax, so other sites' posts never carry it; `__Host-identity_form`
+//! under https, so no sibling host can plant one); forms shown to a signed-in
 //! person carry a token derived from the session (`SessionId::derive`) and need it always.
 
 use axum::response::Response;
@@ -21,8 +22,14 @@ use super::page::esc;
 use crate::crypto;
 use crate::session;
 
-/// The cookie that binds pre-sign-in forms to one browser.
+/// The cookie that binds pre-sign-in forms to one browser (its name over plain http; see
+/// [`form_cookie`]).
 pub const FORM_COOKIE: &str = "identity_form";
+
+/// The form cookie's name: `__Host-` prefixed under https (`secure`).
+pub fn form_cookie(secure: bool) -> String {
+    session::prefixed_name(FORM_COOKIE, secure, true)
+}
 /// The hidden field carrying the form token.
 pub const FIELD: &str = "form_token";
 
@@ -61,8 +68,9 @@ impl FormToken {
     /// For a page that shows a form: bound to the browser's form cookie, made now if it has
     /// none (`secure` when the service is served over https).
     pub fn for_page(headers: &HeaderMap, secure: bool) -> Self {
+        let name = form_cookie(secure);
         if let Some(existing) =
-            session::cookie_value(headers, FORM_COOKIE).filter(|v| plausible_cookie(v))
+            session::cookie_value(headers, &name).filter(|v| plausible_cookie(v))
         {
             return Self {
                 field: token_for(existing),
@@ -74,7 +82,7 @@ impl FormToken {
         Self {
             field: token_for(value.expose_secret()),
             set_cookie: Some(format!(
-                "{FORM_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+                "{name}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
                 value.expose_secret()
             )),
         }
@@ -98,8 +106,11 @@ impl FormToken {
 }
 
 /// Does the presented field match this browser's form cookie?
-fn form_token_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
-    match (session::cookie_value(headers, FORM_COOKIE), presented) {
+fn form_token_ok(headers: &HeaderMap, presented: Option<&str>, secure: bool) -> bool {
+    match (
+        session::cookie_value(headers, &form_cookie(secure)),
+        presented,
+    ) {
         (Some(cookie), Some(field)) if plausible_cookie(cookie) => {
             crypto::constant_time_eq(token_for(cookie).as_bytes(), field.as_bytes())
         }
@@ -156,13 +167,18 @@ pub fn check_post(headers: &HeaderMap, our_origin: &str, token_ok: bool) -> Resu
 }
 
 /// A post from a form shown before sign-in: [`check_post`] with the token bound to this
-/// browser's form cookie.
+/// browser's form cookie (its `__Host-` name when `our_origin` is https).
 pub fn check_anonymous_post(
     headers: &HeaderMap,
     our_origin: &str,
     presented: Option<&str>,
 ) -> Result<(), PageError> {
-    check_post(headers, our_origin, form_token_ok(headers, presented))
+    let secure = our_origin.starts_with("https://");
+    check_post(
+        headers,
+        our_origin,
+        form_token_ok(headers, presented, secure),
+    )
 }
 
 /// A post from a form shown to a signed-in person: its session-bound token must be right
@@ -270,19 +286,42 @@ mod tests {
 
     #[test]
     fn form_token_bound_to_the_cookie_lets_an_older_browser_through() {
+        const LOCAL: &str = "http://127.0.0.1:3000";
         let page = FormToken::for_page(&HeaderMap::new(), false);
         let cookie = page.set_cookie.clone().unwrap();
+        assert!(cookie.starts_with("identity_form="), "{cookie}");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         assert!(!cookie.contains("Secure"));
         let pair = cookie.split(';').next().unwrap().to_string();
-        let h = headers(&[("cookie", &pair), ("origin", US)]);
-        assert!(check_anonymous_post(&h, US, Some(&page.field)).is_ok());
+        let h = headers(&[("cookie", &pair), ("origin", LOCAL)]);
+        assert!(check_anonymous_post(&h, LOCAL, Some(&page.field)).is_ok());
         // Another browser's token, no token, no cookie: refused.
         let other = FormToken::for_page(&HeaderMap::new(), false);
-        assert!(check_anonymous_post(&h, US, Some(&other.field)).is_err());
-        assert!(check_anonymous_post(&h, US, None).is_err());
-        let no_cookie = headers(&[("origin", US)]);
-        assert!(check_anonymous_post(&no_cookie, US, Some(&page.field)).is_err());
+        assert!(check_anonymous_post(&h, LOCAL, Some(&other.field)).is_err());
+        assert!(check_anonymous_post(&h, LOCAL, None).is_err());
+        let no_cookie = headers(&[("origin", LOCAL)]);
+        assert!(check_anonymous_post(&no_cookie, LOCAL, Some(&page.field)).is_err());
+    }
+
+    #[test]
+    fn under_https_the_form_cookie_is_host_prefixed_and_an_unprefixed_one_is_not_taken() {
+        let page = FormToken::for_page(&HeaderMap::new(), true);
+        let cookie = page.set_cookie.clone().unwrap();
+        assert!(cookie.starts_with("__Host-identity_form="), "{cookie}");
+        assert!(
+            cookie.contains("; Path=/;") && cookie.contains("; Secure"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Domain"), "{cookie}");
+        let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+        let ours = format!("__Host-identity_form={value}");
+        let h = headers(&[("cookie", &ours), ("origin", US)]);
+        assert!(check_anonymous_post(&h, US, Some(&page.field)).is_ok());
+        // The same value under the bare name, as a sibling host (or plain http) could
+        // set it: not the browser's form cookie.
+        let planted = format!("identity_form={value}");
+        let h = headers(&[("cookie", &planted), ("origin", US)]);
+        assert!(check_anonymous_post(&h, US, Some(&page.field)).is_err());
     }
 
     #[test]

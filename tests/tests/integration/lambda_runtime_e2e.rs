@@ -387,10 +387,11 @@ impl Flows {
             "{location}"
         );
         // The browser keeps the cookie that binds the login to it, and brings it to the ACS.
+        // Under https it is `__Secure-` named: a sibling host or plain http cannot plant it.
         let binding = r
             .cookies
             .iter()
-            .find(|c| c.starts_with("identity_saml_request="))
+            .find(|c| c.starts_with("__Secure-identity_saml_request="))
             .expect("a login-binding cookie")
             .clone();
         assert!(binding.contains("SameSite=None; Secure"), "{binding}");

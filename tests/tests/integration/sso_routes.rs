@@ -947,6 +947,52 @@ async fn without_fetch_metadata_the_form_token_bound_to_the_browser_lets_a_form_
 /// Login CSRF: a response to someone else's AuthnRequest, posted by a browser that did not
 /// start that login (no binding cookie, or the cookie of another login), is refused and
 /// spends nothing; the browser that started it then signs in.
+/// Login CSRF at the start: another site sending a browser to `/sso/login` (whoever runs a
+/// registered IdP could sign the visitor in as themselves) gets a page asking to continue,
+/// and nothing is started or written; the page's own link, a navigation from our pages or
+/// one the person typed starts the login.
+#[tokio::test]
+async fn sso_login_starts_only_from_our_own_pages_or_the_person_and_another_site_gets_a_page() {
+    let h = harness().await;
+    let path = "/sso/login?idp=acme&return_to=%2Fsession";
+    let from = |site: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                Request::get(path)
+                    .header("sec-fetch-site", site)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    for site in ["cross-site", "same-site"] {
+        let r = from(site).await;
+        assert_eq!(r.status(), StatusCode::OK, "{site}");
+        assert!(
+            cookie_named(&r, "identity_saml_request").is_none(),
+            "{site}"
+        );
+        assert!(r.headers().get(header::LOCATION).is_none());
+        let page = page_text(r).await;
+        assert!(page.contains("Another site sent you here"), "{page}");
+        assert!(
+            page.contains("href=\"/sso/login?idp=acme&amp;return_to=%2Fsession\""),
+            "the page's link continues: {page}"
+        );
+    }
+    for site in ["same-origin", "none"] {
+        let r = from(site).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "{site}");
+        assert!(
+            cookie_named(&r, "identity_saml_request").is_some(),
+            "{site}"
+        );
+        assert!(location(&r).starts_with("https://idp.acme.example/sso?"));
+    }
+}
+
 #[tokio::test]
 async fn sso_login_finishes_only_in_the_browser_that_started_it() {
     let h = harness().await;
