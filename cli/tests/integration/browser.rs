@@ -1966,14 +1966,32 @@ async fn existing_account_moves_to_sso_by_email_and_idp_initiated_login_names_th
         w.b.fill("#email", "walk-in@dev.test").await?;
         w.b.press("Sign in").await?;
         w.b.press("Continue to the service").await?;
-        w.b.page("idp-initiated", "Signed in").await?;
+        w.b.page("idp-initiated", "Continue to your account")
+            .await?;
         ensure!(
             w.b.text().await?.contains("walk-in@dev.test"),
             "the account is named"
         );
-        w.b.click("a[href='/account/authorizations']").await?;
+        // No session until the person continues from this page.
+        let (status, _) = http(
+            "GET",
+            &format!("{base}/session"),
+            &[(
+                "Cookie",
+                &format!(
+                    "identity_session={}",
+                    w.b.cookie("identity_session").await.unwrap_or_default()
+                ),
+            )],
+            None,
+        )
+        .await?;
+        ensure!(status == 401, "a session before Continue: {status}");
+        w.b.press("Continue as walk-in@dev.test").await?;
         w.b.page("idp-initiated-on", "Authorized applications")
             .await?;
+        let s = w.b.session(&base).await?;
+        ensure!(s["email"] == "walk-in@dev.test", "{s}");
         Ok(())
     });
 }

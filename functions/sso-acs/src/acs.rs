@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
-use identity_shared::accounts::Email;
+use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::{Internal, PageError, page};
 use identity_shared::idps::Idps;
@@ -16,7 +16,7 @@ use identity_shared::session::{self, SamlSubject};
 use identity_shared::sso::{
     REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::saml::{self, Refusal, Sp};
 use crate::{upgrade, web};
@@ -351,22 +351,33 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             if request.is_some() {
                 return Ok(web::sign_in(&state, &account, via, &return_to, vec![]).await);
             }
-            // IdP-initiated: nothing ties the response to this browser, so the person sees
-            // whose account this is before going anywhere (never straight into consent).
-            let cookie = web::session_cookie(&state, &account, via).await?;
-            let mut page = page::html(
+            // IdP-initiated: nothing ties the response to this browser (another site can
+            // post its own unsolicited response), so no session starts here: the person
+            // sees whose account this is and starts it with a post from this page.
+            let pending = PendingLogin {
+                account_id: account.id.to_string(),
+                idp: idp.id.clone(),
+                subject,
+                return_to,
+                made: state.now(),
+            };
+            let cookie = pending_cookie(&state, &keys, &pending)?;
+            let token = web::form_token(&state, headers);
+            let page = page::html(
                 StatusCode::OK,
-                "Signed in",
+                "Continue to your account",
                 &format!(
                     "<p>Your organisation's identity provider <strong>{idp}</strong> signed you in \
 as <strong>{email}</strong>.</p><p>If this is not your account, do not continue: \
 <a href=\"/login\">sign in again</a> instead.</p>\
-<p><a href=\"{to}\">Continue as {email}</a></p>",
+<form method=\"post\" action=\"{CONTINUE_PATH}\">{token}\
+<button type=\"submit\">Continue as {email}</button></form>",
                     idp = page::esc(&idp.id),
                     email = page::esc(account.email.as_str()),
-                    to = page::esc(&return_to),
+                    token = token.hidden(),
                 ),
             );
+            let mut page = web::form_response(page, token, &[]);
             if let Ok(v) = cookie.parse() {
                 page.headers_mut().append(header::SET_COOKIE, v);
             }
@@ -393,4 +404,111 @@ follow it to move the account to single sign-on, then sign in again.</p>",
             Ok(web::see_other("/sso/upgrade", &[cookie]))
         }
     }
+}
+
+/// Where an IdP-initiated login is continued.
+const CONTINUE_PATH: &str = "/sso/continue";
+/// The cookie that holds an IdP-initiated login until the person continues it.
+const PENDING_COOKIE: &str = "identity_sso_pending";
+const PENDING_AAD: &[u8] = b"sso-pending";
+/// How long the person has to continue.
+const PENDING_TTL_SECS: i64 = 300;
+
+/// A verified IdP-initiated login, held (sealed, in this browser) until the person
+/// continues it from our page.
+#[derive(Serialize, Deserialize)]
+struct PendingLogin {
+    account_id: String,
+    idp: String,
+    subject: Option<SamlSubject>,
+    return_to: String,
+    made: i64,
+}
+
+fn pending_cookie_name(state: &AppState) -> String {
+    session::prefixed_name(PENDING_COOKIE, state.config.secure_cookies(), false)
+}
+
+fn pending_cookie_attrs(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn pending_cookie(
+    state: &AppState,
+    keys: &CookieKeys,
+    pending: &PendingLogin,
+) -> Result<String, Internal> {
+    let json = serde_json::to_vec(pending).map_err(Internal::from_display("pending login"))?;
+    Ok(format!(
+        "{}={}; Path={CONTINUE_PATH}; Max-Age={PENDING_TTL_SECS}; HttpOnly; SameSite=Lax{}",
+        pending_cookie_name(state),
+        keys.seal(&json, PENDING_AAD),
+        pending_cookie_attrs(state)
+    ))
+}
+
+fn clear_pending_cookie(state: &AppState) -> String {
+    format!(
+        "{}=; Path={CONTINUE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        pending_cookie_name(state),
+        pending_cookie_attrs(state)
+    )
+}
+
+/// `POST /sso/continue`: the person continues the IdP-initiated login this browser holds,
+/// from our own page (same-origin, or the page's form token). The session starts only now,
+/// for an account still under that IdP.
+pub async fn continue_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = web::form_fields(&body)?;
+    web::check_form(&state, &headers, &form)?;
+    let gone = || {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Nothing to continue",
+            "This sign-in has expired or was already used. Sign in again from the sign-in page.",
+        )
+    };
+    let keys = state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))?;
+    let now = state.now();
+    let pending = session::cookie_value(&headers, &pending_cookie_name(&state))
+        .and_then(|v| keys.open(v, PENDING_AAD))
+        .and_then(|b| serde_json::from_slice::<PendingLogin>(&b).ok())
+        .filter(|p| (0..=PENDING_TTL_SECS).contains(&(now - p.made)))
+        .ok_or_else(gone)?;
+    let account = state
+        .store
+        .account(&pending.account_id)
+        .await
+        .map_err(Internal::from_display("account read"))?
+        .ok_or_else(gone)?;
+    let idp = state
+        .store
+        .idp(&pending.idp)
+        .await
+        .map_err(Internal::from_display("idp read"))?;
+    let still_under_it = idp.as_ref().is_some_and(|i| web::idp_usable(&state, i))
+        && account.sso_idp.as_deref() == Some(pending.idp.as_str());
+    if !still_under_it {
+        tracing::info!(account_id = %account.id, "IdP-initiated login not continued: the account or IdP changed");
+        return Err(gone());
+    }
+    tracing::info!(account_id = %account.id, idp = %pending.idp, "IdP-initiated login continued");
+    let via = web::Via::Sso {
+        idp: &pending.idp,
+        subject: pending.subject.as_ref(),
+    };
+    let clear = clear_pending_cookie(&state);
+    Ok(web::sign_in(&state, &account, via, &pending.return_to, vec![clear]).await)
 }

@@ -1,5 +1,5 @@
 //! `sso-acs`: sign-in and the session. Routes: `GET/POST /login`, `GET /sso/login`,
-//! `POST /sso/acs`, `GET /sso/metadata`, `GET/POST /sso/slo`, `GET/POST /sso/upgrade`, `GET/POST /sso/link/{token}`,
+//! `POST /sso/acs`, `POST /sso/continue`, `GET /sso/metadata`, `GET/POST /sso/slo`, `GET/POST /sso/upgrade`, `GET/POST /sso/link/{token}`,
 //! `GET/POST /account/welcome/{token}`, `GET/POST /account/password/reset[/{token}]`,
 //! `GET /session`, `POST /logout`.
 
@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/sso/login", get(acs::start))
         .route("/sso/acs", post(acs::acs))
+        .route("/sso/continue", post(acs::continue_login))
         .route("/sso/metadata", get(acs::metadata))
         .route("/sso/slo", get(slo::redirect).post(slo::post))
         .route("/sso/upgrade", get(upgrade::show).post(upgrade::answer))

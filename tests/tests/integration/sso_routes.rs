@@ -683,10 +683,73 @@ async fn replayed_response_is_refused_at_the_acs() {
         StatusCode::OK,
         "IdP-initiated: the landing page"
     );
-    assert!(cookie_named(&first, "identity_session").is_some());
+    assert!(cookie_named(&first, "identity_sso_pending").is_some());
     let second = h.post_form("/sso/acs", &fields, None).await;
     assert_eq!(second.status(), StatusCode::FORBIDDEN);
     assert!(cookie_named(&second, "identity_session").is_none());
+}
+
+/// Login CSRF through IdP-initiated SSO: another site can auto-post its own unsolicited
+/// response into a visitor's browser. The ACS then starts no session; it holds the login
+/// in the browser, names the account, and only a post from that page (same-origin, or its
+/// form token) starts the session, for an account still under the IdP.
+#[tokio::test]
+async fn an_idp_initiated_login_starts_no_session_until_the_person_continues_from_our_page() {
+    let h = harness().await;
+    let r = h
+        .acs(&h.spec("walk-in@acme.example", None), "/session")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        cookie_named(&r, "identity_session").is_none(),
+        "no session yet"
+    );
+    let pending = cookie_named(&r, "identity_sso_pending").expect("the login, held");
+    let page = page_text(r).await;
+    assert!(page.contains("Continue as walk-in@acme.example"), "{page}");
+    assert!(page.contains("action=\"/sso/continue\""), "{page}");
+    // Another site posting the continue: refused, no session.
+    let r = h
+        .send(
+            Request::post("/sso/continue")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://evil.example")
+                .header("sec-fetch-site", "cross-site")
+                .header(header::COOKIE, &pending)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(cookie_named(&r, "identity_session").is_none());
+    // Our page's post without the held login, or with a forged one: nothing to continue.
+    let r = h.post_form("/sso/continue", &[], None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let forged = format!("{}x", pending);
+    let r = h.post_form("/sso/continue", &[], Some(&forged)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Too late: five minutes.
+    h.clock.advance(301);
+    let r = h.post_form("/sso/continue", &[], Some(&pending)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // In time, from our page: the session starts, the held login is cleared.
+    let r = h
+        .acs(&h.spec("walk-in@acme.example", None), "/session")
+        .await;
+    let pending = cookie_named(&r, "identity_sso_pending").unwrap();
+    let r = h.post_form("/sso/continue", &[], Some(&pending)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/session");
+    let cleared = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("identity_sso_pending=;"));
+    assert!(cleared, "the held login is cleared");
+    let (status, s) = session_json(&h, &session_cookie(&r)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s["email"], "walk-in@acme.example");
+    assert_eq!(s["idp"], "acme");
 }
 
 #[tokio::test]
@@ -724,10 +787,13 @@ async fn mfa_required_by_the_idp_is_enforced_with_a_page_saying_so() {
     let mut spec = h.spec("mfa@acme.example", None);
     spec.authn_context = Some("https://refeds.org/profile/mfa".into());
     let r = h.acs(&spec, "/").await;
-    // IdP-initiated: signed in, on the page that names the account.
+    // IdP-initiated: on the page that names the account, which continues to a session.
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(cookie_named(&r, "identity_session").is_some());
+    let pending = cookie_named(&r, "identity_sso_pending").unwrap();
     assert!(page_text(r).await.contains("Continue as mfa@acme.example"));
+    let r = h.post_form("/sso/continue", &[], Some(&pending)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(cookie_named(&r, "identity_session").is_some());
 }
 
 #[tokio::test]
@@ -764,12 +830,12 @@ async fn relay_state_goes_only_to_same_origin_paths() {
         StatusCode::OK,
         "IdP-initiated: the landing page"
     );
+    let pending = cookie_named(&r, "identity_sso_pending").unwrap();
     let html = page_text(r).await;
-    assert!(
-        html.contains("<a href=\"/account/authorizations\">Continue as relay@acme.example</a>"),
-        "{html}"
-    );
+    assert!(html.contains("Continue as relay@acme.example"), "{html}");
     assert!(!html.contains("evil.example"));
+    let r = h.post_form("/sso/continue", &[], Some(&pending)).await;
+    assert_eq!(location(&r), "/account/authorizations");
     let r = h
         .get("/sso/login?idp=acme&return_to=//evil.example", None)
         .await;

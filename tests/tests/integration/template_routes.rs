@@ -74,6 +74,7 @@ const EXTRAS: &[(&str, &str, &str)] = &[
     ),
     ("sso-acs", "GET", "/sso/upgrade"),
     ("sso-acs", "POST", "/sso/upgrade"),
+    ("sso-acs", "POST", "/sso/continue"),
     ("sso-acs", "GET", "/account/welcome/{token}"),
     ("sso-acs", "POST", "/account/welcome/{token}"),
     ("sso-acs", "GET", "/sso/link/{token}"),
