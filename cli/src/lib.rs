@@ -117,7 +117,15 @@ pub const DEV_IDP_REFUSAL: &str = "identity serve installs the development IdP, 
 anyone, and does so only on the embedded store with embedded keys. To serve a DynamoDB store \
 or Secrets Manager keys, pass --no-dev-idp.";
 
+/// Why `serve` will not put the development IdP on an address other machines reach.
+pub const DEV_IDP_LOOPBACK_ONLY: &str = "identity serve installs the development IdP, which \
+signs in anyone (and signs SAML for anyone who asks), so it listens only on a loopback address \
+(127.0.0.1, ::1). To listen elsewhere, pass --no-dev-idp.";
+
 async fn serve(listen: SocketAddr, with_dev_idp: bool) -> Result<(), Box<dyn std::error::Error>> {
+    if with_dev_idp && !listen.ip().is_loopback() {
+        return Err(DEV_IDP_LOOPBACK_ONLY.into());
+    }
     let mut config = Config::from_env_with_base(&format!("http://{listen}"))?;
     let embedded = matches!(config.store, StoreSpec::Embedded(_))
         && matches!(config.secrets, SecretsSpec::Embedded);

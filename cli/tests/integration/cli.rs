@@ -465,6 +465,35 @@ fn serve_refuses_the_dev_idp_outside_the_embedded_store() {
     }
 }
 
+/// The development IdP signs in anyone and signs SAML for anyone who asks: `identity serve`
+/// keeps it to loopback, and refuses to start with it on an address other machines reach.
+#[test]
+fn serve_refuses_the_dev_idp_on_a_non_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", listen])
+            .env(
+                "IDENTITY_STORE",
+                format!("embedded:{}", dir.path().display()),
+            )
+            .env_remove("IDENTITY_BASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{listen}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("loopback") && err.contains("--no-dev-idp"),
+            "{listen}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("identity.sqlite3").exists(),
+        "refused before anything was made"
+    );
+}
+
 #[test]
 fn user_block_unblock_and_signout_as_an_operator_runs_them() {
     let dir = tempfile::tempdir().unwrap();

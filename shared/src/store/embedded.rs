@@ -29,15 +29,55 @@ pub struct Embedded {
 
 const FILE_NAME: &str = "identity.sqlite3";
 
+#[cfg(unix)]
+fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn owner_only_file(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("embedded store: {e}"))
 }
 
 impl Embedded {
-    /// Opens (creating when needed) the database in the folder `dir`.
+    /// Opens (creating when needed) the database in the folder `dir`. What it creates is
+    /// the owner's alone, whatever the umask: the folder 0700, the database 0600 (it holds
+    /// the embedded keys, sessions and password hashes); SQLite gives its WAL files the
+    /// database's mode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+        let at = |e: std::io::Error| unavailable(format!("{}: {e}", dir.display()));
+        if !dir.exists() {
+            owner_only_dir(dir).map_err(at)?;
+        }
         let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            owner_only_file(&path).map_err(at)?;
+        }
         let conn = Connection::open(&path).map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(15))
             .map_err(unavailable)?;
@@ -357,5 +397,27 @@ impl Backend for Embedded {
             )
         })
         .await
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_store_it_creates_is_the_owners_alone() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join(".identity");
+        Embedded::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "the folder");
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600, "the database");
+        // Opened again, nothing changes and it still works.
+        Embedded::open(&dir).unwrap();
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
     }
 }
