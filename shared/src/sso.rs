@@ -85,8 +85,9 @@ pub enum SsoOutcome {
     },
     /// An existing account without a password, which the operator did not register for this
     /// IdP: its owner confirms through a link sent to the account's email (the outbox). No
-    /// session.
-    ConfirmByEmail { account: Account },
+    /// session. `sent`: a new link message was written (not when the hourly cap held it
+    /// back); only then is there anything to deliver.
+    ConfirmByEmail { account: Account, sent: bool },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -352,11 +353,12 @@ impl SsoRecords for Store {
                 }
             }
             (sso::Path::ConfirmByEmail, Some(account)) => {
-                let sent = outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?;
-                if sso::may_send_link(sent) {
+                let recent = outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?;
+                let sent = sso::may_send_link(recent);
+                if sent {
                     ops.extend(link_ops(&account, login, keys, now)?);
                 }
-                SsoOutcome::ConfirmByEmail { account }
+                SsoOutcome::ConfirmByEmail { account, sent }
             }
             (sso::Path::ConfirmUpgrade, Some(account)) => {
                 let token = crypto::random_token();

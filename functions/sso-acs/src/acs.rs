@@ -383,9 +383,13 @@ as <strong>{email}</strong>.</p><p>If this is not your account, do not continue:
             }
             Ok(page)
         }
-        SsoOutcome::ConfirmByEmail { account } => {
-            tracing::info!(account_id = %account.id, idp = %idp.id, "SSO link awaiting the owner's confirmation by email");
-            outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
+        SsoOutcome::ConfirmByEmail { account, sent } => {
+            tracing::info!(account_id = %account.id, idp = %idp.id, sent, "SSO link awaiting the owner's confirmation by email");
+            // Past the hourly cap nothing new was written: the newest message is not sent
+            // again.
+            if sent {
+                outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
+            }
             Ok(page::html(
                 StatusCode::OK,
                 "Check your email",

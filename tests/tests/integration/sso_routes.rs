@@ -1158,6 +1158,61 @@ async fn unregistered_account_moves_to_sso_only_through_the_emailed_link() {
     assert_eq!(to, "/account/authorizations");
 }
 
+/// Counts what is handed to the mail service.
+#[derive(Debug, Default)]
+struct CountingSender(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl identity_shared::outbox::EmailSender for CountingSender {
+    async fn send(&self, _: &identity_shared::outbox::OutboxMessage) -> Result<(), String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Past the hourly cap of link messages, further SSO logins for the account write no new
+/// message, and nothing is handed to the mail service: the newest message is not sent again
+/// and again.
+#[tokio::test]
+async fn the_outbox_is_delivered_only_when_a_message_was_written() {
+    use identity_shared::sso::MAX_LINK_MESSAGES_PER_HOUR;
+    let h = harness().await;
+    h.state
+        .store
+        .create_account(&email("early@acme.example"), None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let sender = std::sync::Arc::new(CountingSender::default());
+    let mut state = h.state.clone();
+    state.mail = sender.clone();
+    let router = identity_cli::router(state);
+    for i in 0..MAX_LINK_MESSAGES_PER_HOUR + 3 {
+        let xml = h
+            .signer
+            .response(&h.spec("early@acme.example", None))
+            .unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+        let body = serde_urlencoded::to_string([("SAMLResponse", encoded.as_str())]).unwrap();
+        let r = router
+            .clone()
+            .oneshot(
+                Request::post("/sso/acs")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "login {i}");
+        assert!(page_text(r).await.contains("Check your email"));
+    }
+    assert_eq!(
+        sender.0.load(std::sync::atomic::Ordering::SeqCst),
+        MAX_LINK_MESSAGES_PER_HOUR,
+        "one delivery per message written"
+    );
+}
+
 #[tokio::test]
 async fn sp_metadata_names_our_entity_acs_and_certificate() {
     let h = harness().await;
