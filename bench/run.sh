@@ -7,7 +7,8 @@
 # It installs what it needs (wrk from apt; the peers from npm and PyPI into bench/.peers),
 # builds what it measures with the release profile, makes the inputs every side measures
 # (bench/.work), shows each peer refusing a tampered input before timing it, and runs:
-# SAML ACS validation, the JWT bearer grant, the token endpoint over HTTP (wrk, 1 and 16
+# SAML ACS validation, the worst case per unauthenticated request, the JWT bearer grant, the
+# token endpoint over HTTP (wrk, 1 and 16
 # connections, against `identity serve` and oidc-provider), the code flow over HTTP. Test
 # servers listen on 127.0.0.1 and stop when the run ends; and the Lambda bootstraps against a
 # hello-world floor (zipped size, start to first answer, peak memory) with DynamoDB Local and
@@ -65,6 +66,9 @@ step "fixtures"
 
 step "SAML ACS validation: ours, samael, python3-saml, node-saml"
 "$BIN/identity-bench" acs "$WORK" >> "$ROWS"
+# The worst case per unauthenticated request: the costliest inputs the tests know, through
+# their routes, against a real ACS validation in the same process (bench/src/worst.rs).
+"$BIN/identity-bench" worst "$WORK" >> "$ROWS"
 "$PY" bench/peers/saml_python.py "$WORK" >> "$ROWS"
 node "$PEERS/node/saml_node.mjs" "$WORK" >> "$ROWS"
 

@@ -5,6 +5,7 @@
 //!   bearer assertion and a tampered copy, with the keys the peers need.
 //! - `acs DIR`, `grant DIR`: our rows (and samael's own validation, the naive baseline), as
 //!   JSON lines `{"key","value","unit"}` on stdout.
+//! - `worst DIR`: the worst case per unauthenticated request (worst.rs).
 //! - `codeflow …`: the code flow over HTTP against `identity serve` (codeflow.rs).
 //! - `bootstraps DIR RUNS`: the Lambda bootstrap rows (bootstraps.rs), inside the test
 //!   command's service environment.
@@ -33,6 +34,7 @@ mod bootstraps;
 mod codeflow;
 mod report;
 mod soak;
+mod worst;
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -52,6 +54,7 @@ fn main() -> R {
         ["fixtures", dir] => fixtures(Path::new(dir)),
         ["acs", dir] => acs(Path::new(dir)),
         ["grant", dir] => grant(Path::new(dir)),
+        ["worst", dir] => worst::run(Path::new(dir)),
         ["report", rows, md, json] => {
             report::write(Path::new(rows), Path::new(md), Path::new(json))
         }
@@ -59,7 +62,7 @@ fn main() -> R {
         ["bootstraps", rest @ ..] => bootstraps::run(rest),
         ["soak", rest @ ..] => soak::run(rest),
         _ => Err(
-            "usage: identity-bench fixtures DIR | acs DIR | grant DIR | \
+            "usage: identity-bench fixtures DIR | acs DIR | grant DIR | worst DIR | \
 codeflow BASE CLIENT_ID SECRET REDIRECT_URI EMAIL PASSWORD SECONDS WORKERS | \
 bootstraps DIR RUNS | soak IDENTITY_BIN SECONDS CLIENTS MD JSON | report ROWS MD JSON"
                 .into(),

@@ -99,12 +99,14 @@ pub(crate) fn guard(xml: &str) -> Result<&str, Refusal> {
 /// One linear pass over the text's start tags, before any parser: no element with more
 /// than [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes, no more than [`MAX_ATTRIBUTES`] in all
 /// nor [`MAX_NAMESPACE_DECLARATIONS`] `xmlns` declarations, no start tag longer than
-/// [`MAX_START_TAG_BYTES`]. Comments, CDATA sections, processing instructions and end tags
-/// are skipped; an attribute is counted by its `=` outside quotes. Malformed text that this
+/// [`MAX_START_TAG_BYTES`], no element nested deeper than [`MAX_DEPTH`] (start tags not
+/// closed by `/>` open a level, end tags close one). Comments, CDATA sections, processing
+/// instructions and declarations are skipped; an attribute is counted by its `=` outside
+/// quotes. Malformed text that this
 /// pass lets through is the parser's to refuse: it only bounds what the parser will do.
 fn tags_within_bounds(xml: &str) -> bool {
     let b = xml.as_bytes();
-    let (mut attributes, mut namespaces) = (0usize, 0usize);
+    let (mut attributes, mut namespaces, mut depth) = (0usize, 0usize, 0usize);
     let mut i = 0;
     while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
         let start = i + off;
@@ -120,7 +122,10 @@ fn tags_within_bounds(xml: &str) -> bool {
             skip_to(b"]]>")
         } else if rest.starts_with(b"<?") {
             skip_to(b"?>")
-        } else if rest.starts_with(b"</") || rest.starts_with(b"<!") {
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            skip_to(b">")
+        } else if rest.starts_with(b"<!") {
             skip_to(b">")
         } else {
             // A start tag: attributes are `name="…"` or `name='…'`. Each byte is looked at
@@ -147,6 +152,12 @@ fn tags_within_bounds(xml: &str) -> bool {
                     }
                     (None, b'>') => {
                         end = Some(start + k + 1);
+                        if depth + 1 > MAX_DEPTH {
+                            return false;
+                        }
+                        if rest[k - 1] != b'/' {
+                            depth += 1;
+                        }
                         break;
                     }
                     (None, c) if c.is_ascii_whitespace() => after_space = true,
@@ -371,16 +382,24 @@ mod tests {
     }
 
     #[test]
-    fn nesting_deeper_than_max_depth_is_refused() {
+    fn nesting_deeper_than_max_depth_is_refused_before_parsing() {
         let nest = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
         assert!(parse(&nest(MAX_DEPTH)).is_ok());
         assert!(matches!(
             parse(&nest(MAX_DEPTH + 1)),
             Err(Refusal::Malformed)
         ));
+        // Before any parser: the guard's own count, with self-closing elements a level
+        // deeper than their parent and end tags closing one.
+        assert!(guard(&nest(MAX_DEPTH)).is_ok());
+        assert_eq!(guard(&nest(MAX_DEPTH + 1)), Err(Refusal::Malformed));
+        let leaf = |n: usize| format!("{}<b/>{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(guard(&leaf(MAX_DEPTH - 1)).is_ok());
+        assert_eq!(guard(&leaf(MAX_DEPTH)), Err(Refusal::Malformed));
+        let siblings = format!("<r>{}</r>", "<a><b/></a>".repeat(1_000));
+        assert!(guard(&siblings).is_ok(), "siblings do not nest");
         let deep = b64(nest(10_000).as_bytes());
-        let text = decode_post(&deep).unwrap();
-        assert!(matches!(parse(&text), Err(Refusal::Malformed)));
+        assert_eq!(decode_post(&deep), Err(Refusal::Malformed));
     }
 
     /// A root element with `n` distinct empty attributes.
