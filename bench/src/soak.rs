@@ -18,8 +18,8 @@
 //! 3. The JWT bearer grant: one assertion (fresh `jti`) posted twice at once.
 //! 4. Add-on SSO: `GET /addons/{id}/sso` → the form → posted twice at once to the example
 //!    partner of `identity serve`, which verifies it and accepts it once.
-//! 5. The device flow: device authorization → a poll (pending) → `/device` approve → two
-//!    polls at once: one gets the tokens.
+//! 5. The device flow: device authorization → a poll (pending) → `/device` (the link's
+//!    form, then the code looked up) approve → two polls at once: one gets the tokens.
 //!
 //! Every answer is classified: the expected ones, the expected refusals of a race's loser,
 //! and errors by kind (`step: status`). Two successes for one value is a double spend. A 5xx
@@ -694,6 +694,7 @@ impl Ctx {
         }
         let cookie = jar.header();
         let path = format!("/device?{}", form(&[("user_code", user_code)]));
+        // The link's page fills the code in; Continue looks it up (a same-origin post).
         let page = self.get("device page", &path, jar, StatusCode::OK).await?;
         let fields: HashMap<String, String> =
             identity_tests::addon_suite::hidden_fields(&page.body)
@@ -701,6 +702,30 @@ impl Ctx {
                 .collect();
         let Some(csrf) = fields.get("csrf") else {
             return Err(self.error("device page: no csrf field".into()));
+        };
+        let shown = self
+            .call(
+                "device code",
+                None,
+                Method::POST,
+                "/device",
+                &[
+                    (header::COOKIE, &cookie),
+                    (header::ORIGIN, &self.base),
+                    (SEC_FETCH_SITE, "same-origin"),
+                ],
+                Some(form(&[("user_code", user_code), ("csrf", csrf)])),
+            )
+            .await?;
+        if shown.status != StatusCode::OK {
+            return Err(self.error(format!("device code: {}", shown.status.as_u16())));
+        }
+        let fields: HashMap<String, String> =
+            identity_tests::addon_suite::hidden_fields(&shown.body)
+                .into_iter()
+                .collect();
+        let Some(csrf) = fields.get("csrf") else {
+            return Err(self.error("device request page: no csrf field".into()));
         };
         let approve = self
             .call(
