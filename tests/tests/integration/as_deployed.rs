@@ -198,7 +198,21 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
             .await,
         );
     }
-    // A device code guessed on the same-origin form: counted against the account.
+    // A device code guessed on the same-origin form (with the form's session-bound token):
+    // looked up and counted against the account.
+    let (_, _, code_form) = send(
+        &base,
+        "GET",
+        "/device",
+        &[("Accept", "text/html"), ("Cookie", &cookie)],
+        None,
+    )
+    .await;
+    let csrf =
+        crate::oauth_common::hidden_value(&code_form, "csrf").expect("the code form's token");
+    let guess = |code: &str| {
+        serde_urlencoded::to_string([("csrf", csrf.as_str()), ("user_code", code)]).unwrap()
+    };
     below_500(
         "POST /device",
         send(
@@ -206,7 +220,7 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
             "POST",
             "/device",
             &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
-            Some("user_code=WXYZ-BCDF"),
+            Some(&guess("WXYZ-BCDF")),
         )
         .await,
     );
@@ -407,7 +421,7 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
                 "POST",
                 "/device",
                 &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
-                Some("user_code=BCDF-GHJK"),
+                Some(&guess("BCDF-GHJK")),
             )
             .await,
         );
