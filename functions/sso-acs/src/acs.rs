@@ -106,11 +106,7 @@ Continue only if you meant to sign in.</p>\
         .saml_sp_keys()
         .await
         .map_err(Internal::from_display("saml sp keys"))?;
-    let cookie_keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let cookie_keys = web::cookie_keys(&state).await?;
     let (request_id, url) =
         saml::authn_request_redirect(&idp, &sp(&state), &keys, &return_to, state.now())
             .map_err(Internal::from_display("authn request"))?;
@@ -235,11 +231,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     if !web::idp_usable(&state, &idp) {
         return Err(refusal(Refusal::DevelopmentIdp));
     }
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = web::cookie_keys(&state).await?;
     // SP-initiated: only the browser that started the login may finish it (login CSRF:
     // someone else's response for a request of theirs, posted from a page of theirs).
     if let Some(id) = routing.in_response_to.as_deref()
@@ -480,11 +472,7 @@ pub async fn continue_login(
             "This sign-in has expired or was already used. Sign in again from the sign-in page.",
         )
     };
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = web::cookie_keys(&state).await?;
     let now = state.now();
     let pending = session::cookie_value(&headers, &pending_cookie_name(&state))
         .and_then(|v| keys.open(v, PENDING_AAD))

@@ -106,11 +106,7 @@ pub async fn send_link(
         ));
     }
     page_throttle_count(&state, Action::ResetRequest, &who).await?;
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = web::cookie_keys(&state).await?;
     let link_base = state.config.url("/account/password/reset/");
     let sent = state
         .store

@@ -71,11 +71,7 @@ async fn pending(
     let Some(value) = session::cookie_value(headers, &cookie_name(state)) else {
         return Ok(None);
     };
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = web::cookie_keys(state).await?;
     let Some(token) = keys
         .open(value, AAD)
         .and_then(|b| String::from_utf8(b).ok())

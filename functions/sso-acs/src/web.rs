@@ -68,6 +68,17 @@ pub fn check_form(
     .inspect_err(|_| tracing::warn!("form post refused: not from this site, no valid form token"))
 }
 
+/// The keys that seal this service's cookies; not to be had is a 503.
+pub async fn cookie_keys(
+    state: &AppState,
+) -> Result<std::sync::Arc<identity_shared::secrets::CookieKeys>, Internal> {
+    state
+        .secrets
+        .cookie_keys()
+        .await
+        .map_err(Internal::from_display("cookie keys"))
+}
+
 /// The token for a form on a page being shown to this browser.
 pub fn form_token(state: &AppState, headers: &HeaderMap) -> FormToken {
     FormToken::for_page(headers, state.config.secure_cookies())
@@ -83,11 +94,7 @@ pub async fn known_browser_nonce(
     let Some(account) = account else {
         return Ok(None);
     };
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = cookie_keys(state).await?;
     Ok(known_browser::nonce_for(
         &keys,
         headers,
@@ -102,11 +109,7 @@ pub async fn remember_browser(
     headers: &HeaderMap,
     account: &Account,
 ) -> Result<String, Internal> {
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = cookie_keys(state).await?;
     Ok(known_browser::remember(
         &keys,
         headers,
@@ -122,11 +125,7 @@ pub async fn work_challenge(
     form: &HashMap<String, String>,
     subject: &str,
 ) -> Result<Option<String>, Internal> {
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = cookie_keys(state).await?;
     let now = state.now();
     let done = work::proven(
         &keys,
@@ -140,11 +139,7 @@ pub async fn work_challenge(
 
 /// A new proof-of-work challenge ([`work`]).
 pub async fn new_work_challenge(state: &AppState) -> Result<String, Internal> {
-    let keys = state
-        .secrets
-        .cookie_keys()
-        .await
-        .map_err(Internal::from_display("cookie keys"))?;
+    let keys = cookie_keys(state).await?;
     Ok(work::challenge(&keys, state.now()))
 }
 
