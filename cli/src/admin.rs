@@ -102,7 +102,7 @@ enum UserCommand {
     Block { email: String },
     /// Let a blocked account sign in again.
     Unblock { email: String },
-    /// Sign an account out everywhere: every session ends (grants and tokens stay).
+    /// Sign an account out everywhere: every session and API key ends (grants stay).
     Signout { email: String },
     /// "Log in as" the account (offboarding): prints a single-use sign-in link, valid five
     /// minutes, for a marked session of an hour at most in which every action is audited.

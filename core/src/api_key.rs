@@ -5,7 +5,12 @@
 //! account's grants bumps that epoch too (a move to SSO, a password reset, a block), so the
 //! same change ends every key made before it, with no write per key: the seeds' "long-lived
 //! tokens get invalidated after upgrading your account to use SSO", and the account's other
-//! revocations with it. Signing out everywhere ends sessions only: grants and keys stay.
+//! revocations with it, and "sign out everywhere".
+//!
+//! A key also records the grant of the login that made it and ends with that grant. Only
+//! the first-party CLI may make keys, from a login a person approved minutes ago
+//! ([`may_mint`]): a token obtained by phishing a consent, a CI token or a refreshed token
+//! makes none.
 
 /// The scopes an API key carries: it acts as its account, as a Heroku API key does.
 pub const SCOPE: &str = "identity global";
@@ -20,6 +25,42 @@ pub const MAX_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
 
 /// Longest description kept.
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// How recent the person's approval behind the token must be for it to make a key.
+pub const MINT_WINDOW_SECS: i64 = 5 * 60;
+
+/// What [`may_mint`] needs of the bearer asking for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Minter<'a> {
+    /// The bearer is itself an API key.
+    pub is_api_key: bool,
+    /// The client the access token was issued to.
+    pub client_id: Option<&'a str>,
+    /// The grant the token belongs to.
+    pub gid: Option<&'a str>,
+    /// When the person approved the token (`auth_time`).
+    pub auth_time: Option<i64>,
+}
+
+/// Whether the bearer may make an API key at `now`: an access token of `first_party` (the
+/// CLI's own client), on a grant, approved by its person within [`MINT_WINDOW_SECS`]. The
+/// refusal says what to do.
+pub fn may_mint(minter: Minter<'_>, first_party: &str, now: i64) -> Result<(), &'static str> {
+    if minter.is_api_key {
+        return Err(
+            "API keys are made with a signed-in token (identity login), not with another API key",
+        );
+    }
+    if minter.client_id != Some(first_party) || minter.gid.is_none() {
+        return Err("API keys are made only by the identity CLI from a login (identity login)");
+    }
+    match minter.auth_time {
+        Some(t) if now - t <= MINT_WINDOW_SECS && t <= now + 60 => Ok(()),
+        _ => Err(
+            "API keys are made only within 5 minutes of a login: run identity login, then try again",
+        ),
+    }
+}
 
 /// What the decision needs of the key's account, as loaded now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +128,45 @@ mod tests {
                 ..LIVE
             })
         ));
+    }
+
+    #[test]
+    fn only_the_first_party_client_makes_keys_within_minutes_of_an_approval() {
+        let fresh = Minter {
+            is_api_key: false,
+            client_id: Some("identity-cli"),
+            gid: Some("g1"),
+            auth_time: Some(1_000),
+        };
+        assert_eq!(
+            may_mint(fresh, "identity-cli", 1_000 + MINT_WINDOW_SECS),
+            Ok(())
+        );
+        for refused in [
+            Minter {
+                auth_time: Some(999),
+                ..fresh
+            },
+            // Refreshed, client credentials, JWT bearer grant: no person approved it.
+            Minter {
+                auth_time: None,
+                ..fresh
+            },
+            Minter {
+                client_id: Some("third-party"),
+                ..fresh
+            },
+            Minter { gid: None, ..fresh },
+            Minter {
+                is_api_key: true,
+                ..fresh
+            },
+        ] {
+            assert!(
+                may_mint(refused, "identity-cli", 1_000 + MINT_WINDOW_SECS).is_err(),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

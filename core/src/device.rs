@@ -34,6 +34,10 @@ pub struct DeviceRequest {
     /// The user code as shown (two groups of four letters joined by a dash).
     pub user_code: String,
     pub created_at: i64,
+    /// The address the device asked from, shown on the approval page beside the time, so a
+    /// person can tell a request they did not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<String>,
     pub expires_at: i64,
     pub interval: i64,
     #[serde(default)]
@@ -44,6 +48,15 @@ pub struct DeviceRequest {
     /// The hash the record is stored under (not part of the body).
     #[serde(skip)]
     pub device_hash: String,
+}
+
+impl DeviceRequest {
+    /// Whether the request asks for the scope that acts as the whole account (`global`): its
+    /// code must be typed by the person, never filled in by a link (a phishing mail cannot
+    /// carry the approval).
+    pub fn needs_typed_code(&self) -> bool {
+        self.scope.split(' ').any(|s| s == "global")
+    }
 }
 crate::versioned!(DeviceRequest);
 
@@ -159,6 +172,7 @@ mod tests {
             scope: "identity".into(),
             user_code: "BCDF-GHJK".into(),
             created_at: 0,
+            started_from: None,
             expires_at: DEVICE_TTL_SECS,
             interval: POLL_INTERVAL_SECS,
             last_poll_at,

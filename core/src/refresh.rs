@@ -20,6 +20,10 @@ pub struct RefreshRecord {
     pub scope: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// When the person approved the grant's login this token family comes from (the
+    /// access tokens' `auth_time`); kept through rotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     /// When it was used (and replaced); a spent token is never honoured again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent_at: Option<i64>,
@@ -79,6 +83,7 @@ mod tests {
             gid: "g".into(),
             client_id: "c".into(),
             account_id: "a".into(),
+            auth_time: None,
             scope: "identity".into(),
             issued_at: 0,
             expires_at: REFRESH_TOKEN_TTL_SECS,

@@ -369,7 +369,9 @@ impl Accounts for Store {
 /// Offboarding: ending what an account holds, at once, on both backends.
 #[async_trait]
 pub trait Offboarding {
-    /// Ends every session of the account ("sign out everywhere"). Grants and tokens stay.
+    /// Ends every session and API key of the account ("sign out everywhere"). Grants (the
+    /// CLI's login, apps the person approved) stay: the account page revokes those one by
+    /// one.
     async fn sign_out_everywhere(&self, account_id: &str) -> Result<Account, AccountError>;
     /// Blocks the account: its grants (refresh tokens, access tokens, JWT-grant tokens,
     /// named authorizations) are revoked first, then its sessions end and it signs in
@@ -410,7 +412,11 @@ async fn change_account(
 #[async_trait]
 impl Offboarding for Store {
     async fn sign_out_everywhere(&self, account_id: &str) -> Result<Account, AccountError> {
-        change_account(self, account_id, Account::end_all_sessions).await
+        change_account(self, account_id, |a| {
+            a.end_all_sessions();
+            a.end_api_keys();
+        })
+        .await
     }
 
     async fn block_account(&self, account_id: &str) -> Result<Account, AccountError> {

@@ -1,7 +1,8 @@
 //! Long-lived API keys (Heroku's `authorizations:create`): tokens for CI and scripts that act
-//! as their account (`identity_core::api_key::SCOPE`) until revoked, until they expire, or
-//! until the account's grants are revoked (a move to SSO, a reset, a block: they bump its
-//! key epoch; see `identity_core::api_key`).
+//! as their account (`identity_core::api_key::SCOPE`) until revoked, until they expire,
+//! until the grant of the login that made them ends (`identity logout`, a revocation, the
+//! account's IdP removed), or until the account's keys end (a move to SSO, a reset, a block,
+//! "sign out everywhere": they bump its key epoch; see `identity_core::api_key`).
 //!
 //! Only the SHA-256 of a key is kept (the key is `idk_` + 256 random bits, so a fast hash is
 //! enough). Two records per key in the OAuth table, written and deleted together: the key by
@@ -9,12 +10,15 @@
 //! by id read). Both expire with the key.
 
 use async_trait::async_trait;
+/// How recent the login behind a token must be for it to make a key.
+pub use identity_core::api_key::MINT_WINDOW_SECS;
 use identity_core::api_key::{self, Holder};
 use identity_core::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, AccountStatus, Accounts};
 use crate::crypto;
+use crate::oauth::Grants;
 use crate::secret::SecretString;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
@@ -30,6 +34,10 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     /// The account's key epoch when the key was made.
     pub epoch: u64,
+    /// The grant of the login that made the key: the key ends with it. (Keys made before
+    /// keys recorded it have none, and act no more.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
     token_sha256: Digest,
 }
 
@@ -75,6 +83,18 @@ fn index_sk(id: &str) -> String {
     format!("key#{id}")
 }
 
+/// Whether the grant that made the key is live and its account's: a key ends with the
+/// login that made it (a key recorded without one acts no more).
+async fn grant_lives(store: &Store, key: &ApiKey) -> Result<bool, StoreError> {
+    let Some(gid) = key.gid.as_deref() else {
+        return Ok(false);
+    };
+    Ok(store
+        .grant(gid)
+        .await?
+        .is_some_and(|g| g.is_live() && g.account_id == key.account_id))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiKeyError {
     #[error("{0}")]
@@ -85,10 +105,12 @@ pub enum ApiKeyError {
 
 #[async_trait]
 pub trait ApiKeys {
-    /// Makes a key for `account`; the key itself is returned once and never stored.
+    /// Makes a key for `account` under the grant `gid` of the login that asks for it; the
+    /// key itself is returned once and never stored.
     async fn create_api_key(
         &self,
         account: &Account,
+        gid: &str,
         description: Option<&str>,
         expires_in: Option<i64>,
     ) -> Result<(ApiKey, SecretString), ApiKeyError>;
@@ -105,6 +127,7 @@ impl ApiKeys for Store {
     async fn create_api_key(
         &self,
         account: &Account,
+        gid: &str,
         description: Option<&str>,
         expires_in: Option<i64>,
     ) -> Result<(ApiKey, SecretString), ApiKeyError> {
@@ -124,6 +147,7 @@ impl ApiKeys for Store {
             created_at: now,
             expires_at: lifetime.map(|s| now + s),
             epoch: account.key_epoch,
+            gid: Some(gid.to_string()),
             token_sha256: Digest::new(hash.clone()),
         };
         let item = |pk: String, sk: String| -> Result<Item, StoreError> {
@@ -170,7 +194,7 @@ impl ApiKeys for Store {
             .await
             .map_err(crate::accounts::AccountError::into_store_error)?;
         Ok(match account {
-            Some(a) if key.usable_for(Some(&a)) => Some((key, a)),
+            Some(a) if key.usable_for(Some(&a)) && grant_lives(self, &key).await? => Some((key, a)),
             _ => None,
         })
     }
@@ -180,6 +204,13 @@ impl ApiKeys for Store {
             .query(Table::OAuth, &index_pk(&account.id), "key#")
             .await?;
         keys.retain(|k| k.usable_for(Some(account)));
+        let mut live = Vec::with_capacity(keys.len());
+        for key in keys {
+            if grant_lives(self, &key).await? {
+                live.push(key);
+            }
+        }
+        let mut keys = live;
         keys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(keys)
     }

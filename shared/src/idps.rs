@@ -200,7 +200,8 @@ pub trait Idps {
     async fn idp_sso_urls(&self) -> Result<Vec<String>, StoreError>;
     /// Replaces an IdP's certificates (key rollover, or the dev IdP's key on start).
     async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError>;
-    /// Removes an IdP and takes its accounts out of SSO. `None` if there was none.
+    /// Removes an IdP and takes its accounts out of SSO, ending their sessions, grants and
+    /// API keys. `None` if there was none.
     async fn remove_idp(&self, id: &str) -> Result<Option<(Idp, usize)>, IdpError>;
 }
 
@@ -365,12 +366,17 @@ impl Idps for Store {
             });
         }
         self.write(ops).await?;
+        // Its accounts are released: what their IdP vouched for ends with it (sessions,
+        // grants and the tokens of them, API keys), as a block would end it.
         let mut released = 0;
         for mut account in self.list_accounts().await.map_err(account_err)? {
             if account.sso_idp.as_deref() == Some(id) {
+                use crate::oauth::Grants;
+                self.revoke_grants_of(&account.id).await?;
                 account.sso_idp = None;
                 account.sso_generation = None;
                 account.end_all_sessions();
+                account.end_api_keys();
                 self.update_account(&account).await.map_err(account_err)?;
                 released += 1;
             }

@@ -31,6 +31,11 @@ pub struct AccessClaims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// When the person acted to authorize this client (RFC 9068 §2.2.1): set on the tokens
+    /// of a code exchange or a device approval and kept through refreshes; absent for tokens
+    /// no person approved (client credentials, the JWT bearer grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 impl AccessClaims {
@@ -53,7 +58,15 @@ impl AccessClaims {
             iat: now,
             exp: now + ACCESS_TOKEN_TTL,
             gid: gid.map(str::to_string),
+            auth_time: None,
         }
+    }
+
+    /// Marks the token as the fruit of a person's approval just now (a code exchange, a
+    /// device approval): its `auth_time` is its issue time.
+    pub fn approved_now(mut self) -> Self {
+        self.auth_time = Some(self.iat);
+        self
     }
 
     /// Limits the token to one app: its audience becomes the app's resource URL

@@ -291,3 +291,24 @@ pub fn solve_work(challenge: &str, subject: &str) -> String {
         })
         .expect("a nonce within u64")
 }
+
+/// The grant of the CLI's login for `account` (what `identity login` has a person approve):
+/// API keys made through the store record it, as the route does.
+pub async fn cli_login_grant(
+    store: &identity_shared::store::Store,
+    account: &identity_shared::accounts::Account,
+) -> String {
+    use identity_shared::oauth::client::{CLI_CLIENT_ID, CLI_CLIENT_SCOPE};
+    use identity_shared::oauth::{Grants, OAuthClients, Scopes};
+    store.ensure_cli_client().await.unwrap();
+    store
+        .grant_for(
+            &account.id,
+            CLI_CLIENT_ID,
+            &Scopes::parse(CLI_CLIENT_SCOPE).unwrap(),
+        )
+        .await
+        .unwrap()
+        .gid
+        .to_string()
+}

@@ -112,7 +112,7 @@ fn code_grant(client: &OAuthClient, g: &Grant, now: i64) -> CodeGrant {
 
 /// A refresh token stored for the grant, as a code exchange stores it.
 async fn refresh_token(f: &Fixture, g: &Grant) -> String {
-    let (token, _, op) = new_refresh_token(g, &g.scopes(), f.clock_now()).unwrap();
+    let (token, _, op) = new_refresh_token(g, &g.scopes(), f.clock_now(), None).unwrap();
     f.store.write(vec![op]).await.unwrap();
     token.expose_secret().to_string()
 }
@@ -342,7 +342,7 @@ async fn exchanged_code(
 pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let g = grant(f, &client, "reuse@example.com").await;
-    let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), f.clock_now()).unwrap();
+    let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), f.clock_now(), None).unwrap();
     let code = exchanged_code(f, &client, &g, vec![op]).await;
     assert!(
         f.store
@@ -680,7 +680,7 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
         .unwrap();
     let (code, request) = f
         .store
-        .start_device_request(&client.client_id, "read")
+        .start_device_request(&client.client_id, "read", None)
         .await
         .unwrap();
     let found = f
@@ -738,14 +738,18 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
 }
 
 /// API keys: only their hash is stored; one acts until it is revoked (by its own account
-/// only), until it expires, or until the account ends all its sessions.
-pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: &Fixture) {
+/// only), until it expires, until the login that made it ends, or until the account's
+/// keys end (sign out everywhere, a block, a move to SSO, a reset).
+pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_their_login_or_the_epoch(
+    f: &Fixture,
+) {
     let id = account(f, "keys@example.com").await;
     let other = account(f, "other@example.com").await;
     let holder = f.store.account(&id).await.unwrap().unwrap();
+    let login = crate::cli_login_grant(&f.store, &holder).await;
     let (expiring, token) = f
         .store
-        .create_api_key(&holder, Some("CI deploys"), Some(3600))
+        .create_api_key(&holder, &login, Some("CI deploys"), Some(3600))
         .await
         .unwrap();
     let token = token.expose_secret().to_string();
@@ -776,7 +780,11 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: 
         "another account cannot revoke it"
     );
     f.clock.advance(1);
-    let (forever, forever_token) = f.store.create_api_key(&holder, None, None).await.unwrap();
+    let (forever, forever_token) = f
+        .store
+        .create_api_key(&holder, &login, None, None)
+        .await
+        .unwrap();
     let listed: Vec<String> = f
         .store
         .api_keys_of(&holder)
@@ -797,7 +805,11 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: 
     assert_eq!(f.store.api_keys_of(&holder).await.unwrap().len(), 1);
 
     // Revoked by its account: gone at once.
-    let (revoked, revoked_token) = f.store.create_api_key(&holder, None, None).await.unwrap();
+    let (revoked, revoked_token) = f
+        .store
+        .create_api_key(&holder, &login, None, None)
+        .await
+        .unwrap();
     assert!(f.store.revoke_api_key(&id, &revoked.id).await.unwrap());
     assert!(
         f.store
@@ -808,28 +820,54 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: 
     );
     assert!(!f.store.revoke_api_key(&id, &revoked.id).await.unwrap());
 
-    // Signing out everywhere ends sessions, not keys.
-    f.store.sign_out_everywhere(&id).await.unwrap();
+    // The login that made it ends (identity logout revokes its grant): the key ends too,
+    // and a later login's keys act.
+    f.store.revoke_grant(&login).await.unwrap();
     assert!(
         f.store
             .api_key_in_use(forever_token.expose_secret())
             .await
             .unwrap()
-            .is_some()
+            .is_none(),
+        "{} backend: a key ends with its login",
+        f.backend
     );
+    assert!(f.store.api_keys_of(&holder).await.unwrap().is_empty());
+    let login = crate::cli_login_grant(&f.store, &holder).await;
+    let (_, kept) = f
+        .store
+        .create_api_key(&holder, &login, None, None)
+        .await
+        .unwrap();
+    let kept = kept.expose_secret().to_string();
+    assert!(f.store.api_key_in_use(&kept).await.unwrap().is_some());
+
+    // Signing out everywhere ends the account's keys with its sessions; its login stays.
+    let holder = f.store.sign_out_everywhere(&id).await.unwrap();
+    assert!(
+        f.store.api_key_in_use(&kept).await.unwrap().is_none(),
+        "{} backend: sign out everywhere ends keys",
+        f.backend
+    );
+    let (_, kept) = f
+        .store
+        .create_api_key(&holder, &login, None, None)
+        .await
+        .unwrap();
+    let kept = kept.expose_secret().to_string();
+    assert!(f.store.api_key_in_use(&kept).await.unwrap().is_some());
     // A revocation of the account's grants (a block here; a move to SSO and a reset do the
     // same) ends every key made before it, and stays after the unblock.
     f.store.block_account(&id).await.unwrap();
     let moved = f.store.unblock_account(&id).await.unwrap();
-    assert!(
-        f.store
-            .api_key_in_use(forever_token.expose_secret())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(f.store.api_key_in_use(&kept).await.unwrap().is_none());
     assert!(f.store.api_keys_of(&moved).await.unwrap().is_empty());
-    let (_, after) = f.store.create_api_key(&moved, None, None).await.unwrap();
+    let login = crate::cli_login_grant(&f.store, &moved).await;
+    let (_, after) = f
+        .store
+        .create_api_key(&moved, &login, None, None)
+        .await
+        .unwrap();
     assert!(
         f.store
             .api_key_in_use(after.expose_secret())
@@ -847,7 +885,7 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch(f: 
     ] {
         assert!(
             f.store
-                .create_api_key(&moved, description, expires_in)
+                .create_api_key(&moved, &login, description, expires_in)
                 .await
                 .is_err()
         );

@@ -202,7 +202,12 @@ pub async fn an_organisation_blocks_its_own_sso_member_and_lifts_only_its_own_bl
             .await
             .unwrap();
     }
-    let (_, key) = f.store.create_api_key(&pat, None, None).await.unwrap();
+    let login = crate::cli_login_grant(&f.store, &pat).await;
+    let (_, key) = f
+        .store
+        .create_api_key(&pat, &login, None, None)
+        .await
+        .unwrap();
     let org = Org::Team(team);
     let blocked = org.block(&f.store, &pat).await.unwrap();
     assert_eq!(blocked.blocked_by.as_deref(), Some("team acme"));

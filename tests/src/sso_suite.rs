@@ -496,7 +496,11 @@ pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixtur
     assert_eq!(replay_count, 1);
 }
 
-pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
+/// Removing an IdP releases its accounts, and ends what it vouched for: their grants (so
+/// every token of them) and API keys, as well as their sessions.
+pub async fn removing_an_idp_releases_its_accounts_and_revokes_their_grants_and_keys(f: &Fixture) {
+    use identity_shared::api_keys::ApiKeys;
+    use identity_shared::oauth::Grants;
     let acme = idp("acme", "acme.example");
     let acme = f.store.add_idp(&acme).await.unwrap();
     let email = Email::parse("r@acme.example").unwrap();
@@ -511,7 +515,37 @@ pub async fn removing_an_idp_releases_its_accounts(f: &Fixture) {
     else {
         panic!()
     };
+    let login_grant = crate::cli_login_grant(&f.store, &account).await;
+    let (_, key) = f
+        .store
+        .create_api_key(&account, &login_grant, None, None)
+        .await
+        .unwrap();
     let (removed, released) = f.store.remove_idp("acme").await.unwrap().unwrap();
+    assert!(
+        f.store.grants_of(&account.id).await.unwrap().is_empty(),
+        "{} backend: the released account's grants are revoked",
+        f.backend
+    );
+    assert!(
+        !f.store
+            .grant(&login_grant)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(),
+        "{} backend",
+        f.backend
+    );
+    assert!(
+        f.store
+            .api_key_in_use(key.expose_secret())
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: its API keys end",
+        f.backend
+    );
     assert_eq!(removed.id, "acme");
     assert_eq!(released, 1);
     assert!(f.store.idp("acme").await.unwrap().is_none());

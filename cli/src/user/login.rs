@@ -22,7 +22,11 @@ const SLOW_DOWN_SECS: u64 = 5;
 struct Started {
     device_code: String,
     user_code: String,
+    /// The address to open: with the code in it, or (for a login with full access, whose
+    /// code the person types) the bare verification page.
     uri_complete: String,
+    /// The server wants the code typed (it sent no address with the code in it).
+    typed: bool,
     interval: u64,
     expires_in: u64,
 }
@@ -39,9 +43,10 @@ pub async fn login(target: &Target, headless: bool) -> Result<(), Failure> {
         || std::env::var("IDENTITY_LEGACY_SSO").as_deref() == Ok("1")
         || !std::io::stdin().is_terminal();
     let started = start(&server).await?;
+    let verb = if started.typed { "type" } else { "confirm" };
     if headless {
         say(&format!(
-            "Open this address in a browser and confirm the code {}:",
+            "Open this address in a browser and {verb} the code {}:",
             started.user_code
         ));
         say(&format!("  {}", started.uri_complete));
@@ -61,6 +66,12 @@ pub async fn login(target: &Target, headless: bool) -> Result<(), Failure> {
             say(&format!("Opening browser to {}", started.uri_complete));
         } else {
             say("Could not open a browser: open the address above yourself");
+        }
+        if started.typed {
+            say(&format!(
+                "Type the code {} on that page when it asks",
+                started.user_code
+            ));
         }
     }
     say("Waiting for login...");
@@ -105,9 +116,9 @@ async fn start(server: &Server) -> Result<Started, Failure> {
             .ok_or_else(|| Failure(format!("the server's device answer has no {name}")))
     };
     let user_code = text("user_code")?;
-    let uri_complete = match j["verification_uri_complete"].as_str() {
-        Some(u) => u.to_string(),
-        None => text("verification_uri")?,
+    let (uri_complete, typed) = match j["verification_uri_complete"].as_str() {
+        Some(u) => (u.to_string(), false),
+        None => (text("verification_uri")?, true),
     };
     // The address is opened in a browser: it must be the server's own kind of URL.
     identity_shared::config::https_or_loopback(&uri_complete)
@@ -116,6 +127,7 @@ async fn start(server: &Server) -> Result<Started, Failure> {
         device_code: text("device_code")?,
         user_code,
         uri_complete,
+        typed,
         // RFC 8628 §3.2: 5 s when the server names no interval.
         interval: j["interval"].as_u64().unwrap_or(5).max(1),
         expires_in: j["expires_in"].as_u64().unwrap_or(600),

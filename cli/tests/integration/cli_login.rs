@@ -46,6 +46,7 @@ fn credentials(home: &Path) -> R<Value> {
 async fn answer_in_browser(
     w: &mut World,
     url: &str,
+    code: &str,
     email: &str,
     how: SignIn<'_>,
     press: &str,
@@ -57,15 +58,45 @@ async fn answer_in_browser(
     }
     w.b.wait_url("the device page", |u| u.contains("/device"))
         .await?;
-    // The link fills the code in; the person continues from our own page.
+    // A login asks for the whole account (`global`): no link fills the code in, the person
+    // types what the terminal shows.
     w.b.page("cli-device-code", "Connect a device").await?;
+    ensure!(
+        w.b.value("#user_code").await?.is_empty(),
+        "nothing filled in for a full-access login"
+    );
+    w.b.fill("#user_code", code).await?;
     w.b.press("Continue").await?;
     w.b.page("cli-device-confirm", "Connect Identity CLI")
         .await?;
-    let code = query_of(url).get("user_code").cloned().unwrap_or_default();
-    ensure!(w.b.text().await?.contains(&code), "the page shows {code}");
+    let text = w.b.text().await?;
+    ensure!(text.contains(code), "the page shows {code}");
+    ensure!(
+        text.contains("The request was started less than a minute ago")
+            && text.contains("from 127.0.0.1"),
+        "when and from where: {text}"
+    );
     w.b.press(press).await?;
     Ok(())
+}
+
+/// The user code `identity login` printed (`… the code BCDF-GHJK …`).
+fn printed_code(printed: &str) -> R<String> {
+    printed
+        .match_indices("code ")
+        .map(|(i, m)| &printed[i + m.len()..])
+        .filter_map(|rest| rest.get(..9))
+        .find(|c| {
+            c.char_indices().all(|(i, ch)| {
+                if i == 4 {
+                    ch == '-'
+                } else {
+                    ch.is_ascii_uppercase()
+                }
+            })
+        })
+        .map(str::to_string)
+        .ok_or_else(|| format!("no user code printed: {printed}").into())
 }
 
 enum SignIn<'a> {
@@ -92,11 +123,13 @@ async fn login_headless(w: &mut World, home: &Path, email: &str, how: SignIn<'_>
             .ok_or_else(|| format!("login ended early: {printed}"))?;
         printed.push_str(&line);
         printed.push('\n');
-        if let Some(u) = line.trim().strip_prefix(&format!("{base}/device?")) {
-            break format!("{base}/device?{u}");
+        if line.trim() == format!("{base}/device") {
+            break line.trim().to_string();
         }
     };
-    answer_in_browser(w, &url, email, how, "Approve").await?;
+    ensure!(printed.contains("type the code"), "{printed}");
+    let code = printed_code(&printed)?;
+    answer_in_browser(w, &url, &code, email, how, "Approve").await?;
     w.b.page("cli-device-approved", "Device connected").await?;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
     while let Some(line) = lines.next_line().await? {
@@ -202,23 +235,25 @@ async fn identity_login_in_a_terminal_then_ci_with_an_api_key() {
 
         let mut pty = Pty::spawn(user_command(h, &["login", "--server", &base]));
         pty.wait_for("(code ", 30).await?;
-        let shown = pty
-            .wait_for(
-                "Press any key to open up the browser to login or q to exit",
-                5,
-            )
-            .await?;
+        pty.wait_for(
+            "Press any key to open up the browser to login or q to exit",
+            5,
+        )
+        .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         pty.type_keys("x");
         pty.wait_for("Waiting for login...", 10).await?;
+        let shown = pty.wait_for("on that page when it asks", 10).await?;
         let url = std::fs::read_to_string(h.join("opened"))?;
         ensure!(
-            url.starts_with(&format!("{base}/device?user_code=")) && shown.contains(&url),
-            "the browser opened the printed address: {url}\n{shown}"
+            url == format!("{base}/device") && shown.contains(&url),
+            "the browser opened the printed address, with no code in it: {url}\n{shown}"
         );
+        let code = printed_code(&shown)?;
         answer_in_browser(
             &mut w,
             &url,
+            &code,
             "pat@acme.test",
             SignIn::Sso("acme"),
             "Approve",
@@ -585,7 +620,7 @@ async fn headless_login_and_api_keys_end_with_the_move_to_sso() {
         )
         .await?;
         ensure!(
-            printed.starts_with("Open this address in a browser and confirm the code"),
+            printed.starts_with("Open this address in a browser and type the code"),
             "{printed}"
         );
         ensure!(printed.contains("Logged in as max@acme.test"), "{printed}");
@@ -693,12 +728,14 @@ async fn legacy_sso_login_denied_in_the_browser() {
         ensure!(!out.contains("Press any key"), "{out}");
         let url = out
             .split_whitespace()
-            .find(|w| w.starts_with(&format!("{base}/device?")))
+            .find(|w| *w == format!("{base}/device"))
             .ok_or_else(|| format!("no address: {out}"))?
             .to_string();
+        let code = printed_code(&out)?;
         answer_in_browser(
             &mut w,
             &url,
+            &code,
             "pat@elsewhere.test",
             SignIn::Password("correct horse battery"),
             "Deny",

@@ -1,6 +1,8 @@
 //! `GET/POST /device`: the device flow's verification page (RFC 8628 §3.3). The person
-//! signs in, types the user code (or finds it filled in by the link the device shows) and
-//! continues, sees which application asks for what, and approves or denies. Both posts are
+//! signs in, types the user code (or finds it filled in by the link the device shows, except
+//! for a request for the whole account, `global`, whose code must be typed) and continues,
+//! sees which application asks for what, when and from which address, and approves or
+//! denies. Both posts are
 //! CSRF-protected and bound to the session; only the first looks a code up, so only a
 //! person on our own page can spend their lookup budget.
 
@@ -33,16 +35,31 @@ fn lookup_csrf(session: &identity_shared::session::SessionId) -> String {
     session.derive("device code lookup")
 }
 
-/// The form to type the code in, `code` filled in (from the link a device shows). It is
-/// sent by POST, so only a page of ours can make a code be looked up and counted.
+/// The form to type the code in, `code` filled in (from the link a device shows; `linked`
+/// then marks it so). It is sent by POST, so only a page of ours can make a code be looked
+/// up and counted.
 fn enter_code_page(
     session: &identity_shared::session::SessionId,
     code: &str,
     error: Option<&str>,
 ) -> Response {
+    code_form(session, code, error, StatusCode::BAD_REQUEST)
+}
+
+fn code_form(
+    session: &identity_shared::session::SessionId,
+    code: &str,
+    error: Option<&str>,
+    error_status: StatusCode,
+) -> Response {
     let status = match error {
-        Some(_) => StatusCode::BAD_REQUEST,
+        Some(_) => error_status,
         None => StatusCode::OK,
+    };
+    let linked = if code.is_empty() {
+        ""
+    } else {
+        "<input type=\"hidden\" name=\"linked\" value=\"1\">"
     };
     page::form_page(
         "Connect a device",
@@ -50,7 +67,7 @@ fn enter_code_page(
         status,
         &format!(
             "<form method=\"post\" action=\"/device\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{linked}\
 <label for=\"user_code\">The code your device shows</label>\
 <input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required value=\"{code}\">\
 <button type=\"submit\">Continue</button></form>",
@@ -136,6 +153,20 @@ async fn look_up(
             Some("That code is not valid or has expired."),
         ));
     };
+    if fields::value(pairs, "linked") == Some("1") && request.needs_typed_code() {
+        // A link filled this code in, and the request would act as the whole account: the
+        // person types it from their device, so a code mailed by someone else does not pass.
+        tracing::info!(client_id = %request.client_id, "device code from a link refused for a global request");
+        return Ok(code_form(
+            &user.id,
+            "",
+            Some(
+                "This device asks for full access to your account. Type the code your device \
+shows yourself: for full access a link cannot fill it in.",
+            ),
+            StatusCode::OK,
+        ));
+    }
     let scopes = Scopes::parse(&request.scope).unwrap_or_default();
     let scope_items: String = scopes
         .iter()
@@ -154,6 +185,7 @@ async fn look_up(
         &format!(
             "<p>A device running <strong>{name}</strong> asks to use your account <strong>{email}</strong>. \
 Make sure your device shows this code: <strong>{code}</strong>.</p>\
+<p>The request was started {started}. If you did not start it, deny it.</p>\
 <p>If you approve, it will be able to:</p><ul>{scope_items}</ul>\
 <form method=\"post\" action=\"/device\">\
 <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
@@ -164,8 +196,28 @@ Make sure your device shows this code: <strong>{code}</strong>.</p>\
             email = esc(&user.account.email),
             code = esc(&request.user_code),
             csrf = esc(&csrf),
+            started = esc(&started_text(&request, state.now())),
         ),
     ))
+}
+
+/// When and where a device request started, as the approval page says it: "2 minutes ago
+/// (2026-12-07T14:03:00Z) from 203.0.113.7".
+fn started_text(request: &identity_shared::oauth::device::DeviceRequest, now: i64) -> String {
+    let minutes = (now - request.created_at).max(0) / 60;
+    let ago = match minutes {
+        0 => "less than a minute ago".to_string(),
+        1 => "1 minute ago".to_string(),
+        n => format!("{n} minutes ago"),
+    };
+    let from = match &request.started_from {
+        Some(address) => format!(" from {address}"),
+        None => " from an unknown address".to_string(),
+    };
+    format!(
+        "{ago} ({}){from}",
+        identity_shared::clock::rfc3339(request.created_at)
+    )
 }
 
 /// `POST /device`: a code to look up (`user_code`, `csrf`), or the answer to the request it

@@ -2,14 +2,16 @@
 //! `identity authorizations create / list / revoke`:
 //!
 //! - `POST /oauth/authorizations` `{"description"?,"expires_in"?}`: 201 with the key's
-//!   `token`, shown this once (only its hash is kept). Needs an access token from a sign-in
-//!   (`identity login`): an API key cannot make another, so one leaked key cannot outlive
-//!   its own revocation through keys it made.
+//!   `token`, shown this once (only its hash is kept). Needs an access token of the CLI's
+//!   own client from a login approved in the last 5 minutes (`identity login`): no API key,
+//!   third-party, CI or refreshed token makes one (`identity_core::api_key::may_mint`). The
+//!   key records that login's grant and ends with it.
 //! - `GET /oauth/authorizations`: the caller's keys that still act (never a token).
 //! - `DELETE /oauth/authorizations/{id}`.
 //!
 //! Bearer with the `global` scope (an API key has it). Keys end when revoked, when they
-//! expire, and when the account ends all its sessions (a move to SSO among them).
+//! expire, when the login that made them ends, and when the account's keys end (a move to
+//! SSO, a reset, a block, "sign out everywhere").
 
 use axum::body::Bytes;
 use axum::response::Response;
@@ -19,6 +21,7 @@ use identity_shared::accounts::{Account, Accounts};
 use identity_shared::api_keys::{ApiKey, ApiKeyError, ApiKeys};
 use identity_shared::http::Internal;
 use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
+use identity_shared::oauth::client::CLI_CLIENT_ID;
 use serde::Deserialize;
 
 use crate::refused::{Refused, answer};
@@ -61,13 +64,13 @@ async fn create_with(
     body: &Bytes,
 ) -> Result<(StatusCode, serde_json::Value), Refused> {
     let caller = caller(state, headers).await?;
-    if caller.api_key.is_some() {
-        return Err(Refused::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "API keys are made with a signed-in token (identity login), not with another API key",
-        ));
-    }
+    identity_core::api_key::may_mint(caller.minter(), CLI_CLIENT_ID, state.now()).map_err(
+        |why| {
+            tracing::warn!("api key refused: not a fresh login of the CLI");
+            Refused::new(StatusCode::FORBIDDEN, "forbidden", why)
+        },
+    )?;
+    let gid = caller.gid.clone().unwrap_or_default();
     let new: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
         NewKey::default()
     } else {
@@ -82,7 +85,7 @@ async fn create_with(
     let account = account_of(state, &caller).await?;
     let (key, token) = state
         .store
-        .create_api_key(&account, new.description.as_deref(), new.expires_in)
+        .create_api_key(&account, &gid, new.description.as_deref(), new.expires_in)
         .await
         .map_err(|e| match e {
             ApiKeyError::Invalid(why) => {

@@ -21,8 +21,13 @@ use crate::answer::{
 use crate::client_auth;
 
 /// `POST /oauth/device/authorize`.
-pub async fn authorize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
-    match start(state, headers, body).await {
+pub async fn authorize(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match start(state, address, headers, body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = e.code.as_str(), "device authorization refused");
@@ -31,7 +36,12 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
     }
 }
 
-async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn start(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
     require_form(headers)?;
     let mut form = parse_unique_form(body)?;
     let client = client_auth::authenticate(state, headers, &mut form).await?;
@@ -48,28 +58,28 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     };
     let (device_code, request) = state
         .store
-        .start_device_request(&client.client_id, &scopes.to_string())
+        .start_device_request(&client.client_id, &scopes.to_string(), address)
         .await
         .map_err(|e| OAuthError::internal("device request", e))?;
     let verification_uri = state.config.url("/device");
-    let complete = format!(
-        "{verification_uri}?{}",
-        serde_urlencoded::to_string([("user_code", request.user_code.as_str())])
-            .unwrap_or_default()
-    );
+    let mut answer = serde_json::json!({
+        "device_code": device_code.expose_secret(),
+        "user_code": request.user_code,
+        "verification_uri": verification_uri,
+        "expires_in": DEVICE_TTL_SECS,
+        "interval": request.interval,
+    });
+    // RFC 8628 §3.3.1's link with the code in it is offered only where a link may carry the
+    // approval: a request for the whole account (`global`) wants its code typed.
+    if !request.needs_typed_code() {
+        answer["verification_uri_complete"] = serde_json::json!(format!(
+            "{verification_uri}?{}",
+            serde_urlencoded::to_string([("user_code", request.user_code.as_str())])
+                .unwrap_or_default()
+        ));
+    }
     tracing::info!(client_id = %client.client_id, "device authorization started");
-    Ok((
-        no_store(),
-        Json(serde_json::json!({
-            "device_code": device_code.expose_secret(),
-            "user_code": request.user_code,
-            "verification_uri": verification_uri,
-            "verification_uri_complete": complete,
-            "expires_in": DEVICE_TTL_SECS,
-            "interval": request.interval,
-        })),
-    )
-        .into_response())
+    Ok((no_store(), Json(answer)).into_response())
 }
 
 /// The token endpoint's device_code grant (RFC 8628 §3.4–3.5).
@@ -127,7 +137,7 @@ pub async fn token(
     };
     let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;
     let now = state.now();
-    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
+    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now, Some(now))
         .map_err(|e| OAuthError::internal("refresh token", e))?;
     // The request is spent in the same write as the refresh token: exactly one poller
     // succeeds, and a failure leaves the approval to be polled again.
@@ -143,7 +153,8 @@ pub async fn token(
         &scopes.to_string(),
         Some(&grant.gid),
         now,
-    );
+    )
+    .approved_now();
     let access = sign(&keys, &claims)?;
     tracing::info!(client_id = %client.client_id, gid = %grant.gid, "device code exchanged");
     Ok(issued(access, &scopes, Some(refresh)))

@@ -112,7 +112,7 @@ async fn authorization_code(
         }
     };
     let now = state.now();
-    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now)
+    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now, Some(now))
         .map_err(|e| OAuthError::internal("refresh token", e))?;
     let spent = spent_op(&code_hash, &grant.gid, &client.client_id, now)
         .map_err(|e| OAuthError::internal("spent code", e))?;
@@ -140,7 +140,8 @@ async fn authorization_code(
         &scopes.to_string(),
         Some(&grant.gid),
         now,
-    );
+    )
+    .approved_now();
     let access = sign(&keys, &claims)?;
     tracing::info!(client_id = %client.client_id, gid = %grant.gid, "authorization code exchanged");
     Ok(issued(access, &scopes, Some(refresh)))
@@ -193,6 +194,11 @@ async fn refresh_token(
                 Some(&grant.gid),
                 state.now(),
             );
+            // The person's approval behind the family stays its time (RFC 9068 auth_time).
+            let claims = AccessClaims {
+                auth_time: record.auth_time,
+                ..claims
+            };
             let access = sign(&keys, &claims)?;
             Ok(issued(access, &scopes, Some(token)))
         }

@@ -111,10 +111,11 @@ async fn token(
 
 async fn device_authorize(
     State(state): State<AppState>,
+    identity_shared::http::SourceAddress(address): identity_shared::http::SourceAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    device::authorize(&state, &headers, &body).await
+    device::authorize(&state, address, &headers, &body).await
 }
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -127,7 +127,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     // The session as it was, for a browser's SAML Single Logout once it is gone.
     let mut ended = None;
     // "Sign out everywhere" (the account page's second button): every session of the
-    // account ends, this one with them; grants and API keys stay.
+    // account ends, this one with them, and its API keys; grants stay.
     if fields.get("everywhere").map(String::as_str) == Some("1") {
         match state.signed_in(&headers).await {
             Ok(Some(user)) => {

@@ -122,6 +122,12 @@ pub struct Caller {
     pub app_id: Option<String>,
     /// The API key's id, when the bearer was a long-lived API key.
     pub api_key: Option<String>,
+    /// The client an access token was issued to (`None` for an API key).
+    pub client_id: Option<String>,
+    /// The grant an access token belongs to (an API key: the grant that made it).
+    pub gid: Option<String>,
+    /// When a person approved the access token (`auth_time`), if one did.
+    pub auth_time: Option<i64>,
 }
 
 impl Caller {
@@ -131,6 +137,19 @@ impl Caller {
             scope: claims.scope.clone(),
             app_id: claims.app_id().map(str::to_string),
             api_key: None,
+            client_id: Some(claims.client_id.clone()),
+            gid: claims.gid.clone(),
+            auth_time: claims.auth_time,
+        }
+    }
+
+    /// What [`identity_core::api_key::may_mint`] judges of this caller.
+    pub fn minter(&self) -> identity_core::api_key::Minter<'_> {
+        identity_core::api_key::Minter {
+            is_api_key: self.api_key.is_some(),
+            client_id: self.client_id.as_deref(),
+            gid: self.gid.as_deref(),
+            auth_time: self.auth_time,
         }
     }
 }
@@ -165,7 +184,10 @@ pub async fn authenticate(
             sub: account.id.to_string(),
             scope: identity_core::api_key::SCOPE.to_string(),
             app_id: None,
+            gid: key.gid.clone(),
             api_key: Some(key.id),
+            client_id: None,
+            auth_time: None,
         }
     } else {
         let claims = tokens::verify(&keys, token, &state.config.base_url, state.now())

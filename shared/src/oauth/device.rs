@@ -40,11 +40,12 @@ struct UserCodePointer {
 
 #[async_trait]
 pub trait DeviceRequests {
-    /// Starts a request: (device code, the stored request).
+    /// Starts a request from `address`: (device code, the stored request).
     async fn start_device_request(
         &self,
         client_id: &str,
         scope: &str,
+        address: Option<std::net::IpAddr>,
     ) -> Result<(SecretString, DeviceRequest), StoreError>;
     /// The live (not expired) request a typed user code names.
     async fn device_request_by_user_code(
@@ -68,6 +69,7 @@ impl DeviceRequests for Store {
         &self,
         client_id: &str,
         scope: &str,
+        address: Option<std::net::IpAddr>,
     ) -> Result<(SecretString, DeviceRequest), StoreError> {
         let now = self.now();
         // A user-code collision is refused by the Absent condition: try another.
@@ -79,6 +81,7 @@ impl DeviceRequests for Store {
                 scope: scope.to_string(),
                 user_code: new_user_code(),
                 created_at: now,
+                started_from: address.map(|a| a.to_string()),
                 expires_at: now + DEVICE_TTL_SECS,
                 interval: POLL_INTERVAL_SECS,
                 last_poll_at: None,

@@ -50,11 +50,13 @@ fn refresh_pk(hash: &str) -> String {
     format!("refresh#{hash}")
 }
 
-/// A new refresh token for a grant and the write that stores it.
+/// A new refresh token for a grant and the write that stores it; `auth_time` is when the
+/// person approved the login it comes from (`None`: no person did).
 pub fn new_refresh_token(
     grant: &Grant,
     scope: &Scopes,
     now: i64,
+    auth_time: Option<i64>,
 ) -> Result<(SecretString, RefreshRecord, Op), StoreError> {
     let token = crypto::random_token();
     let record = RefreshRecord {
@@ -64,6 +66,7 @@ pub fn new_refresh_token(
         scope: scope.to_string(),
         issued_at: now,
         expires_at: now + REFRESH_TOKEN_TTL_SECS,
+        auth_time,
         spent_at: None,
         successor: None,
         version: 1,
@@ -158,7 +161,8 @@ impl RefreshTokens for Store {
                 Some(g) if g.serves(client_id) => g,
                 _ => return Ok(RefreshOutcome::Invalid),
             };
-            let (new_token, new_record, put_new) = new_refresh_token(&grant, &token_scopes, now)?;
+            let (new_token, new_record, put_new) =
+                new_refresh_token(&grant, &token_scopes, now, record.auth_time)?;
             let mut spent = record.clone();
             spent.spent_at = Some(now);
             spent.successor = Some(crypto::sha256_hex(new_token.expose_secret().as_bytes()));

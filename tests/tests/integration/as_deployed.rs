@@ -345,33 +345,104 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     let ci_token = json(&text)["access_token"].as_str().unwrap().to_string();
     let (status, _, text) = send(&base, "POST", "/oauth/jwt/token", &[], Some(&grant)).await;
     assert_eq!(status, 400, "replayed assertion: {text}");
-    // An API key from the CI token, listed and revoked.
-    let bearer = format!("Bearer {ci_token}");
-    below_500(
-        "API key",
-        send(
-            &base,
-            "POST",
-            "/oauth/authorizations",
-            &[
-                ("Authorization", &bearer),
-                ("Content-Type", "application/json"),
-            ],
-            None,
-        )
-        .await,
-    );
-    below_500(
-        "API keys",
-        send(
-            &base,
-            "GET",
-            "/oauth/authorizations",
-            &[("Authorization", &bearer)],
-            None,
-        )
-        .await,
-    );
+    // A CI token makes no API key.
+    let (status, _, text) = send(
+        &base,
+        "POST",
+        "/oauth/authorizations",
+        &[
+            ("Authorization", &format!("Bearer {ci_token}")),
+            ("Content-Type", "application/json"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a CI token makes no key: {text}");
+
+    // `identity login` across oauth-token and oauth-authorize (the code typed on the page),
+    // then an API key made with its fresh token, listed and revoked.
+    stack.state.store.ensure_cli_client().await.unwrap();
+    let cli = identity_shared::oauth::client::CLI_CLIENT_ID;
+    let (status, _, text) = send(
+        &base,
+        "POST",
+        "/oauth/device/authorize",
+        &[],
+        Some(&form(&[("client_id", cli)])),
+    )
+    .await;
+    assert_eq!(status, 200, "device authorize: {text}");
+    let started = json(&text);
+    let user_code = started["user_code"].as_str().unwrap();
+    let (status, _, approval) = send(
+        &base,
+        "POST",
+        "/device",
+        &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
+        Some(&guess(user_code)),
+    )
+    .await;
+    assert_eq!(status, 200, "the typed code: {approval}");
+    let device_csrf =
+        crate::oauth_common::hidden_value(&approval, "csrf").expect("the approval's token");
+    let (status, _, text) = send(
+        &base,
+        "POST",
+        "/device",
+        &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
+        Some(&form(&[
+            ("csrf", &device_csrf),
+            ("user_code", user_code),
+            ("decision", "allow"),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "approve: {text}");
+    let (status, _, text) = send(
+        &base,
+        "POST",
+        "/oauth/token",
+        &[],
+        Some(&form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", started["device_code"].as_str().unwrap()),
+            ("client_id", cli),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "device token: {text}");
+    let bearer = format!("Bearer {}", json(&text)["access_token"].as_str().unwrap());
+    let (status, _, text) = send(
+        &base,
+        "POST",
+        "/oauth/authorizations",
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "API key: {text}");
+    let key_id = json(&text)["id"].as_str().unwrap().to_string();
+    let (status, _, text) = send(
+        &base,
+        "GET",
+        "/oauth/authorizations",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "API keys: {text}");
+    let (status, _, text) = send(
+        &base,
+        "DELETE",
+        &format!("/oauth/authorizations/{key_id}"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "API key revoked: {text}");
 
     // Floods of the throttled routes, past their limits.
     for i in 0..12 {

@@ -218,7 +218,10 @@ pub(crate) async fn approved_device_code(env: &Env, c: &TestClient, account_id: 
         .grant_for(account_id, &c.id, &Scopes::parse("identity").unwrap())
         .await
         .unwrap();
-    let (code, request) = store.start_device_request(&c.id, "identity").await.unwrap();
+    let (code, request) = store
+        .start_device_request(&c.id, "identity", None)
+        .await
+        .unwrap();
     let found = store
         .device_request_by_user_code(&request.user_code)
         .await

@@ -1230,7 +1230,12 @@ async fn api_key_for(h: &Harness, email: &str) -> String {
     let (_, token) = h
         .state
         .store
-        .create_api_key(&account, None, None)
+        .create_api_key(
+            &account,
+            &identity_tests::cli_login_grant(&h.state.store, &account).await,
+            None,
+            None,
+        )
         .await
         .unwrap();
     token.expose_secret().to_string()

@@ -706,7 +706,11 @@ async fn a_log_in_as_session_authorizes_nothing_and_changes_no_api_key() {
         )
         .await
         .unwrap();
-    let (key, token) = store.create_api_key(&pat, Some("CI"), None).await.unwrap();
+    let login = identity_tests::cli_login_grant(store, &pat).await;
+    let (key, token) = store
+        .create_api_key(&pat, &login, Some("CI"), None)
+        .await
+        .unwrap();
     let (id, session) = store
         .start_impersonation(
             &pat,

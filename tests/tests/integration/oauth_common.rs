@@ -351,3 +351,57 @@ pub fn assert_oauth_error(a: &Answer, status: StatusCode, code: &str) {
     assert_eq!(a.headers[header::PRAGMA], "no-cache");
     assert_eq!(a.headers[header::CONTENT_TYPE], "application/json");
 }
+
+/// `identity login` as the person does it: the CLI's device request (for its whole scope,
+/// `identity global`), the code typed on `/device` by `email`'s browser, Approve, and the
+/// CLI's poll; the token answer.
+pub async fn cli_login(env: &Env, email: &str) -> Answer {
+    use identity_shared::oauth::client::CLI_CLIENT_ID;
+    use identity_shared::oauth::device::GRANT_TYPE;
+    env.state.store.ensure_cli_client().await.unwrap();
+    let started = call(
+        &env.router,
+        "/oauth/device/authorize",
+        &[],
+        Auth::Public(CLI_CLIENT_ID),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.json);
+    let user_code = started.json["user_code"].as_str().unwrap().to_string();
+    let device_code = started.json["device_code"].as_str().unwrap().to_string();
+    let cookie = cookie(&env.state, email).await;
+    let form_page = text(get(&env.router, "/device", Some(&cookie)).await).await;
+    let approval = post(
+        &env.router,
+        "/device",
+        form(&[
+            ("csrf".into(), hidden_value(&form_page, "csrf").unwrap()),
+            ("user_code".into(), user_code.clone()),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(approval.status(), StatusCode::OK);
+    let approval = text(approval).await;
+    let done = post(
+        &env.router,
+        "/device",
+        form(&[
+            ("csrf".into(), hidden_value(&approval, "csrf").unwrap()),
+            ("user_code".into(), user_code),
+            ("decision".into(), "allow".into()),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let tokens = call(
+        &env.router,
+        "/oauth/token",
+        &[("grant_type", GRANT_TYPE), ("device_code", &device_code)],
+        Auth::Public(CLI_CLIENT_ID),
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
+    tokens
+}

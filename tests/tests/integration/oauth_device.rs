@@ -319,3 +319,97 @@ async fn device_codes_are_looked_up_and_counted_only_from_our_own_form() {
     assert_eq!(page.status(), StatusCode::OK, "nothing was counted");
     assert!(text(page).await.contains(&real));
 }
+
+/// A request for the whole account (`global`, what `identity login` asks for) comes with no
+/// link that carries its code, and a code a link filled in is not taken for it: the person
+/// types the code their device shows. A narrower request still takes the link's code.
+#[tokio::test]
+async fn a_global_request_wants_its_code_typed_not_filled_in_by_a_link() {
+    let env = env().await;
+    let client = register(&env.state, false, true, &["identity", "global", "read"]).await;
+    let cookie = cookie(&env.state, "person@example.com").await;
+    let started = start(&env, &client, Some("identity global")).await;
+    assert_eq!(started.status, StatusCode::OK);
+    assert!(
+        started.json.get("verification_uri_complete").is_none(),
+        "{}",
+        started.json
+    );
+    let user_code = started.json["user_code"].as_str().unwrap().to_string();
+
+    // Someone mails the person a link with the code in it.
+    let linked = code_form(&env, &cookie, &user_code).await;
+    assert!(linked.contains("name=\"linked\""), "{linked}");
+    let with_link = |html: &str| {
+        form(&[
+            ("csrf".into(), hidden_value(html, "csrf").unwrap()),
+            ("linked".into(), "1".into()),
+            ("user_code".into(), user_code.clone()),
+        ])
+    };
+    let page = post(&env.router, "/device", with_link(&linked), Some(&cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = text(page).await;
+    assert!(
+        html.contains("Type the code your device shows yourself")
+            && !html.contains("Approve")
+            && !html.contains("name=\"linked\""),
+        "{html}"
+    );
+    // Typed on the empty form, it is shown for approval.
+    let typed = look_up(&env, &cookie, &html, &user_code).await;
+    assert_eq!(typed.status(), StatusCode::OK);
+    assert!(text(typed).await.contains("Approve"));
+
+    // A request for less still takes the link's code.
+    let narrow = start(&env, &client, Some("read")).await.json;
+    assert!(narrow["verification_uri_complete"].is_string());
+    let code = narrow["user_code"].as_str().unwrap();
+    let linked = code_form(&env, &cookie, code).await;
+    let page = post(
+        &env.router,
+        "/device",
+        form(&[
+            ("csrf".into(), hidden_value(&linked, "csrf").unwrap()),
+            ("linked".into(), "1".into()),
+            ("user_code".into(), code.into()),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert!(text(page).await.contains("Approve"));
+}
+
+/// The approval page says when and from which address the request started, so a person
+/// shown a code by someone else can tell it is not their own device's.
+#[tokio::test]
+async fn the_approval_page_says_when_and_from_which_address_the_request_started() {
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let env = env().await;
+    let client = register(&env.state, false, true, &["read"]).await;
+    let request = http::Request::post("/oauth/device/authorize")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .extension(ConnectInfo(std::net::SocketAddr::from((
+            [203, 0, 113, 7],
+            40000,
+        ))))
+        .body(axum::body::Body::from(format!("client_id={}", client.id)))
+        .unwrap();
+    let started = env.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    let started = identity_tests::body_json(started).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    env.clock.advance(150);
+    let cookie = cookie(&env.state, "person@example.com").await;
+    let html = code_form(&env, &cookie, "").await;
+    let page = text(look_up(&env, &cookie, &html, user_code).await).await;
+    assert!(
+        page.contains("The request was started 2 minutes ago (")
+            && page.contains(") from 203.0.113.7."),
+        "{page}"
+    );
+}

@@ -20,6 +20,6 @@ identity_tests::on_both_backends!(
     code_exchange_through_the_router_has_one_success_among_200,
     refresh_through_the_router_has_one_success_among_200,
     device_code_yields_tokens_to_one_of_20_pollers,
-    api_keys_are_hashed_and_end_with_revocation_expiry_or_the_epoch,
+    api_keys_are_hashed_and_end_with_revocation_expiry_their_login_or_the_epoch,
     the_cli_client_is_registered_once,
 );

@@ -912,11 +912,11 @@ async fn api_keys_call(
 }
 
 #[tokio::test]
-async fn api_keys_are_made_with_a_signed_in_token_then_act_until_revoked() {
+async fn api_keys_are_made_by_a_fresh_cli_login_then_act_until_revoked_or_their_login_ends() {
     use http::Method;
     let env = env().await;
-    let (_, a) = tokens_for(&env, &["identity", "global"]).await;
-    let access = a.json["access_token"].as_str().unwrap();
+    let login = cli_login(&env, "a@example.com").await;
+    let access = login.json["access_token"].as_str().unwrap();
     let (status, made) = api_keys_call(
         &env,
         Method::POST,
@@ -969,6 +969,92 @@ async fn api_keys_are_made_with_a_signed_in_token_then_act_until_revoked() {
         (status, &body["error"]),
         (StatusCode::UNAUTHORIZED, &json!("invalid_token"))
     );
+
+    // `identity logout` revokes the login's refresh token, so its grant: the keys it made end.
+    let (_, made) = api_keys_call(&env, Method::POST, "/oauth/authorizations", access, None).await;
+    let key = made["token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(&env, Some(&key)).await.0, StatusCode::OK);
+    let logout = call(
+        &env.router,
+        "/oauth/revoke",
+        &[("token", login.json["refresh_token"].as_str().unwrap())],
+        Auth::Public(identity_shared::oauth::client::CLI_CLIENT_ID),
+    )
+    .await;
+    assert_eq!(logout.status, StatusCode::OK);
+    let (status, _, body) = userinfo(&env, Some(&key)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::UNAUTHORIZED, &json!("invalid_token")),
+        "the key ended with the login that made it"
+    );
+}
+
+/// Only the CLI's own login, approved by its person minutes ago, makes a key: a third-party
+/// app's token with `global` (a phished consent) or a login older than five minutes (its
+/// refreshed tokens too) is refused, and nothing is written.
+#[tokio::test]
+async fn api_keys_are_made_only_by_the_cli_within_minutes_of_a_login() {
+    use http::Method;
+    let env = env().await;
+    let (_, third_party) = tokens_for(&env, &["identity", "global"]).await;
+    let login = cli_login(&env, "b@example.com").await;
+    let refreshed = call(
+        &env.router,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                login.json["refresh_token"].as_str().unwrap(),
+            ),
+        ],
+        Auth::Public(identity_shared::oauth::client::CLI_CLIENT_ID),
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.json);
+    let fresh = login.json["access_token"].as_str().unwrap();
+    let approved = claims_of(fresh)["auth_time"].clone();
+    assert!(
+        approved.is_i64(),
+        "a device approval is a person's: {approved}"
+    );
+    let refreshed = refreshed.json["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims_of(refreshed)["auth_time"],
+        approved,
+        "a refresh keeps the time of the approval"
+    );
+    let third_party = third_party.json["access_token"].as_str().unwrap();
+    let (status, body) = api_keys_call(
+        &env,
+        Method::POST,
+        "/oauth/authorizations",
+        third_party,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &json!("forbidden")),
+        "a third-party app's token: {body}"
+    );
+    env.clock
+        .advance(identity_shared::api_keys::MINT_WINDOW_SECS + 1);
+    for token in [fresh, refreshed] {
+        let (status, body) =
+            api_keys_call(&env, Method::POST, "/oauth/authorizations", token, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a stale login: {body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("identity login"),
+            "{body}"
+        );
+    }
+    let (_, list) = api_keys_call(&env, Method::GET, "/oauth/authorizations", fresh, None).await;
+    assert_eq!(list["authorizations"], json!([]), "nothing made");
 }
 
 #[tokio::test]
@@ -989,7 +1075,7 @@ async fn api_keys_refuse_bad_input_and_tokens_without_the_global_scope() {
         (StatusCode::FORBIDDEN, &json!("insufficient_scope"))
     );
     let env = env_with(OAuthSettings::default()).await;
-    let (_, a) = tokens_for(&env, &["identity", "global"]).await;
+    let a = cli_login(&env, "a@example.com").await;
     let access = a.json["access_token"].as_str().unwrap();
     for bad in [
         r#"{"expires_in":5}"#,

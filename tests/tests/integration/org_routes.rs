@@ -22,7 +22,12 @@ async fn key_of(env: &Env, account: &Account) -> String {
     let (_, key) = env
         .state
         .store
-        .create_api_key(account, None, None)
+        .create_api_key(
+            account,
+            &identity_tests::cli_login_grant(&env.state.store, account).await,
+            None,
+            None,
+        )
         .await
         .unwrap();
     key.expose_secret().to_string()

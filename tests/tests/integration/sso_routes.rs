@@ -296,7 +296,7 @@ async fn password_account_upgrade_needs_its_password_and_revokes_refresh_tokens(
         .grant_for(&account.id, "cli", &Scopes::parse("read").unwrap())
         .await
         .unwrap();
-    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now()).unwrap();
+    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now(), None).unwrap();
     store.write(vec![op]).await.unwrap();
     assert!(
         store
@@ -2495,7 +2495,7 @@ async fn upgrade_ready(h: &Harness, address: &str) -> (Account, SecretString, St
         .grant_for(&account.id, "cli", &Scopes::parse("read").unwrap())
         .await
         .unwrap();
-    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now()).unwrap();
+    let (refresh, _, op) = new_refresh_token(&grant, &grant.scopes(), h.now(), None).unwrap();
     store.write(vec![op]).await.unwrap();
     let id = h.start_login("/").await;
     let r = h.acs(&h.spec(address, Some(&id)), "").await;

@@ -12,7 +12,7 @@ identity_tests::on_both_backends!(
     password_account_upgrade_confirmed_revokes_its_grants,
     password_account_upgrade_declined_stays_off_sso,
     account_under_another_idp_is_refused_and_nothing_written,
-    removing_an_idp_releases_its_accounts,
+    removing_an_idp_releases_its_accounts_and_revokes_their_grants_and_keys,
     password_reset_link_works_once_and_only_off_sso,
     unregistered_account_is_linked_only_through_the_emailed_link,
     idp_never_takes_over_an_account_outside_its_domains,
