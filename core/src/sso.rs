@@ -99,6 +99,30 @@ pub fn login(existing: &Existing<'_>, idp: &str, idp_owns_domain: bool) -> Resul
     }
 }
 
+/// The NameID format that names one person for good (SAML core §8.3.7); other formats
+/// (email, transient, unspecified) say nothing an email does not.
+pub const PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+
+/// What a login through the account's own IdP does with the persistent NameID it carries
+/// (`asserted`, `None` when the NameID is not persistent), given the one the account is
+/// bound to: `Ok(Some(id))` binds it (the first persistent NameID), `Ok(None)` changes
+/// nothing, another NameID is refused.
+pub fn bind_name_id<'a>(
+    bound: Option<&str>,
+    asserted: Option<&'a str>,
+) -> Result<Option<&'a str>, NameIdMismatch> {
+    match (bound, asserted) {
+        (_, None) => Ok(None),
+        (None, Some(new)) => Ok(Some(new)),
+        (Some(old), Some(new)) if old == new => Ok(None),
+        (Some(_), Some(_)) => Err(NameIdMismatch),
+    }
+}
+
+/// The IdP named another person (persistent NameID) for the account's email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameIdMismatch;
+
 /// How many SSO-link messages an address may get in an hour: an IdP cannot fill the
 /// owner's outbox.
 pub const MAX_LINK_MESSAGES_PER_HOUR: usize = 3;
@@ -131,6 +155,15 @@ pub fn upgrade(current_idp: Option<&str>) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_persistent_name_id_binds_the_account_and_another_is_refused() {
+        assert_eq!(bind_name_id(None, Some("p-1")), Ok(Some("p-1")));
+        assert_eq!(bind_name_id(Some("p-1"), Some("p-1")), Ok(None));
+        assert_eq!(bind_name_id(Some("p-1"), None), Ok(None));
+        assert_eq!(bind_name_id(None, None), Ok(None));
+        assert_eq!(bind_name_id(Some("p-1"), Some("p-2")), Err(NameIdMismatch));
+    }
 
     fn account(current_idp: Option<&str>, has_password: bool, registered: bool) -> Existing<'_> {
         Existing::Account {

@@ -48,6 +48,12 @@ pub struct Account {
     pub registered_idp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_generation: Option<String>,
+    /// The persistent NameID its IdP first named the account by: a later login through that
+    /// IdP with another persistent NameID for the same email is refused (an address given
+    /// to someone else, or asserted for the wrong person). Forgotten when the account comes
+    /// under another IdP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_name_id: Option<String>,
     /// Sessions carry the epoch they started in; bumping it (password reset, move to SSO,
     /// IdP removal) ends every session of the account at once, on both backends.
     #[serde(default)]
@@ -101,10 +107,23 @@ impl Account {
         self.key_epoch += 1;
     }
 
-    /// Puts the account under `idp`.
+    /// Puts the account under `idp` (a NameID bound under another IdP is forgotten).
     pub fn put_under(&mut self, idp: &dyn IdpRef) {
+        if !self.is_under(idp) {
+            self.sso_name_id = None;
+        }
         self.sso_idp = Some(idp.idp_id().to_string());
         self.sso_generation = Some(idp.idp_generation().to_string());
+    }
+
+    /// Takes the account out of SSO (its IdP removed, or its domain claimed by an IdP that
+    /// owns it): sessions and API keys end; the caller revokes its grants.
+    pub fn release_from_sso(&mut self) {
+        self.sso_idp = None;
+        self.sso_generation = None;
+        self.sso_name_id = None;
+        self.end_all_sessions();
+        self.end_api_keys();
     }
 
     /// The operator-facing JSON (no password hash).
@@ -272,6 +291,7 @@ pub(crate) fn new_account(
         sso_generation: None,
         registered_idp: None,
         registered_generation: None,
+        sso_name_id: None,
         session_epoch: 0,
         key_epoch: 0,
         blocked_at: None,
@@ -494,6 +514,7 @@ mod tests {
             sso_generation: None,
             registered_idp: None,
             registered_generation: None,
+            sso_name_id: None,
             session_epoch: 0,
             key_epoch: 0,
             blocked_at: None,

@@ -188,7 +188,8 @@ fn sso_url_op(idp: &Idp) -> Result<Op, StoreError> {
 #[async_trait]
 pub trait Idps {
     /// Registers an IdP under a new generation; refuses a taken id, entity ID or domain.
-    /// The IdP as stored.
+    /// The IdP as stored. Accounts of its domains that another IdP held (an any-domain one)
+    /// are released, their grants revoked and their sessions and API keys ended.
     async fn add_idp(&self, idp: &Idp) -> Result<Idp, IdpError>;
     async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError>;
     /// The IdP that signs in people of this (lowercase) email domain.
@@ -260,10 +261,39 @@ impl Idps for Store {
             });
         }
         match self.write(ops).await {
-            Ok(()) => Ok(idp.clone()),
-            Err(StoreError::Conflict) => Err(IdpError::Taken),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(IdpError::Taken),
+            Err(e) => return Err(e.into()),
         }
+        // Its domains are its own now: accounts of them that another IdP holds (one
+        // registered with --insecure-any-domain, which made them while no IdP owned the
+        // domain) are released, with what that IdP vouched for. Their owners come under
+        // this IdP by its own rules (a password, or the emailed link).
+        let mut released = 0;
+        let accounts = if idp.domains.is_empty() {
+            Vec::new()
+        } else {
+            self.list_accounts().await.map_err(account_err)?
+        };
+        for mut account in accounts {
+            let domain = account.email.rsplit_once('@').map_or("", |(_, d)| d);
+            if idp.owns(domain)
+                && account
+                    .sso_idp
+                    .as_deref()
+                    .is_some_and(|held| held != idp.id)
+            {
+                use crate::oauth::Grants;
+                self.revoke_grants_of(&account.id).await?;
+                account.release_from_sso();
+                self.update_account(&account).await.map_err(account_err)?;
+                released += 1;
+            }
+        }
+        if released > 0 {
+            tracing::warn!(idp = %idp.id, released, "accounts of the IdP's domains released from the IdP that held them");
+        }
+        Ok(idp.clone())
     }
 
     async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError> {
@@ -373,10 +403,7 @@ impl Idps for Store {
             if account.sso_idp.as_deref() == Some(id) {
                 use crate::oauth::Grants;
                 self.revoke_grants_of(&account.id).await?;
-                account.sso_idp = None;
-                account.sso_generation = None;
-                account.end_all_sessions();
-                account.end_api_keys();
+                account.release_from_sso();
                 self.update_account(&account).await.map_err(account_err)?;
                 released += 1;
             }

@@ -100,6 +100,8 @@ pub enum SsoError {
     OtherIdp,
     #[error("the IdP does not own the account's email domain")]
     NotOwner,
+    #[error("the IdP named another person (persistent NameID) for the account's email")]
+    OtherPerson,
     #[error("the account changed meanwhile")]
     Changed,
     #[error(transparent)]
@@ -198,11 +200,27 @@ struct LinkRecord {
 impl Store {
     /// The IdP an account is under, if that IdP is still registered as the generation the
     /// account came under.
+    ///
+    /// An IdP registered with `--insecure-any-domain` holds an account of a domain it does
+    /// not own only while no IdP owns that domain: once one does, the account is under none
+    /// (registering that IdP releases it; this holds if the release was cut short).
     async fn current_idp_of(&self, account: &Account) -> Result<Option<Idp>, StoreError> {
         let Some(id) = account.sso_idp.as_deref() else {
             return Ok(None);
         };
-        Ok(self.idp(id).await?.filter(|i| account.is_under(i)))
+        let Some(idp) = self.idp(id).await?.filter(|i| account.is_under(i)) else {
+            return Ok(None);
+        };
+        let domain = email_domain(&account.email);
+        if !idp.owns(domain)
+            && self
+                .idp_for_domain(domain)
+                .await?
+                .is_some_and(|owner| owner.id != idp.id)
+        {
+            return Ok(None);
+        }
+        Ok(Some(idp))
     }
 
     /// The IdP registered under `id`, if it is still the generation a record was made for
@@ -246,6 +264,28 @@ impl Store {
             }
         }
         Ok(ops)
+    }
+}
+
+/// The domain of a stored (already parsed) email.
+fn email_domain(email: &str) -> &str {
+    email.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// The persistent NameID a login carries, if its NameID is of that format.
+fn persistent_name_id<'a>(subject: Option<&'a crate::session::SamlSubject>) -> Option<&'a str> {
+    subject
+        .filter(|s| s.format.as_deref() == Some(sso::PERSISTENT))
+        .map(|s| s.name_id.as_str())
+}
+
+/// A confirmation (the upgrade's password, the emailed link) moves the account only while
+/// its IdP still owns the account's domain.
+fn still_owner(idp: &Idp, account: &Account) -> Result<(), SsoError> {
+    if idp.owns(email_domain(&account.email)) {
+        Ok(())
+    } else {
+        Err(SsoError::NotOwner)
     }
 }
 
@@ -317,11 +357,13 @@ impl SsoRecords for Store {
                 sso::Refusal::OtherIdp => SsoError::OtherIdp,
                 sso::Refusal::NotOwner => SsoError::NotOwner,
             })?;
+        let name_id = persistent_name_id(login.subject);
         let outcome = match (path, existing) {
             (sso::Path::Create, _) => {
                 let mut account =
                     accounts::new_account(login.email, None, AccountStatus::Pending, None, now);
                 account.put_under(login.idp);
+                account.sso_name_id = name_id.map(str::to_string);
                 ops.extend(accounts::create_ops(&account)?);
                 ops.extend(welcome_ops(&account, login.welcome_base, keys, now)?);
                 ops.extend(self.org_ops(login.idp, &account).await?);
@@ -332,6 +374,18 @@ impl SsoRecords for Store {
             }
             (_, None) => return Err(SsoError::Changed),
             (sso::Path::SignIn, Some(account)) => {
+                let bind = sso::bind_name_id(account.sso_name_id.as_deref(), name_id)
+                    .map_err(|_| SsoError::OtherPerson)?;
+                let account = match bind {
+                    Some(first) => {
+                        let mut bound = account.clone();
+                        bound.sso_name_id = Some(first.to_string());
+                        let (op, next) = accounts::update_op(&bound)?;
+                        ops.push(op);
+                        next
+                    }
+                    None => account,
+                };
                 ops.extend(self.org_ops(login.idp, &account).await?);
                 SsoOutcome::SignIn {
                     account,
@@ -343,6 +397,7 @@ impl SsoRecords for Store {
                 self.revoke_grants_of(&account.id).await?;
                 let mut linked = account.clone();
                 linked.put_under(login.idp);
+                linked.sso_name_id = name_id.map(str::to_string);
                 linked.end_api_keys();
                 let (op, next) = accounts::update_op(&linked)?;
                 ops.push(op);
@@ -423,6 +478,7 @@ impl SsoRecords for Store {
         let Some(idp) = self.idp_as_of(&pending.idp, &pending.generation).await? else {
             return Ok(None);
         };
+        still_owner(&idp, &account)?;
         let current = self.current_idp_of(&account).await?.map(|i| i.id);
         sso::upgrade(current.as_deref()).map_err(|_| SsoError::OtherIdp)?;
         // Revocation first: if anything below fails, the tokens are gone and the account is
@@ -433,6 +489,7 @@ impl SsoRecords for Store {
         // Under SSO the password no longer signs in; it is dropped, not kept around, and
         // the sessions it opened end.
         linked.password_hash = None;
+        linked.sso_name_id = persistent_name_id(pending.subject.as_ref()).map(str::to_string);
         linked.end_all_sessions();
         linked.end_api_keys();
         let (op, next) = accounts::update_op(&linked)?;
@@ -502,6 +559,7 @@ impl SsoRecords for Store {
         let Some(idp) = self.idp_as_of(&record.idp, &record.generation).await? else {
             return Ok(None);
         };
+        still_owner(&idp, &account)?;
         let current = self.current_idp_of(&account).await?.map(|i| i.id);
         if !sso::confirmed_move(current.as_deref(), &idp.id).map_err(|_| SsoError::OtherIdp)? {
             return Ok(Some(account));

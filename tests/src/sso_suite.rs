@@ -1166,3 +1166,246 @@ pub async fn every_move_to_sso_revokes_the_accounts_grants(f: &Fixture) {
         f.backend
     );
 }
+
+/// An IdP registered for a domain releases the accounts of that domain an any-domain IdP
+/// made (while no IdP owned it), with everything that IdP vouched for: their grants are
+/// revoked, their sessions and API keys end. The domain's real IdP then reaches them by its
+/// own rules (here the emailed link), instead of being refused as "another IdP".
+pub async fn an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_made_there(
+    f: &Fixture,
+) {
+    use identity_shared::api_keys::ApiKeys;
+    let lab = Idp {
+        domains: vec![],
+        any_domain: true,
+        team: None,
+        ..idp("lab", "lab.example")
+    };
+    let lab = f.store.add_idp(&lab).await.unwrap();
+    let email = Email::parse("claimed@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let SsoOutcome::SignIn { account, created } = f
+        .store
+        .complete_sso_login(&login(&lab, &email, "_lab", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("the any-domain IdP makes the account")
+    };
+    assert!(created);
+    let login_grant = crate::cli_login_grant(&f.store, &account).await;
+    let (_, key) = f
+        .store
+        .create_api_key(&account, &login_grant, None, None)
+        .await
+        .unwrap();
+
+    let acme = f
+        .store
+        .add_idp(&Idp {
+            team: None,
+            ..idp("acme", "acme.example")
+        })
+        .await
+        .unwrap();
+    let released = f.store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(
+        released.sso_idp, None,
+        "{} backend: released from the any-domain IdP",
+        f.backend
+    );
+    assert!(
+        released.session_epoch > account.session_epoch,
+        "its sessions end"
+    );
+    assert!(
+        !f.store
+            .grant(&login_grant)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(),
+        "{} backend: its grants are revoked",
+        f.backend
+    );
+    assert!(
+        f.store
+            .api_key_in_use(key.expose_secret())
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: its API keys end",
+        f.backend
+    );
+    // The any-domain IdP signs it in no more; the domain's IdP asks the owner by email.
+    assert!(matches!(
+        f.store
+            .complete_sso_login(&login(&lab, &email, "_lab2", now), &cookie_keys())
+            .await,
+        Err(SsoError::NotOwner)
+    ));
+    assert!(matches!(
+        f.store
+            .complete_sso_login(&login(&acme, &email, "_acme", now), &cookie_keys())
+            .await
+            .unwrap(),
+        SsoOutcome::ConfirmByEmail { .. }
+    ));
+}
+
+/// A login through the account's IdP with a persistent NameID binds the account to it; a
+/// later one naming another persistent NameID for the same email is refused and changes
+/// nothing. NameIDs of other formats (email, transient) neither bind nor refuse.
+pub async fn a_persistent_name_id_binds_the_account_and_another_for_its_email_is_refused(
+    f: &Fixture,
+) {
+    use identity_shared::session::SamlSubject;
+    let acme = f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    let email = Email::parse("pat@acme.example").unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let named = |name_id: &str, format: &str| SamlSubject {
+        name_id: name_id.into(),
+        format: Some(format.into()),
+        name_qualifier: None,
+        sp_name_qualifier: None,
+        session_index: None,
+    };
+    let persistent = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+    let first = named("00u1pat", persistent);
+    let SsoOutcome::SignIn { account, .. } = f
+        .store
+        .complete_sso_login(
+            &SsoLogin {
+                subject: Some(&first),
+                ..login(&acme, &email, "_n1", now)
+            },
+            &cookie_keys(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(account.sso_name_id.as_deref(), Some("00u1pat"));
+    let other = named("00u9someone-else", persistent);
+    assert!(
+        matches!(
+            f.store
+                .complete_sso_login(
+                    &SsoLogin {
+                        subject: Some(&other),
+                        ..login(&acme, &email, "_n2", now)
+                    },
+                    &cookie_keys(),
+                )
+                .await,
+            Err(SsoError::OtherPerson)
+        ),
+        "{} backend: another person for the same email",
+        f.backend
+    );
+    let transient = named("_t4", "urn:oasis:names:tc:SAML:2.0:nameid-format:transient");
+    for (id, subject) in [("_n3", &first), ("_n4", &transient)] {
+        assert!(matches!(
+            f.store
+                .complete_sso_login(
+                    &SsoLogin {
+                        subject: Some(subject),
+                        ..login(&acme, &email, id, now)
+                    },
+                    &cookie_keys(),
+                )
+                .await
+                .unwrap(),
+            SsoOutcome::SignIn { .. }
+        ));
+    }
+    let after = f.store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(after.sso_name_id.as_deref(), Some("00u1pat"));
+}
+
+/// A confirmation (the upgrade's password, the emailed link) moves the account only while
+/// the IdP still owns the account's domain: an IdP record whose domains changed since the
+/// login is refused, and the account stays as it was.
+pub async fn confirmations_recheck_that_the_idp_still_owns_the_domain(f: &Fixture) {
+    use identity_shared::store::{Cond, Item, Op};
+    let acme = f.store.add_idp(&idp("acme", "acme.example")).await.unwrap();
+    let now = identity_shared::Clock::now(&f.clock);
+    let with_password = Email::parse("pw@acme.example").unwrap();
+    f.store
+        .create_account(
+            &with_password,
+            Some(&SecretString::new("my own password")),
+            AccountStatus::Active,
+        )
+        .await
+        .unwrap();
+    let SsoOutcome::ConfirmUpgrade { token, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &with_password, "_c1", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("confirmation expected")
+    };
+    let without = Email::parse("nopw@acme.example").unwrap();
+    let bare = f
+        .store
+        .create_account(&without, None, AccountStatus::Active)
+        .await
+        .unwrap();
+    let SsoOutcome::ConfirmByEmail { sent: true, .. } = f
+        .store
+        .complete_sso_login(&login(&acme, &without, "_c2", now), &cookie_keys())
+        .await
+        .unwrap()
+    else {
+        panic!("an emailed link expected")
+    };
+    let link = link_token(f, &without, "http://127.0.0.1:3000/sso/link/").await;
+    // The IdP's record no longer lists the domain (same generation).
+    let narrowed = Idp {
+        domains: vec!["other.example".into()],
+        version: acme.version + 1,
+        ..acme.clone()
+    };
+    f.store
+        .write(vec![Op::Put {
+            table: Table::Accounts,
+            item: Item::new("idp#acme".to_string(), "idp", &narrowed)
+                .unwrap()
+                .with_version(narrowed.version),
+            cond: Cond::Version(acme.version),
+        }])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            f.store.confirm_upgrade(&token).await,
+            Err(SsoError::NotOwner)
+        ),
+        "{} backend: the upgrade",
+        f.backend
+    );
+    assert!(
+        matches!(f.store.confirm_link(&link).await, Err(SsoError::NotOwner)),
+        "{} backend: the emailed link",
+        f.backend
+    );
+    let pw = f
+        .store
+        .account_by_email(&with_password)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pw.sso_idp.is_none() && pw.has_password());
+    assert!(
+        f.store
+            .account(&bare.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sso_idp
+            .is_none()
+    );
+}

@@ -324,11 +324,14 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 reason = "IdP does not own the existing account's domain",
                 "SAML response refused"
             );
-            return Err(PageError::new(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused",
-                "This identity provider cannot sign in an existing account outside its organisation's email domains.",
-            ));
+            return Err(web::not_owner());
+        }
+        Err(SsoError::OtherPerson) => {
+            tracing::warn!(
+                reason = "another persistent NameID for the account's email",
+                "SAML response refused"
+            );
+            return Err(web::other_person());
         }
         Err(SsoError::Changed) => return Err(web::try_again()),
         Err(SsoError::Store(e)) => return Err(Internal::new("sso login", e).into()),

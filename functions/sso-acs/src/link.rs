@@ -69,6 +69,7 @@ pub async fn confirm(
         Ok(Some(account)) => account,
         Ok(None) => return Err(gone()),
         Err(SsoError::OtherIdp) => return Err(web::other_idp()),
+        Err(SsoError::NotOwner) => return Err(web::not_owner()),
         Err(SsoError::Changed) => return Err(web::try_again()),
         Err(e) => return Err(Internal::new("confirm link", e).into()),
     };

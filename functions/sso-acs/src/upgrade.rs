@@ -191,6 +191,7 @@ pub async fn answer(
                 Ok(Some(a)) => a,
                 Ok(None) => return Err(expired().into()),
                 Err(SsoError::OtherIdp) => return Err(web::other_idp().into()),
+                Err(SsoError::NotOwner) => return Err(web::not_owner().into()),
                 Err(SsoError::Changed) => return Err(web::try_again().into()),
                 Err(e) => return Err(Internal::new("confirm upgrade", e).into()),
             };

@@ -336,6 +336,24 @@ pub fn other_idp() -> PageError {
     )
 }
 
+/// The IdP does not own the account's email domain (any more): it cannot sign it in.
+pub fn not_owner() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Sign-in refused",
+        "This identity provider cannot sign in an existing account outside its organisation's email domains.",
+    )
+}
+
+/// The IdP named another person than the one the account was first signed in as.
+pub fn other_person() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Sign-in refused",
+        "Your identity provider signed you in as a different person than the one this account belongs to. Ask your administrator to check the SSO setup.",
+    )
+}
+
 /// A conditional write lost to a concurrent change of the account.
 pub fn try_again() -> PageError {
     PageError::new(

@@ -26,4 +26,7 @@ identity_tests::on_both_backends!(
     password_reset_messages_are_limited_per_address,
     sso_link_messages_are_limited_per_address,
     every_move_to_sso_revokes_the_accounts_grants,
+    an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_made_there,
+    a_persistent_name_id_binds_the_account_and_another_for_its_email_is_refused,
+    confirmations_recheck_that_the_idp_still_owns_the_domain,
 );
