@@ -236,12 +236,17 @@ async fn execute(args: AdminArgs) -> Result<Output, Failure> {
                 .iter()
                 .map(|e| {
                     format!(
-                        "{}  {} as {}  {}  ({})",
+                        "{}  {} as {}  {}  ({})  [made by {}]",
                         identity_shared::clock::rfc3339(e.at),
                         e.by,
                         e.email,
                         e.action,
-                        e.reason
+                        e.reason,
+                        if e.operator.is_empty() {
+                            "?"
+                        } else {
+                            &e.operator
+                        }
                     )
                 })
                 .collect::<Vec<_>>()
@@ -340,6 +345,31 @@ async fn account_by_email(
         .ok_or_else(|| Failure(format!("no account for {email}")))
 }
 
+/// Who this `identity admin` call runs as, as the store knows it, for the audit log (what
+/// `--by` says is the operator's word only): on DynamoDB the AWS identity of the call
+/// (`sts:GetCallerIdentity`; when it cannot be read, nothing is issued), on an embedded
+/// store the local user that owns this process.
+async fn operator_identity(store: &Store) -> Result<String, Failure> {
+    if store.backend_name() == "dynamodb" {
+        let sts = aws_sdk_sts::Client::new(&identity_shared::aws::sdk_config().await);
+        let who = sts.get_caller_identity().send().await.map_err(|e| {
+            Failure(format!(
+                "could not tell which AWS identity runs this command (sts:GetCallerIdentity), so no link is made: {}",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            ))
+        })?;
+        return who.arn().map(str::to_string).ok_or_else(|| {
+            Failure("sts:GetCallerIdentity named no identity, so no link is made".into())
+        });
+    }
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    Ok(format!("local uid {uid} on {}", host.trim()))
+}
+
 async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
     match cmd {
         UserCommand::Add {
@@ -407,13 +437,16 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
                 .or_else(|| std::env::var("USER").ok())
                 .filter(|b| !b.trim().is_empty())
                 .unwrap_or_else(|| "operator".into());
-            let token = store
+            let operator = operator_identity(store).await?;
+            let issued = store
                 .issue_impersonation(&ImpersonationLink {
                     account_id: account.id.to_string(),
                     by: by.clone(),
                     reason,
+                    operator: operator.clone(),
                 })
                 .await?;
+            let (token, code) = (issued.token, issued.code);
             let base = std::env::var("IDENTITY_BASE_URL")
                 .ok()
                 .filter(|b| !b.is_empty())
@@ -425,10 +458,18 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<Output, Failure> {
             );
             Ok(Output {
                 text: format!(
-                    "{link}\n(single use, five minutes: signs {by} in as {} for an hour at most, audited)",
-                    account.email
+                    "{link}\ncode: {code}\n(type the code on the link's page: the link alone signs nobody in; single use, five minutes: signs {by} in as {} for an hour at most, audited as made by {operator})",
+                    account.email,
+                    code = code.expose_secret(),
                 ),
-                json: json!({ "link": link, "email": account.email, "by": by, "expires_in": 300 }),
+                json: json!({
+                    "link": link,
+                    "code": code.expose_secret(),
+                    "email": account.email,
+                    "by": by,
+                    "operator": operator,
+                    "expires_in": 300,
+                }),
             })
         }
         UserCommand::Show { email } => {

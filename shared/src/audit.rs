@@ -26,6 +26,10 @@ pub struct AuditEntry {
     /// What was done: `impersonation started`, or `METHOD /route/{template}` (never a raw
     /// path: paths can carry single-use tokens).
     pub action: String,
+    /// Who made the link, as the store knew them (not what `--by` said): the AWS identity
+    /// the `identity admin` call ran as, or the local user of an embedded store.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
 }
 
 impl AuditEntry {
@@ -37,6 +41,7 @@ impl AuditEntry {
             "account_id": self.account_id,
             "reason": self.reason,
             "action": self.action,
+            "operator": self.operator,
         })
     }
 }
@@ -100,30 +105,58 @@ const LINK_KIND: &str = "impersonate";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImpersonationLink {
     pub account_id: String,
+    /// Who the operator says they are (`--by`, shown in the banner).
     pub by: String,
     pub reason: String,
+    /// Who made the link as the store knew them (see [`AuditEntry::operator`]).
+    #[serde(default)]
+    pub operator: String,
+}
+
+/// The stored link: with the hash of the code printed beside it, which the page asks for.
+#[derive(Serialize, Deserialize)]
+struct StoredLink {
+    #[serde(flatten)]
+    link: ImpersonationLink,
+    code_sha256: String,
 }
 
 fn link_key(token: &crate::secret::SecretString) -> String {
     crate::crypto::sha256_hex(token.expose_secret().as_bytes())
 }
 
+/// The code's hash as stored: of its normalized form (`BCDF-GHJK`, `bcdf ghjk`: one code).
+fn code_key(code: &str) -> Option<String> {
+    identity_core::device::normalize_user_code(code)
+        .map(|n| crate::crypto::sha256_hex(n.as_bytes()))
+}
+
+/// A "log in as" link as it is handed out: the URL's token and the code the operator types
+/// on its page (printed apart, so the URL alone, seen in a chat, a proxy log or by a link
+/// scanner, signs nobody in).
+pub struct IssuedLink {
+    pub token: crate::secret::SecretString,
+    pub code: crate::secret::SecretString,
+}
+
 #[async_trait]
 pub trait Impersonations {
-    /// A single-use link token for `link`, valid five minutes (only its hash is kept).
-    async fn issue_impersonation(
-        &self,
-        link: &ImpersonationLink,
-    ) -> Result<crate::secret::SecretString, StoreError>;
+    /// A single-use link token and its code for `link`, valid five minutes (only their
+    /// hashes are kept).
+    async fn issue_impersonation(&self, link: &ImpersonationLink)
+    -> Result<IssuedLink, StoreError>;
     /// Whether the token is live (the confirmation page; nothing consumed).
     async fn impersonation_pending(
         &self,
         token: &crate::secret::SecretString,
     ) -> Result<Option<ImpersonationLink>, StoreError>;
-    /// Consumes the token: the link for exactly one caller.
+    /// Consumes the token (for exactly one caller) and gives its link when `code` is the
+    /// link's code. A wrong code spends the link all the same: `None`, as for a link used,
+    /// expired or unknown.
     async fn take_impersonation(
         &self,
         token: &crate::secret::SecretString,
+        code: &str,
     ) -> Result<Option<ImpersonationLink>, StoreError>;
 }
 
@@ -132,10 +165,15 @@ impl Impersonations for Store {
     async fn issue_impersonation(
         &self,
         link: &ImpersonationLink,
-    ) -> Result<crate::secret::SecretString, StoreError> {
+    ) -> Result<IssuedLink, StoreError> {
         use crate::store::SingleUse;
         let token = crate::crypto::random_token();
-        let body = serde_json::to_value(link)
+        let code = crate::oauth::device::new_user_code();
+        let stored = StoredLink {
+            link: link.clone(),
+            code_sha256: code_key(&code).expect("our own code"),
+        };
+        let body = serde_json::to_value(&stored)
             .map_err(|e| crate::store::serde_failure("impersonation link", &e))?;
         self.put_single_use(
             LINK_KIND,
@@ -144,32 +182,42 @@ impl Impersonations for Store {
             self.now() + IMPERSONATION_LINK_SECS,
         )
         .await?;
-        Ok(token)
+        Ok(IssuedLink {
+            token,
+            code: crate::secret::SecretString::new(code),
+        })
     }
 
     async fn impersonation_pending(
         &self,
         token: &crate::secret::SecretString,
     ) -> Result<Option<ImpersonationLink>, StoreError> {
-        self.get(
-            Table::Once,
-            &format!("{LINK_KIND}#{}", link_key(token)),
-            "once",
-        )
-        .await
+        Ok(self
+            .get::<StoredLink>(
+                Table::Once,
+                &format!("{LINK_KIND}#{}", link_key(token)),
+                "once",
+            )
+            .await?
+            .map(|s| s.link))
     }
 
     async fn take_impersonation(
         &self,
         token: &crate::secret::SecretString,
+        code: &str,
     ) -> Result<Option<ImpersonationLink>, StoreError> {
         use crate::store::SingleUse;
-        self.take_single_use(LINK_KIND, &link_key(token))
-            .await?
-            .map(|v| {
-                serde_json::from_value(v)
-                    .map_err(|e| crate::store::serde_failure("impersonation link", &e))
-            })
-            .transpose()
+        let Some(value) = self.take_single_use(LINK_KIND, &link_key(token)).await? else {
+            return Ok(None);
+        };
+        let stored: StoredLink = serde_json::from_value(value)
+            .map_err(|e| crate::store::serde_failure("impersonation link", &e))?;
+        let typed = code_key(code).unwrap_or_default();
+        if !identity_core::digest::same(&stored.code_sha256, &typed) {
+            tracing::warn!("log-in-as link spent with a wrong code");
+            return Ok(None);
+        }
+        Ok(Some(stored.link))
     }
 }

@@ -148,6 +148,9 @@ struct SubjectEntry {
 pub struct Impersonation {
     pub by: String,
     pub reason: String,
+    /// Who made the link as the store knew them (`audit::AuditEntry::operator`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
 }
 
 /// The longest an impersonation session lasts.

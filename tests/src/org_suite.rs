@@ -235,7 +235,9 @@ pub async fn an_organisation_blocks_its_own_sso_member_and_lifts_only_its_own_bl
 
 /// The audit log keeps who acted as whom, newest first, across months; a "log in as" link
 /// is taken once by one of 20 racers.
-pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &Fixture) {
+pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once_with_its_code(
+    f: &Fixture,
+) {
     use identity_shared::audit::{Audit, AuditEntry, ImpersonationLink, Impersonations};
     let start = f.clock_now();
     for (i, action) in ["impersonation started", "GET /account/authorizations"]
@@ -250,6 +252,7 @@ pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &F
                 email: "pat@example.com".into(),
                 reason: "offboarding".into(),
                 action: action.to_string(),
+                operator: "arn:aws:sts::123456789012:assumed-role/ops/alice".into(),
             })
             .await
             .unwrap();
@@ -264,6 +267,7 @@ pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &F
             email: "pat@example.com".into(),
             reason: "offboarding".into(),
             action: "POST /logout".into(),
+            operator: String::new(),
         })
         .await
         .unwrap();
@@ -291,8 +295,10 @@ pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &F
         account_id: "a1".into(),
         by: "ops".into(),
         reason: "offboarding".into(),
+        operator: "local uid 1000 on ops-laptop".into(),
     };
-    let token = f.store.issue_impersonation(&link).await.unwrap();
+    let issued = f.store.issue_impersonation(&link).await.unwrap();
+    let (token, code) = (issued.token, issued.code.expose_secret().to_string());
     assert_eq!(
         f.store.impersonation_pending(&token).await.unwrap(),
         Some(link.clone())
@@ -301,19 +307,47 @@ pub async fn the_audit_log_is_newest_first_and_a_log_in_as_link_works_once(f: &F
     for _ in 0..20 {
         let store = f.store.clone();
         let token = identity_shared::secret::SecretString::new(token.expose_secret().to_string());
+        let code = code.to_lowercase().replace('-', " ");
         racers.push(tokio::spawn(async move {
-            store.take_impersonation(&token).await.unwrap()
+            store.take_impersonation(&token, &code).await.unwrap()
         }));
     }
     let mut won = 0;
     for r in racers {
-        if r.await.unwrap().is_some() {
+        if let Some(taken) = r.await.unwrap() {
+            assert_eq!(taken, link);
             won += 1;
         }
     }
     assert_eq!(won, 1, "one racer takes the link");
+    // A wrong code spends the link: the right one no longer opens it.
+    let guessed = f.store.issue_impersonation(&link).await.unwrap();
+    assert!(
+        f.store
+            .take_impersonation(&guessed.token, "BCDF-GHJK")
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: the link alone signs nobody in",
+        f.backend
+    );
+    assert!(
+        f.store
+            .take_impersonation(&guessed.token, guessed.code.expose_secret())
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: spent by the wrong code",
+        f.backend
+    );
     // Expired after five minutes.
     let late = f.store.issue_impersonation(&link).await.unwrap();
     f.clock.advance(5 * 60);
-    assert!(f.store.take_impersonation(&late).await.unwrap().is_none());
+    assert!(
+        f.store
+            .take_impersonation(&late.token, late.code.expose_secret())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -1581,9 +1581,10 @@ async fn signing_out_of_an_sso_session_reaches_the_idp_and_comes_back_signed_out
 }
 
 /// Offboarding a departed employee: the operator blocks the account, then "logs in as" it
-/// through a single-use link: every page carries the banner, authorizing a device is
-/// refused, every request is in the audit log with who, as whom and why; the app is handed
-/// over to a colleague; the link works once.
+/// through a single-use link and the code printed beside it: every page carries the banner,
+/// authorizing a device is refused, every request is in the audit log with who (as said and
+/// as the store knew the command's user), as whom and why; the app is handed over to a
+/// colleague; the link works once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
     journey!("impersonate", |w| {
@@ -1623,7 +1624,12 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
                 None,
             )
             .await?;
-        let link = link["link"].as_str().ok_or("link")?.to_string();
+        let made = link;
+        let link = made["link"].as_str().ok_or("link")?.to_string();
+        let code = made["code"].as_str().ok_or("code")?.to_string();
+        ensure!(!link.contains(&code), "the code is not in the link");
+        let operator = made["operator"].as_str().ok_or("operator")?.to_string();
+        ensure!(operator.starts_with("local uid "), "{operator}");
         w.b.go(&link).await?;
         w.b.page("impersonate-confirm", "Sign in as someone else")
             .await?;
@@ -1631,6 +1637,7 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
             w.b.text().await?.contains("Pat left; hand over pats-app"),
             "the reason is shown"
         );
+        w.b.fill("#code", &code).await?;
         w.b.press("Sign in as pat@elsewhere.test").await?;
         w.b.wait_url("the account page", |u| {
             u.ends_with("/account/authorizations")
@@ -1683,7 +1690,8 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
                 entries.iter().any(|e| e["action"] == action
                     && e["by"] == "ops@elsewhere.test"
                     && e["as"] == "pat@elsewhere.test"
-                    && e["reason"] == "Pat left; hand over pats-app"),
+                    && e["reason"] == "Pat left; hand over pats-app"
+                    && e["operator"] == operator.as_str()),
                 "no audit entry for {action}: {audit}"
             );
         }
@@ -1691,6 +1699,27 @@ async fn log_in_as_a_departed_employee_to_hand_over_their_apps() {
         w.fresh_browser("impersonate-again").await?;
         w.b.go(&link).await?;
         w.b.page("impersonate-used", "Link expired").await?;
+        // A link with a guessed code signs nobody in, and is spent.
+        let another = w
+            .service
+            .admin(
+                &[
+                    "user",
+                    "impersonate",
+                    "pat@elsewhere.test",
+                    "--reason",
+                    "again",
+                ],
+                None,
+            )
+            .await?;
+        let another = another["link"].as_str().ok_or("link")?.to_string();
+        w.b.go(&another).await?;
+        w.b.fill("#code", "BCDF-GHJK").await?;
+        w.b.press("Sign in as pat@elsewhere.test").await?;
+        w.b.page("impersonate-wrong-code", "Link expired").await?;
+        w.b.go(&another).await?;
+        w.b.page("impersonate-spent", "Link expired").await?;
         Ok(())
     });
 }

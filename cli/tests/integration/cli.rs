@@ -625,3 +625,84 @@ async fn keys_rotate_rotates_a_secrets_manager_key_and_refuses_to_drop_one_in_us
     assert!(said.contains("try again later"), "{said}");
     assert!(!said.contains("PRIVATE KEY"), "{said}");
 }
+
+/// On DynamoDB a "log in as" link records the AWS identity the command ran as
+/// (`sts:GetCallerIdentity`, here moto's), not only what `--by` says; when that identity
+/// cannot be read, no link is made.
+#[test]
+fn a_log_in_as_link_on_dynamodb_records_the_aws_identity_and_none_is_made_without_it() {
+    let (Ok(dynamodb), Ok(moto)) = (
+        std::env::var("IDENTITY_TEST_DYNAMODB_ENDPOINT"),
+        std::env::var("IDENTITY_TEST_SECRETSMANAGER_ENDPOINT"),
+    ) else {
+        assert_eq!(
+            std::env::var("IDENTITY_TEST_SKIP_SERVICES").as_deref(),
+            Ok("1"),
+            "DynamoDB Local and moto are not running (tests/run.sh starts them)"
+        );
+        eprintln!("skipped: no services");
+        return;
+    };
+    let prefix = format!("imp{}-", std::process::id());
+    let admin = |args: &[&str], sts: &str| {
+        Command::new(BIN)
+            .args(["admin", "--json"])
+            .args(args)
+            .env("IDENTITY_STORE", "dynamodb:")
+            .env("IDENTITY_TABLE_PREFIX", &prefix)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb)
+            .env("AWS_ENDPOINT_URL_STS", sts)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("IDENTITY_BASE_URL")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["tables", "create"][..],
+        &["user", "add", "--email", "pat@example.com"][..],
+    ] {
+        let out = admin(args, &moto);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let impersonate = [
+        "user",
+        "impersonate",
+        "pat@example.com",
+        "--reason",
+        "offboarding",
+        "--by",
+        "ops",
+    ];
+    let made = admin(&impersonate, &moto);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stdout)
+    );
+    let made = json_of(&made);
+    assert!(
+        made["operator"].as_str().unwrap().starts_with("arn:aws:"),
+        "{made}"
+    );
+    assert_eq!(made["by"], "ops");
+    let unknown = admin(&impersonate, "http://127.0.0.1:9");
+    assert!(!unknown.status.success());
+    assert!(
+        json_of(&unknown)["error"]
+            .as_str()
+            .unwrap()
+            .contains("sts:GetCallerIdentity"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stdout)
+    );
+}

@@ -1,8 +1,9 @@
 //! `GET/POST /account/impersonate/{token}`: the operator's single-use "log in as" link
 //! (`identity admin user impersonate EMAIL --reason R`, five minutes). The GET shows whom
-//! and why, with a button (link scanners fetch links); the POST consumes the token and
-//! starts a marked session of an hour at most, audited request by request
-//! (`identity_shared::http::impersonation`). It works for a blocked account too: that is how
+//! and why, with a field for the code the command printed beside the link (the link alone,
+//! seen by a link scanner, a proxy log or a chat, signs nobody in); the POST consumes the
+//! token, checks the code and starts a marked session of an hour at most, audited request
+//! by request (`identity_shared::http::impersonation`). A wrong code spends the link. It works for a blocked account too: that is how
 //! a departed employee's apps are handed over.
 
 use axum::extract::{Path, State};
@@ -22,7 +23,7 @@ fn gone() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "Link expired",
-        "This sign-in link has expired or was already used. Ask for a new one.",
+        "This sign-in link has expired, was already used, or was used with another code. Ask for a new one.",
     )
 }
 
@@ -52,7 +53,7 @@ pub async fn show(
         .map_err(Internal::from_display("impersonation link read"))?
         .ok_or_else(gone)?;
     let account = account_of(&state, &link).await?;
-    Ok(web::button_page(
+    Ok(web::form_page(
         &state,
         &headers,
         "Sign in as someone else",
@@ -65,6 +66,8 @@ pub async fn show(
             who = esc(&account.email),
             reason = esc(&link.reason),
         ),
+        "<label for=\"code\">The code printed with this link</label>\
+<input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required>",
         &format!("/account/impersonate/{token}"),
         &format!("Sign in as {}", account.email),
     ))
@@ -84,7 +87,10 @@ pub async fn start(
     }
     let link = state
         .store
-        .take_impersonation(&SecretString::new(token))
+        .take_impersonation(
+            &SecretString::new(token),
+            form.get("code").map(String::as_str).unwrap_or(""),
+        )
         .await
         .map_err(Internal::from_display("impersonation link"))?
         .ok_or_else(gone)?;
@@ -99,6 +105,7 @@ pub async fn start(
             email: account.email.clone(),
             reason: link.reason.clone(),
             action: "impersonation started".into(),
+            operator: link.operator.clone(),
         })
         .await
         .map_err(Internal::from_display("audit"))?;
@@ -109,6 +116,7 @@ pub async fn start(
             Impersonation {
                 by: link.by,
                 reason: link.reason,
+                operator: link.operator,
             },
         )
         .await

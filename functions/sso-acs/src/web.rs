@@ -194,12 +194,25 @@ pub fn button_page(
     action: &str,
     button: &str,
 ) -> Response {
+    form_page(state, headers, title, intro_html, "", action, button)
+}
+
+/// [`button_page`] with inputs (`inputs_html`, trusted markup) before the button.
+pub fn form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    title: &str,
+    intro_html: &str,
+    inputs_html: &str,
+    action: &str,
+    button: &str,
+) -> Response {
     let token = form_token(state, headers);
     let page = page::html(
         StatusCode::OK,
         title,
         &format!(
-            "{intro_html}<form method=\"post\" action=\"{action}\">{field}\
+            "{intro_html}<form method=\"post\" action=\"{action}\">{field}{inputs_html}\
 <button type=\"submit\">{button}</button></form>",
             action = page::esc(action),
             field = token.hidden(),

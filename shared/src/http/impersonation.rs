@@ -73,6 +73,7 @@ async fn guard(
         email: user.account.email.clone(),
         reason: imp.reason.clone(),
         action,
+        operator: imp.operator.clone(),
     };
     if let Err(e) = state.store.audit(&entry).await {
         return Internal::new("audit", e).json().into_response();

@@ -227,6 +227,7 @@ async fn a_log_in_as_session_gets_no_addon_sso_form() {
             Impersonation {
                 by: "ops".into(),
                 reason: "offboarding".into(),
+                operator: String::new(),
             },
         )
         .await

@@ -717,6 +717,7 @@ async fn a_log_in_as_session_authorizes_nothing_and_changes_no_api_key() {
             Impersonation {
                 by: "ops".into(),
                 reason: "offboarding".into(),
+                operator: String::new(),
             },
         )
         .await
