@@ -57,11 +57,14 @@ pub enum RotationError {
 }
 
 /// How long a key stays needed after a newer one became current: what was made with it
-/// stays valid (a session for the cookie key, an access token for the signing key; SAML
-/// requests are checked when they arrive), plus three refresh intervals.
+/// stays valid (for the cookie key a session, and an outbox message, whose body it seals
+/// for the message's whole life; an access token for the signing key; SAML requests are
+/// checked when they arrive), plus three refresh intervals.
 pub fn hold(kind: SecretKind, refresh: Duration) -> Duration {
     let made_with_it = match kind {
-        SecretKind::Cookie => crate::config::SESSION_LIFETIME_SECS,
+        SecretKind::Cookie => {
+            crate::config::SESSION_LIFETIME_SECS.max(crate::outbox::OUTBOX_TTL_SECS)
+        }
         SecretKind::Signing => crate::config::ACCESS_TOKEN_TTL,
         SecretKind::SamlSp => 0,
     };
@@ -309,13 +312,20 @@ mod tests {
         let refresh = Duration::from_secs(300);
         assert_eq!(
             hold(SecretKind::Cookie, refresh),
-            Duration::from_secs(8 * 3600 + 900)
+            Duration::from_secs(7 * 24 * 3600 + 900)
         );
         assert_eq!(
             hold(SecretKind::Signing, refresh),
             Duration::from_secs(3600 + 900)
         );
         assert_eq!(hold(SecretKind::SamlSp, refresh), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_cookie_key_is_held_while_an_outbox_message_sealed_with_it_lives() {
+        let held = hold(SecretKind::Cookie, Duration::ZERO).as_secs() as i64;
+        assert!(held >= crate::outbox::OUTBOX_TTL_SECS);
+        assert!(held >= crate::config::SESSION_LIFETIME_SECS);
     }
 
     #[test]

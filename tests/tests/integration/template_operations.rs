@@ -359,6 +359,20 @@ fn each_secret_rotates_on_a_schedule_through_the_rotation_function() {
         t["Parameters"]["RotationDays"]["Default"].as_i64(),
         Some(90)
     );
+    // Scheduled rotations never come faster than the cookie key is held (an outbox
+    // message's life): each one would be refused.
+    let min_days = t["Parameters"]["RotationDays"]["MinValue"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        min_days * 24 * 3600
+            >= identity_shared::secrets::rotation::hold(
+                identity_shared::secrets::SecretKind::Cookie,
+                std::time::Duration::ZERO
+            )
+            .as_secs() as i64,
+        "RotationDays MinValue {min_days}"
+    );
     let permission = &resource(&t, "KeyRotationPermission")["Properties"];
     assert_eq!(
         permission["Principal"].as_str(),
