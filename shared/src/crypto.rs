@@ -101,6 +101,45 @@ impl AeadKey {
     }
 }
 
+/// A 256-bit HMAC-SHA256 key, for tags a browser carries that only the server can make
+/// (the pre-sign-in form token).
+pub struct MacKey {
+    key: aws_lc_rs::hmac::Key,
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey([redacted])")
+    }
+}
+
+impl MacKey {
+    /// Derives the key from secret material (≥ 32 bytes) under a label, as [`AeadKey`].
+    pub fn derive(material: &SecretBytes, label: &str) -> Result<Self, CryptoError> {
+        if material.expose_secret().len() < 32 {
+            return Err(CryptoError::KeyTooShort);
+        }
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(label.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(material.expose_secret());
+        let okm = ctx.finish();
+        Ok(Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, okm.as_ref()),
+        })
+    }
+
+    /// The tag of `data`, base64url.
+    pub fn tag(&self, data: &[u8]) -> String {
+        b64url(aws_lc_rs::hmac::sign(&self.key, data).as_ref())
+    }
+
+    /// Whether `presented` is the tag of `data` (in constant time).
+    pub fn verify(&self, data: &[u8], presented: &str) -> bool {
+        constant_time_eq(self.tag(data).as_bytes(), presented.as_bytes())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("key material is shorter than 32 bytes")]

@@ -14,7 +14,7 @@ use crate::secrets::CookieKeys;
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
 /// How long outbox messages are kept.
-pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
+pub use crate::config::OUTBOX_TTL_SECS;
 
 /// A message for a person (a welcome or reset link). The body is kept sealed with the cookie
 /// keys: it carries a live link (and prints as `[redacted]`).

@@ -384,16 +384,9 @@ mod tests {
     use super::*;
     use crate::secrets::{SecretKind, generate};
 
-    fn keys() -> CookieKeys {
-        CookieKeys::parse(&SecretString::new(
-            serde_json::json!({"current": generate(SecretKind::Cookie).unwrap()}).to_string(),
-        ))
-        .unwrap()
-    }
-
     #[test]
     fn sealed_session_id_opens_only_with_its_key() {
-        let (k, other) = (keys(), keys());
+        let (k, other) = (CookieKeys::generated(), CookieKeys::generated());
         let id = SessionId::new_random();
         let sealed = id.seal(&k);
         assert_eq!(

@@ -357,7 +357,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 made: state.now(),
             };
             let cookie = pending_cookie(&state, &keys, &pending)?;
-            let token = web::form_token(&state, headers);
+            let token = web::form_token(&state, headers).await?;
             let page = page::html(
                 StatusCode::OK,
                 "Continue to your account",
@@ -467,7 +467,7 @@ pub async fn continue_login(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     let gone = || {
         PageError::new(
             StatusCode::BAD_REQUEST,

@@ -53,7 +53,7 @@ pub async fn show(
         .map_err(Internal::from_display("impersonation link read"))?
         .ok_or_else(gone)?;
     let account = account_of(&state, &link).await?;
-    Ok(web::form_page(
+    web::form_page(
         &state,
         &headers,
         "Sign in as someone else",
@@ -70,7 +70,8 @@ pub async fn show(
 <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required>",
         &format!("/account/impersonate/{token}"),
         &format!("Sign in as {}", account.email),
-    ))
+    )
+    .await
 }
 
 /// `POST /account/impersonate/{token}`.
@@ -81,7 +82,7 @@ pub async fn start(
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     if !web::plausible_token(&token) {
         return Err(gone());
     }

@@ -38,7 +38,7 @@ pub async fn show(
         .await
         .map_err(Internal::from_display("link read"))?
         .ok_or_else(gone)?;
-    Ok(web::button_page(
+    web::button_page(
         &state,
         &headers,
         "Move your account to single sign-on",
@@ -50,7 +50,8 @@ in, close this page: nothing changes.</p>",
         ),
         &format!("/sso/link/{token}"),
         "Move to single sign-on",
-    ))
+    )
+    .await
 }
 
 /// `POST /sso/link/{token}`.
@@ -61,7 +62,7 @@ pub async fn confirm(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     if !web::plausible_token(&token) {
         return Err(gone());
     }

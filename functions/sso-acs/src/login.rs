@@ -70,7 +70,10 @@ async fn login_page_with(
     } else {
         String::new()
     };
-    let token = web::form_token(state, headers);
+    let token = match web::form_token(state, headers).await {
+        Ok(t) => t,
+        Err(e) => return e.page().into_response(),
+    };
     let (marked, work_fields, script) = match challenge {
         Some(c) => (
             work::form_attribute(),
@@ -135,7 +138,7 @@ pub async fn submit(
     body: Bytes,
 ) -> Result<Response, Answer> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     let return_to = web::return_to(form.get("return_to").map(String::as_str));
     let raw_email = form.get("email").map(String::as_str).unwrap_or("");
     let Ok(email) = Email::parse(raw_email) else {

@@ -19,20 +19,23 @@ use identity_shared::throttle::{Action, Attempt, Throttling};
 
 use crate::web;
 
-fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Response {
-    ask_page_with(state, headers, error, "", None)
+async fn ask_page(state: &AppState, headers: &HeaderMap, error: Option<&str>) -> Response {
+    ask_page_with(state, headers, error, "", None).await
 }
 
 /// The page that asks for a reset link, asking for a proof of work ([`work`]) when
 /// `challenge` is given.
-fn ask_page_with(
+async fn ask_page_with(
     state: &AppState,
     headers: &HeaderMap,
     error: Option<&str>,
     email: &str,
     challenge: Option<&str>,
 ) -> Response {
-    let token = web::form_token(state, headers);
+    let token = match web::form_token(state, headers).await {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e.page()),
+    };
     let (marked, work_fields, script) = match challenge {
         Some(c) => (
             work::form_attribute(),
@@ -66,7 +69,7 @@ to choose a new one.</p>\
 
 /// `GET /account/password/reset`.
 pub async fn ask(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    ask_page(&state, &headers, None)
+    ask_page(&state, &headers, None).await
 }
 
 /// `POST /account/password/reset`: the same answer whether or not the account exists, after
@@ -79,13 +82,9 @@ pub async fn send_link(
     body: Bytes,
 ) -> Result<Response, Answer> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     let Ok(email) = Email::parse(form.get("email").map(String::as_str).unwrap_or("")) else {
-        return Ok(ask_page(
-            &state,
-            &headers,
-            Some("Enter a valid email address."),
-        ));
+        return Ok(ask_page(&state, &headers, Some("Enter a valid email address.")).await);
     };
     let who = Attempt {
         subject: Some(email.as_str()),
@@ -97,13 +96,7 @@ pub async fn send_link(
     if prove && let Some(challenge) = web::work_challenge(&state, &form, raw_email).await? {
         let ask =
             Some("Many reset requests are being made right now. Send yours again to continue.");
-        return Ok(ask_page_with(
-            &state,
-            &headers,
-            ask,
-            email.as_str(),
-            Some(&challenge),
-        ));
+        return Ok(ask_page_with(&state, &headers, ask, email.as_str(), Some(&challenge)).await);
     }
     page_throttle_count(&state, Action::ResetRequest, &who).await?;
     let keys = web::cookie_keys(&state).await?;
@@ -132,13 +125,16 @@ fn gone() -> PageError {
     )
 }
 
-fn choose_page(
+async fn choose_page(
     state: &AppState,
     headers: &HeaderMap,
     token: &str,
     error: Option<&str>,
 ) -> Response {
-    let form_token = web::form_token(state, headers);
+    let form_token = match web::form_token(state, headers).await {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e.page()),
+    };
     let page = page::form_page(
         "Choose a new password",
         error,
@@ -174,7 +170,7 @@ pub async fn show(
     if !pending {
         return Err(gone().into());
     }
-    Ok(choose_page(&state, &headers, &token, None))
+    Ok(choose_page(&state, &headers, &token, None).await)
 }
 
 /// `POST /account/password/reset/{token}`.
@@ -188,11 +184,11 @@ pub async fn set(
         return Err(gone().into());
     }
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     let password = form.get("password").cloned().unwrap_or_default();
     if form.get("confirm") != Some(&password) {
         let differ = Some("The two passwords differ.");
-        return Ok(choose_page(&state, &headers, &token, differ));
+        return Ok(choose_page(&state, &headers, &token, differ).await);
     }
     let outcome = match state
         .store
@@ -221,12 +217,15 @@ applications you authorized with it must be authorized again. <a href=\"/login\"
             )
         }
         Ok(None) => return Err(gone().into()),
-        Err(ResetError::WeakPassword) => choose_page(
-            &state,
-            &headers,
-            &token,
-            Some(&format!("Use at least {MIN_PASSWORD_CHARS} characters.")),
-        ),
+        Err(ResetError::WeakPassword) => {
+            choose_page(
+                &state,
+                &headers,
+                &token,
+                Some(&format!("Use at least {MIN_PASSWORD_CHARS} characters.")),
+            )
+            .await
+        }
         Err(ResetError::UnderSso) => {
             return Err(PageError::new(
                 StatusCode::FORBIDDEN,

@@ -94,7 +94,10 @@ async fn confirm_page(
     email: &str,
     error: Option<&str>,
 ) -> Response {
-    let token = web::form_token(state, headers);
+    let token = match web::form_token(state, headers).await {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e.page()),
+    };
     let page = page::form_page(
         "Move your account to single sign-on",
         error,
@@ -140,7 +143,7 @@ pub async fn answer(
     body: Bytes,
 ) -> Result<Response, Answer> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     let (token, p) = pending(&state, &headers).await?.ok_or_else(expired)?;
     let store = &state.store;
     let account = store

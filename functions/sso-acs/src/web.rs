@@ -55,15 +55,17 @@ pub fn return_to(raw: Option<&str>) -> String {
 
 /// A post from one of this function's forms (shown before sign-in): same-origin by the
 /// browser's Fetch Metadata, or carrying the token bound to this browser (`http::form`).
-pub fn check_form(
+pub async fn check_form(
     state: &AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(), PageError> {
+    let keys = cookie_keys(state).await?;
     form::check_anonymous_post(
         headers,
         &state.config.origin(),
         form.get(form::FIELD).map(String::as_str),
+        &keys,
     )
     .inspect_err(|_| tracing::warn!("form post refused: not from this site, no valid form token"))
 }
@@ -79,9 +81,15 @@ pub async fn cookie_keys(
         .map_err(Internal::from_display("cookie keys"))
 }
 
-/// The token for a form on a page being shown to this browser.
-pub fn form_token(state: &AppState, headers: &HeaderMap) -> FormToken {
-    FormToken::for_page(headers, state.config.secure_cookies())
+/// The token for a form on a page being shown to this browser: the server's tag of its
+/// form cookie (so the keys are needed; without them, a 503).
+pub async fn form_token(state: &AppState, headers: &HeaderMap) -> Result<FormToken, Internal> {
+    let keys = cookie_keys(state).await?;
+    Ok(FormToken::for_page(
+        headers,
+        state.config.secure_cookies(),
+        &keys,
+    ))
 }
 
 /// The device cookie's nonce this browser holds for `account`, when it signed in to it
@@ -186,19 +194,19 @@ pub fn form_response(mut page: Response, token: FormToken, onward: &[String]) ->
 /// The page behind an emailed single-use link (welcome, SSO link): `intro_html`, then one
 /// button that posts back to `action`. The GET itself changes nothing, since mail scanners
 /// fetch links.
-pub fn button_page(
+pub async fn button_page(
     state: &AppState,
     headers: &HeaderMap,
     title: &str,
     intro_html: &str,
     action: &str,
     button: &str,
-) -> Response {
-    form_page(state, headers, title, intro_html, "", action, button)
+) -> Result<Response, PageError> {
+    form_page(state, headers, title, intro_html, "", action, button).await
 }
 
 /// [`button_page`] with inputs (`inputs_html`, trusted markup) before the button.
-pub fn form_page(
+pub async fn form_page(
     state: &AppState,
     headers: &HeaderMap,
     title: &str,
@@ -206,8 +214,8 @@ pub fn form_page(
     inputs_html: &str,
     action: &str,
     button: &str,
-) -> Response {
-    let token = form_token(state, headers);
+) -> Result<Response, PageError> {
+    let token = form_token(state, headers).await?;
     let page = page::html(
         StatusCode::OK,
         title,
@@ -219,7 +227,7 @@ pub fn form_page(
             button = page::esc(button),
         ),
     );
-    form_response(page, token, &[])
+    Ok(form_response(page, token, &[]))
 }
 
 /// A single-use link's token as it could have come from us (welcome, reset, SSO link):

@@ -37,14 +37,15 @@ pub async fn show(
     if !pending {
         return Err(gone());
     }
-    Ok(web::button_page(
+    web::button_page(
         &state,
         &headers,
         "Activate your account",
         "<p>Activate the account your organisation's single sign-on made for you.</p>",
         &format!("/account/welcome/{token}"),
         "Activate my account",
-    ))
+    )
+    .await
 }
 
 /// `POST /account/welcome/{token}`.
@@ -55,7 +56,7 @@ pub async fn activate(
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     let form = web::form_fields(&body)?;
-    web::check_form(&state, &headers, &form)?;
+    web::check_form(&state, &headers, &form).await?;
     if !web::plausible_token(&token) {
         return Err(gone());
     }

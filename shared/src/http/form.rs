@@ -11,8 +11,10 @@
 //!
 //! Forms shown before sign-in carry a token bound to a random `identity_form` cookie
 //! (HttpOnly, SameSite=Lax, so other sites' posts never carry it; `__Host-identity_form`
-//! under https, so no sibling host can plant one); forms shown to a signed-in
-//! person carry a token derived from the session (`SessionId::derive`) and need it always.
+//! under https, so no sibling host can plant one): the token is an HMAC of the cookie under
+//! a server key (the cookie key's tag key), so even a planted cookie comes with no token
+//! that matches it. Forms shown to a signed-in person carry a token derived from the session
+//! (`SessionId::derive`) and need it always.
 
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,6 +22,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::PageError;
 use super::page::esc;
 use crate::crypto;
+use crate::secrets::CookieKeys;
 use crate::session;
 
 /// The cookie that binds pre-sign-in forms to one browser (its name over plain http; see
@@ -46,15 +49,8 @@ pub struct FormToken {
     set_cookie: Option<String>,
 }
 
-fn token_for(cookie: &str) -> String {
-    crypto::b64url(
-        aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, cookie.as_bytes()),
-            b"identity form token",
-        )
-        .as_ref(),
-    )
-}
+/// What the form token tags: the browser's form cookie.
+const TAG_PURPOSE: &str = "identity form token";
 
 /// A cookie value we could have made: 43 URL-safe base64 characters (256 bits).
 fn plausible_cookie(value: &str) -> bool {
@@ -67,20 +63,20 @@ fn plausible_cookie(value: &str) -> bool {
 impl FormToken {
     /// For a page that shows a form: bound to the browser's form cookie, made now if it has
     /// none (`secure` when the service is served over https).
-    pub fn for_page(headers: &HeaderMap, secure: bool) -> Self {
+    pub fn for_page(headers: &HeaderMap, secure: bool, keys: &CookieKeys) -> Self {
         let name = form_cookie(secure);
         if let Some(existing) =
             session::cookie_value(headers, &name).filter(|v| plausible_cookie(v))
         {
             return Self {
-                field: token_for(existing),
+                field: keys.tag(TAG_PURPOSE, existing),
                 set_cookie: None,
             };
         }
         let value = crypto::random_token();
         let secure = if secure { "; Secure" } else { "" };
         Self {
-            field: token_for(value.expose_secret()),
+            field: keys.tag(TAG_PURPOSE, value.expose_secret()),
             set_cookie: Some(format!(
                 "{name}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
                 value.expose_secret()
@@ -105,14 +101,19 @@ impl FormToken {
     }
 }
 
-/// Does the presented field match this browser's form cookie?
-fn form_token_ok(headers: &HeaderMap, presented: Option<&str>, secure: bool) -> bool {
+/// Is the presented field the server's tag of this browser's form cookie?
+fn form_token_ok(
+    headers: &HeaderMap,
+    presented: Option<&str>,
+    secure: bool,
+    keys: &CookieKeys,
+) -> bool {
     match (
         session::cookie_value(headers, &form_cookie(secure)),
         presented,
     ) {
         (Some(cookie), Some(field)) if plausible_cookie(cookie) => {
-            crypto::constant_time_eq(token_for(cookie).as_bytes(), field.as_bytes())
+            keys.tag_ok(TAG_PURPOSE, cookie, field)
         }
         _ => false,
     }
@@ -172,12 +173,13 @@ pub fn check_anonymous_post(
     headers: &HeaderMap,
     our_origin: &str,
     presented: Option<&str>,
+    keys: &CookieKeys,
 ) -> Result<(), PageError> {
     let secure = our_origin.starts_with("https://");
     check_post(
         headers,
         our_origin,
-        form_token_ok(headers, presented, secure),
+        form_token_ok(headers, presented, secure, keys),
     )
 }
 
@@ -230,6 +232,8 @@ mod tests {
 
     const US: &str = "https://id.example";
 
+    static KEYS: std::sync::LazyLock<CookieKeys> = std::sync::LazyLock::new(CookieKeys::generated);
+
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -242,29 +246,29 @@ mod tests {
     fn same_origin_fetch_metadata_lets_a_form_through_with_a_null_origin() {
         // What Chromium sends for a same-origin post from a page under `no-referrer`.
         let h = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
-        assert!(check_anonymous_post(&h, US, None).is_ok());
+        assert!(check_anonymous_post(&h, US, None, &KEYS).is_ok());
         let h = headers(&[("origin", US), ("sec-fetch-site", "same-origin")]);
-        assert!(check_anonymous_post(&h, US, None).is_ok());
+        assert!(check_anonymous_post(&h, US, None, &KEYS).is_ok());
     }
 
     #[test]
     fn null_or_missing_origin_alone_is_refused() {
         for h in [headers(&[("origin", "null")]), headers(&[])] {
-            assert!(check_anonymous_post(&h, US, None).is_err());
+            assert!(check_anonymous_post(&h, US, None, &KEYS).is_err());
         }
         // Our own origin without Fetch Metadata still needs the token.
-        assert!(check_anonymous_post(&headers(&[("origin", US)]), US, None).is_err());
+        assert!(check_anonymous_post(&headers(&[("origin", US)]), US, None, &KEYS).is_err());
     }
 
     #[test]
     fn cross_site_fetch_metadata_is_refused_whatever_it_carries() {
-        let page = FormToken::for_page(&HeaderMap::new(), true);
+        let page = FormToken::for_page(&HeaderMap::new(), true, &KEYS);
         let cookie = page.set_cookie.clone().unwrap();
         let value = cookie.split(';').next().unwrap().to_string();
         for site in ["cross-site", "same-site", "none"] {
             let h = headers(&[("sec-fetch-site", site), ("cookie", &value)]);
             assert!(
-                check_anonymous_post(&h, US, Some(&page.field)).is_err(),
+                check_anonymous_post(&h, US, Some(&page.field), &KEYS).is_err(),
                 "{site}"
             );
             assert!(check_session_post(&h, US, true).is_err(), "{site}");
@@ -277,7 +281,7 @@ mod tests {
             ("origin", "https://evil.example"),
             ("sec-fetch-site", "same-origin"),
         ]);
-        assert!(check_anonymous_post(&h, US, None).is_err());
+        assert!(check_anonymous_post(&h, US, None, &KEYS).is_err());
         assert!(
             check_post(&h, US, true).is_err(),
             "whatever token it carries"
@@ -287,25 +291,25 @@ mod tests {
     #[test]
     fn form_token_bound_to_the_cookie_lets_an_older_browser_through() {
         const LOCAL: &str = "http://127.0.0.1:3000";
-        let page = FormToken::for_page(&HeaderMap::new(), false);
+        let page = FormToken::for_page(&HeaderMap::new(), false, &KEYS);
         let cookie = page.set_cookie.clone().unwrap();
         assert!(cookie.starts_with("identity_form="), "{cookie}");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         assert!(!cookie.contains("Secure"));
         let pair = cookie.split(';').next().unwrap().to_string();
         let h = headers(&[("cookie", &pair), ("origin", LOCAL)]);
-        assert!(check_anonymous_post(&h, LOCAL, Some(&page.field)).is_ok());
+        assert!(check_anonymous_post(&h, LOCAL, Some(&page.field), &KEYS).is_ok());
         // Another browser's token, no token, no cookie: refused.
-        let other = FormToken::for_page(&HeaderMap::new(), false);
-        assert!(check_anonymous_post(&h, LOCAL, Some(&other.field)).is_err());
-        assert!(check_anonymous_post(&h, LOCAL, None).is_err());
+        let other = FormToken::for_page(&HeaderMap::new(), false, &KEYS);
+        assert!(check_anonymous_post(&h, LOCAL, Some(&other.field), &KEYS).is_err());
+        assert!(check_anonymous_post(&h, LOCAL, None, &KEYS).is_err());
         let no_cookie = headers(&[("origin", LOCAL)]);
-        assert!(check_anonymous_post(&no_cookie, LOCAL, Some(&page.field)).is_err());
+        assert!(check_anonymous_post(&no_cookie, LOCAL, Some(&page.field), &KEYS).is_err());
     }
 
     #[test]
     fn under_https_the_form_cookie_is_host_prefixed_and_an_unprefixed_one_is_not_taken() {
-        let page = FormToken::for_page(&HeaderMap::new(), true);
+        let page = FormToken::for_page(&HeaderMap::new(), true, &KEYS);
         let cookie = page.set_cookie.clone().unwrap();
         assert!(cookie.starts_with("__Host-identity_form="), "{cookie}");
         assert!(
@@ -316,20 +320,55 @@ mod tests {
         let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
         let ours = format!("__Host-identity_form={value}");
         let h = headers(&[("cookie", &ours), ("origin", US)]);
-        assert!(check_anonymous_post(&h, US, Some(&page.field)).is_ok());
+        assert!(check_anonymous_post(&h, US, Some(&page.field), &KEYS).is_ok());
         // The same value under the bare name, as a sibling host (or plain http) could
         // set it: not the browser's form cookie.
         let planted = format!("identity_form={value}");
         let h = headers(&[("cookie", &planted), ("origin", US)]);
-        assert!(check_anonymous_post(&h, US, Some(&page.field)).is_err());
+        assert!(check_anonymous_post(&h, US, Some(&page.field), &KEYS).is_err());
+    }
+
+    #[test]
+    fn the_form_token_is_the_servers_tag_so_a_planted_cookie_brings_no_token() {
+        // Someone who can set the browser's form cookie (and knows its value) cannot make
+        // the matching token without the server's key: what the cookie alone would give
+        // (the old keyed-by-the-cookie HMAC, or the value itself) is refused.
+        let value = crypto::random_token();
+        let pair = format!("identity_form={}", value.expose_secret());
+        let h = headers(&[("cookie", &pair), ("origin", "http://127.0.0.1:3000")]);
+        let keyed_by_cookie = crypto::b64url(
+            aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(
+                    aws_lc_rs::hmac::HMAC_SHA256,
+                    value.expose_secret().as_bytes(),
+                ),
+                b"identity form token",
+            )
+            .as_ref(),
+        );
+        for forged in [keyed_by_cookie.as_str(), value.expose_secret()] {
+            assert!(
+                check_anonymous_post(&h, "http://127.0.0.1:3000", Some(forged), &KEYS).is_err()
+            );
+        }
+        let ours = FormToken::for_page(&h, false, &KEYS);
+        assert!(
+            check_anonymous_post(&h, "http://127.0.0.1:3000", Some(&ours.field), &KEYS).is_ok()
+        );
+        // Under another server key, the same cookie's token is refused.
+        let elsewhere = FormToken::for_page(&h, false, &CookieKeys::generated());
+        assert!(
+            check_anonymous_post(&h, "http://127.0.0.1:3000", Some(&elsewhere.field), &KEYS)
+                .is_err()
+        );
     }
 
     #[test]
     fn a_page_reuses_the_browsers_form_cookie() {
-        let first = FormToken::for_page(&HeaderMap::new(), true);
+        let first = FormToken::for_page(&HeaderMap::new(), true, &KEYS);
         let pair = first.set_cookie.clone().unwrap();
         let pair = pair.split(';').next().unwrap();
-        let again = FormToken::for_page(&headers(&[("cookie", pair)]), true);
+        let again = FormToken::for_page(&headers(&[("cookie", pair)]), true, &KEYS);
         assert!(again.set_cookie.is_none());
         assert_eq!(again.field, first.field);
     }

@@ -92,13 +92,6 @@ mod tests {
     use crate::secret::SecretString;
     use crate::secrets::{SecretKind, generate};
 
-    fn keys() -> CookieKeys {
-        CookieKeys::parse(&SecretString::new(
-            serde_json::json!({"current": generate(SecretKind::Cookie).unwrap()}).to_string(),
-        ))
-        .unwrap()
-    }
-
     fn sent(set_cookie: &str) -> HeaderMap {
         let pair = set_cookie.split(';').next().unwrap();
         let mut h = HeaderMap::new();
@@ -108,7 +101,7 @@ mod tests {
 
     #[test]
     fn a_browser_remembers_the_accounts_it_signed_in_to_and_keeps_their_nonces() {
-        let k = keys();
+        let k = CookieKeys::generated();
         let first = remember(&k, &HeaderMap::new(), true, "acct-1");
         assert!(first.starts_with("__Host-identity_device="), "{first}");
         assert!(first.contains("; Secure") && first.contains("HttpOnly"));
@@ -121,10 +114,13 @@ mod tests {
 
     #[test]
     fn a_device_cookie_is_worth_nothing_under_another_key_or_name_or_when_tampered() {
-        let k = keys();
+        let k = CookieKeys::generated();
         let set = remember(&k, &HeaderMap::new(), false, "acct-1");
         assert!(set.starts_with("identity_device=") && !set.contains("Secure"));
-        assert_eq!(nonce_for(&keys(), &sent(&set), false, "acct-1"), None);
+        assert_eq!(
+            nonce_for(&CookieKeys::generated(), &sent(&set), false, "acct-1"),
+            None
+        );
         assert_eq!(nonce_for(&k, &sent(&set), true, "acct-1"), None);
         let tampered = set.replacen("identity_device=", "identity_device=A", 1);
         assert_eq!(nonce_for(&k, &sent(&tampered), false, "acct-1"), None);
@@ -132,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_browser_remembers_at_most_five_accounts_newest_first() {
-        let k = keys();
+        let k = CookieKeys::generated();
         let mut set = remember(&k, &HeaderMap::new(), false, "acct-0");
         for i in 1..=MAX_ACCOUNTS {
             set = remember(&k, &sent(&set), false, &format!("acct-{i}"));

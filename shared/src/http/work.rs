@@ -167,13 +167,6 @@ mod tests {
     use crate::secret::SecretString;
     use crate::secrets::{SecretKind, generate};
 
-    fn keys() -> CookieKeys {
-        CookieKeys::parse(&SecretString::new(
-            serde_json::json!({"current": generate(SecretKind::Cookie).unwrap()}).to_string(),
-        ))
-        .unwrap()
-    }
-
     /// What the page's script does, in Rust.
     fn solve(challenge: &str, subject: &str) -> String {
         (0u64..)
@@ -191,7 +184,7 @@ mod tests {
 
     #[test]
     fn work_is_proven_only_for_our_fresh_challenge_and_its_subject() {
-        let k = keys();
+        let k = CookieKeys::generated();
         let c = challenge(&k, 1_000);
         let nonce = solve(&c, "ann@example.com");
         assert!(proven(&k, 1_010, Some(&c), Some(&nonce), "ann@example.com"));
@@ -210,7 +203,7 @@ mod tests {
             "ann@example.com"
         ));
         assert!(!proven(
-            &keys(),
+            &CookieKeys::generated(),
             1_010,
             Some(&c),
             Some(&nonce),

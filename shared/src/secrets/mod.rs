@@ -24,7 +24,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, AeadKey};
+use crate::crypto::{self, AeadKey, MacKey};
 use crate::secret::{SecretBytes, SecretString};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,14 +98,18 @@ fn parse_doc<T: DeserializeOwned>(
     })
 }
 
-/// Cookie sealing keys: seal with the current one, open with either.
+/// Cookie sealing keys: seal with the current one, open with either; and tags (HMAC) made
+/// with the current one, accepted from either.
 #[derive(Debug)]
 pub struct CookieKeys {
     current: AeadKey,
     previous: Option<AeadKey>,
+    tag_current: MacKey,
+    tag_previous: Option<MacKey>,
 }
 
 const COOKIE_LABEL: &str = "identity cookie v1";
+const TAG_LABEL: &str = "identity tag v1";
 
 impl CookieKeys {
     pub fn parse(json: &SecretString) -> Result<Self, SecretsError> {
@@ -122,10 +126,40 @@ impl CookieKeys {
                 )
             })
         };
+        let tag_key = |s: &SecretStringDe| {
+            MacKey::derive(
+                &SecretBytes::new(s.0.expose_secret().as_bytes().to_vec()),
+                TAG_LABEL,
+            )
+            .map_err(|_| {
+                invalid(
+                    SecretKind::Cookie,
+                    "key material must be at least 32 characters",
+                )
+            })
+        };
         Ok(Self {
             current: key(&doc.current)?,
             previous: doc.previous.as_ref().map(key).transpose()?,
+            tag_current: tag_key(&doc.current)?,
+            tag_previous: doc.previous.as_ref().map(tag_key).transpose()?,
         })
+    }
+
+    /// A tag of `data` for `purpose` that only the server can make (the current key).
+    pub fn tag(&self, purpose: &str, data: &str) -> String {
+        self.tag_current
+            .tag(format!("{purpose}\n{data}").as_bytes())
+    }
+
+    /// Whether `presented` is the tag of `data` for `purpose` under either key.
+    pub fn tag_ok(&self, purpose: &str, data: &str, presented: &str) -> bool {
+        let message = format!("{purpose}\n{data}");
+        self.tag_current.verify(message.as_bytes(), presented)
+            || self
+                .tag_previous
+                .as_ref()
+                .is_some_and(|k| k.verify(message.as_bytes(), presented))
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> String {
@@ -136,6 +170,17 @@ impl CookieKeys {
         self.current
             .open(sealed, aad)
             .or_else(|| self.previous.as_ref()?.open(sealed, aad))
+    }
+}
+
+#[cfg(test)]
+impl CookieKeys {
+    /// Fresh keys of a generated document, for unit tests.
+    pub(crate) fn generated() -> Self {
+        Self::parse(&SecretString::new(
+            serde_json::json!({"current": generate(SecretKind::Cookie).unwrap()}).to_string(),
+        ))
+        .unwrap()
     }
 }
 

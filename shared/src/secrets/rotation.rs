@@ -63,7 +63,7 @@ pub enum RotationError {
 pub fn hold(kind: SecretKind, refresh: Duration) -> Duration {
     let made_with_it = match kind {
         SecretKind::Cookie => {
-            crate::config::SESSION_LIFETIME_SECS.max(crate::outbox::OUTBOX_TTL_SECS)
+            crate::config::SESSION_LIFETIME_SECS.max(crate::config::OUTBOX_TTL_SECS)
         }
         SecretKind::Signing => crate::config::ACCESS_TOKEN_TTL,
         SecretKind::SamlSp => 0,
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn the_cookie_key_is_held_while_an_outbox_message_sealed_with_it_lives() {
         let held = hold(SecretKind::Cookie, Duration::ZERO).as_secs() as i64;
-        assert!(held >= crate::outbox::OUTBOX_TTL_SECS);
+        assert!(held >= crate::config::OUTBOX_TTL_SECS);
         assert!(held >= crate::config::SESSION_LIFETIME_SECS);
     }
 
