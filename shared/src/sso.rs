@@ -1,5 +1,6 @@
-//! The store side of an SSO login: AuthnRequests waiting for their response, the replay
-//! cache of assertion IDs, just-in-time accounts with their welcome link, the confirmation
+//! The store side of an SSO login: the spent AuthnRequests (the request itself waits in the
+//! browser's sealed cookie, so starting a login writes nothing), the replay cache of
+//! assertion IDs, just-in-time accounts with their welcome link, the confirmation
 //! an existing password account gives before it comes under SSO, and the outbox.
 //!
 //! Each step that changes several records is one atomic write, so a refused or raced login
@@ -34,7 +35,8 @@ pub const LINK_TTL_SECS: i64 = 24 * 3600;
 pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
 const LINK_SUBJECT: &str = "Confirm single sign-on for your account";
 
-const REQUEST_KIND: &str = "saml-request";
+/// A spent AuthnRequest ID (written by the login it answered, so it answers once).
+const REQUEST_SPENT_KIND: &str = "saml-request-spent";
 const REPLAY_KIND: &str = "saml-assertion";
 const WELCOME_KIND: &str = "welcome";
 const UPGRADE_KIND: &str = "sso-upgrade";
@@ -44,12 +46,31 @@ fn once_pk(kind: &str, key: &str) -> String {
     format!("{kind}#{key}")
 }
 
-/// An AuthnRequest we sent, waiting for its response.
+/// Request IDs are ours (`_` and hex) but arrive in a response: the key holds their hash.
+fn spent_request_pk(id: &str) -> String {
+    once_pk(REQUEST_SPENT_KIND, &crypto::sha256_hex(id.as_bytes()))
+}
+
+/// An AuthnRequest we sent, waiting for its response: kept sealed in the browser that
+/// started the login (bound to its `__Host-` browser nonce), never in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamlRequest {
+    /// The AuthnRequest's ID (the response's `InResponseTo`).
+    pub id: String,
     pub idp: String,
     /// Same-origin path to return to after login.
     pub return_to: String,
+    /// Until when its response is taken.
+    pub until: i64,
+}
+
+impl SamlRequest {
+    /// Does a response to `in_response_to`, from `idp`, answer this request at `now`?
+    pub fn answered_by(&self, in_response_to: &str, idp: &str, now: i64) -> bool {
+        crypto::constant_time_eq(self.id.as_bytes(), in_response_to.as_bytes())
+            && self.idp == idp
+            && now < self.until
+    }
 }
 
 /// A validated assertion, ready to be turned into a login.
@@ -57,7 +78,7 @@ pub struct SamlRequest {
 pub struct SsoLogin<'a> {
     pub idp: &'a Idp,
     pub email: &'a Email,
-    /// Our AuthnRequest's ID for an SP-initiated login; consumed by the login.
+    /// Our AuthnRequest's ID for an SP-initiated login; spent by the login.
     pub request_id: Option<&'a str>,
     pub assertion_id: &'a str,
     /// Until when the assertion could be presented again (its NotOnOrAfter).
@@ -156,10 +177,9 @@ fn token_key(token: &SecretString) -> String {
 
 #[async_trait]
 pub trait SsoRecords {
-    async fn save_saml_request(&self, id: &str, request: &SamlRequest) -> Result<(), StoreError>;
-    /// A waiting request (read only: the login consumes it).
-    async fn saml_request(&self, id: &str) -> Result<Option<SamlRequest>, StoreError>;
-    /// Turns a validated assertion into a login, consuming the request and recording the
+    /// Whether an AuthnRequest ID was spent by a login.
+    async fn saml_request_spent(&self, id: &str) -> Result<bool, StoreError>;
+    /// Turns a validated assertion into a login, spending the request ID and recording the
     /// assertion ID in one atomic write with the account change it needs.
     async fn complete_sso_login(
         &self,
@@ -296,23 +316,11 @@ struct WelcomeRecord {
 
 #[async_trait]
 impl SsoRecords for Store {
-    async fn save_saml_request(&self, id: &str, request: &SamlRequest) -> Result<(), StoreError> {
-        let item = Item::new(once_pk(REQUEST_KIND, id), "once", request)?
-            .expiring(self.now() + REQUEST_TTL_SECS);
-        self.write(vec![Op::Put {
-            table: Table::Once,
-            item,
-            cond: Cond::Absent,
-        }])
-        .await
-    }
-
-    async fn saml_request(&self, id: &str) -> Result<Option<SamlRequest>, StoreError> {
-        if id.is_empty() || id.len() > 128 {
-            return Ok(None);
-        }
-        self.get(Table::Once, &once_pk(REQUEST_KIND, id), "once")
-            .await
+    async fn saml_request_spent(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(Table::Once, &spent_request_pk(id), "used")
+            .await?
+            .is_some())
     }
 
     async fn complete_sso_login(
@@ -332,11 +340,13 @@ impl SsoRecords for Store {
             cond: Cond::Absent,
         }];
         if let Some(id) = login.request_id {
-            ops.push(Op::Delete {
+            // The request answers once: its ID is spent with the login (a second response to
+            // it, even with another assertion, finds it spent).
+            ops.push(Op::Put {
                 table: Table::Once,
-                pk: once_pk(REQUEST_KIND, id),
-                sk: "once".into(),
-                cond: Cond::Live,
+                item: Item::new(spent_request_pk(id), "used", &serde_json::json!({}))?
+                    .expiring(now + REQUEST_TTL_SECS),
+                cond: Cond::Absent,
             });
         }
         let existing = self.account_by_email(login.email).await?;
@@ -445,7 +455,7 @@ impl SsoRecords for Store {
                 {
                     Err(SsoError::Replayed)
                 } else if let Some(id) = login.request_id
-                    && self.saml_request(id).await?.is_none()
+                    && self.saml_request_spent(id).await?
                 {
                     Err(SsoError::UnknownRequest)
                 } else {

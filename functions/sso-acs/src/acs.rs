@@ -27,9 +27,45 @@ pub struct SsoLoginQuery {
     return_to: Option<String>,
 }
 
-/// The cookie naming the SP-initiated login this browser started.
+/// The cookie holding the SP-initiated login this browser started (the AuthnRequest,
+/// sealed and bound to the browser nonce below).
 const REQUEST_COOKIE: &str = "identity_saml_request";
-const REQUEST_AAD: &[u8] = b"saml-request";
+const REQUEST_AAD: &str = "saml-request";
+
+/// The browser nonce an SP-initiated login is bound to: `__Host-identity_browser` under
+/// https (Path=/ and no Domain, so no sibling host can plant one; `SameSite=None`, so the
+/// IdP's cross-site post carries it), `identity_browser` with `SameSite=Lax` on plain http.
+/// The request cookie (Path=/sso/acs, so only `__Secure-`) opens only with it: a request
+/// cookie planted from a sibling host, or carried to another browser, finishes nothing.
+const BROWSER_COOKIE: &str = "identity_browser";
+/// How long a browser keeps its nonce: a year.
+const BROWSER_COOKIE_SECS: i64 = 365 * 24 * 3600;
+
+fn browser_cookie_name(state: &AppState) -> String {
+    session::prefixed_name(BROWSER_COOKIE, state.config.secure_cookies(), true)
+}
+
+/// This browser's nonce, when it holds one we could have made (43 URL-safe characters).
+fn browser_nonce<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    session::cookie_value(headers, &browser_cookie_name(state)).filter(|v| {
+        v.len() == 43
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+fn browser_cookie(state: &AppState, nonce: &str) -> String {
+    format!(
+        "{}={nonce}; Path=/; Max-Age={BROWSER_COOKIE_SECS}; HttpOnly{}",
+        browser_cookie_name(state),
+        request_cookie_attrs(state)
+    )
+}
+
+/// What the request cookie is sealed with besides the key: the browser's nonce.
+fn request_aad(nonce: &str) -> Vec<u8> {
+    format!("{REQUEST_AAD}\n{nonce}").into_bytes()
+}
 
 /// The binding cookie's name: `__Secure-` under https (its path is `/sso/acs`, so not
 /// `__Host-`): a sibling host or plain http cannot plant one.
@@ -110,27 +146,39 @@ Continue only if you meant to sign in.</p>\
     let (request_id, url) =
         saml::authn_request_redirect(&idp, &sp(&state), &keys, &return_to, state.now())
             .map_err(Internal::from_display("authn request"))?;
-    let record = SamlRequest {
+    // Nothing is stored: the request waits in this browser, sealed and bound to its nonce
+    // (made now for a browser that has none).
+    let (nonce, new_nonce) = match browser_nonce(&state, &headers) {
+        Some(n) => (n.to_string(), None),
+        None => {
+            let n = crypto::random_token().expose_secret().to_string();
+            (n.clone(), Some(n))
+        }
+    };
+    let request = SamlRequest {
+        id: request_id,
         idp: idp.id.clone(),
         return_to,
+        until: state.now() + REQUEST_TTL_SECS,
     };
-    state
-        .store
-        .save_saml_request(&request_id, &record)
-        .await
-        .map_err(Internal::from_display("save authn request"))?;
-    Ok((
+    let mut response = (
         StatusCode::FOUND,
         [
             (header::LOCATION, url),
             (header::CACHE_CONTROL, "no-store".to_string()),
             (
                 header::SET_COOKIE,
-                request_cookie(&state, &cookie_keys, &request_id),
+                request_cookie(&state, &cookie_keys, &request, &nonce)?,
             ),
         ],
     )
-        .into_response())
+        .into_response();
+    if let Some(n) = new_nonce
+        && let Ok(v) = browser_cookie(&state, &n).parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }
 
 /// The cookie that binds an SP-initiated login to the browser that started it: the
@@ -138,13 +186,19 @@ Continue only if you meant to sign in.</p>\
 /// cross-site, so under https it is `SameSite=None; Secure`; on plain http (local use only,
 /// where browsers refuse `SameSite=None` without `Secure`) it is `SameSite=Lax`, which
 /// same-site IdPs (the development IdP, loopback IdPs) still reach.
-fn request_cookie(state: &AppState, keys: &CookieKeys, request_id: &str) -> String {
-    format!(
+fn request_cookie(
+    state: &AppState,
+    keys: &CookieKeys,
+    request: &SamlRequest,
+    nonce: &str,
+) -> Result<String, Internal> {
+    let plain = serde_json::to_vec(request).map_err(Internal::from_display("authn request"))?;
+    Ok(format!(
         "{}={}; Path=/sso/acs; Max-Age={REQUEST_TTL_SECS}; HttpOnly{}",
         request_cookie_name(state),
-        keys.seal(request_id.as_bytes(), REQUEST_AAD),
+        keys.seal(&plain, &request_aad(nonce)),
         request_cookie_attrs(state)
-    )
+    ))
 }
 
 fn request_cookie_attrs(state: &AppState) -> &'static str {
@@ -163,16 +217,17 @@ fn clear_request_cookie(state: &AppState) -> String {
     )
 }
 
-/// Did this browser start the login that `request_id` names?
-fn started_here(
+/// The login this browser started and is waiting for, if its request cookie opens with
+/// its own nonce.
+fn waiting_request(
     state: &AppState,
     headers: &HeaderMap,
     keys: &CookieKeys,
-    request_id: &str,
-) -> bool {
-    session::cookie_value(headers, &request_cookie_name(state))
-        .and_then(|v| keys.open(v, REQUEST_AAD))
-        .is_some_and(|id| crypto::constant_time_eq(&id, request_id.as_bytes()))
+) -> Option<SamlRequest> {
+    let nonce = browser_nonce(state, headers)?;
+    let sealed = session::cookie_value(headers, &request_cookie_name(state))?;
+    let plain = keys.open(sealed, &request_aad(nonce))?;
+    serde_json::from_slice(&plain).ok()
 }
 
 /// `GET /sso/metadata`.
@@ -233,29 +288,25 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     }
     let keys = web::cookie_keys(&state).await?;
     // SP-initiated: only the browser that started the login may finish it (login CSRF:
-    // someone else's response for a request of theirs, posted from a page of theirs).
-    if let Some(id) = routing.in_response_to.as_deref()
-        && !started_here(&state, headers, &keys, id)
-    {
-        return Err(refusal(Refusal::OtherBrowser));
-    }
-    // SP-initiated: the request we stored names the IdP and where to go back to.
+    // someone else's response for a request of theirs, posted from a page of theirs), and
+    // the request it holds names the IdP and where to go back to.
     let request = match routing.in_response_to.as_deref() {
-        Some(id) => match store
-            .saml_request(id)
-            .await
-            .map_err(Internal::from_display("authn request read"))?
-        {
-            Some(r) if r.idp == idp.id => Some((id, r)),
-            _ => return Err(refusal(Refusal::UnknownRequest)),
-        },
+        Some(id) => {
+            let waiting = waiting_request(&state, headers, &keys)
+                .filter(|r| crypto::constant_time_eq(r.id.as_bytes(), id.as_bytes()))
+                .ok_or_else(|| refusal(Refusal::OtherBrowser))?;
+            if !waiting.answered_by(id, &idp.id, state.now()) {
+                return Err(refusal(Refusal::UnknownRequest));
+            }
+            Some(waiting)
+        }
         None => None,
     };
     let verified = saml::validate(
         &xml,
         &idp,
         &sp(&state),
-        request.as_ref().map(|(id, _)| *id),
+        request.as_ref().map(|r| r.id.as_str()),
         state.now(),
     )
     .map_err(refusal)?;
@@ -285,7 +336,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         ));
     }
     let return_to = match &request {
-        Some((_, r)) => r.return_to.clone(),
+        Some(r) => r.return_to.clone(),
         None => web::return_to(form.get("RelayState").map(String::as_str)),
     };
     // Whom the IdP named, for Single Logout (an email from an attribute with no NameID
@@ -306,7 +357,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     let login = SsoLogin {
         idp: &idp,
         email: &email,
-        request_id: request.as_ref().map(|(id, _)| *id),
+        request_id: request.as_ref().map(|r| r.id.as_str()),
         assertion_id: &verified.assertion_id,
         valid_until: verified.valid_until,
         welcome_base: &welcome_base,

@@ -395,7 +395,20 @@ impl Flows {
             .expect("a login-binding cookie")
             .clone();
         assert!(binding.contains("SameSite=None; Secure"), "{binding}");
-        let binding = binding.split(';').next().unwrap().to_string();
+        let nonce = r
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("__Host-identity_browser="))
+            .expect("the browser nonce the request is sealed to");
+        assert!(
+            nonce.contains("Path=/;") && nonce.contains("SameSite=None; Secure"),
+            "{nonce}"
+        );
+        let binding = format!(
+            "{}; {}",
+            nonce.split(';').next().unwrap(),
+            binding.split(';').next().unwrap()
+        );
         let q = query_of(&location);
         assert_eq!(
             param(&q, "SigAlg"),

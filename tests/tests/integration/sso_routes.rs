@@ -19,7 +19,6 @@ use identity_shared::oauth::{Grants, RefreshTokens, Scopes};
 use identity_shared::orgs::{Orgs, Permission, Team, TeamRole};
 use identity_shared::outbox::Outbox;
 use identity_shared::secret::SecretString;
-use identity_shared::sso::SsoRecords;
 use identity_shared::store::Table;
 use identity_tests::{CapturedLogs, app_state, body_bytes, body_json};
 use sso_acs::saml::idp_signer::{IdpSigner, LogoutKind, LogoutSpec, ResponseSpec, SigAlg, Sign};
@@ -160,7 +159,7 @@ impl Harness {
         let q = serde_urlencoded::to_string([("idp", "acme"), ("return_to", return_to)]).unwrap();
         let r = self.get(&format!("/sso/login?{q}"), None).await;
         assert_eq!(r.status(), StatusCode::FOUND);
-        *self.saml_cookie.lock().unwrap() = cookie_named(&r, "identity_saml_request");
+        *self.saml_cookie.lock().unwrap() = binding_cookies(&r);
         let location = r.headers()[header::LOCATION].to_str().unwrap().to_string();
         assert!(
             location.starts_with("https://idp.acme.example/sso?"),
@@ -220,6 +219,14 @@ fn cookie_named(r: &axum::response::Response, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap().to_string())
         .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
+}
+
+/// What a browser sends the ACS after `GET /sso/login`: its nonce and the request cookie
+/// sealed to it (`None` when no login was started).
+fn binding_cookies(r: &axum::response::Response) -> Option<String> {
+    let request = cookie_named(r, "identity_saml_request")?;
+    let nonce = cookie_named(r, "identity_browser").expect("a browser nonce with the request");
+    Some(format!("{nonce}; {request}"))
 }
 
 fn session_cookie(r: &axum::response::Response) -> String {
@@ -836,12 +843,9 @@ async fn relay_state_goes_only_to_same_origin_paths() {
     assert!(!html.contains("evil.example"));
     let r = h.post_form("/sso/continue", &[], Some(&pending)).await;
     assert_eq!(location(&r), "/account/authorizations");
-    let r = h
-        .get("/sso/login?idp=acme&return_to=//evil.example", None)
-        .await;
-    let id = request_id_of(&location(&r));
-    let stored = h.state.store.saml_request(&id).await.unwrap().unwrap();
-    assert_eq!(stored.return_to, "/account/authorizations");
+    let id = h.start_login("//evil.example").await;
+    let r = h.acs(&h.spec("relay@acme.example", Some(&id)), "").await;
+    assert_eq!(location(&r), "/account/authorizations");
 }
 
 #[tokio::test]
@@ -1258,7 +1262,7 @@ async fn dev_idp_signs_a_person_in_through_the_whole_path() {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
-    let binding = cookie_named(&r, "identity_saml_request").expect("the login-binding cookie");
+    let binding = binding_cookies(&r).expect("the login-binding cookies");
     let to_idp = location(&r);
     assert!(to_idp.starts_with("http://127.0.0.1:3000/dev-idp/sso?SAMLRequest="));
     let page = send(
@@ -2694,4 +2698,69 @@ async fn an_sso_upgrade_survives_a_cut_at_each_dynamodb_write() {
         },
     )
     .await;
+}
+
+/// Starting a single sign-on writes nothing: the AuthnRequest waits in the browser, sealed
+/// to its `__Host-` nonce (a year, made by the first login it starts). A request cookie
+/// carried to a browser with another nonce (or planted from a sibling host, which can set
+/// the `__Secure-` request cookie but not the nonce) finishes nothing; a response answers
+/// its request once.
+#[tokio::test]
+async fn an_sso_start_writes_nothing_and_its_request_opens_only_with_the_browsers_nonce() {
+    let h = harness().await;
+    let before = h
+        .state
+        .store
+        .backend()
+        .scan(identity_shared::store::Table::Once, h.now())
+        .await
+        .unwrap()
+        .len();
+    let id = h.start_login("/session").await;
+    let after = h
+        .state
+        .store
+        .backend()
+        .scan(identity_shared::store::Table::Once, h.now())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing stored for a login that starts");
+    let ours = h.saml_cookie.lock().unwrap().clone().unwrap();
+    let (nonce, request) = ours.split_once("; ").unwrap();
+    // The same request cookie beside another browser's nonce.
+    let other = h.get("/sso/login?idp=acme&return_to=/session", None).await;
+    let other_nonce = cookie_named(&other, "identity_browser").unwrap();
+    assert_ne!(other_nonce, nonce);
+    let spec = h.spec("carried@acme.example", Some(&id));
+    for cookie in [format!("{other_nonce}; {request}"), request.to_string()] {
+        let r = h.acs_with_cookie(&spec, "", Some(&cookie)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{cookie}");
+        assert!(page_text(r).await.contains("started in another browser"));
+    }
+    // A browser that has a nonce keeps it for its next login.
+    let again = h
+        .send(
+            Request::get("/sso/login?idp=acme&return_to=/session")
+                .header(header::COOKIE, nonce)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(cookie_named(&again, "identity_browser").is_none());
+    assert!(cookie_named(&again, "identity_saml_request").is_some());
+    // Its own browser finishes it, once.
+    let r = h.acs_with_cookie(&spec, "", Some(&ours)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", page_text(r).await);
+    let second = h.spec("second@acme.example", Some(&id));
+    let r = h.acs_with_cookie(&second, "", Some(&ours)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        h.state
+            .store
+            .account_by_email(&email("second@acme.example"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -7,7 +7,7 @@ identity_tests::on_both_backends!(
     jit_account_is_pending_until_the_welcome_link,
     welcome_link_expires,
     replayed_assertion_is_refused_once_under_concurrency,
-    sp_initiated_request_is_consumed_with_the_login,
+    sp_initiated_request_answers_one_login,
     account_without_password_comes_under_sso_at_once,
     password_account_upgrade_confirmed_revokes_its_grants,
     password_account_upgrade_declined_stays_off_sso,
