@@ -495,7 +495,7 @@ echo "as deployed took $(elapsed "$t0")s; the IAM audit is in target/iam-audit.t
 # 127.0.0.1, so the per-address JWT and device limits are lifted, as bench/soak.sh does.
 # (target/debug/identity-bench: built by `cargo test --workspace`, for bench/tests/usage.rs.)
 t0=$EPOCHREALTIME
-run_in_service_env scripts/local-stack.sh --env IDENTITY_LIMIT_JWT=0,0,0 --env IDENTITY_LIMIT_DEVICE=0,0,0 -- \
+run_in_service_env scripts/local-stack.sh --env IDENTITY_LIMIT_JWT=0,0,0 --env IDENTITY_LIMIT_DEVICE=0,0,0 --env IDENTITY_LIMIT_DEVICE_START=0,0,0 -- \
     "$ROOT/target/debug/identity-bench" soak - 30 20 "$ROOT/target/soak-stack.md" "$ROOT/target/soak-stack.json"
 echo "the soak through the local stack took $(elapsed "$t0")s (target/soak-stack.md)"
 

@@ -1003,6 +1003,7 @@ pub fn run(args: &[&str]) -> R {
                         // be). The local stack is started with the same limits.
                         .env("IDENTITY_LIMIT_JWT", "0,0,0")
                         .env("IDENTITY_LIMIT_DEVICE", "0,0,0")
+                        .env("IDENTITY_LIMIT_DEVICE_START", "0,0,0")
                         .env("RUST_LOG", "warn")
                         .stdin(Stdio::null())
                         .stdout(log.try_clone()?)

@@ -43,6 +43,7 @@ pub struct Limits {
     pub device: Limit,
     pub reset: Limit,
     pub jwt: Limit,
+    pub device_start: Limit,
 }
 
 impl Default for Limits {
@@ -68,6 +69,14 @@ impl Default for Limits {
             // Per client the failures are not limited: `iss` is not a secret, and a limit
             // on it would let anyone lock a CI system out. Per address they are.
             jwt: Limit {
+                subject: 0,
+                address: 100,
+                total: 0,
+            },
+            // Starting a device login writes two records for anyone who asks: per address
+            // it is bounded (an office behind one NAT starts far fewer than 100 logins in 15
+            // minutes); nothing else is, so no one can lock others out of `identity login`.
+            device_start: Limit {
                 subject: 0,
                 address: 100,
                 total: 0,
@@ -102,6 +111,7 @@ impl Limits {
             ("IDENTITY_LIMIT_DEVICE", &mut limits.device),
             ("IDENTITY_LIMIT_RESET", &mut limits.reset),
             ("IDENTITY_LIMIT_JWT", &mut limits.jwt),
+            ("IDENTITY_LIMIT_DEVICE_START", &mut limits.device_start),
         ] {
             if let Some(v) = var(name) {
                 *slot = parse_limit(&v)

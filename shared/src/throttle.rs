@@ -56,6 +56,9 @@ pub enum Action {
     ResetRequest,
     /// A JWT bearer grant that failed.
     JwtGrant,
+    /// A device authorization started (`POST /oauth/device/authorize`): every start counts,
+    /// per address, before anything is stored.
+    DeviceStart,
 }
 
 impl Action {
@@ -65,6 +68,7 @@ impl Action {
             Action::DeviceCode => "device",
             Action::ResetRequest => "reset",
             Action::JwtGrant => "jwt",
+            Action::DeviceStart => "device-start",
         }
     }
 }
@@ -76,6 +80,7 @@ fn limit_of(limits: &Limits, action: Action) -> Limit {
         Action::DeviceCode => limits.device,
         Action::ResetRequest => limits.reset,
         Action::JwtGrant => limits.jwt,
+        Action::DeviceStart => limits.device_start,
     }
 }
 

@@ -829,6 +829,7 @@ fn limits(subject: u32, address: u32, total: u32) -> Limits {
         device: limit,
         reset: limit,
         jwt: limit,
+        device_start: limit,
     }
 }
 

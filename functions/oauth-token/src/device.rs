@@ -13,6 +13,7 @@ use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Poll};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, OAuthClient, Scopes};
 use identity_shared::store::StoreError;
+use identity_shared::throttle::{Action, Attempt, Throttling, Verdict};
 use identity_shared::tokens::AccessClaims;
 
 use crate::answer::{
@@ -43,6 +44,27 @@ async fn start(
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     require_form(headers)?;
+    // Anyone may start one, and a start writes: each counts against its address, before
+    // anything else is read or stored.
+    let limits = &state.config.limits;
+    let who = Attempt {
+        subject: None,
+        address,
+        device: None,
+    };
+    if let Verdict::Locked(locked) = state
+        .store
+        .throttle_check(Action::DeviceStart, limits, &who)
+        .await
+        .map_err(|e| OAuthError::internal("throttle", e))?
+    {
+        return Err(OAuthError::throttled(locked));
+    }
+    state
+        .store
+        .throttle_count(Action::DeviceStart, limits, &who)
+        .await
+        .map_err(|e| OAuthError::internal("throttle", e))?;
     let mut form = parse_unique_form(body)?;
     let client = client_auth::authenticate(state, headers, &mut form).await?;
     let allowed = client.scopes();

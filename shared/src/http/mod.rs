@@ -226,6 +226,7 @@ choosing a new password through the emailed link ends the pause for your account
         Action::DeviceCode => ("code", ""),
         Action::ResetRequest => ("password reset", ""),
         Action::JwtGrant => ("token", ""),
+        Action::DeviceStart => ("device login", ""),
     };
     let body = format!(
         "<p>There were too many {what} attempts. For your account's safety, please try again in {}.</p>{hint}",

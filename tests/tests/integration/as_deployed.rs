@@ -444,7 +444,28 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     .await;
     assert_eq!(status, 200, "API key revoked: {text}");
 
-    // Floods of the throttled routes, past their limits.
+    // Floods of the throttled routes, past their limits. Device-login starts: every one
+    // counts against the address, and past 100 the address starts no more (429).
+    let mut starts_locked_at = None;
+    for i in 0..=101 {
+        let (status, _, text) = send(
+            &base,
+            "POST",
+            "/oauth/device/authorize",
+            &[],
+            Some(&form(&[("client_id", cli)])),
+        )
+        .await;
+        assert!(status < 500, "device start {i}: {status} {text}");
+        if status == 429 {
+            starts_locked_at = Some(i);
+            break;
+        }
+    }
+    assert!(
+        starts_locked_at.is_some(),
+        "device starts from one address are bounded"
+    );
     for i in 0..12 {
         below_500(
             "POST /login",

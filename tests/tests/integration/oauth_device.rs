@@ -413,3 +413,60 @@ async fn the_approval_page_says_when_and_from_which_address_the_request_started(
         "{page}"
     );
 }
+
+/// Starting a device login writes for anyone who asks, so every start counts against its
+/// address (its /24) before anything is read or stored: past the limit that address gets
+/// 429 and nothing is stored; another address still starts.
+#[tokio::test]
+async fn device_starts_are_bounded_per_address_before_anything_is_stored() {
+    use axum::extract::ConnectInfo;
+    use identity_shared::config::Limit;
+    use tower::ServiceExt;
+    let mut env = env().await;
+    let mut config = (*env.state.config).clone();
+    config.limits.device_start = Limit {
+        subject: 0,
+        address: 3,
+        total: 0,
+    };
+    env.state.config = std::sync::Arc::new(config);
+    env.router = identity_cli::router(env.state.clone());
+    let client = register(&env.state, false, true, &["read"]).await;
+    let start_from = |ip: [u8; 4]| {
+        let request = http::Request::post("/oauth/device/authorize")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .extension(ConnectInfo(std::net::SocketAddr::from((ip, 40000))))
+            .body(axum::body::Body::from(format!("client_id={}", client.id)))
+            .unwrap();
+        env.router.clone().oneshot(request)
+    };
+    let devices = |env: &Env| {
+        let store = env.state.store.clone();
+        let now = identity_shared::Clock::now(&env.clock);
+        async move {
+            store
+                .backend()
+                .scan(identity_shared::store::Table::OAuth, now)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|i| i.pk.starts_with("device#"))
+                .count()
+        }
+    };
+    for i in 0..3 {
+        let r = start_from([198, 51, 100, 7 + i]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "start {i}");
+    }
+    let stored = devices(&env).await;
+    assert_eq!(stored, 3);
+    let refused = start_from([198, 51, 100, 200]).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key(http::header::RETRY_AFTER));
+    assert_eq!(devices(&env).await, stored, "nothing stored when refused");
+    let elsewhere = start_from([203, 0, 113, 9]).await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::OK, "another /24 starts");
+}
