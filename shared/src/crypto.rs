@@ -44,6 +44,19 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
+/// 256 key bits from secret material of any length (≥ 32 bytes): SHA-256 of the label, a
+/// zero byte and the material, so one secret string serves several keys, one per label.
+fn derive_key_bytes(material: &SecretBytes, label: &str) -> Result<digest::Digest, CryptoError> {
+    if material.expose_secret().len() < 32 {
+        return Err(CryptoError::KeyTooShort);
+    }
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(label.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(material.expose_secret());
+    Ok(ctx.finish())
+}
+
 /// A 256-bit AEAD key (AES-256-GCM with a random nonce per message).
 pub struct AeadKey {
     key: RandomizedNonceKey,
@@ -59,14 +72,7 @@ impl AeadKey {
     /// Derives the key from secret material of any length (≥ 32 bytes) with SHA-256 under a
     /// label, so one secret string (as Secrets Manager generates them) serves as key material.
     pub fn derive(material: &SecretBytes, label: &str) -> Result<Self, CryptoError> {
-        if material.expose_secret().len() < 32 {
-            return Err(CryptoError::KeyTooShort);
-        }
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(label.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(material.expose_secret());
-        let okm = ctx.finish();
+        let okm = derive_key_bytes(material, label)?;
         let key = RandomizedNonceKey::new(&AES_256_GCM, okm.as_ref())
             .map_err(|_| CryptoError::KeyTooShort)?;
         Ok(Self { key })
@@ -116,14 +122,7 @@ impl std::fmt::Debug for MacKey {
 impl MacKey {
     /// Derives the key from secret material (≥ 32 bytes) under a label, as [`AeadKey`].
     pub fn derive(material: &SecretBytes, label: &str) -> Result<Self, CryptoError> {
-        if material.expose_secret().len() < 32 {
-            return Err(CryptoError::KeyTooShort);
-        }
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(label.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(material.expose_secret());
-        let okm = ctx.finish();
+        let okm = derive_key_bytes(material, label)?;
         Ok(Self {
             key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, okm.as_ref()),
         })

@@ -737,6 +737,22 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
     assert_eq!(approved, 1);
 }
 
+/// A key made now for `account` under `login`, checked to act; its token.
+async fn acting_key(
+    f: &Fixture,
+    account: &identity_shared::accounts::Account,
+    login: &str,
+) -> String {
+    let (_, key) = f
+        .store
+        .create_api_key(account, login, None, None)
+        .await
+        .unwrap();
+    let key = key.expose_secret().to_string();
+    assert!(f.store.api_key_in_use(&key).await.unwrap().is_some());
+    key
+}
+
 /// API keys: only their hash is stored; one acts until it is revoked (by its own account
 /// only), until it expires, until the login that made it ends, or until the account's
 /// keys end (sign out everywhere, a block, a move to SSO, a reset).
@@ -834,13 +850,7 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_their_login_or_t
     );
     assert!(f.store.api_keys_of(&holder).await.unwrap().is_empty());
     let login = crate::cli_login_grant(&f.store, &holder).await;
-    let (_, kept) = f
-        .store
-        .create_api_key(&holder, &login, None, None)
-        .await
-        .unwrap();
-    let kept = kept.expose_secret().to_string();
-    assert!(f.store.api_key_in_use(&kept).await.unwrap().is_some());
+    let kept = acting_key(f, &holder, &login).await;
 
     // Signing out everywhere ends the account's keys with its sessions; its login stays.
     let holder = f.store.sign_out_everywhere(&id).await.unwrap();
@@ -849,13 +859,7 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_their_login_or_t
         "{} backend: sign out everywhere ends keys",
         f.backend
     );
-    let (_, kept) = f
-        .store
-        .create_api_key(&holder, &login, None, None)
-        .await
-        .unwrap();
-    let kept = kept.expose_secret().to_string();
-    assert!(f.store.api_key_in_use(&kept).await.unwrap().is_some());
+    let kept = acting_key(f, &holder, &login).await;
     // A revocation of the account's grants (a block here; a move to SSO and a reset do the
     // same) ends every key made before it, and stays after the unblock.
     f.store.block_account(&id).await.unwrap();
@@ -863,19 +867,8 @@ pub async fn api_keys_are_hashed_and_end_with_revocation_expiry_their_login_or_t
     assert!(f.store.api_key_in_use(&kept).await.unwrap().is_none());
     assert!(f.store.api_keys_of(&moved).await.unwrap().is_empty());
     let login = crate::cli_login_grant(&f.store, &moved).await;
-    let (_, after) = f
-        .store
-        .create_api_key(&moved, &login, None, None)
-        .await
-        .unwrap();
-    assert!(
-        f.store
-            .api_key_in_use(after.expose_secret())
-            .await
-            .unwrap()
-            .is_some(),
-        "a key made after the epoch moved acts"
-    );
+    // A key made after the epoch moved acts.
+    acting_key(f, &moved, &login).await;
 
     // Bad input leaves nothing.
     for (description, expires_in) in [

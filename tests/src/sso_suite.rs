@@ -487,8 +487,42 @@ pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixtur
 
 /// Removing an IdP releases its accounts, and ends what it vouched for: their grants (so
 /// every token of them) and API keys, as well as their sessions.
-pub async fn removing_an_idp_releases_its_accounts_and_revokes_their_grants_and_keys(f: &Fixture) {
+/// What an SSO login may come to vouch for: the CLI login's grant and an API key it made.
+async fn login_and_key(
+    f: &Fixture,
+    account: &identity_shared::accounts::Account,
+) -> (String, SecretString) {
     use identity_shared::api_keys::ApiKeys;
+    let login_grant = crate::cli_login_grant(&f.store, account).await;
+    let (_, key) = f
+        .store
+        .create_api_key(account, &login_grant, None, None)
+        .await
+        .unwrap();
+    (login_grant, key)
+}
+
+/// That login's grant is revoked and its key acts no more.
+async fn login_and_key_ended(f: &Fixture, login_grant: &str, key: &SecretString) {
+    use identity_shared::api_keys::ApiKeys;
+    let grant = f.store.grant(login_grant).await.unwrap().unwrap();
+    assert!(
+        !grant.is_live(),
+        "{} backend: the grant is revoked",
+        f.backend
+    );
+    assert!(
+        f.store
+            .api_key_in_use(key.expose_secret())
+            .await
+            .unwrap()
+            .is_none(),
+        "{} backend: its API keys end",
+        f.backend
+    );
+}
+
+pub async fn removing_an_idp_releases_its_accounts_and_revokes_their_grants_and_keys(f: &Fixture) {
     use identity_shared::oauth::Grants;
     let acme = idp("acme", "acme.example");
     let acme = f.store.add_idp(&acme).await.unwrap();
@@ -504,37 +538,14 @@ pub async fn removing_an_idp_releases_its_accounts_and_revokes_their_grants_and_
     else {
         panic!()
     };
-    let login_grant = crate::cli_login_grant(&f.store, &account).await;
-    let (_, key) = f
-        .store
-        .create_api_key(&account, &login_grant, None, None)
-        .await
-        .unwrap();
+    let (login_grant, key) = login_and_key(f, &account).await;
     let (removed, released) = f.store.remove_idp("acme").await.unwrap().unwrap();
     assert!(
         f.store.grants_of(&account.id).await.unwrap().is_empty(),
         "{} backend: the released account's grants are revoked",
         f.backend
     );
-    assert!(
-        !f.store
-            .grant(&login_grant)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_live(),
-        "{} backend",
-        f.backend
-    );
-    assert!(
-        f.store
-            .api_key_in_use(key.expose_secret())
-            .await
-            .unwrap()
-            .is_none(),
-        "{} backend: its API keys end",
-        f.backend
-    );
+    login_and_key_ended(f, &login_grant, &key).await;
     assert_eq!(removed.id, "acme");
     assert_eq!(released, 1);
     assert!(f.store.idp("acme").await.unwrap().is_none());
@@ -1163,7 +1174,6 @@ pub async fn every_move_to_sso_revokes_the_accounts_grants(f: &Fixture) {
 pub async fn an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_made_there(
     f: &Fixture,
 ) {
-    use identity_shared::api_keys::ApiKeys;
     let lab = Idp {
         domains: vec![],
         any_domain: true,
@@ -1182,12 +1192,7 @@ pub async fn an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_ma
         panic!("the any-domain IdP makes the account")
     };
     assert!(created);
-    let login_grant = crate::cli_login_grant(&f.store, &account).await;
-    let (_, key) = f
-        .store
-        .create_api_key(&account, &login_grant, None, None)
-        .await
-        .unwrap();
+    let (login_grant, key) = login_and_key(f, &account).await;
 
     let acme = f
         .store
@@ -1207,25 +1212,7 @@ pub async fn an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_ma
         released.session_epoch > account.session_epoch,
         "its sessions end"
     );
-    assert!(
-        !f.store
-            .grant(&login_grant)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_live(),
-        "{} backend: its grants are revoked",
-        f.backend
-    );
-    assert!(
-        f.store
-            .api_key_in_use(key.expose_secret())
-            .await
-            .unwrap()
-            .is_none(),
-        "{} backend: its API keys end",
-        f.backend
-    );
+    login_and_key_ended(f, &login_grant, &key).await;
     // The any-domain IdP signs it in no more; the domain's IdP asks the owner by email.
     assert!(matches!(
         f.store

@@ -276,7 +276,9 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         .get("SAMLResponse")
         .ok_or_else(|| refusal(Refusal::Malformed))?;
     let xml = saml::decode_post(encoded).map_err(refusal)?;
-    let routing = saml::routing(&xml).map_err(refusal)?;
+    // Guarded and parsed once, for the routing and the validation below.
+    let received = saml::receive(&xml).map_err(refusal)?;
+    let routing = received.routing().map_err(refusal)?;
     let store = &state.store;
     let idp = store
         .idp_by_entity_id(&routing.issuer)
@@ -302,8 +304,8 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         }
         None => None,
     };
-    let verified = saml::validate(
-        &xml,
+    let verified = saml::validate_received(
+        &received,
         &idp,
         &sp(&state),
         request.as_ref().map(|r| r.id.as_str()),

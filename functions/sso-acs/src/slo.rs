@@ -62,7 +62,9 @@ async fn answer(state: AppState, incoming: Result<Incoming, Refusal>) -> Respons
 }
 
 async fn handle(state: &AppState, incoming: Incoming) -> Result<Response, PageError> {
-    let issuer = incoming.issuer().map_err(refusal)?;
+    // Guarded and parsed once, for the Issuer and the verification below.
+    let received = incoming.receive().map_err(refusal)?;
+    let issuer = saml::logout_issuer(&received).map_err(refusal)?;
     let idp = state
         .store
         .idp_by_entity_id(&issuer)
@@ -73,7 +75,7 @@ async fn handle(state: &AppState, incoming: Incoming) -> Result<Response, PageEr
         return Err(refusal(Refusal::DevelopmentIdp));
     }
     let sp = sp(state);
-    match saml::verify_logout(&incoming, &idp, &sp, state.now()).map_err(refusal)? {
+    match saml::verify_logout(&incoming, &received, &idp, &sp, state.now()).map_err(refusal)? {
         Logout::Request {
             id,
             name_id,

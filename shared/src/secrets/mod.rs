@@ -114,35 +114,30 @@ const TAG_LABEL: &str = "identity tag v1";
 impl CookieKeys {
     pub fn parse(json: &SecretString) -> Result<Self, SecretsError> {
         let doc: Doc<SecretStringDe> = parse_doc(SecretKind::Cookie, json)?;
-        let key = |s: &SecretStringDe| {
-            AeadKey::derive(
-                &SecretBytes::new(s.0.expose_secret().as_bytes().to_vec()),
-                COOKIE_LABEL,
-            )
-            .map_err(|_| {
+        // One secret string, two keys: the sealing key and the tag key, under their labels.
+        let keys = |s: &SecretStringDe| {
+            let material = SecretBytes::new(s.0.expose_secret().as_bytes().to_vec());
+            let too_short = |_| {
                 invalid(
                     SecretKind::Cookie,
                     "key material must be at least 32 characters",
                 )
-            })
+            };
+            Ok::<_, SecretsError>((
+                AeadKey::derive(&material, COOKIE_LABEL).map_err(too_short)?,
+                MacKey::derive(&material, TAG_LABEL).map_err(too_short)?,
+            ))
         };
-        let tag_key = |s: &SecretStringDe| {
-            MacKey::derive(
-                &SecretBytes::new(s.0.expose_secret().as_bytes().to_vec()),
-                TAG_LABEL,
-            )
-            .map_err(|_| {
-                invalid(
-                    SecretKind::Cookie,
-                    "key material must be at least 32 characters",
-                )
-            })
+        let (current, tag_current) = keys(&doc.current)?;
+        let (previous, tag_previous) = match doc.previous.as_ref().map(keys).transpose()? {
+            Some((aead, mac)) => (Some(aead), Some(mac)),
+            None => (None, None),
         };
         Ok(Self {
-            current: key(&doc.current)?,
-            previous: doc.previous.as_ref().map(key).transpose()?,
-            tag_current: tag_key(&doc.current)?,
-            tag_previous: doc.previous.as_ref().map(tag_key).transpose()?,
+            current,
+            previous,
+            tag_current,
+            tag_previous,
         })
     }
 

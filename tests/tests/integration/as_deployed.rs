@@ -363,14 +363,17 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     // then an API key made with its fresh token, listed and revoked.
     stack.state.store.ensure_cli_client().await.unwrap();
     let cli = identity_shared::oauth::client::CLI_CLIENT_ID;
-    let (status, _, text) = send(
-        &base,
-        "POST",
-        "/oauth/device/authorize",
-        &[],
-        Some(&form(&[("client_id", cli)])),
-    )
-    .await;
+    let cli_start = form(&[("client_id", cli)]);
+    let start_device = || {
+        send(
+            &base,
+            "POST",
+            "/oauth/device/authorize",
+            &[],
+            Some(&cli_start),
+        )
+    };
+    let (status, _, text) = start_device().await;
     assert_eq!(status, 200, "device authorize: {text}");
     let started = json(&text);
     let user_code = started["user_code"].as_str().unwrap();
@@ -448,14 +451,7 @@ async fn every_route_error_paths_and_throttles_included_stays_within_its_iam_pol
     // counts against the address, and past 100 the address starts no more (429).
     let mut starts_locked_at = None;
     for i in 0..=101 {
-        let (status, _, text) = send(
-            &base,
-            "POST",
-            "/oauth/device/authorize",
-            &[],
-            Some(&form(&[("client_id", cli)])),
-        )
-        .await;
+        let (status, _, text) = start_device().await;
         assert!(status < 500, "device start {i}: {status} {text}");
         if status == 429 {
             starts_locked_at = Some(i);

@@ -229,6 +229,16 @@ fn binding_cookies(r: &axum::response::Response) -> Option<String> {
     Some(format!("{nonce}; {request}"))
 }
 
+/// Whether no account has this email (nothing was written for it).
+async fn no_account(h: &Harness, address: &str) -> bool {
+    h.state
+        .store
+        .account_by_email(&email(address))
+        .await
+        .unwrap()
+        .is_none()
+}
+
 fn session_cookie(r: &axum::response::Response) -> String {
     cookie_named(r, "identity_session").expect("a session cookie")
 }
@@ -646,14 +656,7 @@ async fn refused_response_shows_a_page_logs_the_reason_and_writes_nothing() {
     assert!(cookie_named(&r, "identity_session").is_none());
     let text = page_text(r).await;
     assert!(text.contains("Sign-in refused"), "{text}");
-    assert!(
-        h.state
-            .store
-            .account_by_email(&email("victim@acme.example"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_account(&h, "victim@acme.example").await);
     let after = h
         .state
         .store
@@ -766,14 +769,7 @@ async fn response_to_an_unknown_request_is_refused() {
         .acs(&h.spec("who@acme.example", Some("_never_sent")), "/")
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(
-        h.state
-            .store
-            .account_by_email(&email("who@acme.example"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_account(&h, "who@acme.example").await);
 }
 
 #[tokio::test]
@@ -1115,14 +1111,7 @@ async fn development_idp_is_refused_outside_identity_serve() {
     let r = h.acs(&h.spec("dev@acme.example", None), "").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(page_text(r).await.contains("development identity provider"));
-    assert!(
-        h.state
-            .store
-            .account_by_email(&email("dev@acme.example"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_account(&h, "dev@acme.example").await);
 }
 
 /// An existing account without a password, not registered for the IdP, is linked only
@@ -2755,12 +2744,23 @@ async fn an_sso_start_writes_nothing_and_its_request_opens_only_with_the_browser
     let second = h.spec("second@acme.example", Some(&id));
     let r = h.acs_with_cookie(&second, "", Some(&ours)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(
-        h.state
-            .store
-            .account_by_email(&email("second@acme.example"))
-            .await
-            .unwrap()
-            .is_none()
+    assert!(no_account(&h, "second@acme.example").await);
+}
+
+/// `POST /sso/acs` guards and parses the document it received once, for the routing and
+/// the validation alike; then each signed element's verified bytes once (Response and
+/// Assertion are both signed here): three parses, where reading the document for each
+/// check and each signed text twice cost five.
+#[tokio::test]
+async fn the_acs_parses_what_it_received_once() {
+    let h = harness().await;
+    let id = h.start_login("/session").await;
+    let before = sso_acs::saml::documents_parsed();
+    let r = h.acs(&h.spec("once@acme.example", Some(&id)), "").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", page_text(r).await);
+    assert_eq!(
+        sso_acs::saml::documents_parsed() - before,
+        3,
+        "the response once, each of its two signed elements once"
     );
 }

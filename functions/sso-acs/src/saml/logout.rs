@@ -144,16 +144,21 @@ impl Incoming {
         })
     }
 
-    /// The Issuer, read without trust, only to find the IdP.
-    pub fn issuer(&self) -> Result<String, Refusal> {
-        let doc = xml::parse(&self.xml)?;
-        let root = logout_root(&doc)?;
-        let issuer = only_child(root, NS_ASSERTION, "Issuer").map(text)?;
-        if issuer.is_empty() {
-            return Err(Refusal::Malformed);
-        }
-        Ok(issuer)
+    /// The message guarded and parsed, once for the request: its Issuer finds the IdP
+    /// ([`logout_issuer`]), then [`verify_logout`] reads the same document.
+    pub fn receive(&self) -> Result<xml::Received<'_>, Refusal> {
+        xml::receive(&self.xml)
     }
+}
+
+/// The Issuer, read without trust, only to find the IdP.
+pub fn logout_issuer(received: &xml::Received<'_>) -> Result<String, Refusal> {
+    let root = logout_root(&received.doc)?;
+    let issuer = only_child(root, NS_ASSERTION, "Issuer").map(text)?;
+    if issuer.is_empty() {
+        return Err(Refusal::Malformed);
+    }
+    Ok(issuer)
 }
 
 /// A base64, DEFLATEd message (the Redirect binding), inflated to at most MAX_XML_BYTES.
@@ -203,12 +208,18 @@ pub enum Logout {
 }
 
 /// The whole decision for one logout message from one IdP, given `now` (no I/O).
-pub fn verify_logout(incoming: &Incoming, idp: &Idp, sp: &Sp, now: i64) -> Result<Logout, Refusal> {
+pub fn verify_logout(
+    incoming: &Incoming,
+    received: &xml::Received<'_>,
+    idp: &Idp,
+    sp: &Sp,
+    now: i64,
+) -> Result<Logout, Refusal> {
     if idp.certificates.is_empty() {
         return Err(Refusal::UntrustedSignature);
     }
-    let raw = xml::parse(xml::guard(&incoming.xml)?)?;
-    let root = logout_root(&raw)?;
+    let raw = &received.doc;
+    let root = logout_root(raw)?;
     match &incoming.binding {
         Binding::Redirect(None) => Err(Refusal::NotSigned),
         Binding::Redirect(Some((octets, sig_alg, sig))) => {
@@ -220,7 +231,7 @@ pub fn verify_logout(incoming: &Incoming, idp: &Idp, sp: &Sp, now: i64) -> Resul
             read(root, idp, sp, now)
         }
         Binding::Post => {
-            let signed = verify::check_shape(&raw, root)?;
+            let signed = verify::check_shape(raw, root)?;
             let assertions = raw.descendants().any(|n| {
                 is(n, NS_ASSERTION, "Assertion") || is(n, NS_ASSERTION, "EncryptedAssertion")
             });
@@ -228,8 +239,8 @@ pub fn verify_logout(incoming: &Incoming, idp: &Idp, sp: &Sp, now: i64) -> Resul
                 return Err(Refusal::SignatureWrapping);
             }
             // Only what the signature covers is read.
-            let trusted = verify::verified_bytes(&incoming.xml, &idp.certificates)?;
-            let doc = xml::parse(&trusted).map_err(|_| Refusal::SignatureWrapping)?;
+            let trusted = verify::verified_texts(received.xml, &idp.certificates)?;
+            let doc = verify::verified_document(&trusted)?;
             let message = doc.root_element();
             if message.tag_name() != root.tag_name()
                 || message.attribute("ID") != root.attribute("ID")

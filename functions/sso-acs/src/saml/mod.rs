@@ -31,13 +31,14 @@ mod xml;
 pub mod idp_signer;
 
 pub use logout::{
-    Incoming, Logout, logout_request_redirect, logout_response_redirect, verify_logout,
+    Incoming, Logout, logout_issuer, logout_request_redirect, logout_response_redirect,
+    verify_logout,
 };
 pub use metadata::{parse_idp_metadata, sp_metadata};
 pub use request::authn_request_redirect;
 pub use selftest::self_test;
-pub use validate::{MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, routing, validate};
-pub use xml::{MAX_XML_BYTES, decode_post};
+pub use validate::{MAX_ASSERTION_AGE_SECS, MAX_SKEW_SECS, routing, validate, validate_received};
+pub use xml::{MAX_XML_BYTES, Received, decode_post, documents_parsed, receive};
 
 /// Our side: entityID `{base}/sso/metadata`, ACS `{base}/sso/acs`, Single Logout
 /// `{base}/sso/slo`.

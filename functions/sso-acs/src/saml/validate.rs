@@ -38,9 +38,17 @@ const EMAIL_ATTRIBUTES: &[&str] = &[
 
 /// Issuer and InResponseTo, read without trust, to find the IdP and the request.
 pub fn routing(xml: &str) -> Result<Routing, Refusal> {
-    let xml = xml::guard(xml)?;
-    let doc = xml::parse(xml)?;
-    let root = doc.root_element();
+    xml::receive(xml)?.routing()
+}
+
+impl xml::Received<'_> {
+    /// Issuer and InResponseTo, read without trust, to find the IdP and the request.
+    pub fn routing(&self) -> Result<Routing, Refusal> {
+        read_routing(self.doc.root_element())
+    }
+}
+
+fn read_routing(root: Node) -> Result<Routing, Refusal> {
     if !is(root, NS_PROTOCOL, "Response") {
         return Err(Refusal::Malformed);
     }
@@ -71,12 +79,22 @@ pub fn validate(
     expected_request: Option<&str>,
     now: i64,
 ) -> Result<Verified, Refusal> {
+    validate_received(&xml::receive(xml)?, idp, sp, expected_request, now)
+}
+
+/// [`validate`] of a document already received (guarded and parsed once for the request).
+pub fn validate_received(
+    received: &xml::Received<'_>,
+    idp: &Idp,
+    sp: &Sp,
+    expected_request: Option<&str>,
+    now: i64,
+) -> Result<Verified, Refusal> {
     // No registered certificate: nothing could ever verify (samael would skip the check).
     if idp.certificates.is_empty() {
         return Err(Refusal::UntrustedSignature);
     }
-    let xml = xml::guard(xml)?;
-    let raw = xml::parse(xml)?;
+    let (xml, raw) = (received.xml, &received.doc);
     let root = raw.root_element();
     if !is(root, NS_PROTOCOL, "Response") {
         return Err(Refusal::Malformed);
@@ -87,7 +105,7 @@ pub fn validate(
     // An IdP's error response is usually unsigned and carries no assertion: say what it is.
     check_status(root)?;
 
-    let signed = verify::check_shape(&raw, root)?;
+    let signed = verify::check_shape(raw, root)?;
     let assertions = raw
         .descendants()
         .filter(|n| is(*n, NS_ASSERTION, "Assertion"))
@@ -102,8 +120,8 @@ pub fn validate(
     let raw_assertion =
         only_child(root, NS_ASSERTION, "Assertion").map_err(|_| Refusal::AssertionCount)?;
 
-    let bytes = verify::verified_bytes(xml, &idp.certificates)?;
-    let verified = xml::parse(&bytes).map_err(|_| Refusal::SignatureWrapping)?;
+    let texts = verify::verified_texts(xml, &idp.certificates)?;
+    let verified = verify::verified_document(&texts)?;
     let vroot = verified.root_element();
 
     // The verified bytes must be the element the shape check expected, and nothing else.

@@ -196,7 +196,7 @@ pub(crate) fn registered(certificates: &[String]) -> impl Iterator<Item = Vec<u8
 /// `ds:Signature`, each by one of the keys; the references' pre-digest bytes), through
 /// `native/dsig_verify.c`, with each certificate's key made once per process and kept:
 /// made per call (samael's way) it cost more than the rest of the check.
-pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<String, Refusal> {
+pub(crate) fn verified_texts(xml: &str, certificates: &[String]) -> Result<Vec<String>, Refusal> {
     init_xml_libraries();
     if !xmlsec_ready() {
         return Err(Refusal::UntrustedSignature);
@@ -208,18 +208,23 @@ pub(crate) fn verified_bytes(xml: &str, certificates: &[String]) -> Result<Strin
         return Err(Refusal::UntrustedSignature);
     }
     let predigests = keys::verify(xml, &keys).ok_or(Refusal::UntrustedSignature)?;
-    let mut texts = predigests
+    predigests
         .into_iter()
         .map(String::from_utf8)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Refusal::UntrustedSignature)?;
-    // Several signed elements (Response and Assertion): the one Response.
-    if texts.len() == 1 {
-        return Ok(texts.remove(0));
+        .map_err(|_| Refusal::UntrustedSignature)
+}
+
+/// The verified document to read, each signed text parsed at most once: the only one, or
+/// of several (Response and Assertion both signed) the one Response.
+pub(crate) fn verified_document(texts: &[String]) -> Result<Document<'_>, Refusal> {
+    if let [only] = texts {
+        return xml::parse(only).map_err(|_| Refusal::SignatureWrapping);
     }
     let mut responses = texts
-        .into_iter()
-        .filter(|t| xml::parse(t).is_ok_and(|d| is(d.root_element(), NS_PROTOCOL, "Response")));
+        .iter()
+        .filter_map(|t| xml::parse(t).ok())
+        .filter(|d| is(d.root_element(), NS_PROTOCOL, "Response"));
     match (responses.next(), responses.next()) {
         (Some(r), None) => Ok(r),
         _ => Err(Refusal::SignatureWrapping),

@@ -45,7 +45,8 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Base64 (POST binding) → XML text, with a size cap, no DOCTYPE, UTF-8 only.
+/// Base64 (POST binding) → XML text, with a size cap, no DOCTYPE, UTF-8 only (the guards'
+/// one pass, no parse: that comes once, in [`receive`]).
 pub fn decode_post(saml_response: &str) -> Result<String, Refusal> {
     // Base64 of MAX_XML_BYTES, with line breaks every 64 characters and some slack.
     if saml_response.len() > MAX_XML_BYTES / 3 * 4 * 66 / 64 + 1024 {
@@ -65,6 +66,32 @@ pub fn decode_post(saml_response: &str) -> Result<String, Refusal> {
     let text = String::from_utf8(bytes).map_err(|_| Refusal::UnsupportedEncoding)?;
     guard(&text)?;
     Ok(text)
+}
+
+/// A SAML document as received: guarded and parsed once, for every check of the request
+/// that reads it (the routing, then the validation).
+pub struct Received<'a> {
+    pub(crate) xml: &'a str,
+    pub(crate) doc: Document<'a>,
+}
+
+/// Guards and parses a received document, once.
+pub fn receive(xml: &str) -> Result<Received<'_>, Refusal> {
+    let xml = guard(xml)?;
+    Ok(Received {
+        xml,
+        doc: parse(xml)?,
+    })
+}
+
+thread_local! {
+    static PARSED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many documents this thread has parsed (each parse costs in proportion to the
+/// input: the tests hold a request to one parse of what it received).
+pub fn documents_parsed() -> usize {
+    PARSED.with(std::cell::Cell::get)
 }
 
 /// The checks every SAML text gets before any parser sees it: size, UTF-8 only (no NUL, no
@@ -227,6 +254,7 @@ fn pseudo_attribute<'a>(decl: &'a str, name: &str) -> Option<&'a str> {
 
 /// Parses strictly (no DTD, bounded size); any parser complaint is a refusal.
 pub(crate) fn parse(xml: &str) -> Result<Document<'_>, Refusal> {
+    PARSED.with(|n| n.set(n.get() + 1));
     let options = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
