@@ -652,6 +652,23 @@ impl Ctx {
         Ok(())
     }
 
+    /// A post from the `/device` page's own form (same-origin, with the session's cookie).
+    async fn device_post(&self, step: &str, cookie: &str, fields: &[(&str, &str)]) -> Step<Answer> {
+        self.call(
+            step,
+            None,
+            Method::POST,
+            "/device",
+            &[
+                (header::COOKIE, cookie),
+                (header::ORIGIN, &self.base),
+                (SEC_FETCH_SITE, "same-origin"),
+            ],
+            Some(form(fields)),
+        )
+        .await
+    }
+
     async fn device(&self, jar: &Jar) -> Step {
         let a = self
             .call(
@@ -706,17 +723,10 @@ impl Ctx {
             return Err(self.error("device page: no csrf field".into()));
         };
         let shown = self
-            .call(
+            .device_post(
                 "device code",
-                None,
-                Method::POST,
-                "/device",
-                &[
-                    (header::COOKIE, &cookie),
-                    (header::ORIGIN, &self.base),
-                    (SEC_FETCH_SITE, "same-origin"),
-                ],
-                Some(form(&[("user_code", user_code), ("csrf", csrf)])),
+                &cookie,
+                &[("user_code", user_code), ("csrf", csrf)],
             )
             .await?;
         if shown.status != StatusCode::OK {
@@ -730,21 +740,14 @@ impl Ctx {
             return Err(self.error("device request page: no csrf field".into()));
         };
         let approve = self
-            .call(
+            .device_post(
                 "device approve",
-                None,
-                Method::POST,
-                "/device",
+                &cookie,
                 &[
-                    (header::COOKIE, &cookie),
-                    (header::ORIGIN, &self.base),
-                    (SEC_FETCH_SITE, "same-origin"),
-                ],
-                Some(form(&[
                     ("user_code", user_code),
                     ("csrf", csrf),
                     ("decision", "allow"),
-                ])),
+                ],
             )
             .await?;
         if !(approve.status.is_success() || approve.status.is_redirection()) {

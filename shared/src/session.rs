@@ -382,7 +382,6 @@ pub fn clear_cookie(secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::{SecretKind, generate};
 
     #[test]
     fn sealed_session_id_opens_only_with_its_key() {

@@ -293,7 +293,7 @@ fn email_domain(email: &str) -> &str {
 }
 
 /// The persistent NameID a login carries, if its NameID is of that format.
-fn persistent_name_id<'a>(subject: Option<&'a crate::session::SamlSubject>) -> Option<&'a str> {
+fn persistent_name_id(subject: Option<&crate::session::SamlSubject>) -> Option<&str> {
     subject
         .filter(|s| s.format.as_deref() == Some(sso::PERSISTENT))
         .map(|s| s.name_id.as_str())

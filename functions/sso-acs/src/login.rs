@@ -9,7 +9,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::{
-    Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count, work,
+    Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
 };
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
@@ -74,14 +74,7 @@ async fn login_page_with(
         Ok(t) => t,
         Err(e) => return e.page().into_response(),
     };
-    let (marked, work_fields, script) = match challenge {
-        Some(c) => (
-            work::form_attribute(),
-            work::fields(c),
-            work::script_element(),
-        ),
-        None => Default::default(),
-    };
+    let work = web::WorkParts::for_challenge(challenge);
     let page = page::form_page(
         "Sign in",
         error,
@@ -96,16 +89,14 @@ async fn login_page_with(
 <button type=\"submit\">Continue</button></form>{script}\
 <p class=\"muted\"><a href=\"/account/password/reset\">Forgot your password?</a></p>{dev}",
             token = token.hidden(),
+            marked = work.attribute,
+            work_fields = work.fields,
+            script = work.script,
             rt = page::esc(return_to),
             email = page::esc(email),
         ),
     );
-    let page = web::form_response(page, token, &onward);
-    if challenge.is_some() {
-        web::with_work_script(page)
-    } else {
-        page
-    }
+    work.response(page, token, &onward)
 }
 
 /// `GET /login`.

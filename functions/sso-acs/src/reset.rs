@@ -10,7 +10,6 @@ use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
-    work,
 };
 use identity_shared::outbox;
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
@@ -36,14 +35,7 @@ async fn ask_page_with(
         Ok(t) => t,
         Err(e) => return axum::response::IntoResponse::into_response(e.page()),
     };
-    let (marked, work_fields, script) = match challenge {
-        Some(c) => (
-            work::form_attribute(),
-            work::fields(c),
-            work::script_element(),
-        ),
-        None => Default::default(),
-    };
+    let work = web::WorkParts::for_challenge(challenge);
     let page = page::form_page(
         "Reset your password",
         error,
@@ -51,20 +43,18 @@ async fn ask_page_with(
         &format!(
             "<p>Enter the email address of your account. If it has a password, we send a link \
 to choose a new one.</p>\
-<form method=\"post\" action=\"/account/password/reset\"{marked}>{}{work_fields}\
+<form method=\"post\" action=\"/account/password/reset\"{}>{}{}\
 <label for=\"email\">Email</label>\
 <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{}\">\
-<button type=\"submit\">Send me a link</button></form>{script}",
+<button type=\"submit\">Send me a link</button></form>{}",
+            work.attribute,
             token.hidden(),
+            work.fields,
             page::esc(email),
+            work.script,
         ),
     );
-    let page = web::form_response(page, token, &[]);
-    if challenge.is_some() {
-        web::with_work_script(page)
-    } else {
-        page
-    }
+    work.response(page, token, &[])
 }
 
 /// `GET /account/password/reset`.

@@ -151,14 +151,39 @@ pub async fn new_work_challenge(state: &AppState) -> Result<String, Internal> {
     Ok(work::challenge(&keys, state.now()))
 }
 
-/// A page whose form asks for a proof of work: its policy allows the page's script.
-pub fn with_work_script(mut page: Response) -> Response {
-    if let Some(policy) = page.headers().get(header::CONTENT_SECURITY_POLICY) {
-        let allowed = work::allow_script(policy);
-        page.headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, allowed);
+/// What a form that asks for a proof of work ([`work`]) adds, or nothing: the form tag's
+/// attribute, the hidden fields, the script after the form.
+#[derive(Default)]
+pub struct WorkParts {
+    pub attribute: String,
+    pub fields: String,
+    pub script: String,
+}
+
+impl WorkParts {
+    pub fn for_challenge(challenge: Option<&str>) -> Self {
+        match challenge {
+            Some(c) => Self {
+                attribute: work::form_attribute(),
+                fields: work::fields(c),
+                script: work::script_element(),
+            },
+            None => Self::default(),
+        }
     }
-    page
+
+    /// [`form_response`], and when the form asks for work its policy allows the script.
+    pub fn response(&self, page: Response, token: FormToken, onward: &[String]) -> Response {
+        let mut page = form_response(page, token, onward);
+        if !self.script.is_empty()
+            && let Some(policy) = page.headers().get(header::CONTENT_SECURITY_POLICY)
+        {
+            let allowed = work::allow_script(policy);
+            page.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, allowed);
+        }
+        page
+    }
 }
 
 /// Where a form's answer may redirect the browser after sign-in, beyond this origin: the

@@ -89,8 +89,6 @@ pub fn remember(keys: &CookieKeys, headers: &HeaderMap, secure: bool, account_id
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretString;
-    use crate::secrets::{SecretKind, generate};
 
     fn sent(set_cookie: &str) -> HeaderMap {
         let pair = set_cookie.split(';').next().unwrap();

@@ -164,8 +164,6 @@ pub fn allow_script(policy: &HeaderValue) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretString;
-    use crate::secrets::{SecretKind, generate};
 
     /// What the page's script does, in Rust.
     fn solve(challenge: &str, subject: &str) -> String {
