@@ -528,6 +528,9 @@ impl Stack {
             ),
             ("AWS_ENDPOINT_URL_DYNAMODB", &options.dynamodb),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &options.moto),
+            // `identity admin user impersonate` records the operator's AWS identity
+            // (sts:GetCallerIdentity), as moto's STS answers it.
+            ("AWS_ENDPOINT_URL_STS", &options.moto),
             ("AWS_ACCESS_KEY_ID", iam_gate::UPSTREAM_KEY),
             ("AWS_SECRET_ACCESS_KEY", iam_gate::UPSTREAM_KEY),
             ("AWS_REGION", "us-east-1"),
