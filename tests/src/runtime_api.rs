@@ -362,6 +362,19 @@ impl Bootstrap {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
     }
 
+    /// The output once it holds `text`, or as it is after `within`: the process reports an
+    /// invocation's end to the Runtime API before its log line has been read from its pipe.
+    pub async fn output_with(&self, text: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let output = self.output();
+            if output.contains(text) || std::time::Instant::now() >= deadline {
+                return output;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Whether the process has exited (and how).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()

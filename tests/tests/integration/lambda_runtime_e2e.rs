@@ -712,10 +712,13 @@ async fn a_bootstrap_refuses_the_embedded_store_and_embedded_secrets() {
                 !status.success(),
                 "{id} exited cleanly on {store}, {secrets}"
             );
+            // The exit can be seen before the last line is read from the pipe.
+            let output = f
+                .output_with(said, std::time::Duration::from_secs(10))
+                .await;
             assert!(
-                f.output().contains(said),
-                "{id} on {store}, {secrets}: {}",
-                f.output()
+                output.contains(said),
+                "{id} on {store}, {secrets}: {output}"
             );
             assert!(
                 !std::path::Path::new("/tmp/identity-refused").exists(),
@@ -782,7 +785,9 @@ async fn the_rotation_bootstrap_rotates_a_key_step_by_step_and_keeps_the_old_one
         .invoke(&rotation_event(&id, &second, "createSecret"), TIMEOUT)
         .await
         .expect_err("the key made a moment ago is not rotated away");
-    let output = f.output();
+    let output = f
+        .output_with("rotation step failed", std::time::Duration::from_secs(10))
+        .await;
     assert!(output.contains("rotation step failed"), "{output}");
     for s in &["private_key_pem", "BEGIN PRIVATE KEY"] {
         assert!(!output.contains(s), "the logs show no key material");

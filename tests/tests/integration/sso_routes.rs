@@ -2697,24 +2697,22 @@ async fn an_sso_upgrade_survives_a_cut_at_each_dynamodb_write() {
 #[tokio::test]
 async fn an_sso_start_writes_nothing_and_its_request_opens_only_with_the_browsers_nonce() {
     let h = harness().await;
-    let before = h
-        .state
-        .store
-        .backend()
-        .scan(identity_shared::store::Table::Once, h.now())
-        .await
-        .unwrap()
-        .len();
+    let once_records = || async {
+        h.state
+            .store
+            .backend()
+            .scan(identity_shared::store::Table::Once, h.now())
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = once_records().await;
     let id = h.start_login("/session").await;
-    let after = h
-        .state
-        .store
-        .backend()
-        .scan(identity_shared::store::Table::Once, h.now())
-        .await
-        .unwrap()
-        .len();
-    assert_eq!(before, after, "nothing stored for a login that starts");
+    assert_eq!(
+        once_records().await,
+        before,
+        "nothing stored for a login that starts"
+    );
     let ours = h.saml_cookie.lock().unwrap().clone().unwrap();
     let (nonce, request) = ours.split_once("; ").unwrap();
     // The same request cookie beside another browser's nonce.
