@@ -116,6 +116,11 @@ impl Account {
         self.sso_generation = Some(idp.idp_generation().to_string());
     }
 
+    /// The domain of its (stored, already parsed) email.
+    pub fn email_domain(&self) -> &str {
+        self.email.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
     /// Takes the account out of SSO (its IdP removed, or its domain claimed by an IdP that
     /// owns it): sessions and API keys end; the caller revokes its grants.
     pub fn release_from_sso(&mut self) {

@@ -204,9 +204,20 @@ impl ApiKeys for Store {
             .query(Table::OAuth, &index_pk(&account.id), "key#")
             .await?;
         keys.retain(|k| k.usable_for(Some(account)));
+        // The keys of an account mostly come from one login: each grant is read once.
+        let mut lives: std::collections::HashMap<Option<String>, bool> = Default::default();
         let mut live = Vec::with_capacity(keys.len());
         for key in keys {
-            if grant_lives(self, &key).await? {
+            let known = lives.get(&key.gid).copied();
+            let alive = match known {
+                Some(alive) => alive,
+                None => {
+                    let alive = grant_lives(self, &key).await?;
+                    lives.insert(key.gid.clone(), alive);
+                    alive
+                }
+            };
+            if alive {
                 live.push(key);
             }
         }

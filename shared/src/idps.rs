@@ -276,8 +276,7 @@ impl Idps for Store {
             self.list_accounts().await.map_err(account_err)?
         };
         for mut account in accounts {
-            let domain = account.email.rsplit_once('@').map_or("", |(_, d)| d);
-            if idp.owns(domain)
+            if idp.owns(account.email_domain())
                 && account
                     .sso_idp
                     .as_deref()

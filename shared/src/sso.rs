@@ -19,7 +19,7 @@ use crate::orgs::{self, OrgError, Orgs};
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table};
+use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table, used_op};
 
 /// How long an AuthnRequest waits for its response.
 pub const REQUEST_TTL_SECS: i64 = 600;
@@ -46,9 +46,9 @@ fn once_pk(kind: &str, key: &str) -> String {
     format!("{kind}#{key}")
 }
 
-/// Request IDs are ours (`_` and hex) but arrive in a response: the key holds their hash.
-fn spent_request_pk(id: &str) -> String {
-    once_pk(REQUEST_SPENT_KIND, &crypto::sha256_hex(id.as_bytes()))
+/// Request IDs are ours (`_` and hex) but arrive in a response: the key is their hash.
+fn spent_request_key(id: &str) -> String {
+    crypto::sha256_hex(id.as_bytes())
 }
 
 /// An AuthnRequest we sent, waiting for its response: kept sealed in the browser that
@@ -65,11 +65,10 @@ pub struct SamlRequest {
 }
 
 impl SamlRequest {
-    /// Does a response to `in_response_to`, from `idp`, answer this request at `now`?
-    pub fn answered_by(&self, in_response_to: &str, idp: &str, now: i64) -> bool {
-        crypto::constant_time_eq(self.id.as_bytes(), in_response_to.as_bytes())
-            && self.idp == idp
-            && now < self.until
+    /// May a response to it (its `InResponseTo` already matched to [`Self::id`]) come from
+    /// `idp` at `now`?
+    pub fn answerable_by(&self, idp: &str, now: i64) -> bool {
+        self.idp == idp && now < self.until
     }
 }
 
@@ -231,7 +230,7 @@ impl Store {
         let Some(idp) = self.idp(id).await?.filter(|i| account.is_under(i)) else {
             return Ok(None);
         };
-        let domain = email_domain(&account.email);
+        let domain = account.email_domain();
         if !idp.owns(domain)
             && self
                 .idp_for_domain(domain)
@@ -287,11 +286,6 @@ impl Store {
     }
 }
 
-/// The domain of a stored (already parsed) email.
-fn email_domain(email: &str) -> &str {
-    email.rsplit_once('@').map_or("", |(_, d)| d)
-}
-
 /// The persistent NameID a login carries, if its NameID is of that format.
 fn persistent_name_id(subject: Option<&crate::session::SamlSubject>) -> Option<&str> {
     subject
@@ -302,7 +296,7 @@ fn persistent_name_id(subject: Option<&crate::session::SamlSubject>) -> Option<&
 /// A confirmation (the upgrade's password, the emailed link) moves the account only while
 /// its IdP still owns the account's domain.
 fn still_owner(idp: &Idp, account: &Account) -> Result<(), SsoError> {
-    if idp.owns(email_domain(&account.email)) {
+    if idp.owns(account.email_domain()) {
         Ok(())
     } else {
         Err(SsoError::NotOwner)
@@ -318,7 +312,11 @@ struct WelcomeRecord {
 impl SsoRecords for Store {
     async fn saml_request_spent(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
-            .get_item(Table::Once, &spent_request_pk(id), "used")
+            .get_item(
+                Table::Once,
+                &once_pk(REQUEST_SPENT_KIND, &spent_request_key(id)),
+                "used",
+            )
             .await?
             .is_some())
     }
@@ -329,25 +327,22 @@ impl SsoRecords for Store {
         keys: &CookieKeys,
     ) -> Result<SsoOutcome, SsoError> {
         let now = self.now();
-        let replay_pk = once_pk(
+        let replay_key =
+            crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes());
+        let replay_pk = once_pk(REPLAY_KIND, &replay_key);
+        let mut ops = vec![used_op(
             REPLAY_KIND,
-            &crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes()),
-        );
-        let mut ops = vec![Op::Put {
-            table: Table::Once,
-            item: Item::new(replay_pk.clone(), "used", &serde_json::json!({}))?
-                .expiring(login.valid_until.max(now) + REPLAY_MARGIN_SECS),
-            cond: Cond::Absent,
-        }];
+            &replay_key,
+            login.valid_until.max(now) + REPLAY_MARGIN_SECS,
+        )?];
         if let Some(id) = login.request_id {
             // The request answers once: its ID is spent with the login (a second response to
             // it, even with another assertion, finds it spent).
-            ops.push(Op::Put {
-                table: Table::Once,
-                item: Item::new(spent_request_pk(id), "used", &serde_json::json!({}))?
-                    .expiring(now + REQUEST_TTL_SECS),
-                cond: Cond::Absent,
-            });
+            ops.push(used_op(
+                REQUEST_SPENT_KIND,
+                &spent_request_key(id),
+                now + REQUEST_TTL_SECS,
+            )?);
         }
         let existing = self.account_by_email(login.email).await?;
         let current = match &existing {

@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::crypto;
-use identity_shared::http::{Internal, PageError, page};
+use identity_shared::http::{Internal, PageError, form, page};
 use identity_shared::idps::Idps;
 use identity_shared::outbox;
 use identity_shared::secrets::CookieKeys;
@@ -47,11 +47,8 @@ fn browser_cookie_name(state: &AppState) -> String {
 
 /// This browser's nonce, when it holds one we could have made (43 URL-safe characters).
 fn browser_nonce<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
-    session::cookie_value(headers, &browser_cookie_name(state)).filter(|v| {
-        v.len() == 43
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    session::cookie_value(headers, &browser_cookie_name(state))
+        .filter(|v| form::plausible_cookie(v))
 }
 
 fn browser_cookie(state: &AppState, nonce: &str) -> String {
@@ -297,7 +294,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             let waiting = waiting_request(&state, headers, &keys)
                 .filter(|r| crypto::constant_time_eq(r.id.as_bytes(), id.as_bytes()))
                 .ok_or_else(|| refusal(Refusal::OtherBrowser))?;
-            if !waiting.answered_by(id, &idp.id, state.now()) {
+            if !waiting.answerable_by(&idp.id, state.now()) {
                 return Err(refusal(Refusal::UnknownRequest));
             }
             Some(waiting)

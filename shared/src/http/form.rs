@@ -52,8 +52,9 @@ pub struct FormToken {
 /// What the form token tags: the browser's form cookie.
 const TAG_PURPOSE: &str = "identity form token";
 
-/// A cookie value we could have made: 43 URL-safe base64 characters (256 bits).
-fn plausible_cookie(value: &str) -> bool {
+/// A cookie value we could have made (`crypto::random_token`): 43 URL-safe base64
+/// characters (256 bits).
+pub fn plausible_cookie(value: &str) -> bool {
     value.len() == 43
         && value
             .bytes()

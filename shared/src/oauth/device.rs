@@ -24,8 +24,8 @@ fn user_code_pk(normalized: &str) -> String {
     format!("user-code#{normalized}")
 }
 
-/// A fresh user code: eight consonants shown as `XXXX-XXXX` (also the code of a "log in
-/// as" link).
+/// A fresh user code: eight consonants in two groups of four, as `BCDF-GHJK` (also the
+/// code of a "log in as" link).
 pub fn new_user_code() -> String {
     let bytes = crypto::random_bytes(8);
     let chars: String = bytes

@@ -305,6 +305,16 @@ fn once_pk(kind: &str, key: &str) -> String {
     format!("{kind}#{key}")
 }
 
+/// The write [`SingleUse::mark_used`] makes, for a caller that puts it into a write of its
+/// own: "`kind`/`key` seen, until `expires_at`", refused if it already was.
+pub fn used_op(kind: &str, key: &str, expires_at: i64) -> Result<Op, StoreError> {
+    Ok(Op::Put {
+        table: Table::Once,
+        item: Item::new(once_pk(kind, key), "used", &serde_json::json!({}))?.expiring(expires_at),
+        cond: Cond::Absent,
+    })
+}
+
 #[async_trait]
 impl SingleUse for Store {
     async fn put_single_use(
@@ -353,16 +363,7 @@ impl SingleUse for Store {
     }
 
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        let item =
-            Item::new(once_pk(kind, key), "used", &serde_json::json!({}))?.expiring(expires_at);
-        match self
-            .write(vec![Op::Put {
-                table: Table::Once,
-                item,
-                cond: Cond::Absent,
-            }])
-            .await
-        {
+        match self.write(vec![used_op(kind, key, expires_at)?]).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e),
