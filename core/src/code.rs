@@ -1,15 +1,23 @@
 //! The authorization-code exchange (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6) as a rule.
-//! The code was taken (consumed) before this runs; what was loaded with it is the code's
-//! record and its grant. [`exchange`] decides whether tokens may be issued, and for what;
-//! [`spent_op`] is the write that records the redemption, made with the tokens.
+//! [`exchange`] decides whether a live code's tokens may be issued, and for what;
+//! [`redeem`] is the whole plan for a presented code: a live code is spent in the write that
+//! records its redemption ([`spent_op`]) and stores its refresh token, or spent alone when
+//! refused; a code redeemed before, presented again by its client, revokes the grant of its
+//! first use in the same decision.
 
 use serde::{Deserialize, Serialize};
 
-use crate::grant::Grant;
+use crate::digest;
+use crate::grant::{self, Grant};
 use crate::ids::{AccountId, ClientId, GrantId, RedirectUri};
 use crate::pkce;
+use crate::plan::Plan;
+use crate::refresh::{self, RefreshRecord};
 use crate::scope::Scopes;
-use crate::store::{Cond, Item, Op, StoreError, Table};
+use crate::store::{Cond, Item, Op, StoreError, Table, once};
+
+/// The single-use kind codes are stored under: `oauth-code#{sha256(code)}` in `once`.
+pub const KIND: &str = "oauth-code";
 
 /// How long a redeemed code is remembered, so a second use can find and revoke its grant.
 pub const SPENT_CODE_KEPT_SECS: i64 = 24 * 60 * 60;
@@ -127,6 +135,80 @@ pub fn exchange(
     })
 }
 
+/// What is loaded for a presented code (by its hash).
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The live code and the version it was read at.
+    pub live: Option<(CodeGrant, i64)>,
+    /// What its redemption left, when it was redeemed (and no live code was found).
+    pub spent: Option<Spent>,
+    /// The grant the live code, or the redemption, names.
+    pub grant: Option<Grant>,
+}
+
+/// What presenting a code comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// Tokens are issued: the refresh token's record is stored (its token is the caller's
+    /// fresh one) and the code spent, in one write.
+    Issued(Box<Issued>),
+    /// The exchange is refused; the code is spent alone, so it cannot be tried again.
+    Refused(Refusal),
+    /// Redeemed before and presented again by its client: the grant of its first use (every
+    /// token it issued) is revoked in the plan's write.
+    Reused { gid: String },
+    /// Redeemed before, presented by another client (it leaked: history, logs): merely
+    /// invalid, so a spent code is no weapon against its owner. Nothing is revoked.
+    SpentElsewhere,
+    /// Unknown or expired, or spent without tokens (its exchange was refused).
+    Invalid,
+}
+
+/// What an exchange issues: the access token's subject, grant and scopes, and the stored
+/// refresh token's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub issue: Issue,
+    pub refresh: RefreshRecord,
+}
+
+/// The plan for a code presented with `presented` (its client authenticated), stored
+/// under `code_hash`; `fresh_hash` is the hash of the refresh token to issue.
+pub fn redeem(
+    presented: Presented<'_>,
+    code_hash: &str,
+    loaded: Loaded,
+    fresh_hash: &str,
+    now: i64,
+) -> Result<Plan<Redeemed>, StoreError> {
+    if let Some((code, version)) = loaded.live {
+        let take = once::take(KIND, code_hash, version);
+        return match exchange(presented, &code, loaded.grant) {
+            Ok(issue) => {
+                let (refresh, put_refresh) =
+                    refresh::issue(&issue.grant, &issue.scopes, now, Some(now), fresh_hash)?;
+                let spent = spent_op(code_hash, &issue.grant.gid, presented.client_id, now)?;
+                Ok(Plan::write(
+                    vec![take, spent, put_refresh],
+                    Redeemed::Issued(Box::new(Issued { issue, refresh })),
+                ))
+            }
+            Err(r) => Ok(Plan::write(vec![take], Redeemed::Refused(r))),
+        };
+    }
+    match loaded.spent {
+        Some(spent) if digest::same(&spent.client_id, presented.client_id) => {
+            let ops = match &loaded.grant {
+                Some(g) if g.gid == spent.gid => grant::revoke(g, now)?.1,
+                _ => Vec::new(),
+            };
+            Ok(Plan::write(ops, Redeemed::Reused { gid: spent.gid }))
+        }
+        Some(_) => Ok(Plan::answer(Redeemed::SpentElsewhere)),
+        None => Ok(Plan::answer(Redeemed::Invalid)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +308,88 @@ mod tests {
             let r = exchange(presented("c", CB, VERIFIER), &code(), g.clone());
             assert_eq!(r, Err(Refusal::Revoked), "{g:?}");
         }
+    }
+
+    fn live() -> Loaded {
+        Loaded {
+            live: Some((code(), 3)),
+            spent: None,
+            grant: Some(grant("c", false)),
+        }
+    }
+
+    #[test]
+    fn an_exchange_spends_the_code_records_its_redemption_and_stores_the_refresh_token_in_one_write()
+     {
+        let plan = redeem(presented("c", CB, VERIFIER), "h", live(), "fresh", 100).unwrap();
+        let Redeemed::Issued(issued) = &plan.outcome else {
+            panic!("{:?}", plan.outcome)
+        };
+        assert_eq!(
+            issued.refresh.auth_time,
+            Some(100),
+            "the person approved just now"
+        );
+        let [
+            Op::Delete { pk, cond, .. },
+            Op::Put { item: spent, .. },
+            Op::Put { item: token, .. },
+        ] = plan.ops.as_slice()
+        else {
+            panic!("{:?}", plan.ops)
+        };
+        assert_eq!((pk.as_str(), *cond), ("oauth-code#h", Cond::Version(3)));
+        assert_eq!(spent.pk, "code#h");
+        assert_eq!(token.pk, "refresh#fresh");
+    }
+
+    #[test]
+    fn a_refused_exchange_spends_the_code_alone() {
+        let plan = redeem(
+            presented("c", CB, "wrong-verifier"),
+            "h",
+            live(),
+            "fresh",
+            100,
+        )
+        .unwrap();
+        assert_eq!(plan.outcome, Redeemed::Refused(Refusal::Verifier));
+        assert!(matches!(plan.ops.as_slice(), [Op::Delete { .. }]));
+    }
+
+    fn spent(client_id: &str) -> Loaded {
+        Loaded {
+            live: None,
+            spent: Some(Spent {
+                gid: "g".into(),
+                client_id: client_id.into(),
+            }),
+            grant: Some(grant("c", false)),
+        }
+    }
+
+    #[test]
+    fn code_reuse_by_its_client_revokes_the_grant_of_its_first_use() {
+        let plan = redeem(presented("c", CB, VERIFIER), "h", spent("c"), "fresh", 100).unwrap();
+        assert_eq!(plan.outcome, Redeemed::Reused { gid: "g".into() });
+        assert!(matches!(
+            plan.ops.as_slice(),
+            [
+                Op::Put {
+                    cond: Cond::Version(1),
+                    ..
+                },
+                Op::Delete { .. }
+            ]
+        ));
+    }
+
+    #[test]
+    fn a_spent_code_presented_by_another_client_revokes_nothing() {
+        let plan = redeem(presented("d", CB, VERIFIER), "h", spent("c"), "fresh", 100).unwrap();
+        assert_eq!(plan, Plan::answer(Redeemed::SpentElsewhere));
+        let unknown = redeem(presented("c", CB, VERIFIER), "h", Loaded::default(), "f", 1).unwrap();
+        assert_eq!(unknown, Plan::answer(Redeemed::Invalid));
     }
 
     #[test]

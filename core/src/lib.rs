@@ -6,7 +6,8 @@
 //! command checks the crate graph with `cargo tree -p identity-core`. `identity-shared`
 //! loads, executes the operations on its two store backends, and re-exports these types.
 //!
-//! - [`store`]: records, conditions, operations, tables, the store error; [`digest`]: stored
+//! - [`store`]: records, conditions, operations, tables, the store error; [`plan`]: what a
+//!   decision returns (its outcome and the operations to write); [`digest`]: stored
 //!   hashes that never print.
 //! - [`ids`]: client, grant and account ids and redirect URIs as their own types.
 //! - [`scope`], [`pkce`], [`grant`]: the OAuth vocabulary, PKCE `S256`, grants.
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod jwt;
 pub mod org;
 pub mod pkce;
+pub mod plan;
 pub mod refresh;
 pub mod scope;
 pub mod sso;

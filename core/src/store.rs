@@ -202,6 +202,37 @@ pub enum Op {
     },
 }
 
+/// The layout of [`Table::Once`]: single-use values (`{kind}#{key}` / `once`, taken by the
+/// one caller that deletes them) and "seen" records (`{kind}#{key}` / `used`, written by
+/// the one caller whose put finds none). Keys are hashes or public identifiers.
+pub mod once {
+    use super::{Cond, Item, Op, StoreError, Table};
+
+    pub fn pk(kind: &str, key: &str) -> String {
+        format!("{kind}#{key}")
+    }
+
+    /// Takes the single-use value `kind`/`key` as read at `version`: of concurrent writes
+    /// carrying it, exactly one succeeds.
+    pub fn take(kind: &str, key: &str, version: i64) -> Op {
+        Op::Delete {
+            table: Table::Once,
+            pk: pk(kind, key),
+            sk: "once".into(),
+            cond: Cond::Version(version),
+        }
+    }
+
+    /// "`kind`/`key` seen, until `expires_at`", refused if it already was.
+    pub fn used(kind: &str, key: &str, expires_at: i64) -> Result<Op, StoreError> {
+        Ok(Op::Put {
+            table: Table::Once,
+            item: Item::new(pk(kind, key), "used", &serde_json::json!({}))?.expiring(expires_at),
+            cond: Cond::Absent,
+        })
+    }
+}
+
 /// A record that does not (de)serialize, described without serde's message: it can quote the
 /// values it read (an email, a hash), and store errors reach logs.
 pub fn serde_failure(what: &str, e: &serde_json::Error) -> StoreError {

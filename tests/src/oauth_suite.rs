@@ -12,16 +12,16 @@ use identity_shared::AppState;
 use identity_shared::accounts::{AccountStatus, Accounts, Email, Offboarding};
 use identity_shared::api_keys::ApiKeys;
 use identity_shared::config::{Config, SecretsSpec, StoreSpec};
-use identity_shared::oauth::code::spent_op;
+use identity_shared::oauth::code::{self, Redeemed};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{
     AuthCodes, CodeGrant, Grant, Grants, NewClient, OAuthClient, OAuthClients, OAuthSettings,
-    Redemption, RefreshOutcome, RefreshTokens, RevokedTokens, Scopes, pkce,
+    RefreshOutcome, RefreshTokens, RevokedTokens, Scopes, pkce,
 };
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::Secrets;
 use identity_shared::secrets::embedded::EmbeddedSecrets;
-use identity_shared::store::{StoreError, Table};
+use identity_shared::store::Table;
 use tower::ServiceExt;
 
 use crate::Fixture;
@@ -277,22 +277,16 @@ pub async fn code_is_taken_once_by_200_racers(f: &Fixture) {
     for _ in 0..RACERS {
         let (store, code) = (f.store.clone(), code.expose_secret().to_string());
         let client_id = client.client_id.clone();
-        let now = f.clock_now();
         tasks.push(tokio::spawn(async move {
-            // As the token endpoint does: look up, then spend with the spent record.
-            let Redemption::Found {
-                code_hash,
-                grant,
-                take,
-            } = store.look_up_code(&code, &client_id).await.unwrap()
-            else {
-                return None;
-            };
-            let spent = spent_op(&code_hash, &grant.gid, &client_id, now).unwrap();
-            match store.write(vec![*take, spent]).await {
-                Ok(()) => Some(grant.gid),
-                Err(StoreError::Conflict) => None,
-                Err(e) => panic!("{e}"),
+            // As the token endpoint does: one plan; the losers find it redeemed.
+            match store
+                .redeem_code(&code, presented(&client_id))
+                .await
+                .unwrap()
+                .outcome
+            {
+                Redeemed::Issued(issued) => Some(issued.issue.grant.gid),
+                _ => None,
             }
         }));
     }
@@ -306,68 +300,59 @@ pub async fn code_is_taken_once_by_200_racers(f: &Fixture) {
     assert_eq!(taken, 1, "{} backend", f.backend);
 }
 
-/// A code issued to `client` for `g` and exchanged once, as the token endpoint does: taken,
-/// then recorded as spent in one write with what the exchange issued (`issued`).
-async fn exchanged_code(
-    f: &Fixture,
-    client: &OAuthClient,
-    g: &Grant,
-    issued: Vec<identity_shared::store::Op>,
-) -> SecretString {
-    let now = f.clock_now();
+/// What the token endpoint presents with a code issued by [`code_grant`].
+fn presented(client_id: &str) -> code::Presented<'_> {
+    code::Presented {
+        client_id,
+        redirect_uri: REDIRECT,
+        code_verifier: VERIFIER,
+    }
+}
+
+/// A code issued to `client` for `g` and exchanged once, as the token endpoint does; and the
+/// refresh token that exchange issued.
+async fn exchanged_code(f: &Fixture, client: &OAuthClient, g: &Grant) -> (SecretString, String) {
     let code = f
         .store
-        .issue_code(&code_grant(client, g, now))
+        .issue_code(&code_grant(client, g, f.clock_now()))
         .await
         .unwrap();
-    let Redemption::Found {
-        code_hash, take, ..
-    } = f
+    let redemption = f
         .store
-        .look_up_code(code.expose_secret(), &client.client_id)
+        .redeem_code(code.expose_secret(), presented(&client.client_id))
+        .await
+        .unwrap();
+    assert!(
+        matches!(redemption.outcome, Redeemed::Issued(_)),
+        "first use issues: {:?}",
+        redemption.outcome
+    );
+    (code, redemption.refresh_token.expose_secret().to_string())
+}
+
+async fn redeem(f: &Fixture, code: &str, client_id: &str) -> Redeemed {
+    f.store
+        .redeem_code(code, presented(client_id))
         .await
         .unwrap()
-    else {
-        panic!("first use finds the code")
-    };
-    let mut ops = vec![
-        *take,
-        spent_op(&code_hash, &g.gid, &client.client_id, now).unwrap(),
-    ];
-    ops.extend(issued);
-    f.store.write(ops).await.unwrap();
-    code
+        .outcome
 }
 
 pub async fn code_reuse_revokes_its_grant(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let g = grant(f, &client, "reuse@example.com").await;
-    let (refresh, _, op) = new_refresh_token(&g, &g.scopes(), f.clock_now(), None).unwrap();
-    let code = exchanged_code(f, &client, &g, vec![op]).await;
-    assert!(
-        f.store
-            .live_refresh(refresh.expose_secret())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (code, refresh) = exchanged_code(f, &client, &g).await;
+    assert!(f.store.live_refresh(&refresh).await.unwrap().is_some());
     f.clock.advance(5);
     assert_eq!(
-        f.store
-            .look_up_code(code.expose_secret(), &client.client_id)
-            .await
-            .unwrap(),
-        Redemption::Reused {
+        redeem(f, code.expose_secret(), &client.client_id).await,
+        Redeemed::Reused {
             gid: g.gid.to_string()
         }
     );
     assert!(!f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
     assert!(
-        f.store
-            .live_refresh(refresh.expose_secret())
-            .await
-            .unwrap()
-            .is_none(),
+        f.store.live_refresh(&refresh).await.unwrap().is_none(),
         "the refresh token of the first use died with its grant"
     );
 }
@@ -378,22 +363,16 @@ pub async fn code_reuse_by_another_client_revokes_nothing(f: &Fixture) {
     let (client, _) = confidential(f).await;
     let (other, _) = confidential(f).await;
     let g = grant(f, &client, "victim@example.com").await;
-    let code = exchanged_code(f, &client, &g, vec![]).await;
+    let (code, _) = exchanged_code(f, &client, &g).await;
     assert_eq!(
-        f.store
-            .look_up_code(code.expose_secret(), &other.client_id)
-            .await
-            .unwrap(),
-        Redemption::Invalid
+        redeem(f, code.expose_secret(), &other.client_id).await,
+        Redeemed::SpentElsewhere
     );
     assert!(f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
     // Its own client presenting it again is a reuse, as before.
     assert_eq!(
-        f.store
-            .look_up_code(code.expose_secret(), &client.client_id)
-            .await
-            .unwrap(),
-        Redemption::Reused {
+        redeem(f, code.expose_secret(), &client.client_id).await,
+        Redeemed::Reused {
             gid: g.gid.to_string()
         }
     );
@@ -409,18 +388,12 @@ pub async fn expired_unredeemed_code_is_invalid_and_revokes_nothing(f: &Fixture)
         .unwrap();
     f.clock.advance(identity_shared::oauth::CODE_TTL_SECS);
     assert_eq!(
-        f.store
-            .look_up_code(code.expose_secret(), &client.client_id)
-            .await
-            .unwrap(),
-        Redemption::Invalid
+        redeem(f, code.expose_secret(), &client.client_id).await,
+        Redeemed::Invalid
     );
     assert_eq!(
-        f.store
-            .look_up_code("never-issued", &client.client_id)
-            .await
-            .unwrap(),
-        Redemption::Invalid
+        redeem(f, "never-issued", &client.client_id).await,
+        Redeemed::Invalid
     );
     assert!(f.store.grant(&g.gid).await.unwrap().unwrap().is_live());
 }
@@ -666,7 +639,7 @@ pub async fn refresh_through_the_router_has_one_success_among_200(f: &Fixture) {
 }
 
 pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
-    use identity_shared::oauth::device::{DeviceRequests, DeviceState, Poll};
+    use identity_shared::oauth::device::{DeviceRequests, DeviceState, Polled};
     let (client, _) = f
         .store
         .create_client(identity_shared::oauth::NewClient {
@@ -683,6 +656,11 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
         .start_device_request(&client.client_id, "read", None)
         .await
         .unwrap();
+    let g = f
+        .store
+        .grant_for("acc", &client.client_id, &scopes("read"))
+        .await
+        .unwrap();
     let found = f
         .store
         .device_request_by_user_code(&request.user_code.to_lowercase())
@@ -696,7 +674,7 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
                 &found,
                 DeviceState::Approved {
                     account_id: "acc".into(),
-                    gid: "gid".into()
+                    gid: g.gid.clone()
                 }
             )
             .await
@@ -716,15 +694,11 @@ pub async fn device_code_yields_tokens_to_one_of_20_pollers(f: &Fixture) {
             let cid = client.client_id.clone();
             tokio::spawn(async move {
                 // As the token endpoint does: the approval is spent by the tokens' write.
-                let Poll::Approved { take, .. } = store.poll_device(&code, &cid).await.unwrap()
-                else {
-                    return false;
-                };
-                match store.write(vec![*take]).await {
-                    Ok(()) => true,
-                    Err(StoreError::Conflict) => false,
-                    Err(e) => panic!("{e}"),
-                }
+                let fresh = identity_shared::crypto::random_token();
+                matches!(
+                    store.poll_device(&code, &cid, &fresh).await.unwrap(),
+                    Polled::Issued(_)
+                )
             })
         })
         .collect();

@@ -12,7 +12,6 @@ use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store};
 use identity_shared::oauth::Scopes;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::SigningKeys;
-use identity_shared::store::{Op, StoreError};
 use identity_shared::tokens::{self, ACCESS_TOKEN_TTL, AccessClaims};
 
 /// Refuses a body that is not a form (RFC 6749 §3.2: `application/x-www-form-urlencoded`).
@@ -77,13 +76,4 @@ pub fn issued(
 
 pub fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
     tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
-}
-
-/// Spends a single-use value (a code, a device approval) on its own, for a request that is
-/// refused: spent now, or already by a concurrent request, it cannot be tried again.
-pub async fn spend_alone(state: &AppState, take: Op, what: &'static str) -> Result<(), OAuthError> {
-    match state.store.write(vec![take]).await {
-        Ok(()) | Err(StoreError::Conflict) => Ok(()),
-        Err(e) => Err(OAuthError::internal(what, e)),
-    }
 }

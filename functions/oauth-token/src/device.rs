@@ -9,16 +9,13 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store, parse_unique_form};
-use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Poll};
-use identity_shared::oauth::refresh::new_refresh_token;
-use identity_shared::oauth::{Grants, OAuthClient, Scopes};
-use identity_shared::store::StoreError;
+use identity_shared::oauth::OAuthClient;
+use identity_shared::oauth::code::Issued;
+use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Polled};
 use identity_shared::throttle::{Action, Attempt, Throttling, Verdict};
 use identity_shared::tokens::AccessClaims;
 
-use crate::answer::{
-    issued, requested_scopes, require_form, required, sign, signing_keys, spend_alone,
-};
+use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
 use crate::client_auth;
 
 /// `POST /oauth/device/authorize`.
@@ -116,68 +113,41 @@ pub async fn token(
 ) -> Result<Response, OAuthError> {
     let device_code = required(form, "device_code")?;
     let keys = signing_keys(state).await?;
-    let poll = state
+    let refresh_token = identity_shared::crypto::random_token();
+    let polled = state
         .store
-        .poll_device(device_code, &client.client_id)
+        .poll_device(device_code, &client.client_id, &refresh_token)
         .await
         .map_err(|e| OAuthError::internal("device poll", e))?;
     let pending = |code, text: &str| Err(OAuthError::new(code, text));
-    let (account_id, gid, scope, take) = match poll {
-        Poll::Approved {
-            account_id,
-            gid,
-            scope,
-            take,
-        } => (account_id, gid, scope, take),
-        Poll::Pending => {
+    let Issued { issue, refresh } = match polled {
+        Polled::Issued(issued) => *issued,
+        Polled::Pending => {
             return pending(
                 OAuthErrorCode::AuthorizationPending,
                 "the person has not answered yet",
             );
         }
-        Poll::SlowDown => {
+        Polled::SlowDown => {
             return pending(OAuthErrorCode::SlowDown, "poll less often: wait 5 s more");
         }
-        Poll::Denied => return pending(OAuthErrorCode::AccessDenied, "the person said no"),
-        Poll::Expired => {
+        Polled::Denied => return pending(OAuthErrorCode::AccessDenied, "the person said no"),
+        Polled::Expired => {
             return pending(OAuthErrorCode::ExpiredToken, "the device code has expired");
         }
-        Poll::Invalid => return Err(already_used()),
+        Polled::Revoked => return Err(OAuthError::invalid_grant("the authorization was revoked")),
+        Polled::Invalid => return Err(already_used()),
     };
-    let grant = match state
-        .store
-        .grant(&gid)
-        .await
-        .map_err(|e| OAuthError::internal("grant read", e))?
-    {
-        Some(g) if g.serves(&client.client_id) => g,
-        _ => {
-            // Spent all the same: a revoked authorization is not asked about again.
-            spend_alone(state, *take, "device spend").await?;
-            return Err(OAuthError::invalid_grant("the authorization was revoked"));
-        }
-    };
-    let scopes = Scopes::parse(&scope).map_err(|e| OAuthError::internal("device scope", e))?;
-    let now = state.now();
-    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now, Some(now))
-        .map_err(|e| OAuthError::internal("refresh token", e))?;
-    // The request is spent in the same write as the refresh token: exactly one poller
-    // succeeds, and a failure leaves the approval to be polled again.
-    match state.store.write(vec![*take, put_refresh]).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(already_used()),
-        Err(e) => return Err(OAuthError::internal("token records", e)),
-    }
     let claims = AccessClaims::new(
         &state.config.base_url,
-        &account_id,
+        &issue.account_id,
         &client.client_id,
-        &scopes.to_string(),
-        Some(&grant.gid),
-        now,
+        &issue.scopes.to_string(),
+        Some(&issue.grant.gid),
+        refresh.issued_at,
     )
     .approved_now();
     let access = sign(&keys, &claims)?;
-    tracing::info!(client_id = %client.client_id, gid = %grant.gid, "device code exchanged");
-    Ok(issued(access, &scopes, Some(refresh)))
+    tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "device code exchanged");
+    Ok(issued(access, &issue.scopes, Some(refresh_token)))
 }

@@ -8,17 +8,14 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, parse_unique_form};
-use identity_shared::oauth::code::{self, spent_op};
-use identity_shared::oauth::refresh::{Rotation, new_refresh_token};
+use identity_shared::oauth::code::{self, Redeemed};
+use identity_shared::oauth::refresh::Rotation;
 use identity_shared::oauth::{
-    AuthCodes, Grants, OAuthClient, OAuthSettings, Redemption, RefreshOutcome, RefreshTokens,
+    AuthCodes, OAuthClient, OAuthSettings, RefreshOutcome, RefreshTokens,
 };
-use identity_shared::store::StoreError;
 use identity_shared::tokens::AccessClaims;
 
-use crate::answer::{
-    issued, requested_scopes, require_form, required, sign, signing_keys, spend_alone,
-};
+use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
 use crate::client_auth;
 
 /// The whole token endpoint: every failure is an RFC 6749 §5.2 JSON error.
@@ -61,90 +58,60 @@ async fn dispatch(
     }
 }
 
-/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6). The code is spent in the same write that
-/// records its tokens, so a failure anywhere leaves it either unspent with no tokens (the
-/// client may try again) or spent with its tokens; an exchange that is refused spends it
-/// alone, so a wrong verifier cannot be tried twice.
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6), as one plan (`identity_core::code::redeem`):
+/// the code is spent in the same write that records its tokens, so a failure anywhere
+/// leaves it either unspent with no tokens (the client may try again) or spent with its
+/// tokens; an exchange that is refused spends it alone, so a wrong verifier cannot be tried
+/// twice; a second use by its client revokes what the first issued.
 async fn authorization_code(
     state: &AppState,
     client: &OAuthClient,
     form: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let code = required(form, "code")?;
-    let redirect_uri = required(form, "redirect_uri")?;
-    let verifier = required(form, "code_verifier")?;
-    let keys = signing_keys(state).await?;
-    let store = &state.store;
-    let redemption = store
-        .look_up_code(code, &client.client_id)
-        .await
-        .map_err(|e| OAuthError::internal("code lookup", e))?;
-    let (code_hash, c, take) = match redemption {
-        Redemption::Found {
-            code_hash,
-            grant,
-            take,
-        } => (code_hash, grant, take),
-        Redemption::Reused { gid } => return Err(reused(client, &gid)),
-        Redemption::Invalid => return Err(invalid_code()),
-    };
-    let grant = store
-        .grant(&c.gid)
-        .await
-        .map_err(|e| OAuthError::internal("grant read", e))?;
     let presented = code::Presented {
         client_id: &client.client_id,
-        redirect_uri,
-        code_verifier: verifier,
+        redirect_uri: required(form, "redirect_uri")?,
+        code_verifier: required(form, "code_verifier")?,
     };
-    let code::Issue {
-        account_id,
-        grant,
-        scopes,
-    } = match code::exchange(presented, &c, grant) {
-        Ok(issue) => issue,
-        Err(r) => {
-            spend_alone(state, *take, "code spend").await?;
-            return Err(match r {
-                code::Refusal::Corrupt => OAuthError::internal("code record", r.description()),
-                r => OAuthError::invalid_grant(r.description()),
-            });
+    let keys = signing_keys(state).await?;
+    let redemption = state
+        .store
+        .redeem_code(code, presented)
+        .await
+        .map_err(|e| OAuthError::internal("code redemption", e))?;
+    let code::Issued { issue, refresh } = match redemption.outcome {
+        Redeemed::Issued(issued) => *issued,
+        Redeemed::Refused(code::Refusal::Corrupt) => {
+            return Err(OAuthError::internal(
+                "code record",
+                code::Refusal::Corrupt.description(),
+            ));
         }
+        Redeemed::Refused(r) => return Err(OAuthError::invalid_grant(r.description())),
+        Redeemed::Reused { gid } => return Err(reused(client, &gid)),
+        Redeemed::SpentElsewhere => {
+            tracing::warn!(client_id = %client.client_id, "a spent authorization code presented by another client: nothing revoked");
+            return Err(invalid_code());
+        }
+        Redeemed::Invalid => return Err(invalid_code()),
     };
-    let now = state.now();
-    let (refresh, _, put_refresh) = new_refresh_token(&grant, &scopes, now, Some(now))
-        .map_err(|e| OAuthError::internal("refresh token", e))?;
-    let spent = spent_op(&code_hash, &grant.gid, &client.client_id, now)
-        .map_err(|e| OAuthError::internal("spent code", e))?;
-    match store.write(vec![*take, spent, put_refresh]).await {
-        Ok(()) => {}
-        // A concurrent request with the same code spent it first: this is a second use.
-        Err(StoreError::Conflict) => {
-            return Err(
-                match store
-                    .look_up_code(code, &client.client_id)
-                    .await
-                    .map_err(|e| OAuthError::internal("code lookup", e))?
-                {
-                    Redemption::Reused { gid } => reused(client, &gid),
-                    _ => invalid_code(),
-                },
-            );
-        }
-        Err(e) => return Err(OAuthError::internal("token records", e)),
-    }
     let claims = AccessClaims::new(
         &state.config.base_url,
-        &account_id,
+        &issue.account_id,
         &client.client_id,
-        &scopes.to_string(),
-        Some(&grant.gid),
-        now,
+        &issue.scopes.to_string(),
+        Some(&issue.grant.gid),
+        refresh.issued_at,
     )
     .approved_now();
     let access = sign(&keys, &claims)?;
-    tracing::info!(client_id = %client.client_id, gid = %grant.gid, "authorization code exchanged");
-    Ok(issued(access, &scopes, Some(refresh)))
+    tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "authorization code exchanged");
+    Ok(issued(
+        access,
+        &issue.scopes,
+        Some(redemption.refresh_token),
+    ))
 }
 
 fn reused(client: &OAuthClient, gid: &str) -> OAuthError {

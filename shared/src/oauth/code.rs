@@ -1,10 +1,11 @@
 //! Authorization codes: 256 random bits, stored as their SHA-256 under the single-use kind
 //! `oauth-code` for [`CODE_TTL_SECS`], bound to the client, redirect URI, PKCE challenge,
-//! account, scopes and grant. Redeeming looks the code up; the token endpoint then takes it
-//! (a conditional delete: exactly one caller wins) in the same write as the "spent" record
-//! naming the grant and the refresh token, so the code is spent if and only if its tokens
-//! exist, and a second use of the code finds the grant and revokes every token the first use
-//! issued. A code presented with the wrong client, redirect URI or verifier is taken alone.
+//! account, scopes and grant. Redeeming one is a plan (`identity_core::code::redeem`): the
+//! code is taken (a conditional delete: exactly one caller wins) in the same write as the
+//! "spent" record naming the grant and the refresh token, so the code is spent if and only
+//! if its tokens exist; a second use by its client revokes the grant, and every token of
+//! its first use with it. A code presented with the wrong client, redirect URI or verifier
+//! is taken alone.
 
 use async_trait::async_trait;
 
@@ -12,27 +13,19 @@ use super::CODE_TTL_SECS;
 use super::grant::Grants;
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Op, SingleUse, Store, StoreError, Table};
+use crate::store::{SingleUse, Store, StoreError, Table};
 pub use identity_core::code::{
-    CodeGrant, Issue, Presented, Refusal, Spent, exchange, spent_op, spent_pk,
+    CodeGrant, Issue, Issued, KIND, Loaded, Presented, Redeemed, Refusal, Spent, exchange,
+    spent_op, spent_pk,
 };
 
-const KIND: &str = "oauth-code";
-
-/// What looking up a presented code found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redemption {
-    /// The code is live. `take` spends it: in the write that records its tokens, or alone
-    /// when the exchange is refused. Of concurrent writes carrying it, exactly one succeeds.
-    Found {
-        code_hash: String,
-        grant: CodeGrant,
-        take: Box<Op>,
-    },
-    /// The code was redeemed before: its grant (the tokens of its first use) was revoked.
-    Reused { gid: String },
-    /// Unknown, expired, or spent without tokens (its exchange was refused).
-    Invalid,
+/// What presenting a code came to, written.
+#[derive(Debug)]
+pub struct Redemption {
+    pub outcome: Redeemed,
+    /// The refresh token whose record [`Redeemed::Issued`] stored; for any other outcome
+    /// it was never stored and means nothing.
+    pub refresh_token: SecretString,
 }
 
 /// The hash a code is stored under.
@@ -40,16 +33,55 @@ pub fn code_hash(code: &str) -> String {
     crypto::sha256_hex(code.as_bytes())
 }
 
+/// Codes we issue are 43 characters; anything far off is not worth a lookup.
+fn plausible(code: &str) -> bool {
+    !code.is_empty() && code.len() <= 256
+}
+
 #[async_trait]
 pub trait AuthCodes {
     /// Stores a new code for [`CODE_TTL_SECS`] and returns it (the only time it exists
     /// outside the client).
     async fn issue_code(&self, grant: &CodeGrant) -> Result<SecretString, StoreError>;
-    /// Looks the code up. A code redeemed before, presented again by the client it was
-    /// issued to, is a reuse: its grant is revoked here. Presented by anyone else (it
-    /// leaked: browser history, logs), it is merely invalid and revokes nothing, so a spent
-    /// code is no weapon against its owner.
-    async fn look_up_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError>;
+    /// Redeems a code presented by an authenticated client: loads it (or what its
+    /// redemption left) and its grant, decides with `identity_core::code::redeem`, and
+    /// writes the plan.
+    async fn redeem_code(
+        &self,
+        code: &str,
+        presented: Presented<'_>,
+    ) -> Result<Redemption, StoreError>;
+    /// The live code, if any (read only: operators' and tests' view).
+    async fn live_code(&self, code: &str) -> Result<Option<CodeGrant>, StoreError>;
+}
+
+async fn load(store: &Store, hash: &str) -> Result<Loaded, StoreError> {
+    let live = match store.peek_single_use(KIND, hash).await? {
+        Some((body, version)) => {
+            let code: CodeGrant = serde_json::from_value(body)
+                .map_err(|e| crate::store::serde_failure("code record", &e))?;
+            Some((code, version))
+        }
+        None => None,
+    };
+    let spent = match live {
+        Some(_) => None,
+        None => {
+            store
+                .get::<Spent>(Table::OAuth, &spent_pk(hash), "spent")
+                .await?
+        }
+    };
+    let gid = match (&live, &spent) {
+        (Some((code, _)), _) => Some(code.gid.as_str()),
+        (None, Some(spent)) => Some(spent.gid.as_str()),
+        (None, None) => None,
+    };
+    let grant = match gid {
+        Some(gid) => store.grant(gid).await?,
+        None => None,
+    };
+    Ok(Loaded { live, spent, grant })
 }
 
 #[async_trait]
@@ -68,39 +100,38 @@ impl AuthCodes for Store {
         Ok(code)
     }
 
-    async fn look_up_code(&self, code: &str, client_id: &str) -> Result<Redemption, StoreError> {
-        // Codes we issue are 43 characters; anything far off is not worth a lookup.
-        if code.is_empty() || code.len() > 256 {
-            return Ok(Redemption::Invalid);
-        }
-        let hash = code_hash(code);
-        if let Some((body, take)) = self.peek_single_use(KIND, &hash).await? {
-            let grant: CodeGrant = serde_json::from_value(body)
-                .map_err(|e| crate::store::serde_failure("code record", &e))?;
-            return Ok(Redemption::Found {
-                code_hash: hash,
-                grant,
-                take: Box::new(take),
+    async fn redeem_code(
+        &self,
+        code: &str,
+        presented: Presented<'_>,
+    ) -> Result<Redemption, StoreError> {
+        let refresh_token = crypto::random_token();
+        if !plausible(code) {
+            return Ok(Redemption {
+                outcome: Redeemed::Invalid,
+                refresh_token,
             });
         }
-        match self
-            .get::<Spent>(Table::OAuth, &spent_pk(&hash), "spent")
-            .await?
-        {
-            Some(spent)
-                if crypto::constant_time_eq(spent.client_id.as_bytes(), client_id.as_bytes()) =>
-            {
-                self.revoke_grant(&spent.gid).await?;
-                Ok(Redemption::Reused { gid: spent.gid })
-            }
-            Some(_) => {
-                tracing::warn!(
-                    client_id,
-                    "a spent authorization code presented by another client: nothing revoked"
-                );
-                Ok(Redemption::Invalid)
-            }
-            None => Ok(Redemption::Invalid),
+        let hash = code_hash(code);
+        let fresh_hash = crypto::sha256_hex(refresh_token.expose_secret().as_bytes());
+        let outcome = self
+            .run(
+                || load(self, &hash),
+                |loaded, now| {
+                    identity_core::code::redeem(presented, &hash, loaded, &fresh_hash, now)
+                },
+            )
+            .await?;
+        Ok(Redemption {
+            outcome,
+            refresh_token,
+        })
+    }
+
+    async fn live_code(&self, code: &str) -> Result<Option<CodeGrant>, StoreError> {
+        if !plausible(code) {
+            return Ok(None);
         }
+        Ok(load(self, &code_hash(code)).await?.live.map(|(c, _)| c))
     }
 }

@@ -8,21 +8,17 @@
 //! code yields tokens once.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
+use super::grant::Grants;
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table};
 
-use identity_core::device::KEPT_AFTER_EXPIRY_SECS;
+use identity_core::device::{self, UserCodePointer, user_code_pk};
 pub use identity_core::device::{
-    DEVICE_TTL_SECS, DeviceRequest, DeviceState, GRANT_TYPE, POLL_INTERVAL_SECS, Poll,
-    PollDecision, USER_CODE_ALPHABET, device_pk, normalize_user_code, poll,
+    DEVICE_TTL_SECS, DeviceRequest, DeviceState, GRANT_TYPE, POLL_INTERVAL_SECS, Polled,
+    USER_CODE_ALPHABET, device_pk, normalize_user_code,
 };
-
-fn user_code_pk(normalized: &str) -> String {
-    format!("user-code#{normalized}")
-}
 
 /// A fresh user code: eight consonants in two groups of four, as `BCDF-GHJK` (also the
 /// code of a "log in as" link).
@@ -33,11 +29,6 @@ pub fn new_user_code() -> String {
         .map(|b| USER_CODE_ALPHABET[(*b as usize) % USER_CODE_ALPHABET.len()] as char)
         .collect();
     format!("{}-{}", &chars[..4], &chars[4..])
-}
-
-#[derive(Serialize, Deserialize)]
-struct UserCodePointer {
-    device_hash: String,
 }
 
 #[async_trait]
@@ -60,9 +51,15 @@ pub trait DeviceRequests {
         request: &DeviceRequest,
         state: DeviceState,
     ) -> Result<bool, StoreError>;
-    /// A device's poll (RFC 8628 §3.4), pacing included. An approval is not spent here: its
-    /// `take` goes into the write that records the tokens.
-    async fn poll_device(&self, device_code: &str, client_id: &str) -> Result<Poll, StoreError>;
+    /// A device's poll (RFC 8628 §3.4), pacing included, as one plan
+    /// (`identity_core::device::poll`): an approval is spent in the write that stores the
+    /// refresh token (`fresh_token`'s), so a device code yields tokens once.
+    async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+        fresh_token: &SecretString,
+    ) -> Result<Polled, StoreError>;
 }
 
 #[async_trait]
@@ -73,52 +70,24 @@ impl DeviceRequests for Store {
         scope: &str,
         address: Option<std::net::IpAddr>,
     ) -> Result<(SecretString, DeviceRequest), StoreError> {
-        let now = self.now();
-        // A user-code collision is refused by the Absent condition: try another.
-        for _ in 0..5 {
-            let code = crypto::random_token();
-            let hash = crypto::sha256_hex(code.expose_secret().as_bytes());
-            let request = DeviceRequest {
-                client_id: client_id.into(),
-                scope: scope.to_string(),
-                user_code: new_user_code(),
-                created_at: now,
-                started_from: address.map(|a| a.to_string()),
-                expires_at: now + DEVICE_TTL_SECS,
-                interval: POLL_INTERVAL_SECS,
-                last_poll_at: None,
-                state: DeviceState::Pending,
-                version: 1,
-                device_hash: hash.clone(),
-            };
-            let normalized = normalize_user_code(&request.user_code).expect("our own code");
-            let ops = vec![
-                Op::Put {
-                    table: Table::OAuth,
-                    item: Item::new(device_pk(&hash), "device", &request)?
-                        .expiring(request.expires_at + KEPT_AFTER_EXPIRY_SECS),
-                    cond: Cond::Absent,
-                },
-                Op::Put {
-                    table: Table::OAuth,
-                    item: Item::new(
-                        user_code_pk(&normalized),
-                        "user-code",
-                        &UserCodePointer {
-                            device_hash: hash.clone(),
-                        },
-                    )?
-                    .expiring(request.expires_at),
-                    cond: Cond::Absent,
-                },
-            ];
-            match self.write(ops).await {
-                Ok(()) => return Ok((code, request)),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict)
+        let started_from = address.map(|a| a.to_string());
+        // Each load draws a device code and a user code; a user-code collision is refused
+        // by the Absent condition and the next attempt draws again.
+        self.run(
+            || async {
+                let code = crypto::random_token();
+                let hash = crypto::sha256_hex(code.expose_secret().as_bytes());
+                Ok((code, hash, new_user_code()))
+            },
+            |(code, hash, user_code), now| {
+                let from = started_from.clone();
+                Ok(
+                    device::start(client_id, scope, from, (&hash, &user_code), now)?
+                        .map(|request| (code, request)),
+                )
+            },
+        )
+        .await
     }
 
     async fn device_request_by_user_code(
@@ -144,33 +113,33 @@ impl DeviceRequests for Store {
         request: &DeviceRequest,
         state: DeviceState,
     ) -> Result<bool, StoreError> {
-        let Some(current) = read(self, &request.device_hash).await? else {
-            return Ok(false);
-        };
-        if current.state != DeviceState::Pending || current.expires_at <= self.now() {
-            return Ok(false);
-        }
-        let mut next = current.clone();
-        next.state = state;
-        match save(self, &current, next).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.run(
+            || read(self, &request.device_hash),
+            |current, now| device::answer(current, state.clone(), now),
+        )
+        .await
     }
 
-    async fn poll_device(&self, device_code: &str, client_id: &str) -> Result<Poll, StoreError> {
+    async fn poll_device(
+        &self,
+        device_code: &str,
+        client_id: &str,
+        fresh_token: &SecretString,
+    ) -> Result<Polled, StoreError> {
         let hash = crypto::sha256_hex(device_code.as_bytes());
-        let current = read(self, &hash).await?;
-        match poll(current.as_ref(), client_id, self.now())? {
-            PollDecision::Answer(answer) => Ok(answer),
-            PollDecision::Pace { op, slow_down } => match self.write(vec![op]).await {
-                Ok(()) if !slow_down => Ok(Poll::Pending),
-                // A concurrent poll moved the record: that is polling too fast.
-                Ok(()) | Err(StoreError::Conflict) => Ok(Poll::SlowDown),
-                Err(e) => Err(e),
+        let fresh_hash = crypto::sha256_hex(fresh_token.expose_secret().as_bytes());
+        self.run(
+            || async {
+                let request = read(self, &hash).await?;
+                let grant = match request.as_ref().map(|r| &r.state) {
+                    Some(DeviceState::Approved { gid, .. }) => self.grant(gid).await?,
+                    _ => None,
+                };
+                Ok(device::Loaded { request, grant })
             },
-        }
+            |loaded, now| device::poll(loaded, client_id, &fresh_hash, now),
+        )
+        .await
     }
 }
 
@@ -182,24 +151,6 @@ async fn read(store: &Store, hash: &str) -> Result<Option<DeviceRequest>, StoreE
             r.device_hash = hash.to_string();
             r
         }))
-}
-
-async fn save(
-    store: &Store,
-    current: &DeviceRequest,
-    mut next: DeviceRequest,
-) -> Result<(), StoreError> {
-    next.version = current.version + 1;
-    let item = Item::new(device_pk(&current.device_hash), "device", &next)?
-        .with_version(next.version)
-        .expiring(current.expires_at + KEPT_AFTER_EXPIRY_SECS);
-    store
-        .write(vec![Op::Put {
-            table: Table::OAuth,
-            item,
-            cond: Cond::Version(current.version),
-        }])
-        .await
 }
 
 #[cfg(test)]

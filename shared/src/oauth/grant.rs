@@ -5,34 +5,13 @@
 //! account consented to: asking again for the same scopes, or fewer, skips the consent page.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use super::REVOKED_GRANT_KEPT_SECS;
 use super::scope::Scopes;
 use crate::crypto;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Plan, Store, StoreError, Table};
+use identity_core::grant;
 pub use identity_core::grant::Grant;
-use identity_core::ids::GrantId;
-
-fn grant_pk(gid: &str) -> String {
-    format!("grant#{gid}")
-}
-
-fn index_pk(account_id: &str) -> String {
-    format!("account#{account_id}")
-}
-
-fn index_sk(client_id: &str) -> String {
-    format!("grant#{client_id}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct GrantPointer {
-    gid: GrantId,
-}
-
-/// How often a write that lost a race is retried against fresh data.
-const RETRIES: usize = 5;
+use identity_core::grant::{GrantPointer, grant_pk, index_pk, index_sk};
 
 #[async_trait]
 pub trait Grants {
@@ -83,89 +62,35 @@ impl Grants for Store {
         client_id: &str,
         scopes: &Scopes,
     ) -> Result<Grant, StoreError> {
-        for _ in 0..RETRIES {
-            let now = self.now();
-            let pointer = self
-                .get_item(Table::OAuth, &index_pk(account_id), &index_sk(client_id))
-                .await?;
-            let Some(pointer) = pointer else {
-                let grant = Grant {
-                    gid: crypto::b64url(&crypto::random_bytes(16)).into(),
-                    client_id: client_id.into(),
-                    account_id: account_id.into(),
-                    scope: scopes.to_string(),
-                    created_at: now,
-                    updated_at: now,
-                    revoked_at: None,
-                    version: 1,
+        let gid = crypto::b64url(&crypto::random_bytes(16));
+        self.run(
+            || async move {
+                let pointer = self
+                    .get_item(Table::OAuth, &index_pk(account_id), &index_sk(client_id))
+                    .await?;
+                let current = match &pointer {
+                    Some(p) => read_grant(self, &p.parse::<GrantPointer>()?.gid).await?,
+                    None => None,
                 };
-                let ops = vec![
-                    Op::Put {
-                        table: Table::OAuth,
-                        item: Item::new(
-                            index_pk(account_id),
-                            index_sk(client_id),
-                            &GrantPointer {
-                                gid: grant.gid.clone(),
-                            },
-                        )?,
-                        cond: Cond::Absent,
+                Ok(grant::Held {
+                    pointer: pointer.map(|p| p.version),
+                    current,
+                })
+            },
+            |held, now| {
+                grant::widen_or_make(
+                    held,
+                    grant::Wanted {
+                        account_id,
+                        client_id,
+                        scopes,
+                        fresh_gid: &gid,
                     },
-                    Op::Put {
-                        table: Table::OAuth,
-                        item: Item::new(grant_pk(&grant.gid), "grant", &grant)?,
-                        cond: Cond::Absent,
-                    },
-                ];
-                match self.write(ops).await {
-                    Ok(()) => return Ok(grant),
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e),
-                }
-            };
-            let gid = pointer.parse::<GrantPointer>()?.gid;
-            match read_grant(self, &gid).await? {
-                Some(g) if g.is_live() => {
-                    let have = g.scopes();
-                    if have.contains_all(scopes) {
-                        return Ok(g);
-                    }
-                    let mut wider = g.clone();
-                    wider.scope = have.union(scopes).to_string();
-                    wider.updated_at = now;
-                    wider.version = g.version + 1;
-                    let item =
-                        Item::new(grant_pk(&gid), "grant", &wider)?.with_version(wider.version);
-                    match self
-                        .write(vec![Op::Put {
-                            table: Table::OAuth,
-                            item,
-                            cond: Cond::Version(g.version),
-                        }])
-                        .await
-                    {
-                        Ok(()) => return Ok(wider),
-                        Err(StoreError::Conflict) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                // A pointer to a dead grant (revocation removes both together, so only an
-                // interrupted older write leaves one): drop it and start afresh.
-                _ => match self
-                    .write(vec![Op::Delete {
-                        table: Table::OAuth,
-                        pk: index_pk(account_id),
-                        sk: index_sk(client_id),
-                        cond: Cond::Version(pointer.version),
-                    }])
-                    .await
-                {
-                    Ok(()) | Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e),
-                },
-            }
-        }
-        Err(StoreError::Conflict)
+                    now,
+                )
+            },
+        )
+        .await
     }
 
     async fn current_grant(
@@ -206,43 +131,16 @@ impl Grants for Store {
     }
 
     async fn revoke_grant(&self, gid: &str) -> Result<Option<Grant>, StoreError> {
-        for _ in 0..RETRIES {
-            let Some(g) = read_grant(self, gid).await? else {
-                return Ok(None);
-            };
-            if !g.is_live() {
-                return Ok(Some(g));
-            }
-            let now = self.now();
-            let mut revoked = g.clone();
-            revoked.revoked_at = Some(now);
-            revoked.updated_at = now;
-            revoked.version = g.version + 1;
-            let item = Item::new(grant_pk(gid), "grant", &revoked)?
-                .with_version(revoked.version)
-                .expiring(now + REVOKED_GRANT_KEPT_SECS);
-            // The pointer goes with it, so the next authorization makes a new grant (and
-            // asks for consent again). It points at this grant: grants are made only
-            // where no pointer lives, and this grant is still live.
-            let ops = vec![
-                Op::Put {
-                    table: Table::OAuth,
-                    item,
-                    cond: Cond::Version(g.version),
-                },
-                Op::Delete {
-                    table: Table::OAuth,
-                    pk: index_pk(&g.account_id),
-                    sk: index_sk(&g.client_id),
-                    cond: Cond::Always,
-                },
-            ];
-            match self.write(ops).await {
-                Ok(()) => return Ok(Some(revoked)),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict)
+        self.run(
+            || read_grant(self, gid),
+            |loaded, now| match loaded {
+                None => Ok(Plan::answer(None)),
+                Some(g) => {
+                    let (revoked, ops) = grant::revoke(&g, now)?;
+                    Ok(Plan::write(ops, Some(revoked)))
+                }
+            },
+        )
+        .await
     }
 }

@@ -57,8 +57,8 @@ pub async fn access_token_active(
 pub const CODE_TTL_SECS: i64 = 60;
 /// How long a redeemed code is remembered, so a second use can find and revoke its grant.
 pub use identity_core::code::SPENT_CODE_KEPT_SECS;
-/// A refresh token's lifetime from its issue; every rotation issues a new one.
-pub use identity_core::refresh::REFRESH_TOKEN_TTL_SECS;
 /// A revoked grant's record stays this long (for listings), then expires; an absent grant
 /// is as dead as a revoked one. Access tokens live shorter than this.
-pub const REVOKED_GRANT_KEPT_SECS: i64 = 7 * 24 * 60 * 60;
+pub use identity_core::grant::REVOKED_GRANT_KEPT_SECS;
+/// A refresh token's lifetime from its issue; every rotation issues a new one.
+pub use identity_core::refresh::REFRESH_TOKEN_TTL_SECS;

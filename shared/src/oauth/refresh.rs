@@ -12,13 +12,13 @@
 
 use async_trait::async_trait;
 
-use super::REFRESH_TOKEN_TTL_SECS;
 use super::grant::{Grant, Grants};
 use super::scope::Scopes;
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Op, Store, StoreError, Table};
 
+use identity_core::refresh::{self, Rotated};
 pub use identity_core::refresh::{Judgement, RefreshRecord, judge};
 
 /// A successful rotation: the new token (shown once) and its record; the grant it
@@ -46,10 +46,6 @@ pub enum RefreshOutcome {
     },
 }
 
-fn refresh_pk(hash: &str) -> String {
-    format!("refresh#{hash}")
-}
-
 /// A new refresh token for a grant and the write that stores it; `auth_time` is when the
 /// person approved the login it comes from (`None`: no person did).
 pub fn new_refresh_token(
@@ -59,34 +55,10 @@ pub fn new_refresh_token(
     auth_time: Option<i64>,
 ) -> Result<(SecretString, RefreshRecord, Op), StoreError> {
     let token = crypto::random_token();
-    let record = RefreshRecord {
-        gid: grant.gid.clone(),
-        client_id: grant.client_id.clone(),
-        account_id: grant.account_id.clone(),
-        scope: scope.to_string(),
-        issued_at: now,
-        expires_at: now + REFRESH_TOKEN_TTL_SECS,
-        auth_time,
-        spent_at: None,
-        successor: None,
-        version: 1,
-    };
-    let op = Op::Put {
-        table: Table::OAuth,
-        item: Item::new(
-            refresh_pk(&crypto::sha256_hex(token.expose_secret().as_bytes())),
-            "refresh",
-            &record,
-        )?
-        .expiring(record.expires_at),
-        cond: Cond::Absent,
-    };
+    let hash = crypto::sha256_hex(token.expose_secret().as_bytes());
+    let (record, op) = refresh::issue(grant, scope, now, auth_time, &hash)?;
     Ok((token, record, op))
 }
-
-/// Concurrent rotations of one token lose to the winner with a conflict and then see it
-/// spent; a few more tries cover DynamoDB's transaction conflicts.
-const RETRIES: usize = 8;
 
 #[async_trait]
 pub trait RefreshTokens {
@@ -107,12 +79,29 @@ pub trait RefreshTokens {
 
 async fn read_record(store: &Store, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
     store
-        .get_versioned(Table::OAuth, &refresh_pk(hash), "refresh")
+        .get_versioned(Table::OAuth, &refresh::record_pk(hash), "refresh")
         .await
 }
 
 fn plausible(token: &str) -> bool {
     !token.is_empty() && token.len() <= 256
+}
+
+/// A token's record, its successor's when it was spent, and its grant.
+async fn load(store: &Store, hash: &str) -> Result<refresh::Loaded, StoreError> {
+    let Some(record) = read_record(store, hash).await? else {
+        return Ok(refresh::Loaded::default());
+    };
+    let successor = match (&record.spent_at, &record.successor) {
+        (Some(_), Some(next)) => read_record(store, next).await?,
+        _ => None,
+    };
+    let grant = store.grant(&record.gid).await?;
+    Ok(refresh::Loaded {
+        record: Some(record),
+        successor,
+        grant,
+    })
 }
 
 #[async_trait]
@@ -128,68 +117,36 @@ impl RefreshTokens for Store {
             return Ok(RefreshOutcome::Invalid);
         }
         let hash = crypto::sha256_hex(token.as_bytes());
-        for _ in 0..RETRIES {
-            let now = self.now();
-            let Some(record) = read_record(self, &hash).await? else {
-                return Ok(RefreshOutcome::Invalid);
-            };
-            // Only a spent token needs its successor looked at.
-            let successor_used = match (&record.spent_at, &record.successor) {
-                (None, _) => false,
-                (Some(_), Some(next)) => read_record(self, next)
-                    .await?
-                    .is_none_or(|s| s.spent_at.is_some()),
-                (Some(_), None) => true,
-            };
-            match judge(&record, client_id, now, grace_secs, successor_used) {
-                Judgement::OtherClient => return Ok(RefreshOutcome::Invalid),
-                Judgement::WithinGrace => {
-                    tracing::warn!(gid = %record.gid, client_id, "refresh token presented again within the grace period: refused, nothing revoked");
-                    return Ok(RefreshOutcome::RetryWithinGrace);
-                }
-                Judgement::Reuse => {
-                    self.revoke_grant(&record.gid).await?;
-                    return Ok(RefreshOutcome::Reused { gid: record.gid });
-                }
-                Judgement::Rotate => {}
+        let fresh = crypto::random_token();
+        let fresh_hash = crypto::sha256_hex(fresh.expose_secret().as_bytes());
+        let presented = refresh::Presented {
+            token_hash: &hash,
+            client_id,
+            requested,
+        };
+        let outcome = self
+            .run(
+                || load(self, &hash),
+                |loaded, now| refresh::rotate(presented, loaded, grace_secs, &fresh_hash, now),
+            )
+            .await?;
+        Ok(match outcome {
+            Rotated::Rotated(next) => RefreshOutcome::Rotated(Box::new(Rotation {
+                token: fresh,
+                record: next.record,
+                grant: next.grant,
+            })),
+            Rotated::Invalid => RefreshOutcome::Invalid,
+            Rotated::ScopeTooWide => RefreshOutcome::ScopeTooWide,
+            Rotated::RetryWithinGrace => {
+                tracing::warn!(
+                    client_id,
+                    "refresh token presented again within the grace period: refused, nothing revoked"
+                );
+                RefreshOutcome::RetryWithinGrace
             }
-            let token_scopes = record.scopes();
-            if requested.is_some_and(|r| !token_scopes.contains_all(r)) {
-                return Ok(RefreshOutcome::ScopeTooWide);
-            }
-            let grant = match self.grant(&record.gid).await? {
-                Some(g) if g.serves(client_id) => g,
-                _ => return Ok(RefreshOutcome::Invalid),
-            };
-            let (new_token, new_record, put_new) =
-                new_refresh_token(&grant, &token_scopes, now, record.auth_time)?;
-            let mut spent = record.clone();
-            spent.spent_at = Some(now);
-            spent.successor = Some(crypto::sha256_hex(new_token.expose_secret().as_bytes()));
-            spent.version = record.version + 1;
-            let ops = vec![
-                Op::Put {
-                    table: Table::OAuth,
-                    item: Item::new(refresh_pk(&hash), "refresh", &spent)?
-                        .with_version(spent.version)
-                        .expiring(record.expires_at),
-                    cond: Cond::Version(record.version),
-                },
-                put_new,
-            ];
-            match self.write(ops).await {
-                Ok(()) => {
-                    return Ok(RefreshOutcome::Rotated(Box::new(Rotation {
-                        token: new_token,
-                        record: new_record,
-                        grant,
-                    })));
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict)
+            Rotated::Reused { gid } => RefreshOutcome::Reused { gid },
+        })
     }
 
     async fn live_refresh(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError> {

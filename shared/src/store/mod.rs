@@ -14,9 +14,12 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod run;
 
+pub use identity_core::plan::Plan;
 pub use identity_core::store::schema;
 pub use identity_core::store::{Cond, Item, Op, StoreError, Table, Versioned, serde_failure};
+pub use run::{PLAN_ATTEMPTS, worst_pause};
 
 use std::sync::Arc;
 
@@ -287,33 +290,24 @@ pub trait SingleUse {
         kind: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
-    /// The value stored under `kind`/`key`, without taking it, and the operation that takes
-    /// it ([`Op::Delete`] on the version read): for a caller that takes it in the same write
-    /// as what it makes with it, so a failure between the two cannot spend it for nothing.
-    /// Of concurrent writes carrying that operation, exactly one succeeds.
+    /// The value stored under `kind`/`key`, without taking it, and the version read, for a
+    /// plan that takes it (`identity_core::store::once::take`) in the same write as what it
+    /// makes with it, so a failure between the two cannot spend it for nothing. Of
+    /// concurrent writes carrying that take, exactly one succeeds.
     async fn peek_single_use(
         &self,
         kind: &str,
         key: &str,
-    ) -> Result<Option<(serde_json::Value, Op)>, StoreError>;
+    ) -> Result<Option<(serde_json::Value, i64)>, StoreError>;
     /// Records that `kind`/`key` has been seen, until `expires_at`. `true` for exactly one
     /// caller; `false` for every later (or concurrent) one while the record lives.
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError>;
 }
 
-fn once_pk(kind: &str, key: &str) -> String {
-    format!("{kind}#{key}")
-}
-
+use identity_core::store::once::pk as once_pk;
 /// The write [`SingleUse::mark_used`] makes, for a caller that puts it into a write of its
 /// own: "`kind`/`key` seen, until `expires_at`", refused if it already was.
-pub fn used_op(kind: &str, key: &str, expires_at: i64) -> Result<Op, StoreError> {
-    Ok(Op::Put {
-        table: Table::Once,
-        item: Item::new(once_pk(kind, key), "used", &serde_json::json!({}))?.expiring(expires_at),
-        cond: Cond::Absent,
-    })
-}
+pub use identity_core::store::once::used as used_op;
 
 #[async_trait]
 impl SingleUse for Store {
@@ -348,18 +342,14 @@ impl SingleUse for Store {
         &self,
         kind: &str,
         key: &str,
-    ) -> Result<Option<(serde_json::Value, Op)>, StoreError> {
-        let pk = once_pk(kind, key);
-        let Some(item) = self.get_item(Table::Once, &pk, "once").await? else {
+    ) -> Result<Option<(serde_json::Value, i64)>, StoreError> {
+        let Some(item) = self
+            .get_item(Table::Once, &once_pk(kind, key), "once")
+            .await?
+        else {
             return Ok(None);
         };
-        let take = Op::Delete {
-            table: Table::Once,
-            pk,
-            sk: "once".into(),
-            cond: Cond::Version(item.version),
-        };
-        Ok(Some((item.parse()?, take)))
+        Ok(Some((item.parse()?, item.version)))
     }
 
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {

@@ -1,0 +1,80 @@
+//! The one executor of plans: load the facts, decide (pure, `identity_core`), write the
+//! plan's operations in one conditional write. A conflict means something loaded changed
+//! before the write: the facts are loaded again and the decision made again, after a short
+//! jittered pause, at most [`PLAN_ATTEMPTS`] times. No flow has a retry loop of its own.
+
+use std::future::Future;
+use std::time::Duration;
+
+use identity_core::plan::Plan;
+
+use super::{Store, StoreError};
+
+/// Loads and decisions per plan, at most: concurrent writers of one record lose to the
+/// winner with a conflict and, loading again, see what it wrote; a few more cover
+/// DynamoDB's transaction conflicts.
+pub const PLAN_ATTEMPTS: u32 = 8;
+
+/// The longest pause before a reload; the pauses of one plan add up to at most
+/// [`worst_pause`], well inside one store operation's budget (`aws::OPERATION_TIMEOUT`).
+const MAX_PAUSE: Duration = Duration::from_millis(80);
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+
+/// The pause after the `attempt`-th conflict (0-based): uniform in [0, min(cap, 5 ms·2ⁿ)].
+fn pause(attempt: u32) -> Duration {
+    let ceiling = FIRST_PAUSE
+        .saturating_mul(1 << attempt.min(16))
+        .min(MAX_PAUSE);
+    let millis = u32::try_from(ceiling.as_millis()).unwrap_or(u32::MAX);
+    Duration::from_millis(u64::from(crate::crypto::random_below(millis + 1)))
+}
+
+/// The most one plan can pause in all.
+pub fn worst_pause() -> Duration {
+    (0..PLAN_ATTEMPTS - 1)
+        .map(|n| FIRST_PAUSE.saturating_mul(1 << n.min(16)).min(MAX_PAUSE))
+        .sum()
+}
+
+impl Store {
+    /// Runs a flow: `load` reads its facts, `decide` (given them and `now`) returns the plan,
+    /// and the plan's operations are written atomically. On [`StoreError::Conflict`] the
+    /// facts are loaded and the decision made again; after [`PLAN_ATTEMPTS`] the conflict
+    /// is the answer (fail closed: nothing was written).
+    pub async fn run<F, T, L, Fut, D>(&self, load: L, decide: D) -> Result<T, StoreError>
+    where
+        L: Fn() -> Fut,
+        Fut: Future<Output = Result<F, StoreError>>,
+        D: Fn(F, i64) -> Result<Plan<T>, StoreError>,
+    {
+        for attempt in 0..PLAN_ATTEMPTS {
+            let facts = load().await?;
+            let Plan { outcome, ops } = decide(facts, self.now())?;
+            if ops.is_empty() {
+                return Ok(outcome);
+            }
+            match self.write(ops).await {
+                Ok(()) => return Ok(outcome),
+                Err(StoreError::Conflict) if attempt + 1 < PLAN_ATTEMPTS => {
+                    tokio::time::sleep(pause(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_to_a_cap_and_stay_inside_one_operations_budget() {
+        for attempt in 0..PLAN_ATTEMPTS {
+            assert!(pause(attempt) <= MAX_PAUSE);
+        }
+        assert!(pause(0) <= FIRST_PAUSE);
+        assert!(worst_pause() < crate::aws::OPERATION_TIMEOUT);
+    }
+}
