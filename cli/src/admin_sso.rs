@@ -12,7 +12,7 @@ use identity_shared::idps::{Idp, Idps};
 use identity_shared::jwt_clients::Certificate;
 use identity_shared::orgs::Orgs;
 use identity_shared::orgs::TeamRole;
-use identity_shared::outbox::Outbox;
+use identity_shared::outbox::{Outbox, SealedBody};
 use identity_shared::store::Store;
 use serde_json::{Value, json};
 

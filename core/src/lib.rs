@@ -16,6 +16,7 @@
 //!   flow's poll; [`sso`]: an SSO login's path, confirmed moves, team roles; [`addon`]:
 //!   who gets an add-on SSO form; [`org`]: teams, enterprise accounts and their SSO rules; [`api_key`]: when a long-lived API key still acts.
 
+pub mod account;
 pub mod addon;
 pub mod api_key;
 pub mod client;
@@ -24,9 +25,11 @@ pub mod code;
 pub mod device;
 pub mod digest;
 pub mod grant;
+pub mod idp;
 pub mod ids;
 pub mod jwt;
 pub mod org;
+pub mod outbox;
 pub mod pkce;
 pub mod plan;
 pub mod refresh;

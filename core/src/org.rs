@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::{Cond, Item, Op, StoreError, Table};
+
 use crate::sso::Role;
 
 /// Names of apps, teams and enterprise accounts: 3 to 30 lowercase letters, digits and
@@ -178,6 +180,125 @@ impl SsoStatus {
             SsoStatus::Blocked => "blocked",
         }
     }
+}
+
+// The records, in the apps table: `team#{id}` / `team`, `teamname#{name}` / `teamname`,
+// `team#{id}` / `member#{account}` and the account's side `account#{account}` /
+// `team#{id}`; `enterprise#{id}` / `enterprise`, `enterprisename#{name}` /
+// `enterprisename`, `enterprise#{id}` / `member#{account}`.
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    /// The role an SSO login gives newcomers and collaborators (set by a team admin).
+    pub default_role: TeamRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    pub account_id: String,
+    pub email: String,
+    pub role: TeamRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enterprise {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterpriseMember {
+    pub account_id: String,
+    pub email: String,
+    pub permissions: Vec<Permission>,
+}
+
+pub fn team_pk(id: &str) -> String {
+    format!("team#{id}")
+}
+pub fn enterprise_pk(id: &str) -> String {
+    format!("enterprise#{id}")
+}
+pub fn member_sk(account_id: &str) -> String {
+    format!("member#{account_id}")
+}
+pub fn account_pk(account_id: &str) -> String {
+    format!("account#{account_id}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamePointer {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TeamMembership {
+    pub team_id: String,
+    pub role: TeamRole,
+}
+
+/// The writes that give `account` `role` on `team` (both sides), for callers that do so
+/// inside a larger atomic write (an SSO login).
+pub fn team_member_ops(
+    team: &Team,
+    account: &crate::account::Account,
+    role: TeamRole,
+) -> Result<Vec<Op>, StoreError> {
+    let member = TeamMember {
+        account_id: account.id.to_string(),
+        email: account.email.clone(),
+        role,
+    };
+    Ok(vec![
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(team_pk(&team.id), member_sk(&member.account_id), &member)?,
+            cond: Cond::Always,
+        },
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(
+                account_pk(&member.account_id),
+                team_pk(&team.id),
+                &TeamMembership {
+                    team_id: team.id.clone(),
+                    role,
+                },
+            )?,
+            cond: Cond::Always,
+        },
+    ])
+}
+
+/// The write that gives `account` `permissions` on `enterprise`.
+pub fn enterprise_member_op(
+    enterprise: &Enterprise,
+    account: &crate::account::Account,
+    permissions: &[Permission],
+) -> Result<Op, StoreError> {
+    let mut permissions = permissions.to_vec();
+    permissions.sort();
+    permissions.dedup();
+    let member = EnterpriseMember {
+        account_id: account.id.to_string(),
+        email: account.email.clone(),
+        permissions,
+    };
+    Ok(Op::Put {
+        table: Table::Apps,
+        item: Item::new(
+            enterprise_pk(&enterprise.id),
+            member_sk(&member.account_id),
+            &member,
+        )?,
+        cond: Cond::Always,
+    })
 }
 
 #[cfg(test)]

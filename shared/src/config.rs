@@ -188,7 +188,7 @@ pub const DEFAULT_STORE: &str = "embedded:./.identity";
 pub const SESSION_LIFETIME_SECS: i64 = 8 * 60 * 60;
 /// How long outbox messages are kept (their bodies sealed with the cookie key, which a
 /// rotation therefore keeps this long: `secrets::rotation::hold`).
-pub const OUTBOX_TTL_SECS: i64 = 7 * 24 * 3600;
+pub use identity_core::outbox::OUTBOX_TTL_SECS;
 /// Lifetime of an access token, in seconds.
 pub const ACCESS_TOKEN_TTL: i64 = 3600;
 

@@ -9,44 +9,16 @@
 
 use async_trait::async_trait;
 use identity_core::org::{DEFAULT_TEAM_SSO_ROLE, valid_name};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::accounts::{Account, AccountStatus, Accounts};
 use crate::store::{Cond, Item, Op, Store, StoreError, Table};
 
-pub use identity_core::org::{Permission, SsoStatus, TeamRole};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Team {
-    pub id: String,
-    pub name: String,
-    /// The role an SSO login gives newcomers and collaborators (set by a team admin).
-    pub default_role: TeamRole,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enterprise_id: Option<String>,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TeamMember {
-    pub account_id: String,
-    pub email: String,
-    pub role: TeamRole,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Enterprise {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnterpriseMember {
-    pub account_id: String,
-    pub email: String,
-    pub permissions: Vec<Permission>,
-}
+pub use identity_core::org::{
+    Enterprise, EnterpriseMember, NamePointer, Permission, SsoStatus, Team, TeamMember,
+    TeamMembership, TeamRole, account_pk, enterprise_member_op, enterprise_pk, member_sk,
+    team_member_ops, team_pk,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {
@@ -60,88 +32,6 @@ pub enum OrgError {
     NoPermission,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-fn team_pk(id: &str) -> String {
-    format!("team#{id}")
-}
-fn enterprise_pk(id: &str) -> String {
-    format!("enterprise#{id}")
-}
-fn member_sk(account_id: &str) -> String {
-    format!("member#{account_id}")
-}
-fn account_pk(account_id: &str) -> String {
-    format!("account#{account_id}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct NamePointer {
-    id: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct TeamMembership {
-    team_id: String,
-    role: TeamRole,
-}
-
-/// The writes that give `account` `role` on `team` (both sides), for callers that do so
-/// inside a larger atomic write (an SSO login).
-pub fn team_member_ops(
-    team: &Team,
-    account: &Account,
-    role: TeamRole,
-) -> Result<Vec<Op>, StoreError> {
-    let member = TeamMember {
-        account_id: account.id.to_string(),
-        email: account.email.clone(),
-        role,
-    };
-    Ok(vec![
-        Op::Put {
-            table: Table::Apps,
-            item: Item::new(team_pk(&team.id), member_sk(&member.account_id), &member)?,
-            cond: Cond::Always,
-        },
-        Op::Put {
-            table: Table::Apps,
-            item: Item::new(
-                account_pk(&member.account_id),
-                team_pk(&team.id),
-                &TeamMembership {
-                    team_id: team.id.clone(),
-                    role,
-                },
-            )?,
-            cond: Cond::Always,
-        },
-    ])
-}
-
-/// The write that gives `account` `permissions` on `enterprise`.
-pub fn enterprise_member_op(
-    enterprise: &Enterprise,
-    account: &Account,
-    permissions: &[Permission],
-) -> Result<Op, StoreError> {
-    let mut permissions = permissions.to_vec();
-    permissions.sort();
-    permissions.dedup();
-    let member = EnterpriseMember {
-        account_id: account.id.to_string(),
-        email: account.email.clone(),
-        permissions,
-    };
-    Ok(Op::Put {
-        table: Table::Apps,
-        item: Item::new(
-            enterprise_pk(&enterprise.id),
-            member_sk(&member.account_id),
-            &member,
-        )?,
-        cond: Cond::Always,
-    })
 }
 
 fn name_ops(kind: &str, name: &str, id: &str) -> Result<Op, StoreError> {

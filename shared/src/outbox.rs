@@ -4,36 +4,26 @@
 //! reads them with `identity admin outbox`.
 
 use async_trait::async_trait;
-use identity_core::digest::Sealed;
-use serde::{Deserialize, Serialize};
+use identity_core::outbox;
 
 use crate::accounts::Email;
 use crate::crypto;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Op, Store, StoreError, Table};
 
 /// How long outbox messages are kept.
-pub use crate::config::OUTBOX_TTL_SECS;
+pub use identity_core::outbox::{OUTBOX_TTL_SECS, OutboxMessage};
 
-/// A message for a person (a welcome or reset link). The body is kept sealed with the cookie
-/// keys: it carries a live link (and prints as `[redacted]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutboxMessage {
-    pub to: String,
-    pub subject: String,
-    pub body_sealed: Sealed,
-    pub created_at: i64,
+/// Opens an outbox message's sealed body.
+pub trait SealedBody {
+    /// The body, for the operator's `identity admin outbox` or a real sender.
+    fn body(&self, keys: &CookieKeys) -> Option<SecretString>;
 }
 
-impl OutboxMessage {
-    fn aad(to: &str) -> Vec<u8> {
-        format!("outbox:{to}").into_bytes()
-    }
-
-    /// The body, for the operator's `identity admin outbox` or a real sender.
-    pub fn body(&self, keys: &CookieKeys) -> Option<SecretString> {
-        let plain = keys.open(&self.body_sealed, &Self::aad(&self.to))?;
+impl SealedBody for OutboxMessage {
+    fn body(&self, keys: &CookieKeys) -> Option<SecretString> {
+        let plain = keys.open(&self.body_sealed, &outbox::aad(&self.to))?;
         String::from_utf8(plain).ok().map(SecretString::new)
     }
 }
@@ -62,11 +52,17 @@ impl EmailSender for LoggingSender {
     }
 }
 
-fn outbox_pk(to: &str) -> String {
-    format!("outbox#{to}")
+/// A message for `to`, its body sealed with the cookie keys (it carries a live link).
+pub fn sealed(to: &str, subject: &str, body: &str, keys: &CookieKeys, now: i64) -> OutboxMessage {
+    OutboxMessage {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        body_sealed: keys.seal(body.as_bytes(), &outbox::aad(to)).into(),
+        created_at: now,
+    }
 }
 
-/// The write that puts a message for `to` in the outbox (in the history table, kept 7 days).
+/// The write that puts a sealed message in the outbox (`identity_core::outbox::put`).
 pub(crate) fn message_op(
     to: &str,
     subject: &str,
@@ -74,22 +70,10 @@ pub(crate) fn message_op(
     keys: &CookieKeys,
     now: i64,
 ) -> Result<Op, StoreError> {
-    let message = OutboxMessage {
-        to: to.to_string(),
-        subject: subject.to_string(),
-        body_sealed: keys.seal(body.as_bytes(), &OutboxMessage::aad(to)).into(),
-        created_at: now,
-    };
-    Ok(Op::Put {
-        table: Table::LoginHistory,
-        item: Item::new(
-            outbox_pk(to),
-            format!("{now:012}#{}", crypto::b64url(&crypto::random_bytes(6))),
-            &message,
-        )?
-        .expiring(now + OUTBOX_TTL_SECS),
-        cond: Cond::Absent,
-    })
+    outbox::put(
+        &sealed(to, subject, body, keys, now),
+        &crypto::b64url(&crypto::random_bytes(6)),
+    )
 }
 
 /// The most messages one address's listing reads.
@@ -110,7 +94,7 @@ impl Outbox for Store {
                 self.backend()
                     .query_newest(
                         Table::LoginHistory,
-                        &outbox_pk(email.as_str()),
+                        &outbox::outbox_pk(email.as_str()),
                         "",
                         PAGE,
                         self.now(),

@@ -365,8 +365,14 @@ impl SsoRecords for Store {
         let name_id = persistent_name_id(login.subject);
         let outcome = match (path, existing) {
             (sso::Path::Create, _) => {
-                let mut account =
-                    accounts::new_account(login.email, None, AccountStatus::Pending, None, now);
+                let mut account = accounts::new_account(
+                    &uuid::Uuid::new_v4().to_string(),
+                    login.email,
+                    None,
+                    AccountStatus::Pending,
+                    None,
+                    now,
+                );
                 account.put_under(login.idp);
                 account.sso_name_id = name_id.map(str::to_string);
                 ops.extend(accounts::create_ops(&account)?);

@@ -9,7 +9,7 @@ use identity_shared::accounts::{AccountStatus, Accounts, Email};
 use identity_shared::idps::{Idp, IdpError, Idps};
 use identity_shared::oauth::{Grants, Scopes};
 use identity_shared::orgs::{Orgs, TeamRole};
-use identity_shared::outbox::{OUTBOX_TTL_SECS, Outbox};
+use identity_shared::outbox::{OUTBOX_TTL_SECS, Outbox, SealedBody};
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::CookieKeys;
 use identity_shared::sso::{

@@ -13,7 +13,7 @@ use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use identity_shared::AppState;
 use identity_shared::accounts::Email;
-use identity_shared::outbox::{EmailSender, OutboxMessage};
+use identity_shared::outbox::{EmailSender, OutboxMessage, SealedBody};
 use identity_shared::secrets::Secrets;
 
 #[derive(Debug)]

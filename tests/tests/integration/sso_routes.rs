@@ -17,7 +17,7 @@ use identity_shared::idps::{Idp, Idps};
 use identity_shared::oauth::refresh::new_refresh_token;
 use identity_shared::oauth::{Grants, RefreshTokens, Scopes};
 use identity_shared::orgs::{Orgs, Permission, Team, TeamRole};
-use identity_shared::outbox::Outbox;
+use identity_shared::outbox::{Outbox, SealedBody};
 use identity_shared::secret::SecretString;
 use identity_shared::store::Table;
 use identity_tests::{CapturedLogs, app_state, body_bytes, body_json};
