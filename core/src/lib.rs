@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod pkce;
 pub mod plan;
 pub mod refresh;
+pub mod role;
 pub mod scope;
 pub mod sso;
 pub mod store;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Cond, Item, Op, StoreError, Table};
 
-use crate::sso::Role;
+use crate::role::Role;
 
 /// Names of apps, teams and enterprise accounts: 3 to 30 lowercase letters, digits and
 /// dashes, a letter first.

@@ -114,18 +114,7 @@ pub struct Session {
 /// What an Assertion said about who signed in, as SAML Single Logout names it again: the
 /// NameID with its format and qualifiers (a LogoutRequest must repeat them) and the
 /// AuthnStatement's SessionIndex (the IdP's session).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SamlSubject {
-    pub name_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name_qualifier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sp_name_qualifier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_index: Option<String>,
-}
+pub use identity_core::sso::complete::SamlSubject;
 
 /// The index of SAML sessions: under the IdP and NameID, one record per session of ours
 /// (sort key: the session's own key), so an IdP's LogoutRequest finds every session it

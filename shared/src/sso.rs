@@ -7,44 +7,33 @@
 //! leaves nothing behind.
 
 use async_trait::async_trait;
-use identity_core::{org, sso};
+use identity_core::sso;
+use identity_core::sso::complete::{self, Assertion, Completed, Fresh, Loaded, Message, Refused};
+use identity_core::sso::confirm::{self, Confirming, Unconfirmed};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{self, Account, AccountError, AccountStatus, Accounts, Email};
+use crate::accounts::{Account, AccountError, Accounts, Email};
 use crate::apps::AppError;
 use crate::crypto;
 use crate::idps::{Idp, Idps};
 use crate::oauth::grant::Grants;
 use crate::orgs::{self, OrgError, Orgs};
-use crate::outbox;
+use crate::outbox::{self, OutboxMessage};
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table, used_op};
+use crate::store::{Store, StoreError, Table};
 
-/// How long an AuthnRequest waits for its response.
-pub const REQUEST_TTL_SECS: i64 = 600;
-/// How long the welcome (activation) link works.
-pub const WELCOME_TTL_SECS: i64 = 7 * 24 * 3600;
-/// How long an existing account's owner has to confirm (or decline) the move to SSO.
-pub const UPGRADE_TTL_SECS: i64 = 600;
-/// The replay record outlives the assertion's own validity by the clock skew we allow.
-pub const REPLAY_MARGIN_SECS: i64 = 180;
-/// How long the emailed link that confirms linking an existing account to an IdP works.
-pub const LINK_TTL_SECS: i64 = 24 * 3600;
-/// At most this many such links to one address per hour (earlier ones still work).
 pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
+use identity_core::sso::complete::{
+    LINK_KIND, LinkRecord, REPLAY_KIND, REQUEST_SPENT_KIND, UPGRADE_KIND, WELCOME_KIND,
+    WelcomeRecord,
+};
+pub use identity_core::sso::complete::{
+    LINK_TTL_SECS, PendingUpgrade, REPLAY_MARGIN_SECS, REQUEST_TTL_SECS, UPGRADE_TTL_SECS,
+    WELCOME_TTL_SECS,
+};
 const LINK_SUBJECT: &str = "Confirm single sign-on for your account";
-
-/// A spent AuthnRequest ID (written by the login it answered, so it answers once).
-const REQUEST_SPENT_KIND: &str = "saml-request-spent";
-const REPLAY_KIND: &str = "saml-assertion";
-const WELCOME_KIND: &str = "welcome";
-const UPGRADE_KIND: &str = "sso-upgrade";
-const LINK_KIND: &str = "sso-link";
-
-fn once_pk(kind: &str, key: &str) -> String {
-    format!("{kind}#{key}")
-}
+use identity_core::store::once::pk as once_pk;
 
 /// Request IDs are ours (`_` and hex) but arrive in a response: the key is their hash.
 fn spent_request_key(id: &str) -> String {
@@ -122,10 +111,25 @@ pub enum SsoError {
     NotOwner,
     #[error("the IdP named another person (persistent NameID) for the account's email")]
     OtherPerson,
+    #[error("the email's domain is not the IdP's")]
+    OutsideDomains,
     #[error("the account changed meanwhile")]
     Changed,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Refused> for SsoError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::OutsideDomains => SsoError::OutsideDomains,
+            Refused::OtherIdp => SsoError::OtherIdp,
+            Refused::NotOwner => SsoError::NotOwner,
+            Refused::OtherPerson => SsoError::OtherPerson,
+            Refused::Replayed => SsoError::Replayed,
+            Refused::UnknownRequest => SsoError::UnknownRequest,
+        }
+    }
 }
 
 impl From<AppError> for SsoError {
@@ -154,20 +158,6 @@ impl From<AccountError> for SsoError {
             other => SsoError::Store(StoreError::Corrupt(other.to_string())),
         }
     }
-}
-
-/// A move to SSO waiting for the account owner's confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingUpgrade {
-    pub account_id: String,
-    pub idp: String,
-    /// The IdP's generation when the upgrade was asked for.
-    #[serde(default)]
-    pub generation: String,
-    pub return_to: String,
-    /// The login's SAML subject, for the session that starts once confirmed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<crate::session::SamlSubject>,
 }
 
 fn token_key(token: &SecretString) -> String {
@@ -208,14 +198,6 @@ pub trait SsoRecords {
     async fn confirm_link(&self, token: &SecretString) -> Result<Option<Account>, SsoError>;
 }
 
-#[derive(Serialize, Deserialize)]
-struct LinkRecord {
-    account_id: String,
-    idp: String,
-    #[serde(default)]
-    generation: String,
-}
-
 impl Store {
     /// The IdP an account is under, if that IdP is still registered as the generation the
     /// account came under.
@@ -249,63 +231,212 @@ impl Store {
         Ok(self.idp(id).await?.filter(|i| i.generation == generation))
     }
 
-    /// What an SSO login gives on the IdP's organisation, as writes to add to the login's
-    /// own (`identity_core::org`): on its team, the team's default role to a newcomer or a
-    /// collaborator, nothing to an admin or a member; on its enterprise account, `view` to
-    /// a newcomer and nothing to a member. No organisation named, or none by that name:
-    /// nothing.
-    async fn org_ops(&self, idp: &Idp, account: &Account) -> Result<Vec<Op>, SsoError> {
-        let mut ops = Vec::new();
+    /// The IdP's team and enterprise account (when it names them and they exist) with
+    /// what `account_id` holds on each now: the facts of `complete::org_ops`.
+    async fn org_facts(
+        &self,
+        idp: &Idp,
+        account_id: Option<&str>,
+    ) -> Result<
+        (
+            Option<(orgs::Team, Option<orgs::TeamRole>)>,
+            Option<Enterprise>,
+        ),
+        StoreError,
+    > {
+        let mut team = None;
         if let Some(name) = idp.team.as_deref() {
-            match self.team_by_name(name).await? {
-                Some(team) => {
-                    let current = self.team_role_of(&team.id, &account.id).await?;
-                    if let Some(give) = org::team_role_on_sso(current, team.default_role) {
-                        ops.extend(orgs::team_member_ops(&team, account, give)?);
-                    }
+            match self.team_by_name(name).await.map_err(org_store)? {
+                Some(t) => {
+                    let current = match account_id {
+                        Some(id) => self.team_role_of(&t.id, id).await.map_err(org_store)?,
+                        None => None,
+                    };
+                    team = Some((t, current));
                 }
                 None => {
                     tracing::warn!(idp = %idp.id, "the IdP's team does not exist; no team role given")
                 }
             }
         }
+        let mut enterprise = None;
         if let Some(name) = idp.enterprise.as_deref() {
-            match self.enterprise_by_name(name).await? {
-                Some(enterprise) => {
-                    let current = self.permissions_of(&enterprise.id, &account.id).await?;
-                    if let Some(give) = org::enterprise_permissions_on_sso(current.as_deref()) {
-                        ops.push(orgs::enterprise_member_op(&enterprise, account, &give)?);
-                    }
+            match self.enterprise_by_name(name).await.map_err(org_store)? {
+                Some(e) => {
+                    let current = match account_id {
+                        Some(id) => self.permissions_of(&e.id, id).await.map_err(org_store)?,
+                        None => None,
+                    };
+                    enterprise = Some((e, current));
                 }
                 None => {
                     tracing::warn!(idp = %idp.id, "the IdP's enterprise account does not exist; no permission given")
                 }
             }
         }
-        Ok(ops)
+        Ok((team, enterprise))
+    }
+
+    /// The facts of a confirmation (`identity_core::sso::confirm`): the account, the IdP as
+    /// of `generation`, the IdP the account is under now, its grants, and (`orgs`) the
+    /// IdP's organisations.
+    async fn confirming(
+        &self,
+        account_id: &str,
+        idp: &str,
+        generation: &str,
+        orgs: bool,
+    ) -> Result<Confirming, StoreError> {
+        let account = self
+            .account(account_id)
+            .await
+            .map_err(AccountError::into_store_error)?;
+        let idp = self.idp_as_of(idp, generation).await?;
+        let (Some(a), Some(i)) = (&account, &idp) else {
+            return Ok(Confirming {
+                account,
+                idp,
+                ..Confirming::default()
+            });
+        };
+        let current_idp = self.current_idp_of(a).await?.map(|i| i.id);
+        let grants = self.grants_of(&a.id).await?;
+        let mut loaded = Loaded::default();
+        if orgs {
+            (loaded.team, loaded.enterprise) = self.org_facts(i, Some(&a.id)).await?;
+        }
+        Ok(Confirming {
+            current_idp,
+            grants,
+            orgs: loaded,
+            account,
+            idp,
+        })
+    }
+
+    /// The facts of an SSO login (`identity_core::sso::complete`). Only what the path
+    /// needs is read: the grants where it links, the recent links where it emails one, the
+    /// organisations where it signs in; the replay and request records only after a
+    /// conflict (`first` false), since the write's conditions judge them first.
+    async fn login_facts(&self, login: &SsoLogin<'_>, first: bool) -> Result<Loaded, StoreError> {
+        let account = self
+            .account_by_email(login.email)
+            .await
+            .map_err(AccountError::into_store_error)?;
+        let current_idp = match &account {
+            Some(a) => self.current_idp_of(a).await?.map(|i| i.id),
+            None => None,
+        };
+        let domain_owner = self
+            .idp_for_domain(login.email.domain())
+            .await?
+            .map(|i| i.id);
+        if domain_owner.is_none() && login.idp.any_domain {
+            tracing::warn!(idp = %login.idp.id, "login through an IdP registered with --insecure-any-domain, for a domain no IdP owns");
+        }
+        let mut loaded = Loaded {
+            account,
+            current_idp,
+            domain_owner,
+            ..Loaded::default()
+        };
+        let assertion = assertion_of(login, "", None);
+        match complete::path(&assertion, &loaded) {
+            Ok(sso::Path::LinkRegistered) => {
+                if let Some(a) = &loaded.account {
+                    loaded.grants = self.grants_of(&a.id).await?;
+                }
+            }
+            Ok(sso::Path::ConfirmByEmail) => {
+                loaded.recent_links =
+                    outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?;
+            }
+            _ => {}
+        }
+        if matches!(
+            complete::path(&assertion, &loaded),
+            Ok(sso::Path::Create | sso::Path::SignIn | sso::Path::LinkRegistered)
+        ) {
+            let id = loaded.account.as_ref().map(|a| a.id.to_string());
+            (loaded.team, loaded.enterprise) = self.org_facts(login.idp, id.as_deref()).await?;
+        }
+        if !first {
+            let key = replay_key(login);
+            loaded.replayed = Some(
+                self.get_item(Table::Once, &once_pk(REPLAY_KIND, &key), "used")
+                    .await?
+                    .is_some(),
+            );
+            if let Some(id) = login.request_id {
+                loaded.request_spent = Some(self.saml_request_spent(id).await?);
+            }
+        }
+        Ok(loaded)
     }
 }
 
-/// The persistent NameID a login carries, if its NameID is of that format.
-fn persistent_name_id(subject: Option<&crate::session::SamlSubject>) -> Option<&str> {
-    subject
-        .filter(|s| s.format.as_deref() == Some(sso::PERSISTENT))
-        .map(|s| s.name_id.as_str())
-}
+type Enterprise = (orgs::Enterprise, Option<Vec<orgs::Permission>>);
 
-/// A confirmation (the upgrade's password, the emailed link) moves the account only while
-/// its IdP still owns the account's domain.
-fn still_owner(idp: &Idp, account: &Account) -> Result<(), SsoError> {
-    if idp.owns(account.email_domain()) {
-        Ok(())
-    } else {
-        Err(SsoError::NotOwner)
+fn org_store(e: OrgError) -> StoreError {
+    match e {
+        OrgError::Store(s) => s,
+        other => StoreError::Corrupt(other.to_string()),
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct WelcomeRecord {
-    account_id: String,
+/// The replay record's key: the IdP and the assertion's ID, hashed.
+fn replay_key(login: &SsoLogin<'_>) -> String {
+    crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes())
+}
+
+/// The assertion as `identity_core::sso::complete` takes it (`request_key` is the hash of
+/// the request ID, when there is one).
+fn assertion_of<'a>(
+    login: &SsoLogin<'a>,
+    replay_key: &'a str,
+    request_key: Option<&'a str>,
+) -> Assertion<'a> {
+    Assertion {
+        idp: login.idp,
+        email: login.email,
+        request_key,
+        replay_key,
+        valid_until: login.valid_until,
+        return_to: login.return_to,
+        subject: login.subject,
+    }
+}
+
+/// A message with a link (`base` + a fresh token) for `to`, sealed, and the token.
+fn fresh_message(
+    to: &str,
+    subject: &str,
+    text: impl FnOnce(&str) -> String,
+    base: &str,
+    keys: &CookieKeys,
+    now: i64,
+) -> (SecretString, OutboxMessage, String) {
+    let token = crypto::random_token();
+    let body = text(&format!("{base}{}", token.expose_secret()));
+    (
+        token,
+        outbox::sealed(to, subject, &body, keys, now),
+        crypto::b64url(&crypto::random_bytes(6)),
+    )
+}
+
+/// A confirmation's outcome as the callers take it; a plan that kept losing races is
+/// "changed meanwhile".
+fn confirmed_or_changed(
+    confirmed: Result<confirm::Confirmed, StoreError>,
+) -> Result<Option<Account>, SsoError> {
+    match confirmed {
+        Ok(Ok(account)) => Ok(account),
+        Ok(Err(Unconfirmed::NotOwner)) => Err(SsoError::NotOwner),
+        Ok(Err(Unconfirmed::OtherIdp)) => Err(SsoError::OtherIdp),
+        Err(StoreError::Conflict) => Err(SsoError::Changed),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[async_trait]
@@ -327,144 +458,87 @@ impl SsoRecords for Store {
         keys: &CookieKeys,
     ) -> Result<SsoOutcome, SsoError> {
         let now = self.now();
-        let replay_key =
-            crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes());
-        let replay_pk = once_pk(REPLAY_KIND, &replay_key);
-        let mut ops = vec![used_op(
-            REPLAY_KIND,
-            &replay_key,
-            login.valid_until.max(now) + REPLAY_MARGIN_SECS,
-        )?];
-        if let Some(id) = login.request_id {
-            // The request answers once: its ID is spent with the login (a second response to
-            // it, even with another assertion, finds it spent).
-            ops.push(used_op(
-                REQUEST_SPENT_KIND,
-                &spent_request_key(id),
-                now + REQUEST_TTL_SECS,
-            )?);
-        }
-        let existing = self.account_by_email(login.email).await?;
-        let current = match &existing {
-            Some(account) => self.current_idp_of(account).await?.map(|i| i.id),
-            None => None,
-        };
-        let facts = match &existing {
-            None => sso::Existing::None,
-            Some(account) => sso::Existing::Account {
-                current_idp: current.as_deref(),
-                has_password: account.has_password(),
-                registered_for_this_idp: account.is_registered_for(login.idp),
+        let email = login.email.as_str();
+        let idp = &login.idp.id;
+        let (welcome_token, welcome, welcome_suffix) = fresh_message(
+            email,
+            "Activate your account",
+            |link| {
+                format!(
+                    "Welcome! Your organisation signed you in through single sign-on and an \
+                     account was made for {email}. Follow this link within 7 days to activate \
+                     it:\n\n{link}\n"
+                )
             },
+            login.welcome_base,
+            keys,
+            now,
+        );
+        let (link_token, link, link_suffix) = fresh_message(
+            email,
+            LINK_SUBJECT,
+            |link| {
+                format!(
+                    "Your organisation's identity provider {idp} asked to sign in your account \
+                     {email}. If you want this account to sign in through {idp} from now on, \
+                     follow this link within 24 hours:\n\n{link}\n\nIf you did not try to sign \
+                     in, ignore this message: nothing changes.\n"
+                )
+            },
+            login.link_base,
+            keys,
+            now,
+        );
+        let upgrade_token = crypto::random_token();
+        let (welcome_key, link_key, upgrade_key) = (
+            token_key(&welcome_token),
+            token_key(&link_token),
+            token_key(&upgrade_token),
+        );
+        let account_id = uuid::Uuid::new_v4().to_string();
+        let fresh = Fresh {
+            account_id: &account_id,
+            welcome: Message {
+                token_key: &welcome_key,
+                message: &welcome,
+                suffix: &welcome_suffix,
+            },
+            link: Message {
+                token_key: &link_key,
+                message: &link,
+                suffix: &link_suffix,
+            },
+            upgrade_key: &upgrade_key,
         };
-        let path = sso::login(&facts, &login.idp.id, login.idp.owns(login.email.domain()))
-            .map_err(|r| match r {
-                sso::Refusal::OtherIdp => SsoError::OtherIdp,
-                sso::Refusal::NotOwner => SsoError::NotOwner,
-            })?;
-        let name_id = persistent_name_id(login.subject);
-        let outcome = match (path, existing) {
-            (sso::Path::Create, _) => {
-                let mut account = accounts::new_account(
-                    &uuid::Uuid::new_v4().to_string(),
-                    login.email,
-                    None,
-                    AccountStatus::Pending,
-                    None,
-                    now,
-                );
-                account.put_under(login.idp);
-                account.sso_name_id = name_id.map(str::to_string);
-                ops.extend(accounts::create_ops(&account)?);
-                ops.extend(welcome_ops(&account, login.welcome_base, keys, now)?);
-                ops.extend(self.org_ops(login.idp, &account).await?);
-                SsoOutcome::SignIn {
-                    account,
-                    created: true,
-                }
-            }
-            (_, None) => return Err(SsoError::Changed),
-            (sso::Path::SignIn, Some(account)) => {
-                let bind = sso::bind_name_id(account.sso_name_id.as_deref(), name_id)
-                    .map_err(|_| SsoError::OtherPerson)?;
-                let account = match bind {
-                    Some(first) => {
-                        let mut bound = account.clone();
-                        bound.sso_name_id = Some(first.to_string());
-                        let (op, next) = accounts::update_op(&bound)?;
-                        ops.push(op);
-                        next
-                    }
-                    None => account,
-                };
-                ops.extend(self.org_ops(login.idp, &account).await?);
-                SsoOutcome::SignIn {
-                    account,
-                    created: false,
-                }
-            }
-            (sso::Path::LinkRegistered, Some(account)) => {
-                // A move to SSO: what the account authorized before goes first.
-                self.revoke_grants_of(&account.id).await?;
-                let mut linked = account.clone();
-                linked.put_under(login.idp);
-                linked.sso_name_id = name_id.map(str::to_string);
-                linked.end_api_keys();
-                let (op, next) = accounts::update_op(&linked)?;
-                ops.push(op);
-                ops.extend(self.org_ops(login.idp, &next).await?);
-                SsoOutcome::SignIn {
-                    account: next,
-                    created: false,
-                }
-            }
-            (sso::Path::ConfirmByEmail, Some(account)) => {
-                let recent = outbox::recent_count(self, login.email, &[LINK_SUBJECT], 3600).await?;
-                let sent = sso::may_send_link(recent);
-                if sent {
-                    ops.extend(link_ops(&account, login, keys, now)?);
-                }
+        let replay = replay_key(login);
+        let request = login.request_id.map(spent_request_key);
+        let assertion = assertion_of(login, &replay, request.as_deref());
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let outcome = self
+            .run(
+                || {
+                    let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                    self.login_facts(login, first)
+                },
+                |loaded, now| complete::complete(&assertion, loaded, &fresh, now),
+            )
+            .await;
+        let completed = match outcome {
+            Ok(Ok(completed)) => completed,
+            Ok(Err(refused)) => return Err(refused.into()),
+            Err(StoreError::Conflict) => return Err(SsoError::Changed),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match completed {
+            Completed::SignIn { account, created } => SsoOutcome::SignIn { account, created },
+            Completed::ConfirmByEmail { account, sent } => {
                 SsoOutcome::ConfirmByEmail { account, sent }
             }
-            (sso::Path::ConfirmUpgrade, Some(account)) => {
-                let token = crypto::random_token();
-                let pending = PendingUpgrade {
-                    account_id: account.id.to_string(),
-                    idp: login.idp.id.clone(),
-                    generation: login.idp.generation.clone(),
-                    return_to: login.return_to.to_string(),
-                    subject: login.subject.cloned(),
-                };
-                ops.push(Op::Put {
-                    table: Table::Once,
-                    item: Item::new(once_pk(UPGRADE_KIND, &token_key(&token)), "once", &pending)?
-                        .expiring(now + UPGRADE_TTL_SECS),
-                    cond: Cond::Absent,
-                });
-                SsoOutcome::ConfirmUpgrade { account, token }
-            }
-        };
-        match self.write(ops).await {
-            Ok(()) => Ok(outcome),
-            Err(StoreError::Conflict) => {
-                // Which condition failed? The replay record first: a second presentation of
-                // the assertion is the attack this guards against.
-                if self
-                    .get_item(Table::Once, &replay_pk, "used")
-                    .await?
-                    .is_some()
-                {
-                    Err(SsoError::Replayed)
-                } else if let Some(id) = login.request_id
-                    && self.saml_request_spent(id).await?
-                {
-                    Err(SsoError::UnknownRequest)
-                } else {
-                    Err(SsoError::Changed)
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+            Completed::ConfirmUpgrade { account } => SsoOutcome::ConfirmUpgrade {
+                account,
+                token: upgrade_token,
+            },
+        })
     }
 
     async fn pending_upgrade(
@@ -480,39 +554,24 @@ impl SsoRecords for Store {
     }
 
     async fn confirm_upgrade(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
-        let Some(pending) = self.pending_upgrade(token).await? else {
-            return Ok(None);
-        };
-        let Some(account) = self.account(&pending.account_id).await? else {
-            return Ok(None);
-        };
-        let Some(idp) = self.idp_as_of(&pending.idp, &pending.generation).await? else {
-            return Ok(None);
-        };
-        still_owner(&idp, &account)?;
-        let current = self.current_idp_of(&account).await?.map(|i| i.id);
-        sso::upgrade(current.as_deref()).map_err(|_| SsoError::OtherIdp)?;
-        // Revocation first: if anything below fails, the tokens are gone and the account is
-        // not yet linked, which the owner can simply retry.
-        self.revoke_grants_of(&account.id).await?;
-        let mut linked = account.clone();
-        linked.put_under(&idp);
-        // Under SSO the password no longer signs in; it is dropped, not kept around, and
-        // the sessions it opened end.
-        linked.password_hash = None;
-        linked.sso_name_id = persistent_name_id(pending.subject.as_ref()).map(str::to_string);
-        linked.end_all_sessions();
-        linked.end_api_keys();
-        let (op, next) = accounts::update_op(&linked)?;
-        let mut ops = vec![op];
-        // The IdP's team role, in the same write.
-        ops.extend(self.org_ops(&idp, &next).await?);
-        let pk = once_pk(UPGRADE_KIND, &token_key(token));
-        match self.consume_with(Table::Once, &pk, "once", ops).await? {
-            Consumed::Done => Ok(Some(next)),
-            Consumed::Gone => Ok(None),
-            Consumed::Conflict => Err(SsoError::Changed),
-        }
+        let key = token_key(token);
+        let confirmed = self
+            .run(
+                || async {
+                    let pending = self.pending_upgrade(token).await?;
+                    let c = match &pending {
+                        Some(p) => {
+                            self.confirming(&p.account_id, &p.idp, &p.generation, true)
+                                .await?
+                        }
+                        None => Confirming::default(),
+                    };
+                    Ok((pending, c))
+                },
+                |(pending, c), now| confirm::upgrade_confirmed(&key, pending.as_ref(), c, now),
+            )
+            .await;
+        confirmed_or_changed(confirmed)
     }
 
     async fn decline_upgrade(&self, token: &SecretString) -> Result<bool, StoreError> {
@@ -527,27 +586,26 @@ impl SsoRecords for Store {
     }
 
     async fn activate(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
-        let pk = once_pk(WELCOME_KIND, &token_key(token));
-        let Some(record) = self.get::<WelcomeRecord>(Table::Once, &pk, "once").await? else {
-            return Ok(None);
-        };
-        let Some(account) = self.account(&record.account_id).await? else {
-            return Ok(None);
-        };
-        let mut ops = vec![];
-        let next = if account.status == AccountStatus::Active {
-            account
-        } else {
-            let mut active = account.clone();
-            active.status = AccountStatus::Active;
-            let (op, next) = accounts::update_op(&active)?;
-            ops.push(op);
-            next
-        };
-        match self.consume_with(Table::Once, &pk, "once", ops).await? {
-            Consumed::Done => Ok(Some(next)),
-            Consumed::Gone => Ok(None),
-            Consumed::Conflict => Err(SsoError::Changed),
+        let key = token_key(token);
+        let pk = once_pk(WELCOME_KIND, &key);
+        let activated = self
+            .run(
+                || async {
+                    match self.get::<WelcomeRecord>(Table::Once, &pk, "once").await? {
+                        Some(record) => self
+                            .account(&record.account_id)
+                            .await
+                            .map_err(AccountError::into_store_error),
+                        None => Ok(None),
+                    }
+                },
+                |account, _| confirm::welcomed(&key, account),
+            )
+            .await;
+        match activated {
+            Ok(a) => Ok(a),
+            Err(StoreError::Conflict) => Err(SsoError::Changed),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -560,38 +618,23 @@ impl SsoRecords for Store {
     }
 
     async fn confirm_link(&self, token: &SecretString) -> Result<Option<Account>, SsoError> {
-        let pk = once_pk(LINK_KIND, &token_key(token));
-        let Some(record) = self.get::<LinkRecord>(Table::Once, &pk, "once").await? else {
-            return Ok(None);
-        };
-        let Some(account) = self.account(&record.account_id).await? else {
-            return Ok(None);
-        };
-        let Some(idp) = self.idp_as_of(&record.idp, &record.generation).await? else {
-            return Ok(None);
-        };
-        still_owner(&idp, &account)?;
-        let current = self.current_idp_of(&account).await?.map(|i| i.id);
-        if !sso::confirmed_move(current.as_deref(), &idp.id).map_err(|_| SsoError::OtherIdp)? {
-            return Ok(Some(account));
-        }
-        // A move to SSO: what the account authorized before goes first.
-        self.revoke_grants_of(&account.id).await?;
-        let mut linked = account.clone();
-        linked.put_under(&idp);
-        linked.end_all_sessions();
-        linked.end_api_keys();
-        linked.registered_idp = Some(idp.id.clone());
-        linked.registered_generation = Some(idp.generation.clone());
-        let (op, next) = accounts::update_op(&linked)?;
-        match self
-            .consume_with(Table::Once, &pk, "once", vec![op])
-            .await?
-        {
-            Consumed::Done => Ok(Some(next)),
-            Consumed::Gone => Ok(None),
-            Consumed::Conflict => Err(SsoError::Changed),
-        }
+        let key = token_key(token);
+        let pk = once_pk(LINK_KIND, &key);
+        let confirmed = self
+            .run(
+                || async {
+                    match self.get::<LinkRecord>(Table::Once, &pk, "once").await? {
+                        Some(r) => {
+                            self.confirming(&r.account_id, &r.idp, &r.generation, false)
+                                .await
+                        }
+                        None => Ok(Confirming::default()),
+                    }
+                },
+                |c, now| confirm::link_confirmed(&key, c, now),
+            )
+            .await;
+        confirmed_or_changed(confirmed)
     }
 
     async fn welcome_pending(&self, token: &SecretString) -> Result<bool, StoreError> {
@@ -604,72 +647,4 @@ impl SsoRecords for Store {
             .await?
             .is_some())
     }
-}
-
-/// The welcome token record and the welcome message for a new account.
-fn welcome_ops(
-    account: &Account,
-    welcome_base: &str,
-    keys: &CookieKeys,
-    now: i64,
-) -> Result<Vec<Op>, StoreError> {
-    let token = crypto::random_token();
-    let link = format!("{welcome_base}{}", token.expose_secret());
-    let body = format!(
-        "Welcome! Your organisation signed you in through single sign-on and an account was \
-         made for {email}. Follow this link within 7 days to activate it:\n\n{link}\n",
-        email = account.email
-    );
-    Ok(vec![
-        Op::Put {
-            table: Table::Once,
-            item: Item::new(
-                once_pk(WELCOME_KIND, &token_key(&token)),
-                "once",
-                &WelcomeRecord {
-                    account_id: account.id.to_string(),
-                },
-            )?
-            .expiring(now + WELCOME_TTL_SECS),
-            cond: Cond::Absent,
-        },
-        outbox::message_op(&account.email, "Activate your account", &body, keys, now)?,
-    ])
-}
-
-/// The single-use link (and its message) that lets an existing account's owner confirm
-/// that it comes under `login.idp`.
-fn link_ops(
-    account: &Account,
-    login: &SsoLogin<'_>,
-    keys: &CookieKeys,
-    now: i64,
-) -> Result<Vec<Op>, StoreError> {
-    let token = crypto::random_token();
-    let link = format!("{}{}", login.link_base, token.expose_secret());
-    let body = format!(
-        "Your organisation's identity provider {idp} asked to sign in your account {email}. \
-         If you want this account to sign in through {idp} from now on, follow this link within \
-         24 hours:\n\n{link}\n\nIf you did not try to sign in, ignore this message: nothing \
-         changes.\n",
-        idp = login.idp.id,
-        email = account.email
-    );
-    Ok(vec![
-        Op::Put {
-            table: Table::Once,
-            item: Item::new(
-                once_pk(LINK_KIND, &token_key(&token)),
-                "once",
-                &LinkRecord {
-                    account_id: account.id.to_string(),
-                    idp: login.idp.id.clone(),
-                    generation: login.idp.generation.clone(),
-                },
-            )?
-            .expiring(now + LINK_TTL_SECS),
-            cond: Cond::Absent,
-        },
-        outbox::message_op(&account.email, LINK_SUBJECT, &body, keys, now)?,
-    ])
 }

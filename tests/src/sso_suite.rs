@@ -455,12 +455,32 @@ pub async fn password_account_upgrade_declined_stays_off_sso(f: &Fixture) {
     assert!(f.store.grant(&grant.gid).await.unwrap().unwrap().is_live());
 }
 
+/// An account under one IdP is refused to another (two IdPs allowed unclaimed domains, the
+/// only way two may speak for one email: an IdP that does not own a claimed domain is
+/// refused before, `SsoError::OutsideDomains`).
 pub async fn account_under_another_idp_is_refused_and_nothing_written(f: &Fixture) {
-    let acme = idp("acme", "acme.example");
-    let other = idp("other", "other.example");
+    let mut acme = idp("acme", "acme.example");
+    acme.any_domain = true;
+    let mut other = idp("other", "other.example");
+    other.any_domain = true;
     let acme = f.store.add_idp(&acme).await.unwrap();
     let other = f.store.add_idp(&other).await.unwrap();
-    let email = Email::parse("p@acme.example").unwrap();
+    let email = Email::parse("p@unclaimed.example").unwrap();
+    let foreign = Email::parse("p@acme.example").unwrap();
+    assert!(matches!(
+        f.store
+            .complete_sso_login(
+                &login(
+                    &other,
+                    &foreign,
+                    "_x0",
+                    identity_shared::Clock::now(&f.clock)
+                ),
+                &cookie_keys()
+            )
+            .await,
+        Err(SsoError::OutsideDomains)
+    ));
     let now = identity_shared::Clock::now(&f.clock);
     f.store
         .complete_sso_login(&login(&acme, &email, "_x1", now), &cookie_keys())
@@ -1213,12 +1233,13 @@ pub async fn an_idp_claiming_a_domain_releases_the_accounts_an_any_domain_idp_ma
         "its sessions end"
     );
     login_and_key_ended(f, &login_grant, &key).await;
-    // The any-domain IdP signs it in no more; the domain's IdP asks the owner by email.
+    // The any-domain IdP signs it in no more (the domain is acme's now); the domain's IdP
+    // asks the owner by email.
     assert!(matches!(
         f.store
             .complete_sso_login(&login(&lab, &email, "_lab2", now), &cookie_keys())
             .await,
-        Err(SsoError::NotOwner)
+        Err(SsoError::OutsideDomains)
     ));
     assert!(matches!(
         f.store

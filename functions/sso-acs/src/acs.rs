@@ -310,30 +310,6 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     )
     .map_err(refusal)?;
     let email = Email::parse(&verified.email).map_err(|_| refusal(Refusal::NoEmail))?;
-    // An IdP speaks only for its own email domains, never for another IdP's.
-    let domain_owner = store
-        .idp_for_domain(email.domain())
-        .await
-        .map_err(Internal::from_display("idp read"))?;
-    // A domain no IdP owns is open only to an IdP registered with --insecure-any-domain.
-    let outside = match &domain_owner {
-        Some(owner) => owner.id != idp.id,
-        None => !idp.any_domain,
-    };
-    if !outside && domain_owner.is_none() {
-        tracing::warn!(idp = %idp.id, "login through an IdP registered with --insecure-any-domain, for a domain no IdP owns");
-    }
-    if outside {
-        tracing::warn!(
-            reason = "email domain not the IdP's",
-            "SAML response refused"
-        );
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            "Your identity provider signed you in with an email address outside your organisation's domains. Ask your administrator to check the SSO setup.",
-        ));
-    }
     let return_to = match &request {
         Some(r) => r.return_to.clone(),
         None => web::return_to(form.get("RelayState").map(String::as_str)),
@@ -382,6 +358,17 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 "SAML response refused"
             );
             return Err(web::other_person());
+        }
+        Err(SsoError::OutsideDomains) => {
+            tracing::warn!(
+                reason = "email domain not the IdP's",
+                "SAML response refused"
+            );
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "Your identity provider signed you in with an email address outside your organisation's domains. Ask your administrator to check the SSO setup.",
+            ));
         }
         Err(SsoError::Changed) => return Err(web::try_again()),
         Err(SsoError::Store(e)) => return Err(Internal::new("sso login", e).into()),

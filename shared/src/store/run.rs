@@ -15,6 +15,9 @@ use super::{Store, StoreError};
 /// DynamoDB's transaction conflicts.
 pub const PLAN_ATTEMPTS: u32 = 8;
 
+/// The most operations one atomic write holds (DynamoDB's TransactWriteItems limit).
+pub const MAX_OPS: usize = 100;
+
 /// The longest pause before a reload; the pauses of one plan add up to at most
 /// [`worst_pause`], well inside one store operation's budget (`aws::OPERATION_TIMEOUT`).
 const MAX_PAUSE: Duration = Duration::from_millis(80);
@@ -52,6 +55,13 @@ impl Store {
             let Plan { outcome, ops } = decide(facts, self.now())?;
             if ops.is_empty() {
                 return Ok(outcome);
+            }
+            if ops.len() > MAX_OPS {
+                // Fail closed, the same on both backends: nothing is written.
+                return Err(StoreError::Unavailable(format!(
+                    "a plan of {} writes is more than one atomic write holds ({MAX_OPS})",
+                    ops.len()
+                )));
             }
             match self.write(ops).await {
                 Ok(()) => return Ok(outcome),

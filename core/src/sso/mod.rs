@@ -1,41 +1,16 @@
 //! Single sign-on's decisions: what an SSO login does with the account its email names
 //! (just-in-time creation, sign-in, linking, confirmation by email or password, refusal),
 //! and what a confirmed upgrade or emailed link may do (team roles: `org`).
-//! The caller loads the facts (the account, the IdP it is under now, whether the IdP owns
-//! the email's domain) and builds the writes each path calls for.
+//! [`complete`] is an SSO login as one plan: the facts loaded (the account, the IdP it is
+//! under now, who owns the email's domain, its grants, its organisations), the path
+//! [`login`] picks, and every write that path makes, in one atomic write with the spent
+//! request and the assertion's replay record.
 
-use serde::{Deserialize, Serialize};
+pub mod complete;
+pub mod confirm;
+pub use complete::{Assertion, Completed, Fresh, Loaded, Message, Refused, complete, speaks_for};
 
-/// A role on an app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Owner,
-    Admin,
-    Member,
-    Collaborator,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            "collaborator" => Some(Role::Collaborator),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-            Role::Collaborator => "collaborator",
-        }
-    }
-}
+pub use crate::role::Role;
 
 /// What the store holds for the email a login asserts.
 #[derive(Debug, Clone, PartialEq, Eq)]
