@@ -19,11 +19,13 @@
 pub mod account;
 pub mod addon;
 pub mod api_key;
+pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod code;
 pub mod device;
 pub mod digest;
+pub mod error;
 pub mod grant;
 pub mod idp;
 pub mod ids;

@@ -5,13 +5,11 @@
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use identity_core::authorize::{self, Refused, Registered, Untrusted};
 use identity_shared::AppState;
 use identity_shared::http::page::redirect;
 use identity_shared::http::{Internal, PageError};
-use identity_shared::oauth::{OAuthClient, OAuthClients, Scopes, pkce};
-
-/// The longest `state` echoed back (it travels in a URL).
-const MAX_STATE: usize = 1024;
+use identity_shared::oauth::{OAuthClient, OAuthClients, Scopes};
 
 /// A request that passed every check.
 #[derive(Debug, Clone)]
@@ -76,162 +74,78 @@ pub fn parse_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, PageError> {
     Ok(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
 }
 
-use identity_shared::http::fields::{One, one};
-
-fn bad_page(title: &str, message: &str) -> Refusal {
+fn untrusted_page(why: Untrusted) -> Refusal {
+    let (title, message) = match why {
+        Untrusted::NoClient => (
+            "Invalid request",
+            "The authorization request does not name a client (client_id).",
+        ),
+        Untrusted::RepeatedClient => (
+            "Invalid request",
+            "The authorization request names client_id more than once.",
+        ),
+        Untrusted::UnknownClient => (
+            "Unknown application",
+            "The application that sent you here is not registered with this service.",
+        ),
+        Untrusted::UnregisteredRedirectUri => (
+            "Invalid redirect URI",
+            "The redirect URI in this request is not registered for the application, so you were not sent back to it.",
+        ),
+        Untrusted::NoRedirectUri => (
+            "Invalid request",
+            "The authorization request has no redirect_uri.",
+        ),
+        Untrusted::RepeatedRedirectUri => (
+            "Invalid request",
+            "The authorization request names redirect_uri more than once.",
+        ),
+    };
     Refusal::Page(PageError::new(StatusCode::BAD_REQUEST, title, message))
 }
 
-/// Checks the request against the registered client. Store failures are refusals too
-/// (an error page): nothing proceeds on a check that could not be made.
+/// Checks the request against the registered client (`identity_core::authorize`, one
+/// named check per rule). Store failures are refusals too (an error page): nothing
+/// proceeds on a check that could not be made.
 pub async fn validate(state: &AppState, pairs: &[(String, String)]) -> Result<Valid, Refusal> {
-    let client_id = match one(pairs, "client_id") {
-        One::Value(v) => v,
-        One::Missing => {
-            return Err(bad_page(
-                "Invalid request",
-                "The authorization request does not name a client (client_id).",
-            ));
-        }
-        One::Repeated => {
-            return Err(bad_page(
-                "Invalid request",
-                "The authorization request names client_id more than once.",
-            ));
-        }
-    };
+    let client_id = authorize::check_client_id(pairs).map_err(untrusted_page)?;
     let client = state
         .store
         .client(client_id)
         .await
-        .map_err(|e| Refusal::Page(Internal::new("client read", e).page()))?
-        .ok_or_else(|| {
-            bad_page(
-                "Unknown application",
-                "The application that sent you here is not registered with this service.",
-            )
-        })?;
-    let redirect_uri = match one(pairs, "redirect_uri") {
-        One::Value(v) if client.has_redirect_uri(v) => v.to_string(),
-        One::Value(_) => {
-            return Err(bad_page(
-                "Invalid redirect URI",
-                "The redirect URI in this request is not registered for the application, so you were not sent back to it.",
-            ));
-        }
-        One::Missing => {
-            return Err(bad_page(
-                "Invalid request",
-                "The authorization request has no redirect_uri.",
-            ));
-        }
-        One::Repeated => {
-            return Err(bad_page(
-                "Invalid request",
-                "The authorization request names redirect_uri more than once.",
-            ));
-        }
-    };
-    // From here on, the answer goes back to the client.
-    let state_issuer = state.config.base_url.clone();
-    let refuse = |error: &'static str, description: String, state: Option<String>| {
-        Err(Refusal::Redirect {
-            redirect_uri: redirect_uri.clone(),
-            error,
-            description,
-            state,
-            issuer: state_issuer.clone(),
-        })
-    };
-    let req_state = match one(pairs, "state") {
-        One::Value(v) if v.len() <= MAX_STATE => Some(v.to_string()),
-        One::Value(_) => {
-            return refuse(
-                "invalid_request",
-                format!("state is longer than {MAX_STATE} characters"),
-                None,
-            );
-        }
-        One::Missing => None,
-        One::Repeated => return refuse("invalid_request", "state is repeated".into(), None),
-    };
-    let mut seen = std::collections::HashSet::new();
-    if let Some((k, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
-        return refuse(
-            "invalid_request",
-            format!("parameter {k} is repeated"),
-            req_state,
-        );
+        .map_err(|e| Refusal::Page(Internal::new("client read", e).page()))?;
+    let scopes = client.as_ref().map(OAuthClient::scopes).unwrap_or_default();
+    let registered = client.as_ref().map(|c| Registered {
+        redirect_uris: &c.redirect_uris,
+        scopes: &scopes,
+    });
+    match authorize::validate(pairs, registered) {
+        Ok(request) => Ok(Valid {
+            code_challenge: request.code_challenge,
+            client: client.ok_or_else(|| untrusted_page(Untrusted::UnknownClient))?,
+            redirect_uri: request.redirect_uri,
+            scopes: request.scopes,
+            state: request.state,
+        }),
+        Err(Refused::Page(why)) => Err(untrusted_page(why)),
+        Err(Refused::Client {
+            redirect_uri,
+            refusal,
+        }) => Err(Refusal::Redirect {
+            redirect_uri,
+            error: refusal.error.as_str(),
+            description: refusal.description,
+            state: refusal.state,
+            issuer: state.config.base_url.clone(),
+        }),
     }
-    let get = |name: &str| match one(pairs, name) {
-        One::Value(v) => Some(v),
-        _ => None,
-    };
-    match get("response_type") {
-        Some("code") => {}
-        Some(_) => {
-            return refuse(
-                "unsupported_response_type",
-                "only response_type=code is supported".into(),
-                req_state,
-            );
-        }
-        None => {
-            return refuse(
-                "invalid_request",
-                "response_type is required".into(),
-                req_state,
-            );
-        }
-    }
-    let Some(challenge) = get("code_challenge") else {
-        return refuse(
-            "invalid_request",
-            "code_challenge is required (PKCE with S256)".into(),
-            req_state,
-        );
-    };
-    if get("code_challenge_method") != Some(pkce::S256) {
-        return refuse(
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is not accepted)".into(),
-            req_state,
-        );
-    }
-    if !pkce::valid_challenge(challenge) {
-        return refuse(
-            "invalid_request",
-            "code_challenge is not an S256 challenge".into(),
-            req_state,
-        );
-    }
-    let allowed = client.scopes();
-    let scopes = match get("scope") {
-        None => allowed.clone(),
-        Some(s) => match Scopes::parse_non_empty(s) {
-            Ok(s) => s,
-            Err(e) => return refuse("invalid_scope", e.to_string(), req_state),
-        },
-    };
-    if !allowed.contains_all(&scopes) {
-        return refuse(
-            "invalid_scope",
-            "the requested scope is not registered for this client".into(),
-            req_state,
-        );
-    }
-    Ok(Valid {
-        code_challenge: challenge.to_string(),
-        client,
-        redirect_uri,
-        scopes,
-        state: req_state,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use identity_shared::http::fields::{One, one};
 
     #[test]
     fn pairs_keep_repeats_and_drop_empty_values() {

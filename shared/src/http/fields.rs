@@ -41,26 +41,7 @@ pub fn read_unique(raw: &[u8]) -> Result<HashMap<String, String>, FieldsError> {
     Ok(out)
 }
 
-/// One parameter of a list of pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum One<'a> {
-    Missing,
-    Repeated,
-    Value(&'a str),
-}
-
-/// The parameter `name` of `pairs`: missing, repeated, or its one value.
-pub fn one<'a>(pairs: &'a [(String, String)], name: &str) -> One<'a> {
-    let mut found = pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str());
-    match (found.next(), found.next()) {
-        (None, _) => One::Missing,
-        (Some(_), Some(_)) => One::Repeated,
-        (Some(v), None) => One::Value(v),
-    }
-}
+pub use identity_core::authorize::{One, one};
 
 /// The parameter's one value: `None` when it is missing or repeated.
 pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {

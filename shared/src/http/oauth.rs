@@ -7,57 +7,11 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-/// The error codes of RFC 6749 §5.2 (and RFC 7009/8628 where they add one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OAuthErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    InvalidScope,
-    UnsupportedTokenType,
-    ServerError,
-    TemporarilyUnavailable,
-    /// RFC 8628 §3.5: the device flow's token polling answers.
-    AuthorizationPending,
-    SlowDown,
-    AccessDenied,
-    ExpiredToken,
-    /// Throttled (429 with `Retry-After`): too many failures from this address.
-    TooManyRequests,
-}
+pub use identity_core::error::OAuthErrorCode;
 
-impl OAuthErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::UnsupportedTokenType => "unsupported_token_type",
-            Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
-            Self::AuthorizationPending => "authorization_pending",
-            Self::SlowDown => "slow_down",
-            Self::AccessDenied => "access_denied",
-            Self::ExpiredToken => "expired_token",
-            Self::TooManyRequests => "too_many_requests",
-        }
-    }
-
-    /// The HTTP status each code carries: 401 for `invalid_client`, 5xx for ours, else 400.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
-            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
+/// The HTTP status an OAuth error code carries.
+fn status_of(code: OAuthErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// An OAuth error: JSON `{"error","error_description"}` with the code's status and
@@ -122,7 +76,7 @@ impl From<super::Internal> for OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });
-        let mut response = (self.code.status(), no_store(), Json(body)).into_response();
+        let mut response = (status_of(self.code), no_store(), Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
@@ -188,11 +142,11 @@ mod tests {
     #[test]
     fn each_code_carries_its_status() {
         assert_eq!(
-            OAuthErrorCode::InvalidClient.status(),
+            status_of(OAuthErrorCode::InvalidClient),
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            OAuthErrorCode::InvalidGrant.status(),
+            status_of(OAuthErrorCode::InvalidGrant),
             StatusCode::BAD_REQUEST
         );
         let r = OAuthError::invalid_client("x").into_response();
