@@ -284,6 +284,60 @@ pub fn new_account(
     }
 }
 
+/// How many of the account's grants a block revokes in its own write (two writes each,
+/// beside the account's, within one atomic write); any beyond are revoked by the caller's
+/// pass after it.
+pub const REVOKED_WITH_BLOCK: usize = 48;
+
+/// A change to an account as loaded, with what it revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// "Sign out everywhere": its sessions and API keys end; grants stay.
+    SignOutEverywhere,
+    /// Blocked (by `by`, `None`: the operator; a first block is kept): it signs in nowhere,
+    /// its sessions and API keys end and its grants are revoked in the same write.
+    Block { by: Option<&'a str> },
+    /// It may sign in again; what was revoked stays revoked.
+    Unblock,
+}
+
+/// The rule of a change to an account (`None` when there is none) with its live grants.
+pub fn change(
+    account: Option<Account>,
+    grants: &[crate::grant::Grant],
+    change: Change<'_>,
+    now: i64,
+) -> Result<crate::plan::Plan<Option<Account>>, StoreError> {
+    let Some(account) = account else {
+        return Ok(crate::plan::Plan::answer(None));
+    };
+    let mut next = account.clone();
+    let mut ops = Vec::new();
+    match change {
+        Change::SignOutEverywhere => {
+            next.end_all_sessions();
+            next.end_api_keys();
+        }
+        Change::Block { by } => {
+            if next.blocked_at.is_none() {
+                next.blocked_at = Some(now);
+                next.blocked_by = by.map(str::to_string);
+            }
+            next.end_all_sessions();
+            next.end_api_keys();
+            let first = &grants[..grants.len().min(REVOKED_WITH_BLOCK)];
+            ops.extend(crate::grant::revoke_all(first, now)?);
+        }
+        Change::Unblock => {
+            next.blocked_at = None;
+            next.blocked_by = None;
+        }
+    }
+    let (op, saved) = update_op(&next)?;
+    ops.push(op);
+    Ok(crate::plan::Plan::write(ops, Some(saved)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +364,67 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    fn sample() -> Account {
+        new_account(
+            "a1",
+            &Email::parse("a@example.com").unwrap(),
+            None,
+            AccountStatus::Active,
+            None,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_block_ends_sessions_and_keys_and_revokes_grants_in_its_write_and_keeps_the_first_blocker()
+    {
+        let grant = crate::grant::Grant {
+            gid: "g".into(),
+            client_id: "c".into(),
+            account_id: "a1".into(),
+            scope: "read".into(),
+            created_at: 0,
+            updated_at: 0,
+            revoked_at: None,
+            version: 1,
+        };
+        let plan = change(
+            Some(sample()),
+            std::slice::from_ref(&grant),
+            Change::Block { by: Some("team t") },
+            5,
+        )
+        .unwrap();
+        let blocked = plan.outcome.unwrap();
+        assert_eq!(
+            (blocked.blocked_at, blocked.session_epoch, blocked.key_epoch),
+            (Some(5), 1, 1)
+        );
+        assert_eq!(
+            plan.ops.len(),
+            3,
+            "the grant (record, pointer) and the account"
+        );
+        let again = change(Some(blocked), &[], Change::Block { by: None }, 9).unwrap();
+        let again = again.outcome.unwrap();
+        assert_eq!(
+            (again.blocked_at, again.blocked_by.as_deref()),
+            (Some(5), Some("team t"))
+        );
+    }
+
+    #[test]
+    fn unblocking_lets_it_sign_in_and_signing_out_everywhere_keeps_grants() {
+        let mut blocked = sample();
+        blocked.blocked_at = Some(1);
+        let plan = change(Some(blocked), &[], Change::Unblock, 5).unwrap();
+        assert!(!plan.outcome.unwrap().is_blocked());
+        let plan = change(Some(sample()), &[], Change::SignOutEverywhere, 5).unwrap();
+        assert_eq!(plan.ops.len(), 1);
+        assert_eq!(plan.outcome.unwrap().session_epoch, 1);
+        assert_eq!(change(None, &[], Change::Unblock, 5).unwrap().outcome, None);
     }
 
     #[test]

@@ -9,8 +9,8 @@ use crate::secret::SecretString;
 use crate::store::{Store, StoreError, Table};
 
 pub use identity_core::account::{
-    Account, AccountStatus, Email, EmailPointer, IdpRef, InvalidEmail, account_pk, create_ops,
-    email_pk, new_account, update_op,
+    Account, AccountStatus, Change, Email, EmailPointer, IdpRef, InvalidEmail, account_pk,
+    create_ops, email_pk, new_account, update_op,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -154,35 +154,43 @@ pub trait Offboarding {
     async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError>;
 }
 
-/// Reads the account, changes it, writes it under a version condition; retried a few times
-/// when someone else changed it meanwhile.
+/// Runs a change to the account as one plan (`identity_core::account::change`); a block's
+/// grants are loaded with it.
 async fn change_account(
     store: &Store,
     account_id: &str,
-    change: impl Fn(&mut Account) + Send + Sync,
+    what: Change<'_>,
 ) -> Result<Account, AccountError> {
-    for _ in 0..5 {
-        let mut account = store
-            .account(account_id)
-            .await?
-            .ok_or(AccountError::NotFound)?;
-        change(&mut account);
-        match store.update_account(&account).await {
-            Err(AccountError::Changed) => continue,
-            other => return other,
-        }
+    let changed = store
+        .run(
+            || async {
+                let account = store
+                    .account(account_id)
+                    .await
+                    .map_err(AccountError::into_store_error)?;
+                let grants = match (&account, what) {
+                    (Some(a), Change::Block { .. }) => {
+                        crate::oauth::Grants::grants_of(store, &a.id).await?
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((account, grants))
+            },
+            |(account, grants), now| identity_core::account::change(account, &grants, what, now),
+        )
+        .await;
+    match changed {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => Err(AccountError::NotFound),
+        Err(StoreError::Conflict) => Err(AccountError::Changed),
+        Err(e) => Err(e.into()),
     }
-    Err(AccountError::Changed)
 }
 
 #[async_trait]
 impl Offboarding for Store {
     async fn sign_out_everywhere(&self, account_id: &str) -> Result<Account, AccountError> {
-        change_account(self, account_id, |a| {
-            a.end_all_sessions();
-            a.end_api_keys();
-        })
-        .await
+        change_account(self, account_id, Change::SignOutEverywhere).await
     }
 
     async fn block_account(&self, account_id: &str) -> Result<Account, AccountError> {
@@ -195,28 +203,14 @@ impl Offboarding for Store {
         by: Option<&str>,
     ) -> Result<Account, AccountError> {
         use crate::oauth::Grants;
-        let now = self.now();
-        // Revocation first; the account is blocked after it, so a grant made in between
-        // (by a session about to end) is revoked by the second pass.
-        self.revoke_grants_of(account_id).await?;
-        let blocked = change_account(self, account_id, |a| {
-            if a.blocked_at.is_none() {
-                a.blocked_at = Some(now);
-                a.blocked_by = by.map(str::to_string);
-            }
-            a.end_all_sessions();
-            a.end_api_keys();
-        })
-        .await?;
+        let blocked = change_account(self, account_id, Change::Block { by }).await?;
+        // Grants beyond what one write holds, and any made meanwhile by a session that was
+        // about to end, go now; the account signs in nowhere already.
         self.revoke_grants_of(account_id).await?;
         Ok(blocked)
     }
 
     async fn unblock_account(&self, account_id: &str) -> Result<Account, AccountError> {
-        change_account(self, account_id, |a| {
-            a.blocked_at = None;
-            a.blocked_by = None;
-        })
-        .await
+        change_account(self, account_id, Change::Unblock).await
     }
 }
