@@ -122,9 +122,216 @@ pub fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<Stri
     Ok(out.join(" "))
 }
 
+/// The single-use kind `jti`s are consumed under (`{client_id}\n{jti}`, hashed).
+pub const JTI_KIND: &str = "jwt-jti";
+
+/// A verified assertion's request: its client (already identified and its signature
+/// checked), the `jti` key and until when it is held, the scope asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub client_id: &'a str,
+    pub client_scopes: &'a [String],
+    /// The key `jti` is consumed under, and the assertion's `exp` (how long it is held).
+    pub jti: Option<(&'a str, i64)>,
+    pub requested_scope: Option<&'a str>,
+    /// The id a new grant gets (random, made by the caller).
+    pub fresh_gid: &'a str,
+}
+
+/// What is loaded for a verified assertion.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The account `sub` names (`None`: no such account, or `sub` is no email).
+    pub account: Option<crate::account::Account>,
+    /// Whether `sub` is an email at all.
+    pub sub_is_email: bool,
+    /// Whether the client pre-authorized that account.
+    pub pre_authorized: bool,
+    /// The account's grant for the client, as held now.
+    pub held: Option<crate::grant::Held>,
+    /// Whether the `jti` was consumed before; `None`: not read (the write's condition
+    /// judges it, and a conflict loads it).
+    pub jti_used: Option<bool>,
+}
+
+/// Why no token is issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The `jti` was used before (nothing is written).
+    JtiReused,
+    /// `sub` is no email (`invalid_grant`).
+    SubNotEmail,
+    User(UserRefusal),
+    /// A scope outside the client's (`invalid_scope`): the first such.
+    ScopeOutside(String),
+}
+
+/// A token may be issued: for the account, on its grant for the client, with this scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub account: crate::account::Account,
+    pub grant: crate::grant::Grant,
+    pub scope: String,
+}
+
+/// The grant's rules after the signature and the claims' times (RFC 7523 §3, fosite's
+/// order): the `jti` is consumed once (a refusal after it consumes it all the same, so an
+/// assertion is never tried twice); `sub` is an email; the user may have a token
+/// ([`user_may_have_token`]); the scope lies within the client's ([`granted_scope`]); the
+/// token belongs to the account's grant for the client (widened or made in the same write,
+/// so deauthorizing the user or revoking the grant reaches it).
+pub fn grant(
+    req: Request<'_>,
+    loaded: Loaded,
+    now: i64,
+) -> Result<crate::plan::Plan<Decided>, crate::store::StoreError> {
+    let account_id = loaded.account.as_ref().map(|a| a.id.clone());
+    Ok(decide(req, loaded, now)?.map(|result| Decided { account_id, result }))
+}
+
+/// What [`grant`] decided, with the account `sub` named (for the login history, refused or
+/// not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub account_id: Option<crate::ids::AccountId>,
+    pub result: Result<Granted, Refused>,
+}
+
+fn decide(
+    req: Request<'_>,
+    loaded: Loaded,
+    now: i64,
+) -> Result<crate::plan::Plan<Result<Granted, Refused>>, crate::store::StoreError> {
+    use crate::plan::Plan;
+    if loaded.jti_used == Some(true) {
+        return Ok(Plan::answer(Err(Refused::JtiReused)));
+    }
+    let mut ops = Vec::new();
+    if let Some((key, exp)) = req.jti {
+        ops.push(crate::store::once::used(JTI_KIND, key, exp)?);
+    }
+    let refuse = |ops, r| Ok(Plan::write(ops, Err(r)));
+    if !loaded.sub_is_email {
+        return refuse(ops, Refused::SubNotEmail);
+    }
+    let user = loaded.account.map(|a| {
+        let facts = User {
+            pre_authorized: loaded.pre_authorized,
+            blocked: a.is_blocked(),
+            active: a.status == crate::account::AccountStatus::Active,
+        };
+        (facts, a)
+    });
+    let account = match user_may_have_token(user) {
+        Ok(a) => a,
+        Err(r) => return refuse(ops, Refused::User(r)),
+    };
+    let scope = match granted_scope(req.requested_scope, req.client_scopes) {
+        Ok(s) => s,
+        Err(outside) => return refuse(ops, Refused::ScopeOutside(outside)),
+    };
+    let scopes = crate::scope::Scopes::parse(&scope).unwrap_or_default();
+    let held = loaded.held.unwrap_or(crate::grant::Held {
+        pointer: None,
+        current: None,
+    });
+    let wanted = crate::grant::Wanted {
+        account_id: &account.id,
+        client_id: req.client_id,
+        scopes: &scopes,
+        fresh_gid: req.fresh_gid,
+    };
+    let grant = crate::grant::widen_or_make(held, wanted, now)?;
+    ops.extend(grant.ops);
+    Ok(Plan::write(
+        ops,
+        Ok(Granted {
+            account,
+            grant: grant.outcome,
+            scope,
+        }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
+
+    fn request<'a>(scopes: &'a [String], requested: Option<&'a str>) -> Request<'a> {
+        Request {
+            client_id: "ci",
+            client_scopes: scopes,
+            jti: Some(("k", 100)),
+            requested_scope: requested,
+            fresh_gid: "new",
+        }
+    }
+
+    fn user(pre_authorized: bool) -> Loaded {
+        let email = crate::account::Email::parse("u@example.com").unwrap();
+        let account = crate::account::new_account(
+            "a1",
+            &email,
+            None,
+            crate::account::AccountStatus::Active,
+            None,
+            0,
+        );
+        Loaded {
+            account: Some(account),
+            sub_is_email: true,
+            pre_authorized,
+            held: None,
+            jti_used: None,
+        }
+    }
+
+    #[test]
+    fn a_pre_authorized_user_gets_a_token_on_a_grant_made_with_the_jti_in_one_write() {
+        let scopes = vec!["read".to_string(), "write".to_string()];
+        let plan = decide(request(&scopes, Some("read")), user(true), 5).unwrap();
+        let Ok(granted) = &plan.outcome else {
+            panic!("{:?}", plan.outcome)
+        };
+        assert_eq!(granted.scope, "read");
+        assert_eq!(granted.grant.gid.as_str(), "new");
+        assert_eq!(plan.ops.len(), 3, "the jti, the grant's pointer and record");
+    }
+
+    #[test]
+    fn a_refusal_after_the_jti_consumes_it_and_a_used_jti_writes_nothing() {
+        let scopes = vec!["read".to_string()];
+        let plan = grant(request(&scopes, None), user(false), 5).unwrap();
+        assert_eq!(
+            plan.outcome.account_id.as_deref(),
+            Some("a1"),
+            "named in the history"
+        );
+        assert_eq!(
+            plan.outcome.result,
+            Err(Refused::User(UserRefusal::NotPreAuthorized))
+        );
+        assert_eq!(plan.ops.len(), 1);
+        let plan = decide(request(&scopes, Some("admin")), user(true), 5).unwrap();
+        assert_eq!(plan.outcome, Err(Refused::ScopeOutside("admin".into())));
+        let mut used = user(true);
+        used.jti_used = Some(true);
+        assert_eq!(
+            decide(request(&scopes, None), used, 5).unwrap(),
+            Plan::answer(Err(Refused::JtiReused))
+        );
+        let not_email = Loaded {
+            sub_is_email: false,
+            ..Loaded::default()
+        };
+        assert_eq!(
+            decide(request(&scopes, None), not_email, 5)
+                .unwrap()
+                .outcome,
+            Err(Refused::SubNotEmail)
+        );
+    }
 
     fn checked(c: Claims, now: i64) -> Result<(), String> {
         c.check(

@@ -163,7 +163,7 @@ async fn change_account(
 ) -> Result<Account, AccountError> {
     let changed = store
         .run(
-            || async {
+            |_| async {
                 let account = store
                     .account(account_id)
                     .await

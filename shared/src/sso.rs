@@ -21,7 +21,7 @@ use crate::orgs::{self, OrgError, Orgs};
 use crate::outbox::{self, OutboxMessage};
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Store, StoreError, Table};
+use crate::store::{Load, Store, StoreError, Table};
 
 pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
 use identity_core::sso::complete::{
@@ -317,8 +317,8 @@ impl Store {
     /// The facts of an SSO login (`identity_core::sso::complete`). Only what the path
     /// needs is read: the grants where it links, the recent links where it emails one, the
     /// organisations where it signs in; the replay and request records only after a
-    /// conflict (`first` false), since the write's conditions judge them first.
-    async fn login_facts(&self, login: &SsoLogin<'_>, first: bool) -> Result<Loaded, StoreError> {
+    /// conflict, since the write's conditions judge them first.
+    async fn login_facts(&self, login: &SsoLogin<'_>, when: Load) -> Result<Loaded, StoreError> {
         let account = self
             .account_by_email(login.email)
             .await
@@ -360,7 +360,7 @@ impl Store {
             let id = loaded.account.as_ref().map(|a| a.id.to_string());
             (loaded.team, loaded.enterprise) = self.org_facts(login.idp, id.as_deref()).await?;
         }
-        if !first {
+        if when == Load::AfterConflict {
             let key = replay_key(login);
             loaded.replayed = Some(
                 self.get_item(Table::Once, &once_pk(REPLAY_KIND, &key), "used")
@@ -513,13 +513,9 @@ impl SsoRecords for Store {
         let replay = replay_key(login);
         let request = login.request_id.map(spent_request_key);
         let assertion = assertion_of(login, &replay, request.as_deref());
-        let first = std::sync::atomic::AtomicBool::new(true);
         let outcome = self
             .run(
-                || {
-                    let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                    self.login_facts(login, first)
-                },
+                |when| self.login_facts(login, when),
                 |loaded, now| complete::complete(&assertion, loaded, &fresh, now),
             )
             .await;
@@ -557,7 +553,7 @@ impl SsoRecords for Store {
         let key = token_key(token);
         let confirmed = self
             .run(
-                || async {
+                |_| async {
                     let pending = self.pending_upgrade(token).await?;
                     let c = match &pending {
                         Some(p) => {
@@ -590,7 +586,7 @@ impl SsoRecords for Store {
         let pk = once_pk(WELCOME_KIND, &key);
         let activated = self
             .run(
-                || async {
+                |_| async {
                     match self.get::<WelcomeRecord>(Table::Once, &pk, "once").await? {
                         Some(record) => self
                             .account(&record.account_id)
@@ -622,7 +618,7 @@ impl SsoRecords for Store {
         let pk = once_pk(LINK_KIND, &key);
         let confirmed = self
             .run(
-                || async {
+                |_| async {
                     match self.get::<LinkRecord>(Table::Once, &pk, "once").await? {
                         Some(r) => {
                             self.confirming(&r.account_id, &r.idp, &r.generation, false)

@@ -12,15 +12,14 @@ use std::net::IpAddr;
 
 use identity_core::jwt;
 use identity_shared::AppState;
-use identity_shared::accounts::{AccountStatus, Accounts, Email};
+use identity_shared::accounts::{AccountError, Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode};
-use identity_shared::jwt_clients::JwtClients;
+use identity_shared::jwt_clients::{JwtClient, JwtClients};
 use identity_shared::login_history::{LoginAttempt, LoginHistory, Outcome, sanitize};
 use identity_shared::oauth::Grants;
-use identity_shared::oauth::scope::Scopes;
 use identity_shared::secret::SecretString;
-use identity_shared::store::SingleUse;
+use identity_shared::store::{Load, SingleUse, StoreError};
 use identity_shared::throttle::{Action, Attempt, Throttling, Verdict};
 use identity_shared::tokens::{self, AccessClaims};
 
@@ -30,8 +29,6 @@ use crate::assertion;
 pub const TOKEN_PATH: &str = "/oauth/jwt/token";
 /// `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// The single-use kind under which `jti`s are consumed.
-const JTI_KIND: &str = "jwt-jti";
 
 /// Where an attempt came from, for the login history and throttling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,18 +108,64 @@ pub fn audiences(state: &AppState) -> Vec<String> {
     ]
 }
 
-/// The requested scope, which must lie within the client's; none requested is all of them.
-fn granted_scope(requested: Option<&String>, allowed: &[String]) -> Result<String, OAuthError> {
-    jwt::granted_scope(requested.map(String::as_str), allowed).map_err(|outside| {
-        OAuthError::new(
+/// The facts of [`jwt::grant`]: the account `sub` names, whether the client
+/// pre-authorized it, its grant for the client; and whether the `jti` was used, read only
+/// after a conflict (the write's condition judges it first).
+async fn load(
+    state: &AppState,
+    client: &JwtClient,
+    sub: &str,
+    jti_key: Option<&str>,
+    when: Load,
+) -> Result<jwt::Loaded, StoreError> {
+    let mut loaded = jwt::Loaded::default();
+    if when == Load::AfterConflict
+        && let Some(key) = jti_key
+    {
+        loaded.jti_used = Some(state.store.was_used(jwt::JTI_KIND, key).await?);
+    }
+    let Ok(email) = Email::parse(sub) else {
+        return Ok(loaded);
+    };
+    loaded.sub_is_email = true;
+    let Some(account) = state
+        .store
+        .account_by_email(&email)
+        .await
+        .map_err(AccountError::into_store_error)?
+    else {
+        return Ok(loaded);
+    };
+    loaded.pre_authorized = client.is_pre_authorized(&account.id);
+    loaded.held = Some(
+        state
+            .store
+            .held_grant(&account.id, &client.client_id)
+            .await?,
+    );
+    loaded.account = Some(account);
+    Ok(loaded)
+}
+
+/// A refusal as the grant's error response.
+fn refusal(refused: jwt::Refused, allowed: &[String]) -> OAuthError {
+    match refused {
+        jwt::Refused::JtiReused => OAuthError::invalid_grant(
+            "the assertion's jti was already used; every assertion must have a new jti",
+        ),
+        jwt::Refused::SubNotEmail => {
+            OAuthError::invalid_grant("sub must be the email of the user to act for")
+        }
+        jwt::Refused::User(r) => OAuthError::invalid_grant(r.description()),
+        jwt::Refused::ScopeOutside(outside) => OAuthError::new(
             OAuthErrorCode::InvalidScope,
             format!(
                 "scope {:?} is not among this client's scopes ({})",
                 sanitize(&outside),
                 allowed.join(" ")
             ),
-        )
-    })
+        ),
+    }
 }
 
 /// Runs the grant on a parsed form (or the form's parse error) and records the attempt.
@@ -250,57 +293,40 @@ async fn decide(
         .check(&audiences(state), now)
         .map_err(OAuthError::invalid_grant)?;
 
-    if let Some(jti) = &claims.jti {
-        let exp = claims.exp.expect("checked: exp is present");
-        let key = crypto::sha256_hex(format!("{}\n{jti}", client.client_id).as_bytes());
-        let first = state
-            .store
-            .mark_used(JTI_KIND, &key, exp)
-            .await
-            .map_err(|e| OAuthError::internal("jti", e))?;
-        if !first {
-            return Err(OAuthError::invalid_grant(
-                "the assertion's jti was already used; every assertion must have a new jti",
-            ));
-        }
-    }
-
-    let email = Email::parse(&claims.sub)
-        .map_err(|_| OAuthError::invalid_grant("sub must be the email of the user to act for"))?;
-    let account = state
+    let jti_key = claims
+        .jti
+        .as_ref()
+        .map(|jti| crypto::sha256_hex(format!("{}\n{jti}", client.client_id).as_bytes()));
+    let exp = claims.exp.expect("checked: exp is present");
+    let fresh_gid = crypto::b64url(&crypto::random_bytes(16));
+    let request = jwt::Request {
+        client_id: &client.client_id,
+        client_scopes: &client.scopes,
+        jti: jti_key.as_deref().map(|k| (k, exp)),
+        requested_scope: form.get("scope").map(String::as_str),
+        fresh_gid: &fresh_gid,
+    };
+    let decided = state
         .store
-        .account_by_email(&email)
+        .run(
+            |when| load(state, &client, &claims.sub, jti_key.as_deref(), when),
+            |loaded, now| jwt::grant(request, loaded, now),
+        )
         .await
-        .map_err(|e| OAuthError::internal("account read", e))?;
-    seen.account_id = account.as_ref().map(|a| a.id.to_string());
-    let user = account.map(|a| {
-        let facts = jwt::User {
-            pre_authorized: client.is_pre_authorized(&a.id),
-            blocked: a.is_blocked(),
-            active: a.status == AccountStatus::Active,
-        };
-        (facts, a)
-    });
-    let account =
-        jwt::user_may_have_token(user).map_err(|r| OAuthError::invalid_grant(r.description()))?;
-    let scope = granted_scope(form.get("scope"), &client.scopes)?;
+        .map_err(|e| OAuthError::internal("jwt grant", e))?;
+    seen.account_id = decided.account_id.map(|id| id.to_string());
+    let jwt::Granted {
+        account,
+        grant,
+        scope,
+    } = decided
+        .result
+        .map_err(|refused| refusal(refused, &client.scopes))?;
     let keys = state
         .secrets
         .signing_keys()
         .await
         .map_err(|e| OAuthError::internal("signing keys", e))?;
-    // The token belongs to the account's grant for this client: deauthorizing the user,
-    // removing a certificate, a password reset or a move to SSO revokes the grant, and
-    // introspection and the named-authorization fetch answer inactive at once.
-    let grant = state
-        .store
-        .grant_for(
-            &account.id,
-            &client.client_id,
-            &Scopes::parse(&scope).unwrap_or_default(),
-        )
-        .await
-        .map_err(|e| OAuthError::internal("grant", e))?;
     let base = &state.config.base_url;
     let mut access = AccessClaims::new(
         base,

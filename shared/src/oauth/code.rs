@@ -116,7 +116,7 @@ impl AuthCodes for Store {
         let fresh_hash = crypto::sha256_hex(refresh_token.expose_secret().as_bytes());
         let outcome = self
             .run(
-                || load(self, &hash),
+                |_| load(self, &hash),
                 |loaded, now| {
                     identity_core::code::redeem(presented, &hash, loaded, &fresh_hash, now)
                 },

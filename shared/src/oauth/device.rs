@@ -74,7 +74,7 @@ impl DeviceRequests for Store {
         // Each load draws a device code and a user code; a user-code collision is refused
         // by the Absent condition and the next attempt draws again.
         self.run(
-            || async {
+            |_| async {
                 let code = crypto::random_token();
                 let hash = crypto::sha256_hex(code.expose_secret().as_bytes());
                 Ok((code, hash, new_user_code()))
@@ -114,7 +114,7 @@ impl DeviceRequests for Store {
         state: DeviceState,
     ) -> Result<bool, StoreError> {
         self.run(
-            || read(self, &request.device_hash),
+            |_| read(self, &request.device_hash),
             |current, now| device::answer(current, state.clone(), now),
         )
         .await
@@ -129,7 +129,7 @@ impl DeviceRequests for Store {
         let hash = crypto::sha256_hex(device_code.as_bytes());
         let fresh_hash = crypto::sha256_hex(fresh_token.expose_secret().as_bytes());
         self.run(
-            || async {
+            |_| async {
                 let request = read(self, &hash).await?;
                 let grant = match request.as_ref().map(|r| &r.state) {
                     Some(DeviceState::Approved { gid, .. }) => self.grant(gid).await?,

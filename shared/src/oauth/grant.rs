@@ -23,6 +23,13 @@ pub trait Grants {
         client_id: &str,
         scopes: &Scopes,
     ) -> Result<Grant, StoreError>;
+    /// The account's pointer to its grant for the client and the grant it points at, as
+    /// `identity_core::grant::widen_or_make` takes them (read only).
+    async fn held_grant(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> Result<grant::Held, StoreError>;
     /// The account's live grant for the client, if any (read only).
     async fn current_grant(
         &self,
@@ -64,19 +71,7 @@ impl Grants for Store {
     ) -> Result<Grant, StoreError> {
         let gid = crypto::b64url(&crypto::random_bytes(16));
         self.run(
-            || async move {
-                let pointer = self
-                    .get_item(Table::OAuth, &index_pk(account_id), &index_sk(client_id))
-                    .await?;
-                let current = match &pointer {
-                    Some(p) => read_grant(self, &p.parse::<GrantPointer>()?.gid).await?,
-                    None => None,
-                };
-                Ok(grant::Held {
-                    pointer: pointer.map(|p| p.version),
-                    current,
-                })
-            },
+            |_| self.held_grant(account_id, client_id),
             |held, now| {
                 grant::widen_or_make(
                     held,
@@ -91,6 +86,24 @@ impl Grants for Store {
             },
         )
         .await
+    }
+
+    async fn held_grant(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> Result<grant::Held, StoreError> {
+        let pointer = self
+            .get_item(Table::OAuth, &index_pk(account_id), &index_sk(client_id))
+            .await?;
+        let current = match &pointer {
+            Some(p) => read_grant(self, &p.parse::<GrantPointer>()?.gid).await?,
+            None => None,
+        };
+        Ok(grant::Held {
+            pointer: pointer.map(|p| p.version),
+            current,
+        })
     }
 
     async fn current_grant(
@@ -132,7 +145,7 @@ impl Grants for Store {
 
     async fn revoke_grant(&self, gid: &str) -> Result<Option<Grant>, StoreError> {
         self.run(
-            || read_grant(self, gid),
+            |_| read_grant(self, gid),
             |loaded, now| match loaded {
                 None => Ok(Plan::answer(None)),
                 Some(g) => {

@@ -126,7 +126,7 @@ impl RefreshTokens for Store {
         };
         let outcome = self
             .run(
-                || load(self, &hash),
+                |_| load(self, &hash),
                 |loaded, now| refresh::rotate(presented, loaded, grace_secs, &fresh_hash, now),
             )
             .await?;

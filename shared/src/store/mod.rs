@@ -19,7 +19,7 @@ mod run;
 pub use identity_core::plan::Plan;
 pub use identity_core::store::schema;
 pub use identity_core::store::{Cond, Item, Op, StoreError, Table, Versioned, serde_failure};
-pub use run::{PLAN_ATTEMPTS, worst_pause};
+pub use run::{Load, MAX_OPS, PLAN_ATTEMPTS, worst_pause};
 
 use std::sync::Arc;
 
@@ -302,6 +302,9 @@ pub trait SingleUse {
     /// Records that `kind`/`key` has been seen, until `expires_at`. `true` for exactly one
     /// caller; `false` for every later (or concurrent) one while the record lives.
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError>;
+    /// Whether `kind`/`key` has been seen (a live "used" record), read only: for a plan that
+    /// writes [`used_op`] itself and, after a conflict, learns why.
+    async fn was_used(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
 }
 
 use identity_core::store::once::pk as once_pk;
@@ -350,6 +353,13 @@ impl SingleUse for Store {
             return Ok(None);
         };
         Ok(Some((item.parse()?, item.version)))
+    }
+
+    async fn was_used(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(Table::Once, &once_pk(kind, key), "used")
+            .await?
+            .is_some())
     }
 
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {

@@ -39,19 +39,32 @@ pub fn worst_pause() -> Duration {
         .sum()
 }
 
+/// Which load of a plan this is: a loader may leave out facts that the write's conditions
+/// judge on the first try (a replay record, a used `jti`) and read them after a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    First,
+    AfterConflict,
+}
+
 impl Store {
-    /// Runs a flow: `load` reads its facts, `decide` (given them and `now`) returns the plan,
+    /// Runs a flow: `load` reads its facts (told whether it follows a conflict), `decide` (given them and `now`) returns the plan,
     /// and the plan's operations are written atomically. On [`StoreError::Conflict`] the
     /// facts are loaded and the decision made again; after [`PLAN_ATTEMPTS`] the conflict
     /// is the answer (fail closed: nothing was written).
     pub async fn run<F, T, L, Fut, D>(&self, load: L, decide: D) -> Result<T, StoreError>
     where
-        L: Fn() -> Fut,
+        L: Fn(Load) -> Fut,
         Fut: Future<Output = Result<F, StoreError>>,
         D: Fn(F, i64) -> Result<Plan<T>, StoreError>,
     {
         for attempt in 0..PLAN_ATTEMPTS {
-            let facts = load().await?;
+            let facts = load(if attempt == 0 {
+                Load::First
+            } else {
+                Load::AfterConflict
+            })
+            .await?;
             let Plan { outcome, ops } = decide(facts, self.now())?;
             if ops.is_empty() {
                 return Ok(outcome);
