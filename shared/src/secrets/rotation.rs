@@ -81,6 +81,15 @@ fn unavailable<E: ProvideErrorMetadata>(call: &str, id: &str) -> impl FnOnce(E) 
     }
 }
 
+/// The event Secrets Manager sends the rotation function for each step.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationEvent {
+    pub secret_id: String,
+    pub client_request_token: String,
+    pub step: String,
+}
+
 pub struct Rotation {
     client: Client,
     prefix: String,
@@ -100,6 +109,34 @@ impl Rotation {
 
     pub fn secret_id(&self, kind: SecretKind) -> String {
         format!("{}{}", self.prefix, kind.name())
+    }
+
+    /// The rotation of the deployment `config` names (its Secrets Manager prefix); an error
+    /// when its secrets are not in Secrets Manager.
+    pub async fn from_config(config: &crate::config::Config) -> Result<Self, String> {
+        let crate::config::SecretsSpec::SecretsManager { prefix } = &config.secrets else {
+            return Err("key-rotation needs IDENTITY_SECRETS=secretsmanager:PREFIX".into());
+        };
+        let client = Client::new(&crate::aws::sdk_config().await);
+        Ok(Self::new(client, prefix.clone(), config.secrets_refresh))
+    }
+
+    /// One step, as Secrets Manager asks for it, logged (never a secret's value).
+    pub async fn handle(&self, e: &RotationEvent, now: i64) -> Result<(), RotationError> {
+        let step = Step::parse(&e.step)
+            .ok_or_else(|| RotationError::Refused(format!("unknown rotation step {:?}", e.step)))?;
+        let kind = self.kind_of(&e.secret_id).await?;
+        let done = self
+            .step(&e.secret_id, kind, &e.client_request_token, step, now)
+            .await;
+        match &done {
+            Ok(()) => tracing::info!(secret = kind.name(), step = e.step, "rotation step done"),
+            Err(err) => {
+                let refused = matches!(err, RotationError::Refused(_));
+                tracing::warn!(secret = kind.name(), step = e.step, refused, error = %err, "rotation step failed");
+            }
+        }
+        done
     }
 
     /// The kind of the secret a rotation event names (its ARN or name): one of ours.
