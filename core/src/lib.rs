@@ -39,3 +39,4 @@ pub mod role;
 pub mod scope;
 pub mod sso;
 pub mod store;
+pub mod token_request;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use identity_core::jwt;
+use identity_core::token_request::TokenRequest;
 use identity_shared::AppState;
 use identity_shared::accounts::{AccountError, Accounts, Email};
 use identity_shared::crypto;
@@ -28,7 +29,7 @@ use crate::assertion;
 /// The route of the grant.
 pub const TOKEN_PATH: &str = "/oauth/jwt/token";
 /// `grant_type` of RFC 7523 §2.1.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub use identity_core::token_request::JWT_BEARER;
 
 /// Where an attempt came from, for the login history and throttling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,18 +259,20 @@ async fn decide(
     origin: &Origin,
     seen: &mut Seen,
 ) -> Result<Granted, OAuthError> {
-    let grant_type = form
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if grant_type != JWT_BEARER {
-        return Err(OAuthError::new(
+    let only_this = || {
+        OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("this endpoint takes grant_type={JWT_BEARER} only"),
-        ));
-    }
-    let assertion_text = form
-        .get("assertion")
-        .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?;
+        )
+    };
+    let (assertion_text, requested_scope) =
+        match TokenRequest::parse(form).map_err(|(code, description)| match code {
+            OAuthErrorCode::UnsupportedGrantType => only_this(),
+            code => OAuthError::new(code, description),
+        })? {
+            TokenRequest::JwtBearer { assertion, scope } => (assertion, scope),
+            _ => return Err(only_this()),
+        };
 
     let assertion = assertion::parse(assertion_text)?;
     let claims = &assertion.claims;
@@ -303,7 +306,7 @@ async fn decide(
         client_id: &client.client_id,
         client_scopes: &client.scopes,
         jti: jti_key.as_deref().map(|k| (k, exp)),
-        requested_scope: form.get("scope").map(String::as_str),
+        requested_scope,
         fresh_gid: &fresh_gid,
     };
     let decided = state

@@ -1,6 +1,6 @@
 //! What every grant of the token endpoint (and introspection and revocation) shares: the
-//! form's shape, required parameters, the requested scope, the signing keys, and the success
-//! answer (RFC 6749 §5.1).
+//! form's shape, the requested scope, the signing keys, and the one success answer
+//! ([`answer`], RFC 6749 §5.1).
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use identity_shared::AppState;
-use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, no_store};
+use identity_shared::http::oauth::{OAuthError, no_store};
 use identity_shared::oauth::Scopes;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::SigningKeys;
@@ -33,19 +33,8 @@ pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
     }
 }
 
-pub fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
-    form.get(name)
-        .map(String::as_str)
-        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
-}
-
 pub fn requested_scopes(form: &HashMap<String, String>) -> Result<Option<Scopes>, OAuthError> {
-    form.get("scope")
-        .map(|s| {
-            Scopes::parse_non_empty(s)
-                .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))
-        })
-        .transpose()
+    identity_core::token_request::requested_scopes(form).map_err(|(c, d)| OAuthError::new(c, d))
 }
 
 pub async fn signing_keys(state: &AppState) -> Result<std::sync::Arc<SigningKeys>, OAuthError> {
@@ -76,4 +65,37 @@ pub fn issued(
 
 pub fn sign(keys: &SigningKeys, claims: &AccessClaims) -> Result<SecretString, OAuthError> {
     tokens::issue(keys, claims).map_err(|e| OAuthError::internal("token signing", e))
+}
+
+/// What an access token is for: whom, which client, which scopes, on which grant, and when
+/// a person approved it (RFC 9068 `auth_time`; `None`: no person did).
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a Scopes,
+    pub gid: Option<&'a str>,
+    pub auth_time: Option<i64>,
+    pub now: i64,
+}
+
+/// Every grant's success (node-oidc-provider's `grant_common`): the access token signed,
+/// with the refresh token when there is one, as RFC 6749 §5.1's answer.
+pub fn answer(
+    state: &AppState,
+    keys: &SigningKeys,
+    access: Access<'_>,
+    refresh_token: Option<SecretString>,
+) -> Result<Response, OAuthError> {
+    let mut claims = AccessClaims::new(
+        &state.config.base_url,
+        access.subject,
+        access.client_id,
+        &access.scopes.to_string(),
+        access.gid,
+        access.now,
+    );
+    claims.auth_time = access.auth_time;
+    let token = sign(keys, &claims)?;
+    Ok(issued(token, access.scopes, refresh_token))
 }

@@ -2,8 +2,8 @@
 //! code) and the `urn:ietf:params:oauth:grant-type:device_code` grant of the token
 //! endpoint (the device polls until the person approves at `/device`).
 
-use std::collections::HashMap;
-
+use crate::answer::{Access, answer, requested_scopes, require_form, signing_keys};
+use crate::client_auth;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
@@ -13,10 +13,6 @@ use identity_shared::oauth::OAuthClient;
 use identity_shared::oauth::code::Issued;
 use identity_shared::oauth::device::{DEVICE_TTL_SECS, DeviceRequests, Polled};
 use identity_shared::throttle::{Action, Attempt, Throttling, Verdict};
-use identity_shared::tokens::AccessClaims;
-
-use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
-use crate::client_auth;
 
 /// `POST /oauth/device/authorize`.
 pub async fn authorize(
@@ -109,9 +105,8 @@ fn already_used() -> OAuthError {
 pub async fn token(
     state: &AppState,
     client: &OAuthClient,
-    form: &HashMap<String, String>,
+    device_code: &str,
 ) -> Result<Response, OAuthError> {
-    let device_code = required(form, "device_code")?;
     let keys = signing_keys(state).await?;
     let refresh_token = identity_shared::crypto::random_token();
     let polled = state
@@ -138,16 +133,14 @@ pub async fn token(
         Polled::Revoked => return Err(OAuthError::invalid_grant("the authorization was revoked")),
         Polled::Invalid => return Err(already_used()),
     };
-    let claims = AccessClaims::new(
-        &state.config.base_url,
-        &issue.account_id,
-        &client.client_id,
-        &issue.scopes.to_string(),
-        Some(&issue.grant.gid),
-        refresh.issued_at,
-    )
-    .approved_now();
-    let access = sign(&keys, &claims)?;
     tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "device code exchanged");
-    Ok(issued(access, &issue.scopes, Some(refresh_token)))
+    let access = Access {
+        subject: &issue.account_id,
+        client_id: &client.client_id,
+        scopes: &issue.scopes,
+        gid: Some(&issue.grant.gid),
+        auth_time: Some(refresh.issued_at),
+        now: refresh.issued_at,
+    };
+    answer(state, &keys, access, Some(refresh_token))
 }

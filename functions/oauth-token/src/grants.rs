@@ -2,20 +2,19 @@
 //! every answer → parse the form (a repeated parameter is refused) → authenticate the
 //! client → dispatch by `grant_type` to one handler per grant.
 
-use std::collections::HashMap;
-
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
+use identity_core::token_request::TokenRequest;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, OAuthErrorCode, parse_unique_form};
+use identity_shared::oauth::Scopes;
 use identity_shared::oauth::code::{self, Redeemed};
 use identity_shared::oauth::refresh::Rotation;
 use identity_shared::oauth::{
     AuthCodes, OAuthClient, OAuthSettings, RefreshOutcome, RefreshTokens,
 };
-use identity_shared::tokens::AccessClaims;
 
-use crate::answer::{issued, requested_scopes, require_form, required, sign, signing_keys};
+use crate::answer::{Access, answer, require_form, signing_keys};
 use crate::client_auth;
 
 /// The whole token endpoint: every failure is an RFC 6749 §5.2 JSON error.
@@ -43,18 +42,41 @@ async fn dispatch(
     require_form(headers)?;
     let mut form = parse_unique_form(body)?;
     let client = client_auth::authenticate(state, headers, &mut form).await?;
-    let grant_type = required(&form, "grant_type")?;
-    match grant_type {
-        "authorization_code" => authorization_code(state, &client, &form).await,
-        "refresh_token" => refresh_token(state, settings, &client, &form).await,
-        "client_credentials" => client_credentials(state, &client, &form).await,
-        identity_shared::oauth::device::GRANT_TYPE => {
-            crate::device::token(state, &client, &form).await
-        }
-        _ => Err(OAuthError::new(
+    let unsupported = || {
+        OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
-        )),
+        )
+    };
+    let request = TokenRequest::parse(&form).map_err(|(code, description)| match code {
+        OAuthErrorCode::UnsupportedGrantType => unsupported(),
+        code => OAuthError::new(code, description),
+    })?;
+    match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let presented = code::Presented {
+                client_id: &client.client_id,
+                redirect_uri,
+                code_verifier,
+            };
+            authorization_code(state, &client, code, presented).await
+        }
+        TokenRequest::RefreshToken {
+            refresh_token: token,
+            scope,
+        } => refresh_token(state, settings, &client, token, scope).await,
+        TokenRequest::ClientCredentials { scope } => {
+            client_credentials(state, &client, scope).await
+        }
+        TokenRequest::DeviceCode { device_code } => {
+            crate::device::token(state, &client, device_code).await
+        }
+        // The JWT bearer grant has its own endpoint (/oauth/jwt/token).
+        TokenRequest::JwtBearer { .. } => Err(unsupported()),
     }
 }
 
@@ -66,14 +88,9 @@ async fn dispatch(
 async fn authorization_code(
     state: &AppState,
     client: &OAuthClient,
-    form: &HashMap<String, String>,
+    code: &str,
+    presented: code::Presented<'_>,
 ) -> Result<Response, OAuthError> {
-    let code = required(form, "code")?;
-    let presented = code::Presented {
-        client_id: &client.client_id,
-        redirect_uri: required(form, "redirect_uri")?,
-        code_verifier: required(form, "code_verifier")?,
-    };
     let keys = signing_keys(state).await?;
     let redemption = state
         .store
@@ -96,22 +113,16 @@ async fn authorization_code(
         }
         Redeemed::Invalid => return Err(invalid_code()),
     };
-    let claims = AccessClaims::new(
-        &state.config.base_url,
-        &issue.account_id,
-        &client.client_id,
-        &issue.scopes.to_string(),
-        Some(&issue.grant.gid),
-        refresh.issued_at,
-    )
-    .approved_now();
-    let access = sign(&keys, &claims)?;
     tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "authorization code exchanged");
-    Ok(issued(
-        access,
-        &issue.scopes,
-        Some(redemption.refresh_token),
-    ))
+    let access = Access {
+        subject: &issue.account_id,
+        client_id: &client.client_id,
+        scopes: &issue.scopes,
+        gid: Some(&issue.grant.gid),
+        auth_time: Some(refresh.issued_at),
+        now: refresh.issued_at,
+    };
+    answer(state, &keys, access, Some(redemption.refresh_token))
 }
 
 fn reused(client: &OAuthClient, gid: &str) -> OAuthError {
@@ -130,10 +141,9 @@ async fn refresh_token(
     state: &AppState,
     settings: &OAuthSettings,
     client: &OAuthClient,
-    form: &HashMap<String, String>,
+    presented: &str,
+    requested: Option<Scopes>,
 ) -> Result<Response, OAuthError> {
-    let presented = required(form, "refresh_token")?;
-    let requested = requested_scopes(form)?;
     let keys = signing_keys(state).await?;
     let outcome = state
         .store
@@ -153,21 +163,16 @@ async fn refresh_token(
                 grant,
             } = *rotation;
             let scopes = requested.unwrap_or_else(|| record.scopes());
-            let claims = AccessClaims::new(
-                &state.config.base_url,
-                &record.account_id,
-                &client.client_id,
-                &scopes.to_string(),
-                Some(&grant.gid),
-                state.now(),
-            );
-            // The person's approval behind the family stays its time (RFC 9068 auth_time).
-            let claims = AccessClaims {
+            let access = Access {
+                subject: &record.account_id,
+                client_id: &client.client_id,
+                scopes: &scopes,
+                gid: Some(&grant.gid),
+                // The person's approval behind the family stays its time (RFC 9068).
                 auth_time: record.auth_time,
-                ..claims
+                now: state.now(),
             };
-            let access = sign(&keys, &claims)?;
-            Ok(issued(access, &scopes, Some(token)))
+            answer(state, &keys, access, Some(token))
         }
         RefreshOutcome::Invalid => Err(OAuthError::invalid_grant(
             "the refresh token is invalid, expired or revoked",
@@ -192,7 +197,7 @@ async fn refresh_token(
 async fn client_credentials(
     state: &AppState,
     client: &OAuthClient,
-    form: &HashMap<String, String>,
+    requested: Option<Scopes>,
 ) -> Result<Response, OAuthError> {
     if client.public {
         return Err(OAuthError::new(
@@ -201,7 +206,7 @@ async fn client_credentials(
         ));
     }
     let allowed = client.scopes();
-    let scopes = match requested_scopes(form)? {
+    let scopes = match requested {
         Some(s) if !allowed.contains_all(&s) => {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidScope,
@@ -212,14 +217,13 @@ async fn client_credentials(
         None => allowed,
     };
     let keys = signing_keys(state).await?;
-    let claims = AccessClaims::new(
-        &state.config.base_url,
-        &client.client_id,
-        &client.client_id,
-        &scopes.to_string(),
-        None,
-        state.now(),
-    );
-    let access = sign(&keys, &claims)?;
-    Ok(issued(access, &scopes, None))
+    let access = Access {
+        subject: &client.client_id,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        gid: None,
+        auth_time: None,
+        now: state.now(),
+    };
+    answer(state, &keys, access, None)
 }
