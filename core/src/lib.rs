@@ -32,6 +32,7 @@ pub mod ids;
 pub mod jwt;
 pub mod org;
 pub mod outbox;
+pub mod password;
 pub mod pkce;
 pub mod plan;
 pub mod refresh;

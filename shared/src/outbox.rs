@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use identity_core::outbox;
 
 use crate::accounts::Email;
-use crate::crypto;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table};
 
 /// How long outbox messages are kept.
 pub use identity_core::outbox::{OUTBOX_TTL_SECS, OutboxMessage};
@@ -60,20 +59,6 @@ pub fn sealed(to: &str, subject: &str, body: &str, keys: &CookieKeys, now: i64) 
         body_sealed: keys.seal(body.as_bytes(), &outbox::aad(to)).into(),
         created_at: now,
     }
-}
-
-/// The write that puts a sealed message in the outbox (`identity_core::outbox::put`).
-pub(crate) fn message_op(
-    to: &str,
-    subject: &str,
-    body: &str,
-    keys: &CookieKeys,
-    now: i64,
-) -> Result<Op, StoreError> {
-    outbox::put(
-        &sealed(to, subject, body, keys, now),
-        &crypto::b64url(&crypto::random_bytes(6)),
-    )
 }
 
 /// The most messages one address's listing reads.

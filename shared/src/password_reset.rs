@@ -3,35 +3,23 @@
 //! only as its hash) lives one hour and works once.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use identity_core::digest::Digest;
 
-use crate::accounts::{self, Account, AccountError, Accounts, Email};
+use crate::accounts::{Account, AccountError, Accounts, Email};
 use crate::crypto;
 use crate::oauth::grant::Grants;
 use crate::outbox;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Consumed, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table};
 
-pub const RESET_TTL_SECS: i64 = 3600;
-/// At most this many password messages to one address per hour; further requests are
-/// answered the same way and send nothing, so strangers cannot fill anyone's outbox.
-pub const MAX_RESET_MESSAGES_PER_HOUR: usize = 3;
-const RESET_SUBJECTS: &[&str] = &["Reset your password", "Your password"];
-/// Shortest password accepted (NIST SP 800-63B asks for at least 8; we ask for more).
-pub const MIN_PASSWORD_CHARS: usize = 12;
-pub const MAX_PASSWORD_CHARS: usize = 256;
+use identity_core::password::{self, RESET_SUBJECTS, ResetRecord, UnderSso};
+pub use identity_core::password::{
+    MAX_PASSWORD_CHARS, MAX_RESET_MESSAGES_PER_HOUR, MIN_PASSWORD_CHARS, RESET_TTL_SECS,
+};
 
-fn reset_pk(token: &SecretString) -> String {
-    format!(
-        "password-reset#{}",
-        crypto::sha256_hex(token.expose_secret().as_bytes())
-    )
-}
-
-#[derive(Serialize, Deserialize)]
-struct ResetRecord {
-    account_id: String,
+fn token_key(token: &SecretString) -> String {
+    crypto::sha256_hex(token.expose_secret().as_bytes())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +37,7 @@ pub enum ResetError {
 }
 
 pub fn acceptable_password(p: &SecretString) -> bool {
-    let n = p.expose_secret().chars().count();
-    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n)
+    password::acceptable(p.expose_secret())
 }
 
 #[async_trait]
@@ -75,25 +62,6 @@ pub trait PasswordResets {
     ) -> Result<Option<Account>, ResetError>;
 }
 
-/// The write an unanswered request makes instead of a link and its message: two records
-/// under random keys that nobody holds, gone with the link's lifetime.
-fn decoy_ops(now: i64) -> Result<Vec<Op>, StoreError> {
-    (0..2)
-        .map(|_| {
-            Ok(Op::Put {
-                table: Table::Once,
-                item: Item::new(
-                    format!("decoy#{}", crypto::random_token().expose_secret()),
-                    "once",
-                    &serde_json::json!({}),
-                )?
-                .expiring(now + RESET_TTL_SECS),
-                cond: Cond::Absent,
-            })
-        })
-        .collect()
-}
-
 #[async_trait]
 impl PasswordResets for Store {
     async fn request_password_reset(
@@ -102,66 +70,60 @@ impl PasswordResets for Store {
         link_base: &str,
         keys: &CookieKeys,
     ) -> Result<bool, StoreError> {
-        let account = match self.account_by_email(email).await {
-            Ok(a) => a,
-            Err(AccountError::Store(e)) => return Err(e),
-            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
-        };
         let now = self.now();
+        let token = crypto::random_token();
+        let to = email.as_str();
+        let body = format!(
+            "Someone asked to reset the password of {to}. Follow this link within an hour \
+             to choose a new one:\n\n{link_base}{token}\n\nIf it was not you, ignore this \
+             message: nothing changes until the link is used.\n",
+            token = token.expose_secret()
+        );
+        let reset_message = outbox::sealed(to, "Reset your password", &body, keys, now);
+        let sso_note = outbox::sealed(
+            to,
+            "Your password",
+            "Someone asked to reset the password of this account. Your organisation signs \
+             you in through single sign-on, so the account has no password: sign in through \
+             your organisation instead.\n",
+            keys,
+            now,
+        );
+        let (key, suffix) = (token_key(&token), crypto::b64url(&crypto::random_bytes(6)));
+        let decoys = [crypto::random_token(), crypto::random_token()];
+        let fresh = password::Fresh {
+            token_key: &key,
+            reset_message: &reset_message,
+            sso_note: &sso_note,
+            suffix: &suffix,
+            decoys: [decoys[0].expose_secret(), decoys[1].expose_secret()],
+        };
         // Known or not, the email's outbox is read and one write is made, so the answer's
         // timing does not tell whether the account exists.
-        let recent = outbox::recent_count(self, email, RESET_SUBJECTS, 3600).await?;
-        let Some(account) = account else {
-            self.write(decoy_ops(now)?).await?;
-            return Ok(false);
-        };
-        if recent >= MAX_RESET_MESSAGES_PER_HOUR {
-            tracing::info!("password reset: the address's hourly limit is reached; nothing sent");
-            self.write(decoy_ops(now)?).await?;
-            return Ok(false);
-        }
-        let ops = if account.sso_idp.is_some() {
-            vec![outbox::message_op(
-                &account.email,
-                "Your password",
-                "Someone asked to reset the password of this account. Your organisation signs \
-                 you in through single sign-on, so the account has no password: sign in through \
-                 your organisation instead.\n",
-                keys,
-                now,
-            )?]
-        } else {
-            let token = crypto::random_token();
-            let body = format!(
-                "Someone asked to reset the password of {email}. Follow this link within an hour \
-                 to choose a new one:\n\n{link_base}{token}\n\nIf it was not you, ignore this \
-                 message: nothing changes until the link is used.\n",
-                email = account.email,
-                token = token.expose_secret()
-            );
-            vec![
-                Op::Put {
-                    table: Table::Once,
-                    item: Item::new(
-                        reset_pk(&token),
-                        "once",
-                        &ResetRecord {
-                            account_id: account.id.to_string(),
-                        },
-                    )?
-                    .expiring(now + RESET_TTL_SECS),
-                    cond: Cond::Absent,
+        let sent = self
+            .run(
+                |_| async {
+                    let account = self
+                        .account_by_email(email)
+                        .await
+                        .map_err(AccountError::into_store_error)?;
+                    let recent = outbox::recent_count(self, email, RESET_SUBJECTS, 3600).await?;
+                    Ok((account, recent))
                 },
-                outbox::message_op(&account.email, "Reset your password", &body, keys, now)?,
-            ]
-        };
-        self.write(ops).await?;
-        Ok(true)
+                |(account, recent), now| password::request(account.as_ref(), recent, &fresh, now),
+            )
+            .await?;
+        if !sent {
+            tracing::info!(
+                "password reset: nothing sent (no such account, or the address's hourly limit)"
+            );
+        }
+        Ok(sent)
     }
 
     async fn reset_pending(&self, token: &SecretString) -> Result<bool, StoreError> {
         Ok(self
-            .get_item(Table::Once, &reset_pk(token), "once")
+            .get_item(Table::Once, &password::reset_pk(&token_key(token)), "once")
             .await?
             .is_some())
     }
@@ -174,33 +136,38 @@ impl PasswordResets for Store {
         if !acceptable_password(new_password) {
             return Err(ResetError::WeakPassword);
         }
-        let pk = reset_pk(token);
-        let Some(record) = self.get::<ResetRecord>(Table::Once, &pk, "once").await? else {
+        let key = token_key(token);
+        let pk = password::reset_pk(&key);
+        if self.get_item(Table::Once, &pk, "once").await?.is_none() {
             return Ok(None);
-        };
-        let Some(account) = self.account(&record.account_id).await? else {
-            return Ok(None);
-        };
-        if account.sso_idp.is_some() {
-            return Err(ResetError::UnderSso);
         }
-        // Whoever knew the old password may hold sessions and tokens: the grants go first
-        // (their refresh tokens with them), the sessions end with the new password.
-        self.revoke_grants_of(&account.id).await?;
-        let mut next = account.clone();
-        next.password_hash = Some(identity_core::digest::Digest::new(
-            crypto::hash_password(new_password).map_err(AccountError::from)?,
-        ));
-        next.end_all_sessions();
-        next.end_api_keys();
-        let (op, next) = accounts::update_op(&next)?;
-        match self
-            .consume_with(Table::Once, &pk, "once", vec![op])
-            .await?
-        {
-            Consumed::Done => Ok(Some(next)),
-            Consumed::Gone => Ok(None),
-            Consumed::Conflict => Err(ResetError::Changed),
+        // Hashed once (Argon2id is slow on purpose), before the plan that may run again.
+        let hash = Digest::new(crypto::hash_password(new_password).map_err(AccountError::from)?);
+        let reset = self
+            .run(
+                |_| async {
+                    let Some(record) = self.get::<ResetRecord>(Table::Once, &pk, "once").await?
+                    else {
+                        return Ok((None, Vec::new()));
+                    };
+                    let account = self
+                        .account(&record.account_id)
+                        .await
+                        .map_err(AccountError::into_store_error)?;
+                    let grants = match &account {
+                        Some(a) => self.grants_of(&a.id).await?,
+                        None => Vec::new(),
+                    };
+                    Ok((account, grants))
+                },
+                |(account, grants), now| password::reset(&key, account, &grants, &hash, now),
+            )
+            .await;
+        match reset {
+            Ok(Ok(account)) => Ok(account),
+            Ok(Err(UnderSso)) => Err(ResetError::UnderSso),
+            Err(StoreError::Conflict) => Err(ResetError::Changed),
+            Err(e) => Err(e.into()),
         }
     }
 }
