@@ -272,3 +272,59 @@ fn the_cycle_finder_finds_a_cycle() {
         Some(vec!["a".into(), "b".into(), "a".into()])
     );
 }
+
+/// Every rule in ARCHITECTURE.md's table names the test that checks it: each such name is a
+/// test function in the file the row names (under `core/src/`, or the path given), so the
+/// table cannot point at a test that was renamed or removed.
+#[test]
+fn architectures_rule_table_names_tests_that_exist() {
+    let root = workspace();
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let table = doc
+        .split("| Rule |")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .expect("ARCHITECTURE.md has the rule table");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut checked = 0;
+    for row in table.lines().skip(2).filter(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').collect();
+        let (decision, tests) = (cells[2], cells[3]);
+        let default_file = ticked(decision)
+            .into_iter()
+            .find(|t| t.ends_with(".rs"))
+            .expect("each row names its file");
+        let default_path = if default_file.contains('/') && !default_file.starts_with("sso/") {
+            root.join(&default_file)
+        } else {
+            root.join("core/src").join(&default_file)
+        };
+        // A test name followed by `(path)` lives there; otherwise in the row's file.
+        for part in tests.split([',', ';']) {
+            let names = ticked(part);
+            let Some(name) = names.first().filter(|n| !n.ends_with(".rs")) else {
+                continue;
+            };
+            let path = match names.get(1) {
+                Some(f) if f.contains('/') && !f.starts_with("sso/") => root.join(f),
+                Some(f) => root.join("core/src").join(f),
+                None => default_path.clone(),
+            };
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                text.contains(&format!("fn {name}(")),
+                "ARCHITECTURE.md names {name} in {}, which has no such test",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} tests named");
+}
