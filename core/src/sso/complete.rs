@@ -203,6 +203,25 @@ pub fn path(a: &Assertion<'_>, loaded: &Loaded) -> Result<Path, Refusal> {
     login(&existing, &a.idp.id, a.idp.owns(a.email.domain()))
 }
 
+/// The refusals judged before any path: the domain rule, then a replayed assertion (the
+/// attack the replay record guards against, named first), then a spent request, then the
+/// path rule's own.
+fn refused(a: &Assertion<'_>, loaded: &Loaded) -> Result<Path, Refused> {
+    if !speaks_for(a.idp, loaded.domain_owner.as_deref()) {
+        return Err(Refused::OutsideDomains);
+    }
+    if loaded.replayed == Some(true) {
+        return Err(Refused::Replayed);
+    }
+    if a.request_key.is_some() && loaded.request_spent == Some(true) {
+        return Err(Refused::UnknownRequest);
+    }
+    path(a, loaded).map_err(|r| match r {
+        Refusal::OtherIdp => Refused::OtherIdp,
+        Refusal::NotOwner => Refused::NotOwner,
+    })
+}
+
 /// The login as a plan; see the module's documentation.
 pub fn complete(
     a: &Assertion<'_>,
@@ -210,22 +229,9 @@ pub fn complete(
     fresh: &Fresh<'_>,
     now: i64,
 ) -> Result<Plan<Result<Completed, Refused>>, StoreError> {
-    let refuse = |r| Ok(Plan::answer(Err(r)));
-    if !speaks_for(a.idp, loaded.domain_owner.as_deref()) {
-        return refuse(Refused::OutsideDomains);
-    }
-    // A second presentation of the assertion is the attack the replay record guards
-    // against: named first.
-    if loaded.replayed == Some(true) {
-        return refuse(Refused::Replayed);
-    }
-    if a.request_key.is_some() && loaded.request_spent == Some(true) {
-        return refuse(Refused::UnknownRequest);
-    }
-    let path = match path(a, &loaded) {
+    let path = match refused(a, &loaded) {
         Ok(p) => p,
-        Err(Refusal::OtherIdp) => return refuse(Refused::OtherIdp),
-        Err(Refusal::NotOwner) => return refuse(Refused::NotOwner),
+        Err(r) => return Ok(Plan::answer(Err(r))),
     };
     let mut ops = vec![once::used(
         REPLAY_KIND,
@@ -237,87 +243,32 @@ pub fn complete(
         // it, even with another assertion, finds it spent).
         ops.push(once::used(REQUEST_SPENT_KIND, key, now + REQUEST_TTL_SECS)?);
     }
-    let name_id = persistent_name_id(a.subject);
-    let existing = loaded.account.clone();
-    let completed = match (path, existing) {
-        (Path::Create, _) => {
-            let mut account = account::new_account(
-                fresh.account_id,
-                a.email,
-                None,
-                AccountStatus::Pending,
-                None,
-                now,
-            );
-            account.put_under(a.idp);
-            account.sso_name_id = name_id.map(str::to_string);
-            ops.extend(account::create_ops(&account)?);
-            ops.extend(message_ops(
-                &fresh.welcome,
-                WELCOME_KIND,
-                &WelcomeRecord {
-                    account_id: account.id.to_string(),
-                },
-                now + WELCOME_TTL_SECS,
-            )?);
-            ops.extend(org_ops(&loaded, &account)?);
-            Completed::SignIn {
-                account,
-                created: true,
-            }
-        }
+    let account = loaded.account.clone();
+    let completed = match (path, account) {
+        (Path::Create, _) => create(a, &loaded, fresh, now, &mut ops)?,
         // The path rule creates where no account was loaded.
         (_, None) => {
             return Err(StoreError::Corrupt(
                 "an SSO path without its account".into(),
             ));
         }
-        (Path::SignIn, Some(account)) => {
-            let Ok(bind) = bind_name_id(account.sso_name_id.as_deref(), name_id) else {
-                return refuse(Refused::OtherPerson);
-            };
-            let account = match bind {
-                Some(first) => {
-                    let mut bound = account.clone();
-                    bound.sso_name_id = Some(first.to_string());
-                    let (op, next) = account::update_op(&bound)?;
-                    ops.push(op);
-                    next
-                }
-                None => account,
-            };
-            ops.extend(org_ops(&loaded, &account)?);
-            Completed::SignIn {
-                account,
-                created: false,
-            }
-        }
-        (Path::LinkRegistered, Some(account)) => {
-            // A move to SSO: what the account authorized before is revoked in this write.
-            ops.extend(grant::revoke_all(&loaded.grants, now)?);
-            let mut linked = account.clone();
-            linked.put_under(a.idp);
-            linked.sso_name_id = name_id.map(str::to_string);
-            linked.end_api_keys();
-            let (op, next) = account::update_op(&linked)?;
-            ops.push(op);
-            ops.extend(org_ops(&loaded, &next)?);
-            Completed::SignIn {
-                account: next,
-                created: false,
-            }
-        }
+        (Path::SignIn, Some(account)) => match sign_in(a, &loaded, account, &mut ops)? {
+            Some(c) => c,
+            None => return Ok(Plan::answer(Err(Refused::OtherPerson))),
+        },
+        (Path::LinkRegistered, Some(account)) => link(a, &loaded, account, now, &mut ops)?,
         (Path::ConfirmByEmail, Some(account)) => {
             let sent = may_send_link(loaded.recent_links);
             if sent {
+                let record = LinkRecord {
+                    account_id: account.id.to_string(),
+                    idp: a.idp.id.clone(),
+                    generation: a.idp.generation.clone(),
+                };
                 ops.extend(message_ops(
                     &fresh.link,
                     LINK_KIND,
-                    &LinkRecord {
-                        account_id: account.id.to_string(),
-                        idp: a.idp.id.clone(),
-                        generation: a.idp.generation.clone(),
-                    },
+                    &record,
                     now + LINK_TTL_SECS,
                 )?);
             }
@@ -331,16 +282,102 @@ pub fn complete(
                 return_to: a.return_to.to_string(),
                 subject: a.subject.cloned(),
             };
+            let expires = now + UPGRADE_TTL_SECS;
             ops.push(single_use(
                 UPGRADE_KIND,
                 fresh.upgrade_key,
                 &pending,
-                now + UPGRADE_TTL_SECS,
+                expires,
             )?);
             Completed::ConfirmUpgrade { account }
         }
     };
     Ok(Plan::write(ops, Ok(completed)))
+}
+
+/// A new account, pending until its welcome link is followed, under the IdP.
+fn create(
+    a: &Assertion<'_>,
+    loaded: &Loaded,
+    fresh: &Fresh<'_>,
+    now: i64,
+    ops: &mut Vec<Op>,
+) -> Result<Completed, StoreError> {
+    let mut account = account::new_account(
+        fresh.account_id,
+        a.email,
+        None,
+        AccountStatus::Pending,
+        None,
+        now,
+    );
+    account.put_under(a.idp);
+    account.sso_name_id = persistent_name_id(a.subject).map(str::to_string);
+    ops.extend(account::create_ops(&account)?);
+    let record = WelcomeRecord {
+        account_id: account.id.to_string(),
+    };
+    let expires = now + WELCOME_TTL_SECS;
+    ops.extend(message_ops(&fresh.welcome, WELCOME_KIND, &record, expires)?);
+    ops.extend(org_ops(loaded, &account)?);
+    Ok(Completed::SignIn {
+        account,
+        created: true,
+    })
+}
+
+/// The account is under this IdP: its first persistent NameID binds it; `None` when the
+/// assertion names another person for it.
+fn sign_in(
+    a: &Assertion<'_>,
+    loaded: &Loaded,
+    account: Account,
+    ops: &mut Vec<Op>,
+) -> Result<Option<Completed>, StoreError> {
+    let Ok(bind) = bind_name_id(
+        account.sso_name_id.as_deref(),
+        persistent_name_id(a.subject),
+    ) else {
+        return Ok(None);
+    };
+    let account = match bind {
+        Some(first) => {
+            let mut bound = account.clone();
+            bound.sso_name_id = Some(first.to_string());
+            let (op, next) = account::update_op(&bound)?;
+            ops.push(op);
+            next
+        }
+        None => account,
+    };
+    ops.extend(org_ops(loaded, &account)?);
+    Ok(Some(Completed::SignIn {
+        account,
+        created: false,
+    }))
+}
+
+/// A registered, password-less account comes under the IdP: what it authorized before is
+/// revoked and its API keys end, in this write.
+fn link(
+    a: &Assertion<'_>,
+    loaded: &Loaded,
+    account: Account,
+    now: i64,
+    ops: &mut Vec<Op>,
+) -> Result<Completed, StoreError> {
+    ops.extend(grant::revoke_all(&loaded.grants, now)?);
+    let mut linked = account;
+    linked.put_under(a.idp);
+    linked.sso_name_id = persistent_name_id(a.subject).map(str::to_string);
+    linked.end_api_keys();
+    let (op, next) = account::update_op(&linked)?;
+    ops.push(op);
+    ops.extend(org_ops(loaded, &next)?);
+    Ok(Completed::SignIn {
+        account: next,
+        created: false,
+    })
 }
 
 /// A single-use record `kind`/`key` holding `body` until `expires_at`.

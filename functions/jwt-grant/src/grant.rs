@@ -253,12 +253,13 @@ pub async fn exchange(
     }
 }
 
-async fn decide(
+/// The form's assertion, parsed, its client found and its signature and times checked
+/// (fosite's order); what the checks learned is noted in `seen` as they go.
+async fn verified<'f>(
     state: &AppState,
-    form: &HashMap<String, String>,
-    origin: &Origin,
+    form: &'f HashMap<String, String>,
     seen: &mut Seen,
-) -> Result<Granted, OAuthError> {
+) -> Result<(assertion::Assertion, JwtClient, Option<&'f str>), OAuthError> {
     let only_this = || {
         OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
@@ -273,12 +274,10 @@ async fn decide(
             TokenRequest::JwtBearer { assertion, scope } => (assertion, scope),
             _ => return Err(only_this()),
         };
-
     let assertion = assertion::parse(assertion_text)?;
     let claims = &assertion.claims;
     seen.client_id = Some(sanitize(&claims.iss));
     seen.subject = Some(sanitize(&claims.sub));
-
     let client = state
         .store
         .jwt_client(&claims.iss)
@@ -288,14 +287,24 @@ async fn decide(
             OAuthError::invalid_client("iss is not the client_id of a registered JWT client")
         })?;
     seen.client_known = true;
-
     let now = state.now();
     assertion.verify_signature(&client.certificates, now)?;
     seen.verified = true;
     claims
         .check(&audiences(state), now)
         .map_err(OAuthError::invalid_grant)?;
+    Ok((assertion, client, requested_scope))
+}
 
+async fn decide(
+    state: &AppState,
+    form: &HashMap<String, String>,
+    origin: &Origin,
+    seen: &mut Seen,
+) -> Result<Granted, OAuthError> {
+    let (assertion, client, requested_scope) = verified(state, form, seen).await?;
+    let claims = &assertion.claims;
+    let now = state.now();
     let jti_key = claims
         .jti
         .as_ref()

@@ -267,6 +267,119 @@ pub async fn acs(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     response
 }
 
+/// SP-initiated (`in_response_to`): only the browser that started the login may finish it
+/// (login CSRF: someone else's response for a request of theirs, posted from a page of
+/// theirs), and the request it holds names the IdP and where to go back to.
+fn bound_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    keys: &CookieKeys,
+    in_response_to: Option<&str>,
+    idp: &identity_shared::idps::Idp,
+) -> Result<Option<SamlRequest>, PageError> {
+    let Some(id) = in_response_to else {
+        return Ok(None);
+    };
+    let waiting = waiting_request(state, headers, keys)
+        .filter(|r| crypto::constant_time_eq(r.id.as_bytes(), id.as_bytes()))
+        .ok_or_else(|| refusal(Refusal::OtherBrowser))?;
+    if !waiting.answerable_by(&idp.id, state.now()) {
+        return Err(refusal(Refusal::UnknownRequest));
+    }
+    Ok(Some(waiting))
+}
+
+/// Whom the IdP named, for Single Logout (an email from an attribute with no NameID names
+/// nobody the IdP can log out).
+fn subject_of(verified: &saml::Verified) -> Option<SamlSubject> {
+    (!verified.name_id.is_empty()).then(|| SamlSubject {
+        name_id: verified.name_id.clone(),
+        format: verified.name_id_format.clone(),
+        name_qualifier: verified.name_qualifier.clone(),
+        sp_name_qualifier: verified.sp_name_qualifier.clone(),
+        session_index: verified.session_index.clone(),
+    })
+}
+
+/// IdP-initiated: nothing ties the response to this browser (another site can post its own
+/// unsolicited response), so no session starts here: the person sees whose account this is
+/// and starts it with a post from this page (the login waits sealed in a cookie).
+async fn continue_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    keys: &CookieKeys,
+    pending: &PendingLogin,
+    email: &str,
+) -> Result<Response, PageError> {
+    let cookie = pending_cookie(state, keys, pending)?;
+    let token = web::form_token(state, headers).await?;
+    let page = page::html(
+        StatusCode::OK,
+        "Continue to your account",
+        &format!(
+            "<p>Your organisation's identity provider <strong>{idp}</strong> signed you in \
+as <strong>{email}</strong>.</p><p>If this is not your account, do not continue: \
+<a href=\"/login\">sign in again</a> instead.</p>\
+<form method=\"post\" action=\"{CONTINUE_PATH}\">{token}\
+<button type=\"submit\">Continue as {email}</button></form>",
+            idp = page::esc(&pending.idp),
+            email = page::esc(email),
+            token = token.hidden(),
+        ),
+    );
+    let mut page = web::form_response(page, token, &[]);
+    if let Ok(v) = cookie.parse() {
+        page.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(page)
+}
+
+/// The registered IdP a response's issuer names, usable here (the development IdP only
+/// under `identity serve`).
+async fn issuer(
+    state: &AppState,
+    entity_id: &str,
+) -> Result<identity_shared::idps::Idp, PageError> {
+    let idp = state
+        .store
+        .idp_by_entity_id(entity_id)
+        .await
+        .map_err(Internal::from_display("idp read"))?
+        .ok_or_else(|| refusal(Refusal::UnknownIdp))?;
+    if !web::idp_usable(state, &idp) {
+        return Err(refusal(Refusal::DevelopmentIdp));
+    }
+    Ok(idp)
+}
+
+/// A login the store refused, as the page the person sees (and the log line).
+fn login_refused(e: SsoError) -> PageError {
+    let reason = |why: &str| tracing::warn!(reason = why, "SAML response refused");
+    match e {
+        SsoError::Replayed => refusal(Refusal::Replayed),
+        SsoError::UnknownRequest => refusal(Refusal::UnknownRequest),
+        SsoError::OtherIdp => web::other_idp(),
+        SsoError::OutsideDomains => {
+            reason("email domain not the IdP's");
+            PageError::new(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "Your identity provider signed you in with an email address outside your organisation's domains. Ask your administrator to check the SSO setup.",
+            )
+        }
+        SsoError::NotOwner => {
+            reason("IdP does not own the existing account's domain");
+            web::not_owner()
+        }
+        SsoError::OtherPerson => {
+            reason("another persistent NameID for the account's email");
+            web::other_person()
+        }
+        SsoError::Changed => web::try_again(),
+        SsoError::Store(e) => Internal::new("sso login", e).into(),
+    }
+}
+
 async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, PageError> {
     let form = web::form_fields(body)?;
     let encoded = form
@@ -277,30 +390,15 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     let received = saml::receive(&xml).map_err(refusal)?;
     let routing = received.routing().map_err(refusal)?;
     let store = &state.store;
-    let idp = store
-        .idp_by_entity_id(&routing.issuer)
-        .await
-        .map_err(Internal::from_display("idp read"))?
-        .ok_or_else(|| refusal(Refusal::UnknownIdp))?;
-    if !web::idp_usable(&state, &idp) {
-        return Err(refusal(Refusal::DevelopmentIdp));
-    }
+    let idp = issuer(&state, &routing.issuer).await?;
     let keys = web::cookie_keys(&state).await?;
-    // SP-initiated: only the browser that started the login may finish it (login CSRF:
-    // someone else's response for a request of theirs, posted from a page of theirs), and
-    // the request it holds names the IdP and where to go back to.
-    let request = match routing.in_response_to.as_deref() {
-        Some(id) => {
-            let waiting = waiting_request(&state, headers, &keys)
-                .filter(|r| crypto::constant_time_eq(r.id.as_bytes(), id.as_bytes()))
-                .ok_or_else(|| refusal(Refusal::OtherBrowser))?;
-            if !waiting.answerable_by(&idp.id, state.now()) {
-                return Err(refusal(Refusal::UnknownRequest));
-            }
-            Some(waiting)
-        }
-        None => None,
-    };
+    let request = bound_request(
+        &state,
+        headers,
+        &keys,
+        routing.in_response_to.as_deref(),
+        &idp,
+    )?;
     let verified = saml::validate_received(
         &received,
         &idp,
@@ -314,19 +412,7 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         Some(r) => r.return_to.clone(),
         None => web::return_to(form.get("RelayState").map(String::as_str)),
     };
-    // Whom the IdP named, for Single Logout (an email from an attribute with no NameID
-    // names nobody the IdP can log out).
-    let subject = (!verified.name_id.is_empty()).then(|| SamlSubject {
-        name_id: verified.name_id.clone(),
-        format: verified.name_id_format.clone(),
-        name_qualifier: verified.name_qualifier.clone(),
-        sp_name_qualifier: verified.sp_name_qualifier.clone(),
-        session_index: verified.session_index.clone(),
-    });
-    let via = web::Via::Sso {
-        idp: &idp.id,
-        subject: subject.as_ref(),
-    };
+    let subject = subject_of(&verified);
     let welcome_base = state.config.url("/account/welcome/");
     let link_base = state.config.url("/sso/link/");
     let login = SsoLogin {
@@ -340,52 +426,61 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         return_to: &return_to,
         subject: subject.as_ref(),
     };
-    let outcome = match store.complete_sso_login(&login, &keys).await {
-        Ok(o) => o,
-        Err(SsoError::Replayed) => return Err(refusal(Refusal::Replayed)),
-        Err(SsoError::UnknownRequest) => return Err(refusal(Refusal::UnknownRequest)),
-        Err(SsoError::OtherIdp) => return Err(web::other_idp()),
-        Err(SsoError::NotOwner) => {
-            tracing::warn!(
-                reason = "IdP does not own the existing account's domain",
-                "SAML response refused"
-            );
-            return Err(web::not_owner());
-        }
-        Err(SsoError::OtherPerson) => {
-            tracing::warn!(
-                reason = "another persistent NameID for the account's email",
-                "SAML response refused"
-            );
-            return Err(web::other_person());
-        }
-        Err(SsoError::OutsideDomains) => {
-            tracing::warn!(
-                reason = "email domain not the IdP's",
-                "SAML response refused"
-            );
-            return Err(PageError::new(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused",
-                "Your identity provider signed you in with an email address outside your organisation's domains. Ask your administrator to check the SSO setup.",
-            ));
-        }
-        Err(SsoError::Changed) => return Err(web::try_again()),
-        Err(SsoError::Store(e)) => return Err(Internal::new("sso login", e).into()),
+    let outcome = store
+        .complete_sso_login(&login, &keys)
+        .await
+        .map_err(login_refused)?;
+    let login = Completed {
+        idp: &idp,
+        email: &email,
+        solicited: request.is_some(),
+        return_to,
+        subject,
     };
+    answer(&state, headers, &keys, outcome, login).await
+}
+
+/// What a completed login answers with, besides its outcome.
+struct Completed<'a> {
+    idp: &'a identity_shared::idps::Idp,
+    email: &'a Email,
+    /// SP-initiated (its request bound to this browser).
+    solicited: bool,
+    return_to: String,
+    subject: Option<SamlSubject>,
+}
+
+/// The answer to a login the store completed: a session (SP-initiated), the page that
+/// continues an IdP-initiated one, the "check your email" page, or the upgrade.
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    keys: &CookieKeys,
+    outcome: SsoOutcome,
+    login: Completed<'_>,
+) -> Result<Response, PageError> {
+    let Completed {
+        idp,
+        email,
+        solicited,
+        return_to,
+        subject,
+    } = login;
+    let store = &state.store;
     match outcome {
         SsoOutcome::SignIn { account, created } => {
             if created {
                 tracing::info!(account_id = %account.id, idp = %idp.id, "account created at first SSO login (pending)");
-                outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
+                outbox::deliver_newest(store, state.mail.as_ref(), email).await;
             }
-            tracing::info!(account_id = %account.id, idp = %idp.id, solicited = request.is_some(), "SSO sign-in");
-            if request.is_some() {
-                return Ok(web::sign_in(&state, &account, via, &return_to, vec![]).await);
+            tracing::info!(account_id = %account.id, idp = %idp.id, solicited, "SSO sign-in");
+            if solicited {
+                let via = web::Via::Sso {
+                    idp: &idp.id,
+                    subject: subject.as_ref(),
+                };
+                return Ok(web::sign_in(state, &account, via, &return_to, vec![]).await);
             }
-            // IdP-initiated: nothing ties the response to this browser (another site can
-            // post its own unsolicited response), so no session starts here: the person
-            // sees whose account this is and starts it with a post from this page.
             let pending = PendingLogin {
                 account_id: account.id.to_string(),
                 idp: idp.id.clone(),
@@ -393,34 +488,14 @@ async fn consume(state: AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 return_to,
                 made: state.now(),
             };
-            let cookie = pending_cookie(&state, &keys, &pending)?;
-            let token = web::form_token(&state, headers).await?;
-            let page = page::html(
-                StatusCode::OK,
-                "Continue to your account",
-                &format!(
-                    "<p>Your organisation's identity provider <strong>{idp}</strong> signed you in \
-as <strong>{email}</strong>.</p><p>If this is not your account, do not continue: \
-<a href=\"/login\">sign in again</a> instead.</p>\
-<form method=\"post\" action=\"{CONTINUE_PATH}\">{token}\
-<button type=\"submit\">Continue as {email}</button></form>",
-                    idp = page::esc(&idp.id),
-                    email = page::esc(account.email.as_str()),
-                    token = token.hidden(),
-                ),
-            );
-            let mut page = web::form_response(page, token, &[]);
-            if let Ok(v) = cookie.parse() {
-                page.headers_mut().append(header::SET_COOKIE, v);
-            }
-            Ok(page)
+            continue_page(state, headers, keys, &pending, &account.email).await
         }
         SsoOutcome::ConfirmByEmail { account, sent } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, sent, "SSO link awaiting the owner's confirmation by email");
             // Past the hourly cap nothing new was written: the newest message is not sent
             // again.
             if sent {
-                outbox::deliver_newest(store, state.mail.as_ref(), &email).await;
+                outbox::deliver_newest(store, state.mail.as_ref(), email).await;
             }
             Ok(page::html(
                 StatusCode::OK,
@@ -436,7 +511,7 @@ follow it to move the account to single sign-on, then sign in again.</p>",
         }
         SsoOutcome::ConfirmUpgrade { account, token } => {
             tracing::info!(account_id = %account.id, idp = %idp.id, "SSO upgrade awaiting the owner's confirmation");
-            let cookie = upgrade::cookie(&state, &keys, &token);
+            let cookie = upgrade::cookie(state, keys, &token);
             Ok(web::see_other("/sso/upgrade", &[cookie]))
         }
     }
