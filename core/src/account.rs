@@ -380,16 +380,7 @@ mod tests {
     #[test]
     fn a_block_ends_sessions_and_keys_and_revokes_grants_in_its_write_and_keeps_the_first_blocker()
     {
-        let grant = crate::grant::Grant {
-            gid: "g".into(),
-            client_id: "c".into(),
-            account_id: "a1".into(),
-            scope: "read".into(),
-            created_at: 0,
-            updated_at: 0,
-            revoked_at: None,
-            version: 1,
-        };
+        let grant = crate::grant::sample("g", 1);
         let plan = change(
             Some(sample()),
             std::slice::from_ref(&grant),

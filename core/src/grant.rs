@@ -206,6 +206,21 @@ pub fn revoke_all(grants: &[Grant], now: i64) -> Result<Vec<Op>, StoreError> {
     Ok(ops)
 }
 
+/// A live grant of account `a1` for client `c` (`read`), for the decisions' unit tests.
+#[cfg(test)]
+pub(crate) fn sample(gid: &str, version: i64) -> Grant {
+    Grant {
+        gid: gid.into(),
+        client_id: "c".into(),
+        account_id: "a1".into(),
+        scope: "read".into(),
+        created_at: 0,
+        updated_at: 0,
+        revoked_at: None,
+        version,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,16 +188,7 @@ mod tests {
 
     #[test]
     fn a_reset_revokes_grants_and_ends_sessions_and_keys_in_the_write_that_consumes_the_link() {
-        let g = Grant {
-            gid: "g".into(),
-            client_id: "c".into(),
-            account_id: "a1".into(),
-            scope: "read".into(),
-            created_at: 0,
-            updated_at: 0,
-            revoked_at: None,
-            version: 1,
-        };
+        let g = crate::grant::sample("g", 1);
         let plan = reset("t", Some(account()), &[g], &Digest::new("$argon2id$new"), 5).unwrap();
         let Ok(Some(next)) = &plan.outcome else {
             panic!("{:?}", plan.outcome)

@@ -14,7 +14,7 @@ use x509_parser::public_key::PublicKey;
 
 use crate::accounts::Account;
 use crate::crypto;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Cond, Item, Op, Plan, Store, StoreError, Table};
 
 /// A client holds at most this many certificates (two are enough to rotate).
 pub const MAX_CERTIFICATES: usize = 10;
@@ -336,37 +336,47 @@ pub trait JwtClients {
 
 type Change<'a> = &'a (dyn Fn(&mut JwtClient) -> Result<(), JwtClientError> + Send + Sync);
 
-/// Read, change, write with a version condition; a concurrent change makes it start over
-/// (a few times), so two operators' changes both land.
+/// Read, change, write with a version condition, as a plan: a concurrent change makes the
+/// executor load and change again, so two operators' changes both land.
 async fn update(
     store: &Store,
     client_id: &str,
     change: Change<'_>,
 ) -> Result<JwtClient, JwtClientError> {
-    for _ in 0..8 {
-        let mut client = store
-            .jwt_client(client_id)
-            .await?
-            .ok_or(JwtClientError::NotFound)?;
-        let read_version = client.version;
-        change(&mut client)?;
-        client.version = read_version + 1;
-        let item =
-            Item::new(client_pk(client_id), CLIENT_SK, &client)?.with_version(client.version);
-        match store
-            .write(vec![Op::Put {
-                table: Table::JwtClients,
-                item,
-                cond: Cond::Version(read_version),
-            }])
-            .await
-        {
-            Ok(()) => return Ok(client),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let changed = store
+        .run(
+            |_| async {
+                match store.jwt_client(client_id).await {
+                    Ok(client) => Ok(client),
+                    Err(JwtClientError::Store(e)) => Err(e),
+                    Err(other) => Err(StoreError::Corrupt(other.to_string())),
+                }
+            },
+            |client, _| {
+                let Some(mut client) = client else {
+                    return Ok(Plan::answer(Err(JwtClientError::NotFound)));
+                };
+                let read_version = client.version;
+                if let Err(e) = change(&mut client) {
+                    return Ok(Plan::answer(Err(e)));
+                }
+                client.version = read_version + 1;
+                let item = Item::new(client_pk(client_id), CLIENT_SK, &client)?
+                    .with_version(client.version);
+                let put = Op::Put {
+                    table: Table::JwtClients,
+                    item,
+                    cond: Cond::Version(read_version),
+                };
+                Ok(Plan::write(vec![put], Ok(client)))
+            },
+        )
+        .await;
+    match changed {
+        Ok(result) => result,
+        Err(StoreError::Conflict) => Err(JwtClientError::Changed),
+        Err(e) => Err(e.into()),
     }
-    Err(JwtClientError::Changed)
 }
 
 /// Revokes the grants the JWT grant made for these accounts with this client: their access

@@ -567,16 +567,7 @@ mod tests {
         let mut account = existing(&w, false);
         account.registered_idp = Some("acme".into());
         account.registered_generation = Some("g1".into());
-        let grant = Grant {
-            gid: "g".into(),
-            client_id: "c".into(),
-            account_id: "a1".into(),
-            scope: "read".into(),
-            created_at: 0,
-            updated_at: 0,
-            revoked_at: None,
-            version: 4,
-        };
+        let grant = crate::grant::sample("g", 4);
         let loaded = Loaded {
             account: Some(account.clone()),
             grants: vec![grant],

@@ -164,16 +164,7 @@ mod tests {
             )),
             idp: Some(idp()),
             current_idp: None,
-            grants: vec![Grant {
-                gid: "g".into(),
-                client_id: "c".into(),
-                account_id: "a1".into(),
-                scope: "read".into(),
-                created_at: 0,
-                updated_at: 0,
-                revoked_at: None,
-                version: 1,
-            }],
+            grants: vec![crate::grant::sample("g", 1)],
             orgs: Loaded::default(),
         }
     }

@@ -10,6 +10,7 @@ use http::HeaderMap;
 use identity_shared::AppState;
 use identity_shared::http::oauth::{OAuthError, no_store};
 use identity_shared::oauth::Scopes;
+use identity_shared::oauth::code::Issue;
 use identity_shared::secret::SecretString;
 use identity_shared::secrets::SigningKeys;
 use identity_shared::tokens::{self, ACCESS_TOKEN_TTL, AccessClaims};
@@ -77,6 +78,21 @@ pub struct Access<'a> {
     pub gid: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub now: i64,
+}
+
+impl<'a> Access<'a> {
+    /// A token a person approved just now (`at`: a code exchange, a device approval), on
+    /// the grant the approval made.
+    pub fn approved(issue: &'a Issue, client_id: &'a str, at: i64) -> Self {
+        Access {
+            subject: &issue.account_id,
+            client_id,
+            scopes: &issue.scopes,
+            gid: Some(&issue.grant.gid),
+            auth_time: Some(at),
+            now: at,
+        }
+    }
 }
 
 /// Every grant's success (node-oidc-provider's `grant_common`): the access token signed,

@@ -134,13 +134,6 @@ pub async fn token(
         Polled::Invalid => return Err(already_used()),
     };
     tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "device code exchanged");
-    let access = Access {
-        subject: &issue.account_id,
-        client_id: &client.client_id,
-        scopes: &issue.scopes,
-        gid: Some(&issue.grant.gid),
-        auth_time: Some(refresh.issued_at),
-        now: refresh.issued_at,
-    };
+    let access = Access::approved(&issue, &client.client_id, refresh.issued_at);
     answer(state, &keys, access, Some(refresh_token))
 }

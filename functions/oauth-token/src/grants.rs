@@ -114,14 +114,7 @@ async fn authorization_code(
         Redeemed::Invalid => return Err(invalid_code()),
     };
     tracing::info!(client_id = %client.client_id, gid = %issue.grant.gid, "authorization code exchanged");
-    let access = Access {
-        subject: &issue.account_id,
-        client_id: &client.client_id,
-        scopes: &issue.scopes,
-        gid: Some(&issue.grant.gid),
-        auth_time: Some(refresh.issued_at),
-        now: refresh.issued_at,
-    };
+    let access = Access::approved(&issue, &client.client_id, refresh.issued_at);
     answer(state, &keys, access, Some(redemption.refresh_token))
 }
 
