@@ -694,10 +694,9 @@ async fn a_policy_missing_a_grant_is_a_clean_503_and_a_refusal_in_the_audit() {
     let needed = "              Action: [dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt OnceTable.Arn";
     assert_eq!(
         full.matches(needed).count(),
-        2,
-        "oauth-authorize's and jwt-grant's once-table grant"
+        1,
+        "oauth-authorize's once-table grant, and only it (jwt-grant's also reads)"
     );
-    // The first of the two is oauth-authorize's.
     let narrowed = full.replacen(
         needed,
         "              Action: [dynamodb:PutItem, dynamodb:UpdateItem]\n              Resource: !GetAtt OnceTable.Arn",
