@@ -21,7 +21,7 @@ use crate::orgs::{self, OrgError, Orgs};
 use crate::outbox::{self, OutboxMessage};
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Load, Store, StoreError, Table};
+use crate::store::{Load, SingleUse, Store, StoreError, Table};
 
 pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
 use identity_core::sso::complete::{
@@ -318,7 +318,7 @@ impl Store {
     /// needs is read: the grants where it links, the recent links where it emails one, the
     /// organisations where it signs in; the replay and request records only after a
     /// conflict, since the write's conditions judge them first.
-    async fn login_facts(&self, login: &SsoLogin<'_>, when: Load) -> Result<Loaded, StoreError> {
+    async fn login_facts(&self, login: &Assertion<'_>, when: Load) -> Result<Loaded, StoreError> {
         let account = self
             .account_by_email(login.email)
             .await
@@ -340,8 +340,8 @@ impl Store {
             domain_owner,
             ..Loaded::default()
         };
-        let assertion = assertion_of(login, "", None);
-        match complete::path(&assertion, &loaded) {
+        let path = complete::path(login, &loaded);
+        match path {
             Ok(sso::Path::LinkRegistered) => {
                 if let Some(a) = &loaded.account {
                     loaded.grants = self.grants_of(&a.id).await?;
@@ -354,21 +354,16 @@ impl Store {
             _ => {}
         }
         if matches!(
-            complete::path(&assertion, &loaded),
+            path,
             Ok(sso::Path::Create | sso::Path::SignIn | sso::Path::LinkRegistered)
         ) {
             let id = loaded.account.as_ref().map(|a| a.id.to_string());
             (loaded.team, loaded.enterprise) = self.org_facts(login.idp, id.as_deref()).await?;
         }
         if when == Load::AfterConflict {
-            let key = replay_key(login);
-            loaded.replayed = Some(
-                self.get_item(Table::Once, &once_pk(REPLAY_KIND, &key), "used")
-                    .await?
-                    .is_some(),
-            );
-            if let Some(id) = login.request_id {
-                loaded.request_spent = Some(self.saml_request_spent(id).await?);
+            loaded.replayed = Some(self.was_used(REPLAY_KIND, login.replay_key).await?);
+            if let Some(key) = login.request_key {
+                loaded.request_spent = Some(self.was_used(REQUEST_SPENT_KIND, key).await?);
             }
         }
         Ok(loaded)
@@ -387,24 +382,6 @@ fn org_store(e: OrgError) -> StoreError {
 /// The replay record's key: the IdP and the assertion's ID, hashed.
 fn replay_key(login: &SsoLogin<'_>) -> String {
     crypto::sha256_hex(format!("{}\n{}", login.idp.id, login.assertion_id).as_bytes())
-}
-
-/// The assertion as `identity_core::sso::complete` takes it (`request_key` is the hash of
-/// the request ID, when there is one).
-fn assertion_of<'a>(
-    login: &SsoLogin<'a>,
-    replay_key: &'a str,
-    request_key: Option<&'a str>,
-) -> Assertion<'a> {
-    Assertion {
-        idp: login.idp,
-        email: login.email,
-        request_key,
-        replay_key,
-        valid_until: login.valid_until,
-        return_to: login.return_to,
-        subject: login.subject,
-    }
 }
 
 /// A message with a link (`base` + a fresh token) for `to`, sealed, and the token.
@@ -442,14 +419,8 @@ fn confirmed_or_changed(
 #[async_trait]
 impl SsoRecords for Store {
     async fn saml_request_spent(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .get_item(
-                Table::Once,
-                &once_pk(REQUEST_SPENT_KIND, &spent_request_key(id)),
-                "used",
-            )
-            .await?
-            .is_some())
+        self.was_used(REQUEST_SPENT_KIND, &spent_request_key(id))
+            .await
     }
 
     async fn complete_sso_login(
@@ -512,10 +483,18 @@ impl SsoRecords for Store {
         };
         let replay = replay_key(login);
         let request = login.request_id.map(spent_request_key);
-        let assertion = assertion_of(login, &replay, request.as_deref());
+        let assertion = Assertion {
+            idp: login.idp,
+            email: login.email,
+            request_key: request.as_deref(),
+            replay_key: &replay,
+            valid_until: login.valid_until,
+            return_to: login.return_to,
+            subject: login.subject,
+        };
         let outcome = self
             .run(
-                |when| self.login_facts(login, when),
+                |when| self.login_facts(&assertion, when),
                 |loaded, now| complete::complete(&assertion, loaded, &fresh, now),
             )
             .await;

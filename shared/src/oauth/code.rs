@@ -55,13 +55,13 @@ pub trait AuthCodes {
     async fn live_code(&self, code: &str) -> Result<Option<CodeGrant>, StoreError>;
 }
 
+fn code_of(body: serde_json::Value) -> Result<CodeGrant, StoreError> {
+    serde_json::from_value(body).map_err(|e| crate::store::serde_failure("code record", &e))
+}
+
 async fn load(store: &Store, hash: &str) -> Result<Loaded, StoreError> {
     let live = match store.peek_single_use(KIND, hash).await? {
-        Some((body, version)) => {
-            let code: CodeGrant = serde_json::from_value(body)
-                .map_err(|e| crate::store::serde_failure("code record", &e))?;
-            Some((code, version))
-        }
+        Some((body, version)) => Some((code_of(body)?, version)),
         None => None,
     };
     let spent = match live {
@@ -132,6 +132,9 @@ impl AuthCodes for Store {
         if !plausible(code) {
             return Ok(None);
         }
-        Ok(load(self, &code_hash(code)).await?.live.map(|(c, _)| c))
+        self.peek_single_use(KIND, &code_hash(code))
+            .await?
+            .map(|(body, _)| code_of(body))
+            .transpose()
     }
 }

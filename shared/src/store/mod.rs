@@ -231,44 +231,6 @@ impl Store {
     pub async fn take(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         self.backend.take(table, pk, sk, self.now()).await
     }
-
-    /// Consumes the live record `pk`/`sk` of `table` together with `rest`, in one atomic
-    /// write: a single-use link or confirmation and the change it authorizes.
-    pub async fn consume_with(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        rest: Vec<Op>,
-    ) -> Result<Consumed, StoreError> {
-        let mut ops = vec![Op::Delete {
-            table,
-            pk: pk.to_string(),
-            sk: sk.to_string(),
-            cond: Cond::Live,
-        }];
-        ops.extend(rest);
-        match self.write(ops).await {
-            Ok(()) => Ok(Consumed::Done),
-            Err(StoreError::Conflict) => Ok(if self.get_item(table, pk, sk).await?.is_none() {
-                Consumed::Gone
-            } else {
-                Consumed::Conflict
-            }),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// What [`Store::consume_with`] came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consumed {
-    /// The record was consumed and the other writes made.
-    Done,
-    /// The record was gone (used by someone else, expired, or never there); nothing written.
-    Gone,
-    /// Another condition failed (a record changed meanwhile); nothing written.
-    Conflict,
 }
 
 /// Single-use values: authorization codes, refresh tokens, `jti`s, SAML assertion and
