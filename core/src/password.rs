@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::grant::{self, Grant};
 use crate::outbox::{self, OutboxMessage};
 use crate::plan::Plan;
-use crate::store::{Cond, Item, Op, StoreError, Table};
+use crate::store::{StoreError, once};
 
 pub const RESET_TTL_SECS: i64 = 3600;
 /// At most this many password messages to one address per hour; further requests are
@@ -26,9 +26,12 @@ pub fn acceptable(password: &str) -> bool {
     (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password.chars().count())
 }
 
-/// A reset link's record: `password-reset#{sha256(token)}` / `once` in [`Table::Once`].
+/// The single-use kind of reset links: `password-reset#{sha256(token)}` / `once`.
+pub const RESET_KIND: &str = "password-reset";
+
+/// A reset link's record key in [`crate::store::Table::Once`].
 pub fn reset_pk(token_key: &str) -> String {
-    format!("password-reset#{token_key}")
+    once::pk(RESET_KIND, token_key)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,33 +65,18 @@ pub fn request(
         let ops = fresh
             .decoys
             .iter()
-            .map(|key| {
-                Ok(Op::Put {
-                    table: Table::Once,
-                    item: Item::new(format!("decoy#{key}"), "once", &serde_json::json!({}))?
-                        .expiring(now + RESET_TTL_SECS),
-                    cond: Cond::Absent,
-                })
-            })
+            .map(|key| once::put("decoy", key, &serde_json::json!({}), now + RESET_TTL_SECS))
             .collect::<Result<Vec<_>, StoreError>>()?;
         return Ok(Plan::write(ops, false));
     };
     let ops = if account.sso_idp.is_some() {
         vec![outbox::put(fresh.sso_note, fresh.suffix)?]
     } else {
+        let record = ResetRecord {
+            account_id: account.id.to_string(),
+        };
         vec![
-            Op::Put {
-                table: Table::Once,
-                item: Item::new(
-                    reset_pk(fresh.token_key),
-                    "once",
-                    &ResetRecord {
-                        account_id: account.id.to_string(),
-                    },
-                )?
-                .expiring(now + RESET_TTL_SECS),
-                cond: Cond::Absent,
-            },
+            once::put(RESET_KIND, fresh.token_key, &record, now + RESET_TTL_SECS)?,
             outbox::put(fresh.reset_message, fresh.suffix)?,
         ]
     };
@@ -121,12 +109,7 @@ pub fn reset(
     next.end_all_sessions();
     next.end_api_keys();
     let (op, next) = account::update_op(&next)?;
-    let mut ops = vec![Op::Delete {
-        table: Table::Once,
-        pk: reset_pk(token_key),
-        sk: "once".into(),
-        cond: Cond::Live,
-    }];
+    let mut ops = vec![once::consume(RESET_KIND, token_key)];
     ops.extend(grant::revoke_all(grants, now)?);
     ops.push(op);
     Ok(Plan::write(ops, Ok(Some(next))))
@@ -137,6 +120,7 @@ mod tests {
     use super::*;
     use crate::account::{AccountStatus, Email};
     use crate::digest::Sealed;
+    use crate::store::Op;
 
     fn message(subject: &str) -> OutboxMessage {
         OutboxMessage {

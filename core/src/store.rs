@@ -223,6 +223,32 @@ pub mod once {
         }
     }
 
+    /// Stores the single-use value `kind`/`key` (`body`) until `expires_at`, refused if a
+    /// live one is there.
+    pub fn put<T: serde::Serialize>(
+        kind: &str,
+        key: &str,
+        body: &T,
+        expires_at: i64,
+    ) -> Result<Op, StoreError> {
+        Ok(Op::Put {
+            table: Table::Once,
+            item: Item::new(pk(kind, key), "once", body)?.expiring(expires_at),
+            cond: Cond::Absent,
+        })
+    }
+
+    /// Consumes the live single-use value `kind`/`key` (a link, a confirmation), whatever
+    /// its version: of concurrent writes carrying it, exactly one succeeds.
+    pub fn consume(kind: &str, key: &str) -> Op {
+        Op::Delete {
+            table: Table::Once,
+            pk: pk(kind, key),
+            sk: "once".into(),
+            cond: Cond::Live,
+        }
+    }
+
     /// "`kind`/`key` seen, until `expires_at`", refused if it already was.
     pub fn used(kind: &str, key: &str, expires_at: i64) -> Result<Op, StoreError> {
         Ok(Op::Put {

@@ -18,7 +18,7 @@ use crate::idp::Idp;
 use crate::org::{self, Enterprise, Permission, Team, TeamRole};
 use crate::outbox::{self, OutboxMessage};
 use crate::plan::Plan;
-use crate::store::{Cond, Item, Op, StoreError, Table, once};
+use crate::store::{Op, StoreError, once};
 
 /// How long an AuthnRequest waits for its response.
 pub const REQUEST_TTL_SECS: i64 = 600;
@@ -283,7 +283,7 @@ pub fn complete(
                 subject: a.subject.cloned(),
             };
             let expires = now + UPGRADE_TTL_SECS;
-            ops.push(single_use(
+            ops.push(once::put(
                 UPGRADE_KIND,
                 fresh.upgrade_key,
                 &pending,
@@ -380,20 +380,6 @@ fn link(
     })
 }
 
-/// A single-use record `kind`/`key` holding `body` until `expires_at`.
-pub fn single_use<T: Serialize>(
-    kind: &str,
-    key: &str,
-    body: &T,
-    expires_at: i64,
-) -> Result<Op, StoreError> {
-    Ok(Op::Put {
-        table: Table::Once,
-        item: Item::new(once::pk(kind, key), "once", body)?.expiring(expires_at),
-        cond: Cond::Absent,
-    })
-}
-
 /// A link's single-use record and its message.
 fn message_ops<T: Serialize>(
     m: &Message<'_>,
@@ -402,7 +388,7 @@ fn message_ops<T: Serialize>(
     expires_at: i64,
 ) -> Result<Vec<Op>, StoreError> {
     Ok(vec![
-        single_use(kind, m.token_key, record, expires_at)?,
+        once::put(kind, m.token_key, record, expires_at)?,
         outbox::put(m.message, m.suffix)?,
     ])
 }

@@ -9,7 +9,7 @@ use crate::account::{self, Account, AccountStatus};
 use crate::grant::{self, Grant};
 use crate::idp::Idp;
 use crate::plan::Plan;
-use crate::store::{Cond, Op, StoreError, Table, once};
+use crate::store::{StoreError, once};
 
 /// What is loaded for a confirmation: the account its record names, the IdP as of the
 /// record's generation, the IdP the account is under now, its live grants, and the IdP's
@@ -35,15 +35,6 @@ pub enum Unconfirmed {
 /// What a confirmation comes to: the account as it will be, `None` when its record, its
 /// account or its IdP is gone.
 pub type Confirmed = Result<Option<Account>, Unconfirmed>;
-
-fn consume(kind: &str, key: &str) -> Op {
-    Op::Delete {
-        table: Table::Once,
-        pk: once::pk(kind, key),
-        sk: "once".into(),
-        cond: Cond::Live,
-    }
-}
 
 /// The account and IdP a confirmation needs, with the ownership rule: a move happens only
 /// while the IdP still owns the account's domain.
@@ -84,7 +75,7 @@ pub fn upgrade_confirmed(
     linked.end_all_sessions();
     linked.end_api_keys();
     let (op, next) = account::update_op(&linked)?;
-    let mut ops = vec![consume(super::complete::UPGRADE_KIND, key)];
+    let mut ops = vec![once::consume(super::complete::UPGRADE_KIND, key)];
     ops.extend(grant::revoke_all(&c.grants, now)?);
     ops.push(op);
     ops.extend(org_ops(&c.orgs, &next)?);
@@ -112,7 +103,7 @@ pub fn link_confirmed(key: &str, c: Confirming, now: i64) -> Result<Plan<Confirm
     linked.registered_idp = Some(idp.id.clone());
     linked.registered_generation = Some(idp.generation.clone());
     let (op, next) = account::update_op(&linked)?;
-    let mut ops = vec![consume(super::complete::LINK_KIND, key)];
+    let mut ops = vec![once::consume(super::complete::LINK_KIND, key)];
     ops.extend(grant::revoke_all(&c.grants, now)?);
     ops.push(op);
     Ok(Plan::write(ops, Ok(Some(next))))
@@ -123,7 +114,7 @@ pub fn welcomed(key: &str, account: Option<Account>) -> Result<Plan<Option<Accou
     let Some(account) = account else {
         return Ok(Plan::answer(None));
     };
-    let mut ops = vec![consume(super::complete::WELCOME_KIND, key)];
+    let mut ops = vec![once::consume(super::complete::WELCOME_KIND, key)];
     let next = if account.status == AccountStatus::Active {
         account
     } else {
@@ -140,6 +131,7 @@ pub fn welcomed(key: &str, account: Option<Account>) -> Result<Plan<Option<Accou
 mod tests {
     use super::*;
     use crate::account::Email;
+    use crate::store::{Cond, Op};
 
     fn idp() -> Idp {
         serde_json::from_value(serde_json::json!({

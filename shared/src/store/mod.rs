@@ -283,12 +283,9 @@ impl SingleUse for Store {
         body: &serde_json::Value,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let item = Item::new(once_pk(kind, key), "once", body)?.expiring(expires_at);
-        self.write(vec![Op::Put {
-            table: Table::Once,
-            item,
-            cond: Cond::Absent,
-        }])
+        self.write(vec![identity_core::store::once::put(
+            kind, key, body, expires_at,
+        )?])
         .await
     }
 
