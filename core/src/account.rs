@@ -299,9 +299,14 @@ pub enum Change<'a> {
     Block { by: Option<&'a str> },
     /// It may sign in again; what was revoked stays revoked.
     Unblock,
+    /// Taken out of SSO under the IdP `from` (removed, or its domain now another IdP's):
+    /// what that IdP vouched for ends as a block's would (sessions, API keys, grants), and
+    /// its owner comes back by the new IdP's rules. Nothing when it is not under `from`.
+    Release { from: &'a str },
 }
 
-/// The rule of a change to an account (`None` when there is none) with its live grants.
+/// The rule of a change to an account (`None` when there is none, or, for a release, when
+/// it is not under the IdP) with its live grants.
 pub fn change(
     account: Option<Account>,
     grants: &[crate::grant::Grant],
@@ -331,6 +336,14 @@ pub fn change(
         Change::Unblock => {
             next.blocked_at = None;
             next.blocked_by = None;
+        }
+        Change::Release { from } => {
+            if account.sso_idp.as_deref() != Some(from) {
+                return Ok(crate::plan::Plan::answer(None));
+            }
+            next.release_from_sso();
+            let first = &grants[..grants.len().min(REVOKED_WITH_BLOCK)];
+            ops.extend(crate::grant::revoke_all(first, now)?);
         }
     }
     let (op, saved) = update_op(&next)?;
@@ -439,5 +452,43 @@ mod tests {
         };
         assert!(!format!("{a:?}").contains("argon2id"));
         assert!(!a.public_json().to_string().contains("argon2id"));
+    }
+
+    #[test]
+    fn a_release_ends_what_the_idp_vouched_for_and_only_under_that_idp() {
+        let mut under = sample();
+        under.sso_idp = Some("old".into());
+        under.sso_generation = Some("g1".into());
+        let grant = crate::grant::sample("g", 1);
+        let other = change(
+            Some(under.clone()),
+            std::slice::from_ref(&grant),
+            Change::Release { from: "new" },
+            5,
+        )
+        .unwrap();
+        assert_eq!((other.outcome, other.ops.len()), (None, 0));
+        let plan = change(
+            Some(under),
+            std::slice::from_ref(&grant),
+            Change::Release { from: "old" },
+            5,
+        )
+        .unwrap();
+        let released = plan.outcome.unwrap();
+        assert_eq!(
+            (
+                released.sso_idp,
+                released.sso_generation,
+                released.session_epoch,
+                released.key_epoch
+            ),
+            (None, None, 1, 1)
+        );
+        assert_eq!(
+            plan.ops.len(),
+            3,
+            "the grant (record, pointer) and the account"
+        );
     }
 }

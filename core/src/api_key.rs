@@ -12,6 +12,13 @@
 //! ([`may_mint`]): a token obtained by phishing a consent, a CI token or a refreshed token
 //! makes none.
 
+use serde::{Deserialize, Serialize};
+
+use crate::account::{Account, AccountStatus};
+use crate::digest::Digest;
+use crate::plan::Plan;
+use crate::store::{Cond, Item, Op, StoreError, Table};
+
 /// The scopes an API key carries: it acts as its account, as a Heroku API key does.
 pub const SCOPE: &str = "identity global";
 
@@ -98,6 +105,138 @@ pub fn description(requested: Option<&str>) -> Result<String, &'static str> {
     Ok(d.to_string())
 }
 
+// The records, in the OAuth table, written and deleted together and expiring with the key:
+// the key by its hash (`apikey#{sha256}` / `key`, what a request presents) and the
+// account's index (`apikeys#{account}` / `key#{id}`, what listings and revocation read).
+
+/// A stored key: what it is for and whose it is; its hash prints `[redacted]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Public id, for listings and revocation.
+    pub id: String,
+    pub account_id: String,
+    pub description: String,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// The account's key epoch when the key was made.
+    pub epoch: u64,
+    /// The grant of the login that made the key: the key ends with it. (Keys made before
+    /// keys recorded it have none, and act no more.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    pub token_sha256: Digest,
+}
+
+impl ApiKey {
+    /// The JSON listings show (no hash, no token).
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "description": self.description,
+            "created_at": crate::clock::rfc3339(self.created_at),
+            "expires_at": self.expires_at.map(crate::clock::rfc3339),
+        })
+    }
+
+    /// Whether it still acts for `account` (loaded now).
+    pub fn usable_for(&self, account: Option<&Account>) -> bool {
+        usable(
+            self.epoch,
+            account.map(|a| Holder {
+                key_epoch: a.key_epoch,
+                blocked: a.blocked_at.is_some(),
+                active: a.status == AccountStatus::Active,
+            }),
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn key_pk(token_sha256: &str) -> String {
+    format!("apikey#{token_sha256}")
+}
+pub fn index_pk(account_id: &str) -> String {
+    format!("apikeys#{account_id}")
+}
+pub fn index_sk(id: &str) -> String {
+    format!("key#{id}")
+}
+
+/// What a new key is, apart from the account and the login's grant: fresh values from the
+/// caller (its public id and the hash of the token handed out once) and what was asked.
+#[derive(Debug)]
+pub struct NewKey<'a> {
+    pub id: String,
+    pub token_sha256: Digest,
+    pub description: Option<&'a str>,
+    pub expires_in: Option<i64>,
+}
+
+/// A new key of `account`, made under the login's grant `gid` in the account's current key
+/// epoch: both records, new, expiring with it. Refused: a description or lifetime out of
+/// bounds.
+pub fn create(
+    account: &Account,
+    gid: &str,
+    new: NewKey<'_>,
+    now: i64,
+) -> Result<Plan<ApiKey>, ApiKeyError> {
+    let description = description(new.description).map_err(ApiKeyError::Invalid)?;
+    let lifetime = lifetime(new.expires_in).map_err(ApiKeyError::Invalid)?;
+    let key = ApiKey {
+        id: new.id,
+        account_id: account.id.to_string(),
+        description,
+        created_at: now,
+        expires_at: lifetime.map(|s| now + s),
+        epoch: account.key_epoch,
+        gid: Some(gid.to_string()),
+        token_sha256: new.token_sha256,
+    };
+    let put = |pk: String, sk: String| -> Result<Op, StoreError> {
+        let item = Item::new(pk, sk, &key)?;
+        let item = match key.expires_at {
+            Some(at) => item.expiring(at),
+            None => item,
+        };
+        Ok(Op::Put {
+            table: Table::OAuth,
+            item,
+            cond: Cond::Absent,
+        })
+    };
+    let ops = vec![
+        put(key_pk(&key.token_sha256), "key".into())?,
+        put(index_pk(&key.account_id), index_sk(&key.id))?,
+    ];
+    Ok(Plan::write(ops, key))
+}
+
+/// The key (as listed) goes, both records.
+pub fn revoke(key: &ApiKey) -> Plan<()> {
+    let delete = |pk: String, sk: String| Op::Delete {
+        table: Table::OAuth,
+        pk,
+        sk,
+        cond: Cond::Always,
+    };
+    Plan::write(
+        vec![
+            delete(key_pk(&key.token_sha256), "key".into()),
+            delete(index_pk(&key.account_id), index_sk(&key.id)),
+        ],
+        (),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +318,38 @@ mod tests {
         assert_eq!(description(None), Ok(String::new()));
         assert!(description(Some("a\nb")).is_err());
         assert!(description(Some(&"x".repeat(201))).is_err());
+    }
+
+    #[test]
+    fn a_key_carries_the_accounts_key_epoch_and_the_logins_grant_and_expires_when_asked() {
+        let email = crate::account::Email::parse("a@example.com").unwrap();
+        let mut account =
+            crate::account::new_account("a1", &email, None, AccountStatus::Active, None, 0);
+        account.key_epoch = 3;
+        let new = |expires_in| NewKey {
+            id: "k1".into(),
+            token_sha256: Digest::new("h"),
+            description: Some(" ci "),
+            expires_in,
+        };
+        let plan = create(&account, "g1", new(Some(3600)), 100).unwrap();
+        let key = &plan.outcome;
+        assert_eq!((key.epoch, key.gid.as_deref()), (3, Some("g1")));
+        assert_eq!(
+            (key.description.as_str(), key.expires_at),
+            ("ci", Some(3700))
+        );
+        assert!(plan.ops.iter().all(|op| matches!(
+            op,
+            Op::Put { item, cond: Cond::Absent, .. } if item.expires_at == Some(3700)
+        )));
+        assert!(key.usable_for(Some(&account)));
+        account.end_api_keys();
+        assert!(!key.usable_for(Some(&account)));
+        assert!(matches!(
+            create(&account, "g1", new(Some(1)), 100),
+            Err(ApiKeyError::Invalid(_))
+        ));
+        assert_eq!(revoke(key).ops.len(), 2);
     }
 }

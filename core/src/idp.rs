@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Plan;
+use crate::store::{Cond, Item, Op, StoreError, Table};
+
 /// AuthnContextClassRef values accepted as multi-factor when an IdP requires MFA and the
 /// operator names none: the REFEDS MFA profile, Entra ID's (also what Okta sends when its
 /// MFA policy is set to report it), and the SAML 2.0 classes that are multi-factor by
@@ -118,5 +121,267 @@ impl crate::account::IdpRef for Idp {
     }
     fn idp_generation(&self) -> &str {
         &self.generation
+    }
+}
+
+// The registry, in the accounts table: `idp#{id}` / `idp` (versioned), pointers from each
+// owned domain (`idp-domain#{domain}` / `idp-domain`) and from the entity ID's hash
+// (`idp-entity#{sha256}` / `idp-entity`), and one partition listing every SSO URL.
+
+/// Why a registration or a change of an IdP was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IdpError {
+    #[error("an IdP with this id, entity ID or email domain is already registered")]
+    Taken,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An IdP id: what `/sso/login?idp=` carries.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+pub fn idp_pk(id: &str) -> String {
+    format!("idp#{id}")
+}
+pub fn domain_pk(domain: &str) -> String {
+    format!("idp-domain#{domain}")
+}
+pub fn entity_pk(entity_id: &str) -> String {
+    // Entity IDs are URLs or URNs of any length; the key holds their hash.
+    use sha2::Digest as _;
+    format!(
+        "idp-entity#{}",
+        hex::encode(sha2::Sha256::digest(entity_id.as_bytes()))
+    )
+}
+
+/// What a domain or entity-ID pointer holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdpPointer {
+    pub idp: String,
+}
+
+/// One partition listing every IdP's SSO URL, so the sign-in page can name them in its
+/// `form-action` with one query (never a table scan, which is for operator listings).
+pub const SSO_URLS_PK: &str = "idp-sso-urls";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SsoUrl {
+    pub sso_url: String,
+}
+
+fn sso_url_op(idp: &Idp) -> Result<Op, StoreError> {
+    let url = SsoUrl {
+        sso_url: idp.sso_url.clone(),
+    };
+    Ok(Op::Put {
+        table: Table::Accounts,
+        item: Item::new(SSO_URLS_PK, format!("sso#{}", idp.id), &url)?,
+        cond: Cond::Always,
+    })
+}
+
+fn no_certificates() -> IdpError {
+    IdpError::Invalid("an IdP needs at least one signing certificate".into())
+}
+
+/// Registers `idp` under a new `generation` (version 1): its record and its entity-ID and
+/// domain pointers are all new, so a taken id, entity ID or domain is a conflict
+/// ([`IdpError::Taken`]). The SSO URL is checked by the caller (it is a URL rule).
+pub fn register(idp: &Idp, generation: String) -> Result<Plan<Idp>, IdpError> {
+    let idp = Idp {
+        generation,
+        version: 1,
+        ..idp.clone()
+    };
+    if !valid_id(&idp.id) {
+        return Err(IdpError::Invalid(
+            "IdP ids are 1-64 characters of a-z, 0-9, - and _".into(),
+        ));
+    }
+    if idp.certificates.is_empty() {
+        return Err(no_certificates());
+    }
+    let pointer = || IdpPointer {
+        idp: idp.id.clone(),
+    };
+    let mut ops = vec![
+        Op::Put {
+            table: Table::Accounts,
+            item: Item::new(idp_pk(&idp.id), "idp", &idp)?.with_version(1),
+            cond: Cond::Absent,
+        },
+        Op::Put {
+            table: Table::Accounts,
+            item: Item::new(entity_pk(&idp.entity_id), "idp-entity", &pointer())?,
+            cond: Cond::Absent,
+        },
+        sso_url_op(&idp)?,
+    ];
+    for d in &idp.domains {
+        ops.push(Op::Put {
+            table: Table::Accounts,
+            item: Item::new(domain_pk(d), "idp-domain", &pointer())?,
+            cond: Cond::Absent,
+        });
+    }
+    Ok(Plan::write(ops, idp))
+}
+
+/// The IdP (as loaded) with new signing certificates, never none; a conflict is a change
+/// made meanwhile. Its SSO URL entry is written again (IdPs registered before it existed).
+pub fn set_certificates(idp: &Idp, certificates: Vec<String>) -> Result<Plan<Idp>, IdpError> {
+    if certificates.is_empty() {
+        return Err(no_certificates());
+    }
+    let next = Idp {
+        certificates,
+        version: idp.version + 1,
+        ..idp.clone()
+    };
+    let item = Item::new(idp_pk(&idp.id), "idp", &next)?.with_version(next.version);
+    let ops = vec![
+        Op::Put {
+            table: Table::Accounts,
+            item,
+            cond: Cond::Version(idp.version),
+        },
+        sso_url_op(&next)?,
+    ];
+    Ok(Plan::write(ops, next))
+}
+
+/// The IdP (as loaded) and its pointers go; a conflict is a change made meanwhile. Its
+/// accounts are released after, each in its own write (`crate::account::Change::Release`).
+pub fn remove(idp: &Idp) -> Plan<()> {
+    let delete = |pk: String, sk: &str, cond| Op::Delete {
+        table: Table::Accounts,
+        pk,
+        sk: sk.into(),
+        cond,
+    };
+    let mut ops = vec![
+        delete(idp_pk(&idp.id), "idp", Cond::Version(idp.version)),
+        delete(entity_pk(&idp.entity_id), "idp-entity", Cond::Always),
+        delete(SSO_URLS_PK.into(), &format!("sso#{}", idp.id), Cond::Always),
+    ];
+    for d in &idp.domains {
+        ops.push(delete(domain_pk(d), "idp-domain", Cond::Always));
+    }
+    Plan::write(ops, ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Idp {
+        Idp {
+            id: "okta".into(),
+            entity_id: "https://idp.example.com".into(),
+            sso_url: "https://idp.example.com/sso".into(),
+            slo_url: None,
+            certificates: vec!["MIIB".into()],
+            domains: vec!["example.com".into(), "example.org".into()],
+            team: None,
+            enterprise: None,
+            allow_idp_initiated: false,
+            require_mfa: false,
+            mfa_contexts: Vec::new(),
+            want_authn_requests_signed: false,
+            any_domain: false,
+            development: false,
+            generation: String::new(),
+            created_at: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn an_idp_id_is_short_lowercase_and_plain() {
+        assert!(valid_id("okta-prod_1"));
+        for bad in ["", "Okta", "a b", "a/b", &"a".repeat(65)] {
+            assert!(!valid_id(bad), "{bad:?}");
+            let idp = Idp {
+                id: bad.to_string(),
+                ..sample()
+            };
+            assert!(matches!(
+                register(&idp, "g".into()),
+                Err(IdpError::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn an_idp_always_has_a_signing_certificate() {
+        let none = Idp {
+            certificates: Vec::new(),
+            ..sample()
+        };
+        assert!(matches!(
+            register(&none, "g".into()),
+            Err(IdpError::Invalid(_))
+        ));
+        assert!(matches!(
+            set_certificates(&sample(), Vec::new()),
+            Err(IdpError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn registering_claims_the_id_the_entity_id_and_every_domain_or_nothing() {
+        let plan = register(&sample(), "gen-1".into()).unwrap();
+        assert_eq!(plan.outcome.generation, "gen-1");
+        assert_eq!(plan.outcome.version, 1);
+        let claimed = plan
+            .ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    Op::Put {
+                        cond: Cond::Absent,
+                        ..
+                    }
+                )
+            })
+            .count();
+        // The record, the entity ID and the two domains.
+        assert_eq!(claimed, 4);
+    }
+
+    #[test]
+    fn a_certificate_change_or_a_removal_holds_only_on_the_version_loaded() {
+        let loaded = Idp {
+            version: 3,
+            ..sample()
+        };
+        let plan = set_certificates(&loaded, vec!["MIIC".into()]).unwrap();
+        assert_eq!(plan.outcome.version, 4);
+        assert!(matches!(
+            plan.ops[0],
+            Op::Put {
+                cond: Cond::Version(3),
+                ..
+            }
+        ));
+        let gone = remove(&loaded);
+        assert!(matches!(
+            gone.ops[0],
+            Op::Delete {
+                cond: Cond::Version(3),
+                ..
+            }
+        ));
+        assert_eq!(gone.ops.len(), 5);
     }
 }

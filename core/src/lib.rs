@@ -19,6 +19,8 @@
 pub mod account;
 pub mod addon;
 pub mod api_key;
+pub mod app;
+pub mod authorization;
 pub mod authorize;
 pub mod client;
 pub mod clock;
@@ -38,6 +40,7 @@ pub mod plan;
 pub mod refresh;
 pub mod role;
 pub mod scope;
+pub mod session;
 pub mod sso;
 pub mod store;
 pub mod token_request;

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Plan;
 use crate::store::{Cond, Item, Op, StoreError, Table};
 
 use crate::role::Role;
@@ -301,6 +302,161 @@ pub fn enterprise_member_op(
     })
 }
 
+/// Why an organisation change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    #[error("a team or enterprise account with this name already exists")]
+    NameTaken,
+    #[error("names are 3 to 30 lowercase letters, digits and dashes, starting with a letter")]
+    InvalidName,
+    #[error("no such team or enterprise account")]
+    NotFound,
+    #[error("give at least one permission (view, create, manage, billing)")]
+    NoPermission,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The pointer from a name to its team or enterprise account (`kind`): new, so a taken name
+/// fails the write.
+fn name_op(kind: &str, name: &str, id: &str) -> Result<Op, StoreError> {
+    Ok(Op::Put {
+        table: Table::Apps,
+        item: Item::new(
+            format!("{kind}name#{name}"),
+            format!("{kind}name"),
+            &NamePointer { id: id.to_string() },
+        )?,
+        cond: Cond::Absent,
+    })
+}
+
+/// The write holds only while the record `pk` / `sk` of the apps table is live.
+fn still_there(pk: String, sk: &str) -> Op {
+    Op::Check {
+        table: Table::Apps,
+        pk,
+        sk: sk.into(),
+        cond: Cond::Live,
+    }
+}
+
+/// A new team `name` (`id` fresh), of `enterprise` while it exists; a conflict is a taken
+/// name.
+pub fn create_team(
+    name: &str,
+    enterprise: Option<&Enterprise>,
+    id: String,
+    now: i64,
+) -> Result<Plan<Team>, OrgError> {
+    if !valid_name(name) {
+        return Err(OrgError::InvalidName);
+    }
+    let team = Team {
+        id,
+        name: name.to_string(),
+        default_role: DEFAULT_TEAM_SSO_ROLE,
+        enterprise_id: enterprise.map(|e| e.id.clone()),
+        created_at: now,
+    };
+    let mut ops = vec![
+        name_op("team", name, &team.id)?,
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(team_pk(&team.id), "team", &team)?,
+            cond: Cond::Absent,
+        },
+    ];
+    if let Some(e) = enterprise {
+        ops.push(still_there(enterprise_pk(&e.id), "enterprise"));
+    }
+    Ok(Plan::write(ops, team))
+}
+
+/// The team with a new SSO default role; a conflict is a team gone.
+pub fn set_team_default_role(team: &Team, role: TeamRole) -> Result<Plan<Team>, StoreError> {
+    let changed = Team {
+        default_role: role,
+        ..team.clone()
+    };
+    let op = Op::Put {
+        table: Table::Apps,
+        item: Item::new(team_pk(&team.id), "team", &changed)?,
+        cond: Cond::Live,
+    };
+    Ok(Plan::write(vec![op], changed))
+}
+
+/// `account` holds `role` on the team; a conflict is a team gone.
+pub fn set_team_role(
+    team: &Team,
+    account: &crate::account::Account,
+    role: TeamRole,
+) -> Result<Plan<()>, StoreError> {
+    let mut ops = team_member_ops(team, account, role)?;
+    ops.push(still_there(team_pk(&team.id), "team"));
+    Ok(Plan::write(ops, ()))
+}
+
+/// The member leaves the team (both sides); a conflict: they were not one.
+pub fn remove_team_member(team: &Team, account_id: &str) -> Plan<()> {
+    Plan::write(
+        vec![
+            Op::Delete {
+                table: Table::Apps,
+                pk: team_pk(&team.id),
+                sk: member_sk(account_id),
+                cond: Cond::Live,
+            },
+            Op::Delete {
+                table: Table::Apps,
+                pk: account_pk(account_id),
+                sk: team_pk(&team.id),
+                cond: Cond::Always,
+            },
+        ],
+        (),
+    )
+}
+
+/// A new enterprise account `name` (`id` fresh); a conflict is a taken name.
+pub fn create_enterprise(name: &str, id: String, now: i64) -> Result<Plan<Enterprise>, OrgError> {
+    if !valid_name(name) {
+        return Err(OrgError::InvalidName);
+    }
+    let enterprise = Enterprise {
+        id,
+        name: name.to_string(),
+        created_at: now,
+    };
+    let ops = vec![
+        name_op("enterprise", name, &enterprise.id)?,
+        Op::Put {
+            table: Table::Apps,
+            item: Item::new(enterprise_pk(&enterprise.id), "enterprise", &enterprise)?,
+            cond: Cond::Absent,
+        },
+    ];
+    Ok(Plan::write(ops, enterprise))
+}
+
+/// `account` holds exactly `permissions` (at least one) on the enterprise account; a
+/// conflict is an enterprise account gone.
+pub fn set_permissions(
+    enterprise: &Enterprise,
+    account: &crate::account::Account,
+    permissions: &[Permission],
+) -> Result<Plan<()>, OrgError> {
+    if permissions.is_empty() {
+        return Err(OrgError::NoPermission);
+    }
+    let ops = vec![
+        enterprise_member_op(enterprise, account, permissions)?,
+        still_there(enterprise_pk(&enterprise.id), "enterprise"),
+    ];
+    Ok(Plan::write(ops, ()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +546,80 @@ mod tests {
         assert_eq!(SsoStatus::of(false, false, true), SsoStatus::UnderSso);
         assert_eq!(SsoStatus::of(false, false, false), SsoStatus::NotUnderSso);
         assert_eq!(SsoStatus::NotUnderSso.as_str(), "not under SSO");
+    }
+
+    fn account() -> crate::account::Account {
+        let email = crate::account::Email::parse("a@example.com").unwrap();
+        crate::account::new_account(
+            "a1",
+            &email,
+            None,
+            crate::account::AccountStatus::Active,
+            None,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_team_or_enterprise_name_follows_the_naming_rule() {
+        assert!(matches!(
+            create_team("No", None, "t".into(), 0),
+            Err(OrgError::InvalidName)
+        ));
+        assert!(matches!(
+            create_enterprise("1acme", "e".into(), 0),
+            Err(OrgError::InvalidName)
+        ));
+        let plan = create_team("acme", None, "t".into(), 5).unwrap();
+        assert_eq!(plan.outcome.default_role, DEFAULT_TEAM_SSO_ROLE);
+        assert!(plan.ops.iter().all(|op| matches!(
+            op,
+            Op::Put {
+                cond: Cond::Absent,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn a_team_of_an_enterprise_is_made_only_while_the_enterprise_exists() {
+        let e = Enterprise {
+            id: "e".into(),
+            name: "corp".into(),
+            created_at: 0,
+        };
+        let plan = create_team("acme", Some(&e), "t".into(), 5).unwrap();
+        assert_eq!(plan.outcome.enterprise_id.as_deref(), Some("e"));
+        assert!(
+            plan.ops
+                .contains(&still_there(enterprise_pk("e"), "enterprise"))
+        );
+    }
+
+    #[test]
+    fn enterprise_permissions_are_never_empty_and_need_the_enterprise() {
+        let e = Enterprise {
+            id: "e".into(),
+            name: "corp".into(),
+            created_at: 0,
+        };
+        assert!(matches!(
+            set_permissions(&e, &account(), &[]),
+            Err(OrgError::NoPermission)
+        ));
+        let plan = set_permissions(&e, &account(), &[Permission::View]).unwrap();
+        assert!(
+            plan.ops
+                .contains(&still_there(enterprise_pk("e"), "enterprise"))
+        );
+    }
+
+    #[test]
+    fn a_team_role_is_written_on_both_sides_while_the_team_exists() {
+        let team = create_team("acme", None, "t".into(), 0).unwrap().outcome;
+        let plan = set_team_role(&team, &account(), TeamRole::Admin).unwrap();
+        assert_eq!(plan.ops.len(), 3);
+        assert!(plan.ops.contains(&still_there(team_pk("t"), "team")));
+        assert_eq!(remove_team_member(&team, "a1").ops.len(), 2);
     }
 }

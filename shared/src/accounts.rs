@@ -169,7 +169,7 @@ async fn change_account(
                     .await
                     .map_err(AccountError::into_store_error)?;
                 let grants = match (&account, what) {
-                    (Some(a), Change::Block { .. }) => {
+                    (Some(a), Change::Block { .. } | Change::Release { .. }) => {
                         crate::oauth::Grants::grants_of(store, &a.id).await?
                     }
                     _ => Vec::new(),
@@ -184,6 +184,25 @@ async fn change_account(
         Ok(None) => Err(AccountError::NotFound),
         Err(StoreError::Conflict) => Err(AccountError::Changed),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes the account out of SSO under the IdP `from` (`Change::Release`: its grants revoked
+/// in the same write, any beyond what one write holds after it); `false` when it is not
+/// under `from`, or gone.
+pub(crate) async fn release_from_idp(
+    store: &Store,
+    account_id: &str,
+    from: &str,
+) -> Result<bool, AccountError> {
+    use crate::oauth::Grants;
+    match change_account(store, account_id, Change::Release { from }).await {
+        Ok(_) => {
+            store.revoke_grants_of(account_id).await?;
+            Ok(true)
+        }
+        Err(AccountError::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

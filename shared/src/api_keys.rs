@@ -12,75 +12,19 @@
 use async_trait::async_trait;
 /// How recent the login behind a token must be for it to make a key.
 pub use identity_core::api_key::MINT_WINDOW_SECS;
-use identity_core::api_key::{self, Holder};
+use identity_core::api_key::{self, NewKey, index_pk, index_sk, key_pk};
+pub use identity_core::api_key::{ApiKey, ApiKeyError};
 use identity_core::digest::Digest;
-use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Account, AccountStatus, Accounts};
+use crate::accounts::{Account, Accounts};
 use crate::crypto;
 use crate::oauth::Grants;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
-
-/// A stored key: what it is for and whose it is; its hash prints `[redacted]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiKey {
-    /// Public id, for listings and revocation.
-    pub id: String,
-    pub account_id: String,
-    pub description: String,
-    pub created_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<i64>,
-    /// The account's key epoch when the key was made.
-    pub epoch: u64,
-    /// The grant of the login that made the key: the key ends with it. (Keys made before
-    /// keys recorded it have none, and act no more.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<String>,
-    token_sha256: Digest,
-}
-
-impl ApiKey {
-    /// The JSON listings show (no hash, no token).
-    pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "description": self.description,
-            "created_at": crate::clock::rfc3339(self.created_at),
-            "expires_at": self.expires_at.map(crate::clock::rfc3339),
-        })
-    }
-
-    /// Whether it still acts for `account` (loaded now).
-    pub fn usable_for(&self, account: Option<&Account>) -> bool {
-        api_key::usable(self.epoch, account.map(holder))
-    }
-}
-
-fn holder(a: &Account) -> Holder {
-    Holder {
-        key_epoch: a.key_epoch,
-        blocked: a.blocked_at.is_some(),
-        active: a.status == AccountStatus::Active,
-    }
-}
+use crate::store::{Store, StoreError, Table};
 
 /// Whether a bearer token is one of our API keys (by its prefix) rather than a JWT.
 pub fn is_api_key(token: &str) -> bool {
     token.starts_with(api_key::PREFIX)
-}
-
-fn key_pk(token_sha256: &str) -> String {
-    format!("apikey#{token_sha256}")
-}
-
-fn index_pk(account_id: &str) -> String {
-    format!("apikeys#{account_id}")
-}
-
-fn index_sk(id: &str) -> String {
-    format!("key#{id}")
 }
 
 /// Whether the grant that made the key is live and its account's: a key ends with the
@@ -93,14 +37,6 @@ async fn grant_lives(store: &Store, key: &ApiKey) -> Result<bool, StoreError> {
         .grant(gid)
         .await?
         .is_some_and(|g| g.is_live() && g.account_id == key.account_id))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiKeyError {
-    #[error("{0}")]
-    Invalid(&'static str),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 #[async_trait]
@@ -131,46 +67,19 @@ impl ApiKeys for Store {
         description: Option<&str>,
         expires_in: Option<i64>,
     ) -> Result<(ApiKey, SecretString), ApiKeyError> {
-        let description = api_key::description(description).map_err(ApiKeyError::Invalid)?;
-        let lifetime = api_key::lifetime(expires_in).map_err(ApiKeyError::Invalid)?;
         let token = SecretString::new(format!(
             "{}{}",
             api_key::PREFIX,
             crypto::random_token().expose_secret()
         ));
-        let now = self.now();
-        let hash = crypto::sha256_hex(token.expose_secret().as_bytes());
-        let key = ApiKey {
+        let new = NewKey {
             id: hex::encode(crypto::random_bytes(8)),
-            account_id: account.id.to_string(),
+            token_sha256: Digest::new(crypto::sha256_hex(token.expose_secret().as_bytes())),
             description,
-            created_at: now,
-            expires_at: lifetime.map(|s| now + s),
-            epoch: account.key_epoch,
-            gid: Some(gid.to_string()),
-            token_sha256: Digest::new(hash.clone()),
+            expires_in,
         };
-        let item = |pk: String, sk: String| -> Result<Item, StoreError> {
-            let item = Item::new(pk, sk, &key)?;
-            Ok(match key.expires_at {
-                Some(at) => item.expiring(at),
-                None => item,
-            })
-        };
-        self.write(vec![
-            Op::Put {
-                table: Table::OAuth,
-                item: item(key_pk(&hash), "key".into())?,
-                cond: Cond::Absent,
-            },
-            Op::Put {
-                table: Table::OAuth,
-                item: item(index_pk(&key.account_id), index_sk(&key.id))?,
-                cond: Cond::Absent,
-            },
-        ])
-        .await?;
-        Ok((key, token))
+        let plan = api_key::create(account, gid, new, self.now())?;
+        Ok((self.apply(plan).await?, token))
     }
 
     async fn api_key_in_use(&self, token: &str) -> Result<Option<(ApiKey, Account)>, StoreError> {
@@ -233,21 +142,7 @@ impl ApiKeys for Store {
         else {
             return Ok(false);
         };
-        self.write(vec![
-            Op::Delete {
-                table: Table::OAuth,
-                pk: key_pk(&key.token_sha256),
-                sk: "key".into(),
-                cond: Cond::Always,
-            },
-            Op::Delete {
-                table: Table::OAuth,
-                pk: index_pk(account_id),
-                sk: index_sk(id),
-                cond: Cond::Always,
-            },
-        ])
-        .await?;
+        self.apply(api_key::revoke(&key)).await?;
         Ok(true)
     }
 }

@@ -3,13 +3,11 @@
 //! the app, so who may use them is read from here at request time.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
 use identity_core::org;
 
 use crate::accounts::Account;
 use crate::orgs::{OrgError, Orgs, Team};
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table, conflict_as};
 
 fn org_error(e: OrgError) -> AppError {
     match e {
@@ -18,74 +16,12 @@ fn org_error(e: OrgError) -> AppError {
     }
 }
 
+pub use identity_core::app::{App, AppError, Member, valid_app_name};
 pub use identity_core::sso::Role;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct App {
-    pub id: String,
-    pub name: String,
-    pub owner_account_id: String,
-    /// The team that owns the app, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team_id: Option<String>,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    pub account_id: String,
-    pub email: String,
-    pub role: Role,
-}
-
-impl Member {
-    pub fn of(account: &Account, role: Role) -> Self {
-        Self {
-            account_id: account.id.to_string(),
-            email: account.email.clone(),
-            role,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("an app with this name already exists")]
-    NameTaken,
-    #[error("app names are 3 to 30 lowercase letters, digits and dashes, starting with a letter")]
-    InvalidName,
-    #[error("no such app")]
-    NotFound,
-    #[error("the app's owner cannot be removed or demoted; make someone else the owner first")]
-    OwnerCannotBeRemoved,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-pub fn valid_app_name(name: &str) -> bool {
-    org::valid_name(name)
-}
-
-fn app_pk(id: &str) -> String {
-    format!("app#{id}")
-}
-fn member_sk(account_id: &str) -> String {
-    format!("member#{account_id}")
-}
-fn account_apps_pk(account_id: &str) -> String {
-    format!("account#{account_id}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct NamePointer {
-    app_id: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Membership {
-    app_id: String,
-    role: Role,
-}
+use identity_core::app::{
+    self as rules, Membership, NamePointer, account_apps_pk, app_pk, member_sk, name_pk,
+};
 
 #[async_trait]
 pub trait Apps {
@@ -116,26 +52,6 @@ pub trait Apps {
     async fn apps_of(&self, account_id: &str) -> Result<Vec<(String, Role)>, AppError>;
 }
 
-/// The two records of a membership: app → member and account → app.
-fn membership_ops(app: &App, member: Member) -> Result<Vec<Op>, StoreError> {
-    let back = Membership {
-        app_id: app.id.clone(),
-        role: member.role,
-    };
-    Ok(vec![
-        Op::Put {
-            table: Table::Apps,
-            item: Item::new(account_apps_pk(&member.account_id), app_pk(&app.id), &back)?,
-            cond: Cond::Always,
-        },
-        Op::Put {
-            table: Table::Apps,
-            item: Item::new(app_pk(&app.id), member_sk(&member.account_id), &member)?,
-            cond: Cond::Always,
-        },
-    ])
-}
-
 #[async_trait]
 impl Apps for Store {
     async fn create_team_app(
@@ -144,48 +60,12 @@ impl Apps for Store {
         owner: &Account,
         team: Option<&Team>,
     ) -> Result<App, AppError> {
-        if !valid_app_name(name) {
-            return Err(AppError::InvalidName);
-        }
-        let app = App {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
-            owner_account_id: owner.id.to_string(),
-            team_id: team.map(|t| t.id.clone()),
-            created_at: self.now(),
-        };
-        let mut ops = vec![
-            Op::Put {
-                table: Table::Apps,
-                item: Item::new(
-                    format!("appname#{name}"),
-                    "appname",
-                    &NamePointer {
-                        app_id: app.id.clone(),
-                    },
-                )?,
-                cond: Cond::Absent,
-            },
-            Op::Put {
-                table: Table::Apps,
-                item: Item::new(app_pk(&app.id), "app", &app)?,
-                cond: Cond::Absent,
-            },
-        ];
-        ops.extend(membership_ops(&app, Member::of(owner, Role::Owner))?);
-        if let Some(team) = team {
-            ops.push(Op::Check {
-                table: Table::Apps,
-                pk: format!("team#{}", team.id),
-                sk: "team".into(),
-                cond: Cond::Live,
-            });
-        }
-        match self.write(ops).await {
-            Ok(()) => Ok(app),
-            Err(StoreError::Conflict) => Err(AppError::NameTaken),
-            Err(e) => Err(e.into()),
-        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let team_id = team.map(|t| t.id.as_str());
+        let plan = rules::create(name, owner, team_id, id, self.now())?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(AppError::NameTaken))
     }
 
     async fn app(&self, id: &str) -> Result<Option<App>, AppError> {
@@ -194,7 +74,7 @@ impl Apps for Store {
 
     async fn app_by_name(&self, name: &str) -> Result<Option<App>, AppError> {
         match self
-            .get::<NamePointer>(Table::Apps, &format!("appname#{name}"), "appname")
+            .get::<NamePointer>(Table::Apps, &name_pk(name), "appname")
             .await?
         {
             Some(p) => self.app(&p.app_id).await,
@@ -203,71 +83,21 @@ impl Apps for Store {
     }
 
     async fn set_role(&self, app: &App, account: &Account, role: Role) -> Result<(), AppError> {
-        if account.id == app.owner_account_id && role != Role::Owner {
-            return Err(AppError::OwnerCannotBeRemoved);
-        }
-        let mut ops = Vec::new();
-        if role == Role::Owner && account.id != app.owner_account_id {
-            let moved = App {
-                owner_account_id: account.id.to_string(),
-                ..app.clone()
-            };
-            ops.push(Op::Put {
-                table: Table::Apps,
-                item: Item::new(app_pk(&app.id), "app", &moved)?,
-                cond: Cond::Live,
-            });
-            let previous = self
-                .get::<Member>(
-                    Table::Apps,
-                    &app_pk(&app.id),
-                    &member_sk(&app.owner_account_id),
-                )
-                .await?;
-            if let Some(previous) = previous {
-                ops.extend(membership_ops(
-                    app,
-                    Member {
-                        role: Role::Admin,
-                        ..previous
-                    },
-                )?);
-            }
+        let previous_owner = if rules::transfers(app, account, role) {
+            let owner = member_sk(&app.owner_account_id);
+            self.get::<Member>(Table::Apps, &app_pk(&app.id), &owner)
+                .await?
         } else {
-            ops.push(Op::Check {
-                table: Table::Apps,
-                pk: app_pk(&app.id),
-                sk: "app".into(),
-                cond: Cond::Live,
-            });
-        }
-        ops.extend(membership_ops(app, Member::of(account, role))?);
-        match self.write(ops).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(AppError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+            None
+        };
+        let plan = rules::set_role(app, account, role, previous_owner)?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(AppError::NotFound))
     }
 
     async fn remove_member(&self, app: &App, account_id: &str) -> Result<bool, AppError> {
-        if account_id == app.owner_account_id {
-            return Err(AppError::OwnerCannotBeRemoved);
-        }
-        let ops = vec![
-            Op::Delete {
-                table: Table::Apps,
-                pk: app_pk(&app.id),
-                sk: member_sk(account_id),
-                cond: Cond::Live,
-            },
-            Op::Delete {
-                table: Table::Apps,
-                pk: account_apps_pk(account_id),
-                sk: app_pk(&app.id),
-                cond: Cond::Always,
-            },
-        ];
-        match self.write(ops).await {
+        match self.apply(rules::remove_member(app, account_id)?).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
@@ -329,14 +159,6 @@ impl Apps for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn app_names_follow_the_rule() {
-        assert!(valid_app_name("my-app-1"));
-        for bad in ["ab", "1app", "My-App", "a_b_c", &"a".repeat(31)] {
-            assert!(!valid_app_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn roles_round_trip() {

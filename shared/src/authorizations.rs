@@ -1,6 +1,6 @@
 //! Named authorizations (Heroku AppLink's JWT authorizations): credentials obtained through
 //! the JWT bearer grant, kept for an app under a developer name and an alias, which the app
-//! fetches by either.
+//! fetches by either. The record and its rules are `identity_core::authorization`'s.
 //!
 //! The access token has to be handed back to the app, so it cannot be kept as a hash. It
 //! is kept sealed instead (AES-256-GCM, bound to the app and the name) under a key derived
@@ -8,38 +8,18 @@
 //! signing-key rotations (the token is long expired by then) it no longer opens.
 
 use async_trait::async_trait;
-use identity_core::digest::Sealed;
-use serde::{Deserialize, Serialize};
+use identity_core::authorization::{self as rules, AliasPointer, alias_sk, name_sk, pk};
+
+pub use identity_core::authorization::{
+    AuthorizationError, NamedAuthorization, default_alias, valid_alias, valid_developer_name,
+};
 
 use crate::crypto::AeadKey;
 use crate::secret::SecretString;
 use crate::secrets::SigningKeys;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, Table};
 
 const SEAL_LABEL: &str = "identity named authorization v1";
-
-/// Developer names: 3–30 characters, a letter first, then letters, digits, `_` or `-`.
-pub fn valid_developer_name(name: &str) -> bool {
-    (3..=30).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// Aliases: 3–80 characters of letters, digits and `:_-.`, a letter first (`applink:NAME`).
-pub fn valid_alias(alias: &str) -> bool {
-    (3..=80).contains(&alias.len())
-        && alias.starts_with(|c: char| c.is_ascii_alphabetic())
-        && alias
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
-}
-
-/// The alias a named authorization gets when none is given.
-pub fn default_alias(name: &str) -> String {
-    format!("applink:{name}")
-}
 
 /// Sealing keys for stored tokens, derived from the signing keys (current seals; current
 /// and previous open).
@@ -73,27 +53,6 @@ impl TokenSeal {
     }
 }
 
-/// A named authorization. Its token is kept sealed (and prints as `[redacted]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NamedAuthorization {
-    pub developer_name: String,
-    pub alias: String,
-    pub app_id: String,
-    /// The JWT client the grant went through.
-    pub client_id: String,
-    pub account_id: String,
-    pub email: String,
-    pub scope: String,
-    pub instance_url: String,
-    pub issued_at: i64,
-    /// When the access token expires.
-    pub expires_at: i64,
-    pub created_at: i64,
-    sealed_token: Sealed,
-    #[serde(skip)]
-    pub version: i64,
-}
-
 /// What a new named authorization is made of.
 #[derive(Debug)]
 pub struct NewAuthorization<'a> {
@@ -114,9 +73,17 @@ fn aad(app_id: &str, name: &str) -> Vec<u8> {
     format!("{app_id}\n{name}").into_bytes()
 }
 
-impl NamedAuthorization {
+/// Sealing and opening a named authorization's token (the record is
+/// `identity_core::authorization`'s, which never sees the token in the clear).
+pub trait Sealing: Sized {
     /// Builds the record, sealing the token.
-    pub fn new(n: &NewAuthorization<'_>, seal: &TokenSeal, now: i64) -> Self {
+    fn new(n: &NewAuthorization<'_>, seal: &TokenSeal, now: i64) -> Self;
+    /// The access token, if the seal still opens (it does until two signing-key rotations).
+    fn access_token(&self, seal: &TokenSeal) -> Option<SecretString>;
+}
+
+impl Sealing for NamedAuthorization {
+    fn new(n: &NewAuthorization<'_>, seal: &TokenSeal, now: i64) -> Self {
         Self {
             developer_name: n.developer_name.to_string(),
             alias: n.alias.to_string(),
@@ -140,57 +107,10 @@ impl NamedAuthorization {
         }
     }
 
-    /// The access token, if the seal still opens (it does until two signing-key rotations).
-    pub fn access_token(&self, seal: &TokenSeal) -> Option<SecretString> {
+    fn access_token(&self, seal: &TokenSeal) -> Option<SecretString> {
         let plain = seal.open(&self.sealed_token, &aad(&self.app_id, &self.developer_name))?;
         String::from_utf8(plain).ok().map(SecretString::new)
     }
-
-    /// The operator-facing JSON: never the token.
-    pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "developer_name": self.developer_name,
-            "alias": self.alias,
-            "app_id": self.app_id,
-            "client_id": self.client_id,
-            "user": self.email,
-            "account_id": self.account_id,
-            "scope": self.scope,
-            "instance_url": self.instance_url,
-            "issued_at": crate::clock::rfc3339(self.issued_at),
-            "expires_at": crate::clock::rfc3339(self.expires_at),
-            "created_at": crate::clock::rfc3339(self.created_at),
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuthorizationError {
-    #[error("developer names are 3 to 30 letters, digits, '_' or '-', starting with a letter")]
-    InvalidName,
-    #[error("aliases are 3 to 80 letters, digits, ':', '_', '-' or '.', starting with a letter")]
-    InvalidAlias,
-    #[error("the alias {0:?} belongs to another authorization of this app")]
-    AliasTaken(String),
-    #[error("the authorization changed meanwhile; try again")]
-    Changed,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn pk(app_id: &str) -> String {
-    format!("authz#{app_id}")
-}
-fn name_sk(name: &str) -> String {
-    format!("name#{name}")
-}
-fn alias_sk(alias: &str) -> String {
-    format!("alias#{alias}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct AliasPointer {
-    developer_name: String,
 }
 
 #[async_trait]
@@ -230,81 +150,29 @@ async fn by_name(
         .await?)
 }
 
-identity_core::versioned!(NamedAuthorization);
-
 #[async_trait]
 impl NamedAuthorizations for Store {
     async fn save_authorization(
         &self,
         auth: &NamedAuthorization,
     ) -> Result<NamedAuthorization, AuthorizationError> {
-        if !valid_developer_name(&auth.developer_name) {
-            return Err(AuthorizationError::InvalidName);
-        }
-        if !valid_alias(&auth.alias) {
-            return Err(AuthorizationError::InvalidAlias);
-        }
         let app = &auth.app_id;
-        if let Some(p) = self
-            .get::<AliasPointer>(Table::JwtClients, &pk(app), &alias_sk(&auth.alias))
-            .await?
-            && p.developer_name != auth.developer_name
-        {
-            return Err(AuthorizationError::AliasTaken(auth.alias.clone()));
-        }
-        let existing = by_name(self, app, &auth.developer_name).await?;
-        let mut next = auth.clone();
-        let mut ops = Vec::new();
-        let pointer = Item::new(
-            pk(app),
-            alias_sk(&auth.alias),
-            &AliasPointer {
-                developer_name: auth.developer_name.clone(),
-            },
-        )?;
-        match &existing {
-            Some(old) => {
-                next.created_at = old.created_at;
-                next.version = old.version + 1;
-                ops.push(Op::Put {
-                    table: Table::JwtClients,
-                    item: Item::new(pk(app), name_sk(&next.developer_name), &next)?
-                        .with_version(next.version),
-                    cond: Cond::Version(old.version),
-                });
-                if old.alias != next.alias {
-                    ops.push(Op::Delete {
-                        table: Table::JwtClients,
-                        pk: pk(app),
-                        sk: alias_sk(&old.alias),
-                        cond: Cond::Always,
-                    });
-                    ops.push(Op::Put {
-                        table: Table::JwtClients,
-                        item: pointer,
-                        cond: Cond::Absent,
-                    });
-                }
-            }
-            None => {
-                next.version = 1;
-                ops.push(Op::Put {
-                    table: Table::JwtClients,
-                    item: Item::new(pk(app), name_sk(&next.developer_name), &next)?,
-                    cond: Cond::Absent,
-                });
-                ops.push(Op::Put {
-                    table: Table::JwtClients,
-                    item: pointer,
-                    cond: Cond::Absent,
-                });
-            }
-        }
-        match self.write(ops).await {
-            Ok(()) => Ok(next),
-            Err(StoreError::Conflict) => Err(AuthorizationError::Changed),
-            Err(e) => Err(e.into()),
-        }
+        let holder = if valid_alias(&auth.alias) {
+            self.get::<AliasPointer>(Table::JwtClients, &pk(app), &alias_sk(&auth.alias))
+                .await?
+                .map(|p| p.developer_name)
+        } else {
+            None
+        };
+        let existing = if valid_developer_name(&auth.developer_name) {
+            by_name(self, app, &auth.developer_name).await?
+        } else {
+            None
+        };
+        let plan = rules::save(auth, holder.as_deref(), existing.as_ref())?;
+        self.apply(plan)
+            .await
+            .map_err(crate::store::conflict_as(AuthorizationError::Changed))
     }
 
     async fn authorization(
@@ -348,23 +216,9 @@ impl NamedAuthorizations for Store {
         let Some(existing) = by_name(self, app_id, developer_name).await? else {
             return Ok(false);
         };
-        let ops = vec![
-            Op::Delete {
-                table: Table::JwtClients,
-                pk: pk(app_id),
-                sk: name_sk(developer_name),
-                cond: Cond::Live,
-            },
-            Op::Delete {
-                table: Table::JwtClients,
-                pk: pk(app_id),
-                sk: alias_sk(&existing.alias),
-                cond: Cond::Always,
-            },
-        ];
-        match self.write(ops).await {
+        match self.apply(rules::remove(&existing)).await {
             Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
+            Err(crate::store::StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -377,19 +231,6 @@ mod tests {
 
     fn keys(doc: serde_json::Value) -> SigningKeys {
         SigningKeys::parse(&SecretString::new(doc.to_string())).unwrap()
-    }
-
-    #[test]
-    fn names_and_aliases_follow_the_rules() {
-        for ok in ["org_jwt", "ci-auth", "abc", &"a".repeat(30)] {
-            assert!(valid_developer_name(ok), "{ok}");
-        }
-        for bad in ["ab", "1abc", "_abc", "a b c", "applink:x", &"a".repeat(31)] {
-            assert!(!valid_developer_name(bad), "{bad}");
-        }
-        assert!(valid_alias(&default_alias("org_jwt")));
-        assert!(!valid_alias("applink:a/b"));
-        assert!(!valid_alias(":abc"));
     }
 
     #[test]

@@ -2,73 +2,14 @@
 //! (`identity admin idp add`), picked at the login page by the email's domain.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+pub use identity_core::idp::{DEFAULT_MFA_CONTEXTS, Idp, IdpError, valid_id};
 
-pub use identity_core::idp::{DEFAULT_MFA_CONTEXTS, Idp};
+use identity_core::idp::{
+    self as rules, IdpPointer, SSO_URLS_PK, SsoUrl, domain_pk, entity_pk, idp_pk,
+};
 
 use crate::accounts::{AccountError, Accounts};
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdpError {
-    #[error("an IdP with this id, entity ID or email domain is already registered")]
-    Taken,
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// An IdP id: what `/sso/login?idp=` carries.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-fn idp_pk(id: &str) -> String {
-    format!("idp#{id}")
-}
-fn domain_pk(domain: &str) -> String {
-    format!("idp-domain#{domain}")
-}
-fn entity_pk(entity_id: &str) -> String {
-    // Entity IDs are URLs or URNs of any length; the key holds their hash.
-    format!(
-        "idp-entity#{}",
-        crate::crypto::sha256_hex(entity_id.as_bytes())
-    )
-}
-
-#[derive(Serialize, Deserialize)]
-struct IdpPointer {
-    idp: String,
-}
-
-/// One partition listing every IdP's SSO URL, so the sign-in page can name them in its
-/// `form-action` with one query (never a table scan, which is for operator listings).
-const SSO_URLS_PK: &str = "idp-sso-urls";
-
-#[derive(Serialize, Deserialize)]
-struct SsoUrl {
-    sso_url: String,
-}
-
-fn sso_url_op(idp: &Idp) -> Result<Op, StoreError> {
-    Ok(Op::Put {
-        table: Table::Accounts,
-        item: Item::new(
-            SSO_URLS_PK,
-            format!("sso#{}", idp.id),
-            &SsoUrl {
-                sso_url: idp.sso_url.clone(),
-            },
-        )?,
-        cond: Cond::Always,
-    })
-}
+use crate::store::{Store, StoreError, Table};
 
 #[async_trait]
 pub trait Idps {
@@ -101,55 +42,17 @@ async fn pointed(store: &Store, pk: &str, sk: &str) -> Result<Option<Idp>, Store
 #[async_trait]
 impl Idps for Store {
     async fn add_idp(&self, idp: &Idp) -> Result<Idp, IdpError> {
-        let idp = &Idp {
-            generation: uuid::Uuid::new_v4().to_string(),
-            version: 1,
-            ..idp.clone()
-        };
-        if !valid_id(&idp.id) {
-            return Err(IdpError::Invalid(
-                "IdP ids are 1-64 characters of a-z, 0-9, - and _".into(),
-            ));
-        }
-        if idp.certificates.is_empty() {
-            return Err(IdpError::Invalid(
-                "an IdP needs at least one signing certificate".into(),
-            ));
-        }
         if let Err(why) = crate::config::https_or_loopback(&idp.sso_url) {
             return Err(IdpError::Invalid(format!(
                 "the SSO URL {:?}: {why}",
                 idp.sso_url
             )));
         }
-        let pointer = || IdpPointer {
-            idp: idp.id.clone(),
-        };
-        let mut ops = vec![
-            Op::Put {
-                table: Table::Accounts,
-                item: Item::new(idp_pk(&idp.id), "idp", idp)?.with_version(1),
-                cond: Cond::Absent,
-            },
-            Op::Put {
-                table: Table::Accounts,
-                item: Item::new(entity_pk(&idp.entity_id), "idp-entity", &pointer())?,
-                cond: Cond::Absent,
-            },
-            sso_url_op(idp)?,
-        ];
-        for d in &idp.domains {
-            ops.push(Op::Put {
-                table: Table::Accounts,
-                item: Item::new(domain_pk(d), "idp-domain", &pointer())?,
-                cond: Cond::Absent,
-            });
-        }
-        match self.write(ops).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => return Err(IdpError::Taken),
-            Err(e) => return Err(e.into()),
-        }
+        let plan = rules::register(idp, uuid::Uuid::new_v4().to_string())?;
+        let idp = self
+            .apply(plan)
+            .await
+            .map_err(crate::store::conflict_as(IdpError::Taken))?;
         // Its domains are its own now: accounts of them that another IdP holds (one
         // registered with --insecure-any-domain, which made them while no IdP owned the
         // domain) are released, with what that IdP vouched for. Their owners come under
@@ -160,24 +63,23 @@ impl Idps for Store {
         } else {
             self.list_accounts().await.map_err(account_err)?
         };
-        for mut account in accounts {
+        for account in accounts {
+            let Some(held) = account.sso_idp.as_deref() else {
+                continue;
+            };
             if idp.owns(account.email_domain())
-                && account
-                    .sso_idp
-                    .as_deref()
-                    .is_some_and(|held| held != idp.id)
+                && held != idp.id
+                && crate::accounts::release_from_idp(self, &account.id, held)
+                    .await
+                    .map_err(account_err)?
             {
-                use crate::oauth::Grants;
-                self.revoke_grants_of(&account.id).await?;
-                account.release_from_sso();
-                self.update_account(&account).await.map_err(account_err)?;
                 released += 1;
             }
         }
         if released > 0 {
             tracing::warn!(idp = %idp.id, released, "accounts of the IdP's domains released from the IdP that held them");
         }
-        Ok(idp.clone())
+        Ok(idp)
     }
 
     async fn idp(&self, id: &str) -> Result<Option<Idp>, StoreError> {
@@ -221,29 +123,10 @@ impl Idps for Store {
     }
 
     async fn set_idp_certificates(&self, id: &str, certs: Vec<String>) -> Result<Idp, IdpError> {
-        if certs.is_empty() {
-            return Err(IdpError::Invalid(
-                "an IdP needs at least one signing certificate".into(),
-            ));
-        }
         let Some(idp) = self.idp(id).await? else {
             return Err(IdpError::Invalid(format!("no IdP {id}")));
         };
-        let mut next = idp.clone();
-        next.certificates = certs;
-        next.version = idp.version + 1;
-        let item = Item::new(idp_pk(id), "idp", &next)?.with_version(next.version);
-        // The SSO URL entry is written again too (IdPs registered before it existed).
-        self.write(vec![
-            Op::Put {
-                table: Table::Accounts,
-                item,
-                cond: Cond::Version(idp.version),
-            },
-            sso_url_op(&next)?,
-        ])
-        .await?;
-        Ok(next)
+        Ok(self.apply(rules::set_certificates(&idp, certs)?).await?)
     }
 
     async fn remove_idp(&self, id: &str) -> Result<Option<(Idp, usize)>, IdpError> {
@@ -251,44 +134,16 @@ impl Idps for Store {
             return Ok(None);
         };
         // The IdP goes first, so no new SSO login can start under it.
-        let mut ops = vec![
-            Op::Delete {
-                table: Table::Accounts,
-                pk: idp_pk(id),
-                sk: "idp".into(),
-                cond: Cond::Version(idp.version),
-            },
-            Op::Delete {
-                table: Table::Accounts,
-                pk: entity_pk(&idp.entity_id),
-                sk: "idp-entity".into(),
-                cond: Cond::Always,
-            },
-            Op::Delete {
-                table: Table::Accounts,
-                pk: SSO_URLS_PK.into(),
-                sk: format!("sso#{id}"),
-                cond: Cond::Always,
-            },
-        ];
-        for d in &idp.domains {
-            ops.push(Op::Delete {
-                table: Table::Accounts,
-                pk: domain_pk(d),
-                sk: "idp-domain".into(),
-                cond: Cond::Always,
-            });
-        }
-        self.write(ops).await?;
+        self.apply(rules::remove(&idp)).await?;
         // Its accounts are released: what their IdP vouched for ends with it (sessions,
         // grants and the tokens of them, API keys), as a block would end it.
         let mut released = 0;
-        for mut account in self.list_accounts().await.map_err(account_err)? {
-            if account.sso_idp.as_deref() == Some(id) {
-                use crate::oauth::Grants;
-                self.revoke_grants_of(&account.id).await?;
-                account.release_from_sso();
-                self.update_account(&account).await.map_err(account_err)?;
+        for account in self.list_accounts().await.map_err(account_err)? {
+            if account.sso_idp.as_deref() == Some(id)
+                && crate::accounts::release_from_idp(self, &account.id, id)
+                    .await
+                    .map_err(account_err)?
+            {
                 released += 1;
             }
         }

@@ -8,43 +8,17 @@
 //!   `enterprise#{id}` / `member#{account}`.
 
 use async_trait::async_trait;
-use identity_core::org::{DEFAULT_TEAM_SSO_ROLE, valid_name};
+use identity_core::org;
 use serde::Serialize;
 
 use crate::accounts::{Account, AccountStatus, Accounts};
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table, conflict_as};
 
 pub use identity_core::org::{
-    Enterprise, EnterpriseMember, NamePointer, Permission, SsoStatus, Team, TeamMember,
+    Enterprise, EnterpriseMember, NamePointer, OrgError, Permission, SsoStatus, Team, TeamMember,
     TeamMembership, TeamRole, account_pk, enterprise_member_op, enterprise_pk, member_sk,
     team_member_ops, team_pk,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum OrgError {
-    #[error("a team or enterprise account with this name already exists")]
-    NameTaken,
-    #[error("names are 3 to 30 lowercase letters, digits and dashes, starting with a letter")]
-    InvalidName,
-    #[error("no such team or enterprise account")]
-    NotFound,
-    #[error("give at least one permission (view, create, manage, billing)")]
-    NoPermission,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn name_ops(kind: &str, name: &str, id: &str) -> Result<Op, StoreError> {
-    Ok(Op::Put {
-        table: Table::Apps,
-        item: Item::new(
-            format!("{kind}name#{name}"),
-            format!("{kind}name"),
-            &NamePointer { id: id.to_string() },
-        )?,
-        cond: Cond::Absent,
-    })
-}
 
 #[async_trait]
 pub trait Orgs {
@@ -98,37 +72,11 @@ impl Orgs for Store {
         name: &str,
         enterprise: Option<&Enterprise>,
     ) -> Result<Team, OrgError> {
-        if !valid_name(name) {
-            return Err(OrgError::InvalidName);
-        }
-        let team = Team {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
-            default_role: DEFAULT_TEAM_SSO_ROLE,
-            enterprise_id: enterprise.map(|e| e.id.clone()),
-            created_at: self.now(),
-        };
-        let mut ops = vec![
-            name_ops("team", name, &team.id)?,
-            Op::Put {
-                table: Table::Apps,
-                item: Item::new(team_pk(&team.id), "team", &team)?,
-                cond: Cond::Absent,
-            },
-        ];
-        if let Some(e) = enterprise {
-            ops.push(Op::Check {
-                table: Table::Apps,
-                pk: enterprise_pk(&e.id),
-                sk: "enterprise".into(),
-                cond: Cond::Live,
-            });
-        }
-        match self.write(ops).await {
-            Ok(()) => Ok(team),
-            Err(StoreError::Conflict) => Err(OrgError::NameTaken),
-            Err(e) => Err(e.into()),
-        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let plan = org::create_team(name, enterprise, id, self.now())?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(OrgError::NameTaken))
     }
 
     async fn team(&self, id: &str) -> Result<Option<Team>, OrgError> {
@@ -146,22 +94,10 @@ impl Orgs for Store {
     }
 
     async fn set_team_default_role(&self, team: &Team, role: TeamRole) -> Result<Team, OrgError> {
-        let changed = Team {
-            default_role: role,
-            ..team.clone()
-        };
-        match self
-            .write(vec![Op::Put {
-                table: Table::Apps,
-                item: Item::new(team_pk(&team.id), "team", &changed)?,
-                cond: Cond::Live,
-            }])
+        let plan = org::set_team_default_role(team, role)?;
+        self.apply(plan)
             .await
-        {
-            Ok(()) => Ok(changed),
-            Err(StoreError::Conflict) => Err(OrgError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+            .map_err(conflict_as(OrgError::NotFound))
     }
 
     async fn set_team_role(
@@ -170,36 +106,14 @@ impl Orgs for Store {
         account: &Account,
         role: TeamRole,
     ) -> Result<(), OrgError> {
-        let mut ops = team_member_ops(team, account, role)?;
-        ops.push(Op::Check {
-            table: Table::Apps,
-            pk: team_pk(&team.id),
-            sk: "team".into(),
-            cond: Cond::Live,
-        });
-        match self.write(ops).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(OrgError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        let plan = org::set_team_role(team, account, role)?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(OrgError::NotFound))
     }
 
     async fn remove_team_member(&self, team: &Team, account_id: &str) -> Result<bool, OrgError> {
-        let ops = vec![
-            Op::Delete {
-                table: Table::Apps,
-                pk: team_pk(&team.id),
-                sk: member_sk(account_id),
-                cond: Cond::Live,
-            },
-            Op::Delete {
-                table: Table::Apps,
-                pk: account_pk(account_id),
-                sk: team_pk(&team.id),
-                cond: Cond::Always,
-            },
-        ];
-        match self.write(ops).await {
+        match self.apply(org::remove_team_member(team, account_id)).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
@@ -226,27 +140,11 @@ impl Orgs for Store {
     }
 
     async fn create_enterprise(&self, name: &str) -> Result<Enterprise, OrgError> {
-        if !valid_name(name) {
-            return Err(OrgError::InvalidName);
-        }
-        let enterprise = Enterprise {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
-            created_at: self.now(),
-        };
-        let ops = vec![
-            name_ops("enterprise", name, &enterprise.id)?,
-            Op::Put {
-                table: Table::Apps,
-                item: Item::new(enterprise_pk(&enterprise.id), "enterprise", &enterprise)?,
-                cond: Cond::Absent,
-            },
-        ];
-        match self.write(ops).await {
-            Ok(()) => Ok(enterprise),
-            Err(StoreError::Conflict) => Err(OrgError::NameTaken),
-            Err(e) => Err(e.into()),
-        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let plan = org::create_enterprise(name, id, self.now())?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(OrgError::NameTaken))
     }
 
     async fn enterprise(&self, id: &str) -> Result<Option<Enterprise>, OrgError> {
@@ -275,23 +173,10 @@ impl Orgs for Store {
         account: &Account,
         permissions: &[Permission],
     ) -> Result<(), OrgError> {
-        if permissions.is_empty() {
-            return Err(OrgError::NoPermission);
-        }
-        let ops = vec![
-            enterprise_member_op(enterprise, account, permissions)?,
-            Op::Check {
-                table: Table::Apps,
-                pk: enterprise_pk(&enterprise.id),
-                sk: "enterprise".into(),
-                cond: Cond::Live,
-            },
-        ];
-        match self.write(ops).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(OrgError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        let plan = org::set_permissions(enterprise, account, permissions)?;
+        self.apply(plan)
+            .await
+            .map_err(conflict_as(OrgError::NotFound))
     }
 
     async fn enterprise_members(

@@ -7,13 +7,12 @@
 
 use async_trait::async_trait;
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
 
 use crate::accounts::Account;
 use crate::crypto;
 use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Store, StoreError, Table};
 
 pub const COOKIE_NAME: &str = "identity_session";
 /// The name under https: the `__Host-` prefix makes browsers accept it only with `Secure`,
@@ -87,92 +86,10 @@ impl SessionId {
     }
 }
 
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Debug)]
-pub struct Session {
-    pub account_id: String,
-    pub email: String,
-    /// Signed in through SAML SSO (and through which IdP).
-    pub sso: bool,
-    #[serde(default)]
-    pub idp: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    /// The account's `session_epoch` when the session started.
-    #[serde(default)]
-    pub epoch: u64,
-    /// Set when an operator signed in as the account ("log in as", for offboarding): every
-    /// page shows it, every request is audited, and nothing that mints credentials or
-    /// changes API keys is allowed (`http::impersonation`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub impersonation: Option<Impersonation>,
-    /// For a session started by a SAML login: whom the IdP named and which of its sessions
-    /// it was, for SAML Single Logout both ways.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saml: Option<SamlSubject>,
-}
-
-/// What an Assertion said about who signed in, as SAML Single Logout names it again: the
-/// NameID with its format and qualifiers (a LogoutRequest must repeat them) and the
-/// AuthnStatement's SessionIndex (the IdP's session).
-pub use identity_core::sso::complete::SamlSubject;
-
-/// The index of SAML sessions: under the IdP and NameID, one record per session of ours
-/// (sort key: the session's own key), so an IdP's LogoutRequest finds every session it
-/// names. It expires with its session.
-fn subject_pk(idp: &str, name_id: &str) -> String {
-    format!(
-        "saml-subject#{}",
-        crypto::sha256_hex(format!("{idp}\n{name_id}").as_bytes())
-    )
-}
-
-#[derive(Serialize, Deserialize)]
-struct SubjectEntry {
-    #[serde(default)]
-    session_index: Option<String>,
-}
-
-/// Who signed in as the account, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Impersonation {
-    pub by: String,
-    pub reason: String,
-    /// Who made the link as the store knew them (`audit::AuditEntry::operator`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub operator: String,
-}
-
-/// The longest an impersonation session lasts.
-pub const IMPERSONATION_LIFETIME_SECS: i64 = 60 * 60;
-
-impl Session {
-    /// A plain session of the account from `now`, for `lifetime_secs`: no SSO, no
-    /// impersonation, the account's current session epoch.
-    fn fresh(account: &Account, now: i64, lifetime_secs: i64) -> Session {
-        Session {
-            account_id: account.id.to_string(),
-            email: account.email.clone(),
-            sso: false,
-            idp: None,
-            created_at: now,
-            expires_at: now + lifetime_secs,
-            epoch: account.session_epoch,
-            impersonation: None,
-            saml: None,
-        }
-    }
-
-    /// Is the session still good for the account as it is now (not ended by a password
-    /// reset, a move to SSO, an IdP removal or "sign out everywhere" since it started, and
-    /// the account not blocked unless this is an operator's impersonation session)?
-    pub fn is_current_for(&self, account: &Account) -> bool {
-        self.account_id == account.id
-            && self.epoch == account.session_epoch
-            // A blocked account signs in nowhere; the operator offboarding it may still act
-            // as it ("log in as"), marked and audited.
-            && (!account.is_blocked() || self.impersonation.is_some())
-    }
-}
+use identity_core::session::{self as rules, SubjectEntry, subject_pk};
+pub use identity_core::session::{
+    IMPERSONATION_LIFETIME_SECS, Impersonation, SamlSubject, Session,
+};
 
 #[async_trait]
 pub trait Sessions {
@@ -257,30 +174,10 @@ impl Sessions for Store {
             .await?;
         let mut ended = 0;
         for entry in entries {
-            let SubjectEntry { session_index } = entry.parse()?;
-            let named = session_indexes.is_empty()
-                || session_index
-                    .as_deref()
-                    .is_some_and(|s| session_indexes.iter().any(|i| i == s));
-            if !named {
-                continue;
+            if rules::named_by(&entry.parse::<SubjectEntry>()?, session_indexes) {
+                self.apply(rules::end_indexed(&pk, &entry.sk)).await?;
+                ended += 1;
             }
-            self.write(vec![
-                Op::Delete {
-                    table: Table::Sessions,
-                    pk: entry.sk.clone(),
-                    sk: "session".into(),
-                    cond: Cond::Always,
-                },
-                Op::Delete {
-                    table: Table::Sessions,
-                    pk: pk.clone(),
-                    sk: entry.sk.clone(),
-                    cond: Cond::Always,
-                },
-            ])
-            .await?;
-            ended += 1;
         }
         Ok(ended)
     }
@@ -303,13 +200,7 @@ impl Sessions for Store {
     }
 
     async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.write(vec![Op::Delete {
-            table: Table::Sessions,
-            pk: id.storage_key(),
-            sk: "session".into(),
-            cond: Cond::Always,
-        }])
-        .await
+        self.apply(rules::end(&id.storage_key())).await
     }
 }
 
@@ -317,24 +208,9 @@ impl Sessions for Store {
 /// write).
 async fn save_session(store: &Store, session: Session) -> Result<(SessionId, Session), StoreError> {
     let id = SessionId::new_random();
-    let item = Item::new(id.storage_key(), "session", &session)?.expiring(session.expires_at);
-    let mut ops = vec![Op::Put {
-        table: Table::Sessions,
-        item,
-        cond: Cond::Absent,
-    }];
-    if let (Some(idp), Some(subject)) = (&session.idp, &session.saml) {
-        let entry = SubjectEntry {
-            session_index: subject.session_index.clone(),
-        };
-        ops.push(Op::Put {
-            table: Table::Sessions,
-            item: Item::new(subject_pk(idp, &subject.name_id), id.storage_key(), &entry)?
-                .expiring(session.expires_at),
-            cond: Cond::Absent,
-        });
-    }
-    store.write(ops).await?;
+    let session = store
+        .apply(rules::start(&id.storage_key(), session)?)
+        .await?;
     Ok((id, session))
 }
 

@@ -11,8 +11,8 @@ use http::{HeaderMap, Request, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::accounts::{Account, AccountStatus, Accounts, Email};
 use identity_shared::authorizations::{
-    AuthorizationError, NamedAuthorization, NamedAuthorizations, NewAuthorization, TokenSeal,
-    default_alias,
+    AuthorizationError, NamedAuthorization, NamedAuthorizations, NewAuthorization, Sealing,
+    TokenSeal, default_alias,
 };
 use identity_shared::clock::FixedClock;
 use identity_shared::config::{Config, SecretsSpec, StoreSpec};

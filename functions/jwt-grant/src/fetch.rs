@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_shared::AppState;
 use identity_shared::apps::{App, Apps, Role};
-use identity_shared::authorizations::{NamedAuthorizations, TokenSeal};
+use identity_shared::authorizations::{NamedAuthorizations, Sealing, TokenSeal};
 use identity_shared::http::bearer::{self, Audience, BearerRefusal, Caller, Denied};
 use identity_shared::http::oauth::{OAuthError, no_store};
 use identity_shared::http::{Internal, JsonError};

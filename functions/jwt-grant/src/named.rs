@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use identity_shared::AppState;
 use identity_shared::authorizations::{
-    self, AuthorizationError, NamedAuthorization, NamedAuthorizations, NewAuthorization, TokenSeal,
+    self, AuthorizationError, NamedAuthorization, NamedAuthorizations, NewAuthorization, Sealing,
+    TokenSeal,
 };
 use identity_shared::http::oauth::OAuthError;
 

@@ -18,8 +18,10 @@ mod run;
 
 pub use identity_core::plan::Plan;
 pub use identity_core::store::schema;
-pub use identity_core::store::{Cond, Item, Op, StoreError, Table, Versioned, serde_failure};
-pub use run::{Load, MAX_OPS, PLAN_ATTEMPTS, worst_pause};
+pub use identity_core::store::{
+    Cond, Item, Op, StoreError, Table, Versioned, record, serde_failure,
+};
+pub use run::{Load, MAX_OPS, PLAN_ATTEMPTS, conflict_as, worst_pause};
 
 use std::sync::Arc;
 

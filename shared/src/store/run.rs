@@ -39,6 +39,21 @@ pub fn worst_pause() -> Duration {
         .sum()
 }
 
+/// A write's [`StoreError::Conflict`] as `refusal` (what the conflict means to the caller:
+/// a taken name, a record gone); any other failure as it is.
+pub fn conflict_as<E: From<StoreError>>(refusal: E) -> impl FnOnce(StoreError) -> E {
+    move |e| match e {
+        StoreError::Conflict => refusal,
+        e => e.into(),
+    }
+}
+
+fn too_many(ops: usize) -> StoreError {
+    StoreError::Unavailable(format!(
+        "a plan of {ops} writes is more than one atomic write holds ({MAX_OPS})"
+    ))
+}
+
 /// Which load of a plan this is: a loader may leave out facts that the write's conditions
 /// judge on the first try (a replay record, a used `jti`) and read them after a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +63,19 @@ pub enum Load {
 }
 
 impl Store {
+    /// Writes a plan decided on what the caller already holds (nothing to load again): the
+    /// outcome, or the write's [`StoreError::Conflict`] for the caller to name.
+    pub async fn apply<T>(&self, plan: Plan<T>) -> Result<T, StoreError> {
+        let Plan { outcome, ops } = plan;
+        if ops.len() > MAX_OPS {
+            return Err(too_many(ops.len()));
+        }
+        if !ops.is_empty() {
+            self.write(ops).await?;
+        }
+        Ok(outcome)
+    }
+
     /// Runs a flow: `load` reads its facts (told whether it follows a conflict), `decide` (given them and `now`) returns the plan,
     /// and the plan's operations are written atomically. On [`StoreError::Conflict`] the
     /// facts are loaded and the decision made again; after [`PLAN_ATTEMPTS`] the conflict
@@ -71,10 +99,7 @@ impl Store {
             }
             if ops.len() > MAX_OPS {
                 // Fail closed, the same on both backends: nothing is written.
-                return Err(StoreError::Unavailable(format!(
-                    "a plan of {} writes is more than one atomic write holds ({MAX_OPS})",
-                    ops.len()
-                )));
+                return Err(too_many(ops.len()));
             }
             match self.write(ops).await {
                 Ok(()) => return Ok(outcome),

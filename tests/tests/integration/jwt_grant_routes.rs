@@ -11,7 +11,7 @@ use http::{Request, StatusCode, header};
 use identity_shared::accounts::Accounts;
 use identity_shared::api_keys::ApiKeys;
 use identity_shared::apps::{App, Apps};
-use identity_shared::authorizations::{NamedAuthorizations, TokenSeal, default_alias};
+use identity_shared::authorizations::{NamedAuthorizations, Sealing, TokenSeal, default_alias};
 use identity_shared::jwt_clients::JwtClients;
 use identity_shared::login_history::{HistoryFilter, LoginHistory, Outcome};
 use identity_shared::secret::SecretString;
