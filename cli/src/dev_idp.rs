@@ -21,7 +21,7 @@ use identity_shared::AppState;
 use identity_shared::accounts::Email;
 use identity_shared::http::{PageError, page};
 use identity_shared::idps::{Idp, Idps};
-use identity_shared::store::{Cond, Item, Op, Table};
+use identity_shared::store::{Item, Table, record};
 use serde::{Deserialize, Serialize};
 use sso_acs::saml::Sp;
 use sso_acs::saml::idp_signer::{IdpSigner, ResponseSpec, Sign};
@@ -63,11 +63,7 @@ pub async fn install(state: &AppState) -> Result<Arc<DevIdp>, String> {
             )
             .map_err(|e| e.to_string())?;
             store
-                .write(vec![Op::Put {
-                    table: Table::Keys,
-                    item,
-                    cond: Cond::Absent,
-                }])
+                .write(vec![record::create(Table::Keys, item)])
                 .await
                 .map_err(|e| e.to_string())?;
             signer

@@ -259,6 +259,61 @@ pub mod once {
     }
 }
 
+/// Writes of one record whose only rule is their condition, for records that no decision
+/// here is about: an append (an audit entry, a login attempt), a mark (a revoked `jti`, a
+/// throttle lock), a registration under a fresh id (a client, an add-on, a key document).
+/// Every write about a flow's records is its area's plan instead.
+pub mod record {
+    use super::{Cond, Item, Op, Table};
+
+    /// A new record: the write fails if a live one is under its key.
+    pub fn create(table: Table, item: Item) -> Op {
+        Op::Put {
+            table,
+            item,
+            cond: Cond::Absent,
+        }
+    }
+
+    /// The record, whatever is under its key.
+    pub fn set(table: Table, item: Item) -> Op {
+        Op::Put {
+            table,
+            item,
+            cond: Cond::Always,
+        }
+    }
+
+    /// The record, replacing the one read at `version` (the write fails if it changed).
+    pub fn replace(table: Table, item: Item, version: i64) -> Op {
+        Op::Put {
+            table,
+            item,
+            cond: Cond::Version(version),
+        }
+    }
+
+    /// No record under `pk` / `sk` (gone already is gone).
+    pub fn remove(table: Table, pk: String, sk: String) -> Op {
+        Op::Delete {
+            table,
+            pk,
+            sk,
+            cond: Cond::Always,
+        }
+    }
+
+    /// Writes nothing; the write holds only while a live record is under `pk` / `sk`.
+    pub fn require_live(table: Table, pk: String, sk: String) -> Op {
+        Op::Check {
+            table,
+            pk,
+            sk,
+            cond: Cond::Live,
+        }
+    }
+}
+
 /// A record that does not (de)serialize, described without serde's message: it can quote the
 /// values it read (an email, a hash), and store errors reach logs.
 pub fn serde_failure(what: &str, e: &serde_json::Error) -> StoreError {

@@ -21,7 +21,7 @@ use crate::accounts::Accounts;
 use crate::apps::{App, Apps, Role};
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 /// An add-on. [`Addon::public_json`] leaves the salt and the password hash out; `Debug`
 /// prints them as `[redacted]`.
@@ -310,18 +310,9 @@ impl Addons for Store {
         let pointer = Pointer {
             addon_id: id.clone(),
         };
-        let put = |item: Item| Op::Put {
-            table: Table::Apps,
-            item,
-            cond: Cond::Absent,
-        };
+        let put = |item: Item| record::create(Table::Apps, item);
         let ops = vec![
-            Op::Check {
-                table: Table::Apps,
-                pk: app_pk(&app.id),
-                sk: "app".into(),
-                cond: Cond::Live,
-            },
+            record::require_live(Table::Apps, app_pk(&app.id), "app".into()),
             put(Item::new(addon_pk(&id), "addon", &addon)?),
             put(Item::new(name_pk(name), "addonname", &pointer)?),
             put(Item::new(

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 /// How long entries are kept.
 pub const AUDIT_RETENTION_SECS: i64 = 366 * 24 * 60 * 60;
@@ -69,12 +69,8 @@ impl Audit for Store {
         );
         let item =
             Item::new(month_pk(entry.at), sk, entry)?.expiring(entry.at + AUDIT_RETENTION_SECS);
-        self.write(vec![Op::Put {
-            table: Table::LoginHistory,
-            item,
-            cond: Cond::Absent,
-        }])
-        .await
+        self.write(vec![record::create(Table::LoginHistory, item)])
+            .await
     }
 
     async fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {

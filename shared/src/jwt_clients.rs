@@ -14,7 +14,7 @@ use x509_parser::public_key::PublicKey;
 
 use crate::accounts::Account;
 use crate::crypto;
-use crate::store::{Cond, Item, Op, Plan, Store, StoreError, Table};
+use crate::store::{Item, Plan, Store, StoreError, Table, record};
 
 /// A client holds at most this many certificates (two are enough to rotate).
 pub const MAX_CERTIFICATES: usize = 10;
@@ -363,11 +363,7 @@ async fn update(
                 client.version = read_version + 1;
                 let item = Item::new(client_pk(client_id), CLIENT_SK, &client)?
                     .with_version(client.version);
-                let put = Op::Put {
-                    table: Table::JwtClients,
-                    item,
-                    cond: Cond::Version(read_version),
-                };
+                let put = record::replace(Table::JwtClients, item, read_version);
                 Ok(Plan::write(vec![put], Ok(client)))
             },
         )
@@ -449,12 +445,8 @@ impl JwtClients for Store {
             version: 1,
         };
         let item = Item::new(client_pk(&client.client_id), CLIENT_SK, &client)?;
-        self.write(vec![Op::Put {
-            table: Table::JwtClients,
-            item,
-            cond: Cond::Absent,
-        }])
-        .await?;
+        self.write(vec![record::create(Table::JwtClients, item)])
+            .await?;
         Ok(client)
     }
 

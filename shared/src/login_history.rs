@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Email;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 /// How long verified attempts are kept: 90 days.
 pub const RETENTION_SECS: i64 = 90 * 86_400;
@@ -181,11 +181,10 @@ impl LoginHistory for Store {
         let ops = pks
             .into_iter()
             .map(|pk| {
-                Ok(Op::Put {
-                    table: Table::LoginHistory,
-                    item: Item::new(pk, sk.clone(), attempt)?.expiring(expires),
-                    cond: Cond::Absent,
-                })
+                Ok(record::create(
+                    Table::LoginHistory,
+                    Item::new(pk, sk.clone(), attempt)?.expiring(expires),
+                ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write(ops).await

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::{Limit, Limits};
 use crate::crypto;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 /// How many records share the total count of one action.
 pub const TOTAL_SHARDS: u32 = 16;
@@ -439,12 +439,7 @@ impl Throttling for Store {
                     let mark =
                         Item::new(surge_pk(action), "on", &LockRecord { until: window_end })?
                             .expiring(window_end);
-                    self.write(vec![Op::Put {
-                        table: Table::Once,
-                        item: mark,
-                        cond: Cond::Always,
-                    }])
-                    .await?;
+                    self.write(vec![record::set(Table::Once, mark)]).await?;
                 }
                 if count == key.limit {
                     tracing::warn!(
@@ -467,12 +462,7 @@ impl Throttling for Store {
             let secs = lock_secs(window, strikes);
             let until = now + secs;
             let item = Item::new(key.pk.clone(), LOCK_SK, &LockRecord { until })?.expiring(until);
-            self.write(vec![Op::Put {
-                table: Table::Once,
-                item,
-                cond: Cond::Always,
-            }])
-            .await?;
+            self.write(vec![record::set(Table::Once, item)]).await?;
             tracing::warn!(
                 action = action.as_str(),
                 lock_secs = secs,
@@ -502,12 +492,7 @@ impl Throttling for Store {
         // count at its limit refuses, or surges, too).
         let counting = count_sk(now, limits.window_secs);
         let ops = [LOCK_SK.to_string(), STRIKES_SK.to_string(), counting]
-            .map(|sk| Op::Delete {
-                table: Table::Once,
-                pk: pk.clone(),
-                sk,
-                cond: Cond::Always,
-            })
+            .map(|sk| record::remove(Table::Once, pk.clone(), sk))
             .into();
         self.write(ops).await
     }

@@ -13,7 +13,7 @@ use super::scope::{self, ScopeError, Scopes};
 use crate::config::{https_or_loopback, is_loopback_host};
 use crate::crypto;
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 /// A registered client. `Debug` shows no secret: only its hash is kept, and that prints
 /// `[redacted]`.
@@ -204,11 +204,10 @@ impl OAuthClients for Store {
                 .map(|s| Digest::new(crypto::sha256_hex(s.expose_secret().as_bytes()))),
             created_at: self.now(),
         };
-        self.write(vec![Op::Put {
-            table: Table::OAuth,
-            item: Item::new(client_pk(&client.client_id), "client", &client)?,
-            cond: Cond::Absent,
-        }])
+        self.write(vec![record::create(
+            Table::OAuth,
+            Item::new(client_pk(&client.client_id), "client", &client)?,
+        )])
         .await?;
         Ok((client, secret))
     }
@@ -237,11 +236,10 @@ impl OAuthClients for Store {
             secret_sha256: None,
             created_at: self.now(),
         };
-        let put = Op::Put {
-            table: Table::OAuth,
-            item: Item::new(client_pk(CLI_CLIENT_ID), "client", &client)?,
-            cond: Cond::Absent,
-        };
+        let put = record::create(
+            Table::OAuth,
+            Item::new(client_pk(CLI_CLIENT_ID), "client", &client)?,
+        );
         match self.write(vec![put]).await {
             // Registered meanwhile by another start: that one stands.
             Ok(()) | Err(StoreError::Conflict) => {}

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 fn jti_pk(jti: &str) -> String {
     format!("jti#{jti}")
@@ -23,12 +23,7 @@ impl RevokedTokens for Store {
             return Ok(());
         }
         let item = Item::new(jti_pk(jti), "revoked", &serde_json::json!({}))?.expiring(exp);
-        self.write(vec![Op::Put {
-            table: Table::OAuth,
-            item,
-            cond: Cond::Always,
-        }])
-        .await
+        self.write(vec![record::set(Table::OAuth, item)]).await
     }
 
     async fn jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{Doc, SecretKind, SecretSource, SecretsError, generate};
 use crate::secret::SecretString;
-use crate::store::{Cond, Item, Op, Store, StoreError, Table};
+use crate::store::{Item, Store, StoreError, Table, record};
 
 pub struct EmbeddedSecrets {
     store: Store,
@@ -44,11 +44,7 @@ impl EmbeddedSecrets {
             .map_err(store_err)?
             .with_version(item.version + 1);
         self.store
-            .write(vec![Op::Put {
-                table: Table::Keys,
-                item: new_item,
-                cond: Cond::Version(item.version),
-            }])
+            .write(vec![record::replace(Table::Keys, new_item, item.version)])
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => {
@@ -81,11 +77,7 @@ impl SecretSource for EmbeddedSecrets {
         let item = Item::new(pk(kind), "doc", &doc).map_err(store_err)?;
         match self
             .store
-            .write(vec![Op::Put {
-                table: Table::Keys,
-                item,
-                cond: Cond::Absent,
-            }])
+            .write(vec![record::create(Table::Keys, item)])
             .await
         {
             Ok(()) | Err(StoreError::Conflict) => {} // another process generated it first: use theirs

@@ -210,6 +210,34 @@ fn holds(cond: Cond, version: Option<i64>) -> bool {
     }
 }
 
+/// The live records of `pk` whose sort key starts with `prefix`: all in order, or with a
+/// `limit`, that many newest first (by sort key).
+fn range(
+    c: &Connection,
+    table: Table,
+    pk: &str,
+    prefix: &str,
+    now: i64,
+    limit: Option<i64>,
+) -> Result<Vec<Item>, StoreError> {
+    const SELECT: &str = "SELECT pk, sk, body, expires_at, version FROM records
+         WHERE tbl = ? AND pk = ? AND substr(sk, 1, length(?)) = ? AND";
+    let sql = match limit {
+        None => format!("{SELECT} {LIVE} ORDER BY sk"),
+        Some(_) => format!("{SELECT} {LIVE} ORDER BY sk DESC LIMIT ?"),
+    };
+    let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
+    let rows = match limit {
+        None => stmt.query_map(params![table.name(), pk, prefix, prefix, now], row_to_item),
+        Some(n) => stmt.query_map(
+            params![table.name(), pk, prefix, prefix, now, n],
+            row_to_item,
+        ),
+    }
+    .map_err(unavailable)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+}
+
 #[async_trait]
 impl Backend for Embedded {
     fn name(&self) -> &'static str {
@@ -246,20 +274,8 @@ impl Backend for Embedded {
         now: i64,
     ) -> Result<Vec<Item>, StoreError> {
         let (pk, prefix) = (pk.to_string(), sk_prefix.to_string());
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT pk, sk, body, expires_at, version FROM records
-                     WHERE tbl = ? AND pk = ? AND substr(sk, 1, length(?)) = ? AND {LIVE}
-                     ORDER BY sk"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![table.name(), pk, prefix, prefix, now], row_to_item)
-                .map_err(unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-        })
-        .await
+        self.run(move |c| range(c, table, &pk, &prefix, now, None))
+            .await
     }
 
     async fn query_newest(
@@ -272,23 +288,8 @@ impl Backend for Embedded {
     ) -> Result<Vec<Item>, StoreError> {
         let (pk, prefix) = (pk.to_string(), sk_prefix.to_string());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT pk, sk, body, expires_at, version FROM records
-                     WHERE tbl = ? AND pk = ? AND substr(sk, 1, length(?)) = ? AND {LIVE}
-                     ORDER BY sk DESC LIMIT ?"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(
-                    params![table.name(), pk, prefix, prefix, now, limit],
-                    row_to_item,
-                )
-                .map_err(unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-        })
-        .await
+        self.run(move |c| range(c, table, &pk, &prefix, now, Some(limit)))
+            .await
     }
 
     async fn add(
