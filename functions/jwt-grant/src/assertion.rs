@@ -106,18 +106,8 @@ fn excerpt(s: &str) -> String {
         .collect()
 }
 
-/// Reads the assertion: the header first, refusing any `alg` but the accepted ones before
-/// looking at anything else, then the structure and the claims (`iss` and `sub` required).
-pub fn parse(token: &str) -> Result<Assertion, OAuthError> {
-    if token.len() > MAX_ASSERTION_LEN {
-        return Err(refuse(format!(
-            "the assertion is longer than {MAX_ASSERTION_LEN} bytes"
-        )));
-    }
-    let mut parts = token.split('.');
-    let header_part = parts.next().unwrap_or("");
-    let header = json_object(header_part)
-        .ok_or_else(|| refuse("the assertion is not a JWT: its header is not base64url JSON"))?;
+/// The header's `alg`, refusing `none` and HMAC by name before anything else is read.
+fn header_algorithm(header: &Map<String, Value>) -> Result<(Algorithm, KeyKind), OAuthError> {
     let alg_name = match header.get("alg") {
         Some(Value::String(a)) => a.as_str(),
         _ => return Err(refuse("the assertion's header has no alg")),
@@ -133,39 +123,17 @@ pub fn parse(token: &str) -> Result<Assertion, OAuthError> {
             excerpt(alg_name)
         )));
     }
-    let (alg, key) = algorithm(alg_name).ok_or_else(|| {
+    algorithm(alg_name).ok_or_else(|| {
         refuse(format!(
             "alg {} is not accepted; use {ALLOWED_ALGORITHMS}",
             excerpt(alg_name)
         ))
-    })?;
-    let (Some(payload_part), Some(signature_part), None) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(refuse(
-            "the assertion must be a signed JWT: three base64url parts (JWE is not accepted)",
-        ));
-    };
-    if signature_part.is_empty() {
-        return Err(refuse("the assertion is not signed"));
-    }
-    if header.contains_key("crit") {
-        return Err(refuse(
-            "the assertion's header has crit extensions, which are not supported",
-        ));
-    }
-    if let Some(typ) = optional_string(&header, "typ")?
-        && (typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"))
-    {
-        return Err(refuse("an access token is not an assertion"));
-    }
-    let kid = optional_string(&header, "kid")?;
-    let x5t = optional_string(&header, "x5t")?;
-    let x5t_s256 = optional_string(&header, "x5t#S256")?;
-    let names_own_key = ["jwk", "jku", "x5c", "x5u"]
-        .iter()
-        .any(|h| header.contains_key(*h));
+    })
+}
 
+/// The claims: `iss` and `sub` required, `aud` a string or strings, a bounded `jti`, and
+/// the dates as numbers.
+fn read_claims(payload_part: &str) -> Result<Claims, OAuthError> {
     let claims = json_object(payload_part)
         .ok_or_else(|| refuse("the assertion's claims are not base64url JSON"))?;
     let iss = optional_string(&claims, "iss")?
@@ -193,6 +161,58 @@ pub fn parse(token: &str) -> Result<Assertion, OAuthError> {
     {
         return Err(refuse(format!("jti must be 1 to {MAX_JTI_LEN} characters")));
     }
+    Ok(Claims {
+        iss,
+        sub,
+        aud,
+        exp: numeric_date(&claims, "exp")?,
+        nbf: numeric_date(&claims, "nbf")?,
+        iat: numeric_date(&claims, "iat")?,
+        jti,
+    })
+}
+
+/// Reads the assertion: the header first, refusing any `alg` but the accepted ones before
+/// looking at anything else, then the structure and the claims (`iss` and `sub` required).
+pub fn parse(token: &str) -> Result<Assertion, OAuthError> {
+    if token.len() > MAX_ASSERTION_LEN {
+        return Err(refuse(format!(
+            "the assertion is longer than {MAX_ASSERTION_LEN} bytes"
+        )));
+    }
+    let mut parts = token.split('.');
+    let header_part = parts.next().unwrap_or("");
+    let header = json_object(header_part)
+        .ok_or_else(|| refuse("the assertion is not a JWT: its header is not base64url JSON"))?;
+    let (alg, key) = header_algorithm(&header)?;
+    let (Some(payload_part), Some(signature_part), None) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(refuse(
+            "the assertion must be a signed JWT: three base64url parts (JWE is not accepted)",
+        ));
+    };
+    if signature_part.is_empty() {
+        return Err(refuse("the assertion is not signed"));
+    }
+    if header.contains_key("crit") {
+        return Err(refuse(
+            "the assertion's header has crit extensions, which are not supported",
+        ));
+    }
+    if let Some(typ) = optional_string(&header, "typ")?
+        && (typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"))
+    {
+        return Err(refuse("an access token is not an assertion"));
+    }
+    let kid = optional_string(&header, "kid")?;
+    let x5t = optional_string(&header, "x5t")?;
+    let x5t_s256 = optional_string(&header, "x5t#S256")?;
+    let names_own_key = ["jwk", "jku", "x5c", "x5u"]
+        .iter()
+        .any(|h| header.contains_key(*h));
+
+    let claims = read_claims(payload_part)?;
     Ok(Assertion {
         alg,
         key,
@@ -200,15 +220,7 @@ pub fn parse(token: &str) -> Result<Assertion, OAuthError> {
         x5t,
         x5t_s256,
         names_own_key,
-        claims: Claims {
-            iss,
-            sub,
-            aud,
-            exp: numeric_date(&claims, "exp")?,
-            nbf: numeric_date(&claims, "nbf")?,
-            iat: numeric_date(&claims, "iat")?,
-            jti,
-        },
+        claims,
         signing_input_len: header_part.len() + 1 + payload_part.len(),
         token: token.to_string(),
     })

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
-use identity_shared::accounts::{Accounts, Email};
+use identity_shared::accounts::{Account, Accounts, Email};
 use identity_shared::crypto;
 use identity_shared::http::{
     Answer, Internal, SourceAddress, form, page, page_throttle_check, page_throttle_count,
@@ -14,6 +14,7 @@ use identity_shared::http::{
 use identity_shared::idps::Idps;
 use identity_shared::secret::SecretString;
 use identity_shared::throttle::{Action, Attempt};
+use maud::html;
 use serde::Deserialize;
 
 use crate::web;
@@ -56,46 +57,38 @@ async fn login_page_with(
         Err(e) => return Internal::new("idp sso urls", e).page().into_response(),
     };
     onward.extend(web::onward_origins(state, return_to).await);
-    let dev = if state.config.dev_idp {
-        let href = format!(
-            "/sso/login?{}",
-            serde_urlencoded::to_string([("idp", "dev"), ("return_to", return_to)])
-                .unwrap_or_default()
-        );
-        format!(
-            "<p class=\"muted\">Running locally: <a href=\"{}\">sign in through the development IdP</a> \
-(any email, no password).</p>",
-            page::esc(&href)
-        )
-    } else {
-        String::new()
-    };
+    let dev_href = state.config.dev_idp.then(|| {
+        let query = serde_urlencoded::to_string([("idp", "dev"), ("return_to", return_to)]);
+        format!("/sso/login?{}", query.unwrap_or_default())
+    });
     let token = match web::form_token(state, headers).await {
         Ok(t) => t,
         Err(e) => return e.page().into_response(),
     };
     let work = web::WorkParts::for_challenge(challenge);
-    let page = page::form_page(
-        "Sign in",
-        error,
-        StatusCode::UNAUTHORIZED,
-        &format!(
-            "<form method=\"post\" action=\"/login\"{marked}>{token}{work_fields}\
-<input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
-<label for=\"email\">Email</label>\
-<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{email}\">\
-<label for=\"password\">Password <span class=\"muted\">(leave empty if your organisation uses single sign-on)</span></label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
-<button type=\"submit\">Continue</button></form>{script}\
-<p class=\"muted\"><a href=\"/account/password/reset\">Forgot your password?</a></p>{dev}",
-            token = token.hidden(),
-            marked = work.attribute,
-            work_fields = work.fields,
-            script = work.script,
-            rt = page::esc(return_to),
-            email = page::esc(email),
-        ),
-    );
+    let body = html! {
+        form method="post" action="/login" data-work=[work.attribute] {
+            (token.hidden())
+            (work.fields)
+            (page::hidden("return_to", return_to))
+            label for="email" { "Email" }
+            input type="email" id="email" name="email" autocomplete="username" required value=(email);
+            label for="password" {
+                "Password " span class="muted" { "(leave empty if your organisation uses single sign-on)" }
+            }
+            input type="password" id="password" name="password" autocomplete="current-password";
+            button type="submit" { "Continue" }
+        }
+        (work.script)
+        p class="muted" { a href="/account/password/reset" { "Forgot your password?" } }
+        @if let Some(href) = dev_href {
+            p class="muted" {
+                "Running locally: " a href=(href) { "sign in through the development IdP" }
+                " (any email, no password)."
+            }
+        }
+    };
+    let page = page::form_page("Sign in", error, StatusCode::UNAUTHORIZED, body);
     work.response(page, token, &onward)
 }
 
@@ -140,21 +133,12 @@ pub async fn submit(
         .get("password")
         .filter(|p| !p.is_empty())
         .map(|p| SecretString::new(p.clone()));
-    let store = &state.store;
-    let account = store
+    let account = state
+        .store
         .account_by_email(&email)
         .await
         .map_err(Internal::from_display("account read"))?;
-    let domain_idp = store
-        .idp_for_domain(email.domain())
-        .await
-        .map_err(Internal::from_display("idp read"))?;
-    let sso_idp = match account.as_ref().and_then(|a| a.sso_idp.clone()) {
-        Some(id) => Some(id),
-        // An account with a password that is not under SSO may still use it.
-        None if password.is_some() && account.as_ref().is_some_and(|a| a.has_password()) => None,
-        None => domain_idp.map(|i| i.id),
-    };
+    let sso_idp = sso_idp(&state, &email, account.as_ref(), password.is_some()).await?;
     if let Some(idp) = sso_idp {
         let query = serde_urlencoded::to_string([("idp", idp.as_str()), ("return_to", &return_to)])
             .unwrap_or_default();
@@ -195,16 +179,7 @@ pub async fn submit(
         )
         .await);
     }
-    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    let verified = match &hash {
-        Some(h) => crypto::verify_password(&password, h.as_str()),
-        None => {
-            if let Some(dummy) = DUMMY_HASH.as_deref() {
-                let _ = crypto::verify_password(&password, dummy);
-            }
-            false
-        }
-    };
+    let verified = password_matches(account.as_ref(), &password);
     match account {
         Some(account) if verified => {
             tracing::info!(account_id = %account.id, "password sign-in");
@@ -221,14 +196,69 @@ pub async fn submit(
         _ => {
             tracing::info!("password sign-in refused");
             page_throttle_count(&state, Action::Password, &who).await?;
-            let wrong = Some("The email or password is not right.");
-            // While failures surge, the next try needs its own proof.
-            let challenge = match prove {
-                true => Some(web::new_work_challenge(&state).await?),
-                false => None,
-            };
-            let (email, challenge) = (email.as_str(), challenge.as_deref());
-            Ok(login_page_with(&state, &headers, &return_to, email, wrong, challenge).await)
+            let (email, return_to) = (email.as_str(), return_to.as_str());
+            wrong_password(&state, &headers, return_to, email, prove).await
         }
     }
+}
+
+/// The IdP that signs in `email`: the account's, or else its domain's, unless the account
+/// (not under SSO) has a password and one was given. The domain's IdP is read whichever
+/// applies, so the time taken does not tell what the account is.
+async fn sso_idp(
+    state: &AppState,
+    email: &Email,
+    account: Option<&Account>,
+    with_password: bool,
+) -> Result<Option<String>, Answer> {
+    let domain_idp = state
+        .store
+        .idp_for_domain(email.domain())
+        .await
+        .map_err(Internal::from_display("idp read"))?;
+    Ok(match account.and_then(|a| a.sso_idp.clone()) {
+        Some(id) => Some(id),
+        // An account with a password that is not under SSO may still use it.
+        None if with_password && account.is_some_and(|a| a.has_password()) => None,
+        None => domain_idp.map(|i| i.id),
+    })
+}
+
+/// Whether `password` is the account's; without an account (or a password on it), a dummy
+/// hash is checked all the same, so the answer takes as long.
+fn password_matches(account: Option<&Account>, password: &SecretString) -> bool {
+    match account.and_then(|a| a.password_hash.as_ref()) {
+        Some(h) => crypto::verify_password(password, h.as_str()),
+        None => {
+            if let Some(dummy) = DUMMY_HASH.as_deref() {
+                let _ = crypto::verify_password(password, dummy);
+            }
+            false
+        }
+    }
+}
+
+/// The sign-in page again after a wrong email or password; while failures surge, the next
+/// try needs its own proof of work.
+async fn wrong_password(
+    state: &AppState,
+    headers: &HeaderMap,
+    return_to: &str,
+    email: &str,
+    prove: bool,
+) -> Result<Response, Answer> {
+    let wrong = Some("The email or password is not right.");
+    let challenge = match prove {
+        true => Some(web::new_work_challenge(state).await?),
+        false => None,
+    };
+    Ok(login_page_with(
+        state,
+        headers,
+        return_to,
+        email,
+        wrong,
+        challenge.as_deref(),
+    )
+    .await)
 }

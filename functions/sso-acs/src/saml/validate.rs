@@ -198,47 +198,10 @@ fn check_assertion(
     if text(issuer) != idp.entity_id {
         return Err(Refusal::WrongIssuer);
     }
-
-    // Conditions: audience (every AudienceRestriction must name us) and validity window.
-    let conditions =
-        optional_child(assertion, NS_ASSERTION, "Conditions")?.ok_or(Refusal::WrongAudience)?;
-    let restrictions: Vec<Node> =
-        children(conditions, NS_ASSERTION, "AudienceRestriction").collect();
-    if restrictions.is_empty()
-        || !restrictions
-            .iter()
-            .all(|r| children(*r, NS_ASSERTION, "Audience").any(|a| text(a) == sp.entity_id))
-    {
-        return Err(Refusal::WrongAudience);
-    }
-    let conditions_until = window(conditions, now)?;
-
-    // Subject: the NameID and one bearer confirmation that satisfies every rule.
+    let conditions_until = check_conditions(assertion, sp, now)?;
     let subject = only_child(assertion, NS_ASSERTION, "Subject")?;
     let name_id_node = optional_child(subject, NS_ASSERTION, "NameID")?;
-    let bearers: Vec<Node> = children(subject, NS_ASSERTION, "SubjectConfirmation")
-        .filter(|c| c.attribute("Method") == Some(BEARER))
-        .collect();
-    if bearers.is_empty() {
-        return Err(Refusal::Malformed);
-    }
-    let mut first_error = None;
-    let mut confirmed = None;
-    for bearer in bearers {
-        match check_bearer(bearer, sp, expected_request, now) {
-            Ok(ok) => {
-                confirmed = Some(ok);
-                break;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let (scd_until, scd_in_response_to) = match confirmed {
-        Some(c) => c,
-        None => return Err(first_error.unwrap_or(Refusal::Malformed)),
-    };
+    let (scd_until, scd_in_response_to) = confirm_bearer(subject, sp, expected_request, now)?;
 
     // Age: the assertion's IssueInstant (verified), and the Response's when it has one
     // (verified when the Response is signed, else read only to refuse).
@@ -251,8 +214,81 @@ fn check_assertion(
     if let Some(r) = response.attribute("IssueInstant") {
         fresh(instant(r)?, now)?;
     }
+    check_in_response_to(response, idp, expected_request, scd_in_response_to)?;
+    let (authn_context, session_index) = check_authn(assertion, idp)?;
 
-    // InResponseTo: the confirmation's (checked above) and the Response's must agree.
+    // Who: the NameID when it is an email address, else an email attribute.
+    let name_id = name_id_node.map(text).unwrap_or_default();
+    let email = email(name_id_node, &name_id, assertion).ok_or(Refusal::NoEmail)?;
+    let name_id_attr = |name: &str| {
+        name_id_node
+            .and_then(|n| n.attribute(name))
+            .map(str::to_string)
+    };
+    Ok(Verified {
+        assertion_id,
+        valid_until: conditions_until
+            .map_or(scd_until, |c| c.min(scd_until))
+            .min(issued + MAX_ASSERTION_AGE_SECS + MAX_SKEW_SECS),
+        name_id,
+        email,
+        in_response_to: expected_request.map(str::to_string),
+        authn_context,
+        name_id_format: name_id_attr("Format"),
+        name_qualifier: name_id_attr("NameQualifier"),
+        sp_name_qualifier: name_id_attr("SPNameQualifier"),
+        session_index,
+    })
+}
+
+/// Conditions: every AudienceRestriction names us, and `now` is inside the validity window
+/// (its end, when it has one).
+fn check_conditions(assertion: Node, sp: &Sp, now: i64) -> Result<Option<i64>, Refusal> {
+    let conditions =
+        optional_child(assertion, NS_ASSERTION, "Conditions")?.ok_or(Refusal::WrongAudience)?;
+    let restrictions: Vec<Node> =
+        children(conditions, NS_ASSERTION, "AudienceRestriction").collect();
+    if restrictions.is_empty()
+        || !restrictions
+            .iter()
+            .all(|r| children(*r, NS_ASSERTION, "Audience").any(|a| text(a) == sp.entity_id))
+    {
+        return Err(Refusal::WrongAudience);
+    }
+    window(conditions, now)
+}
+
+/// One bearer SubjectConfirmation that satisfies every rule: its NotOnOrAfter and
+/// InResponseTo. With none, the first one's refusal.
+fn confirm_bearer(
+    subject: Node,
+    sp: &Sp,
+    expected_request: Option<&str>,
+    now: i64,
+) -> Result<(i64, Option<String>), Refusal> {
+    let mut first_error = None;
+    for bearer in children(subject, NS_ASSERTION, "SubjectConfirmation")
+        .filter(|c| c.attribute("Method") == Some(BEARER))
+    {
+        match check_bearer(bearer, sp, expected_request, now) {
+            Ok(ok) => return Ok(ok),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(Refusal::Malformed))
+}
+
+/// InResponseTo: the confirmation's (`scd_in_response_to`) and the Response's agree with
+/// the request we sent; an unsolicited response carries none and is accepted only from an
+/// IdP that allows it.
+fn check_in_response_to(
+    response: Node,
+    idp: &Idp,
+    expected_request: Option<&str>,
+    scd_in_response_to: Option<String>,
+) -> Result<(), Refusal> {
     let response_in_response_to = response.attribute("InResponseTo");
     match expected_request {
         Some(expected) => {
@@ -269,8 +305,12 @@ fn check_assertion(
             }
         }
     }
+    Ok(())
+}
 
-    // Authentication context (and MFA when the IdP requires it).
+/// The authentication context (every statement's must count as MFA when the IdP requires
+/// it) and the IdP's session: the first class reference and SessionIndex given.
+fn check_authn(assertion: Node, idp: &Idp) -> Result<(Option<String>, Option<String>), Refusal> {
     let statements: Vec<Node> = children(assertion, NS_ASSERTION, "AuthnStatement").collect();
     if statements.is_empty() {
         return Err(Refusal::Malformed);
@@ -304,36 +344,11 @@ fn check_assertion(
             return Err(Refusal::MfaRequired);
         }
     }
-    let authn_context = class_refs.into_iter().flatten().next();
     let session_index = statements
         .iter()
         .find_map(|s| s.attribute("SessionIndex"))
         .map(str::to_string);
-
-    // Who: the NameID when it is an email address, else an email attribute.
-    let name_id = name_id_node.map(text).unwrap_or_default();
-    let email = email(name_id_node, &name_id, assertion).ok_or(Refusal::NoEmail)?;
-
-    Ok(Verified {
-        assertion_id,
-        valid_until: conditions_until
-            .map_or(scd_until, |c| c.min(scd_until))
-            .min(issued + MAX_ASSERTION_AGE_SECS + MAX_SKEW_SECS),
-        name_id,
-        email,
-        in_response_to: expected_request.map(str::to_string),
-        authn_context,
-        name_id_format: name_id_node
-            .and_then(|n| n.attribute("Format"))
-            .map(str::to_string),
-        name_qualifier: name_id_node
-            .and_then(|n| n.attribute("NameQualifier"))
-            .map(str::to_string),
-        sp_name_qualifier: name_id_node
-            .and_then(|n| n.attribute("SPNameQualifier"))
-            .map(str::to_string),
-        session_index,
-    })
+    Ok((class_refs.into_iter().flatten().next(), session_index))
 }
 
 /// An IssueInstant: not ahead of `now` beyond the skew, and not older than the age bound
