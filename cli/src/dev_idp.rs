@@ -7,6 +7,7 @@
 //! account; IdP-initiated allowed), only on the embedded store, and refreshes that IdP's
 //! certificate whenever its key is new. The ACS refuses it outside `identity serve`.
 
+use maud::html;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -164,18 +165,19 @@ async fn show(Extension(dev): Extension<Arc<DevIdp>>, Query(q): Query<SsoQuery>)
     page::html(
         StatusCode::OK,
         "Development IdP",
-        &format!(
-            "<p class=\"muted\">A local identity provider for trying SSO: it signs in whoever you \
-type, with a real signed SAML Response. It exists only in <code>identity serve</code>.</p>\
-<form method=\"post\" action=\"/dev-idp/sso\">\
-<input type=\"hidden\" name=\"request_id\" value=\"{id}\">\
-<input type=\"hidden\" name=\"relay_state\" value=\"{relay}\">\
-<label for=\"email\">Email</label>\
-<input type=\"email\" id=\"email\" name=\"email\" required autocomplete=\"off\">\
-<button type=\"submit\">Sign in</button></form>",
-            id = page::esc(&id),
-            relay = page::esc(&relay),
-        ),
+        html! {
+            p class="muted" {
+                "A local identity provider for trying SSO: it signs in whoever you type, with a \
+                real signed SAML Response. It exists only in " code { "identity serve" } "."
+            }
+            form method="post" action="/dev-idp/sso" {
+                (page::hidden("request_id", &id))
+                (page::hidden("relay_state", &relay))
+                label for="email" { "Email" }
+                input type="email" id="email" name="email" required autocomplete="off";
+                button type="submit" { "Sign in" }
+            }
+        },
     )
 }
 
@@ -233,14 +235,13 @@ async fn respond(
     page::html(
         StatusCode::OK,
         "Development IdP",
-        &format!(
-            "<p>Signed in as <strong>{email}</strong> at the development IdP.</p>\
-<form method=\"post\" action=\"/sso/acs\">\
-<input type=\"hidden\" name=\"SAMLResponse\" value=\"{encoded}\">\
-<input type=\"hidden\" name=\"RelayState\" value=\"{relay}\">\
-<button type=\"submit\">Continue to the service</button></form>",
-            email = page::esc(email.as_str()),
-            relay = page::esc(&answer.relay_state),
-        ),
+        html! {
+            p { "Signed in as " strong { (email.as_str()) } " at the development IdP." }
+            form method="post" action="/sso/acs" {
+                (page::hidden("SAMLResponse", &encoded))
+                (page::hidden("RelayState", &answer.relay_state))
+                button type="submit" { "Continue to the service" }
+            }
+        },
     )
 }

@@ -17,8 +17,9 @@ use axum::routing::{get, post};
 use identity_shared::AppState;
 use identity_shared::addon_sso::{self, VerifyError};
 use identity_shared::addons::Addons;
-use identity_shared::http::page::{self, esc};
+use identity_shared::http::page;
 use identity_shared::http::{Internal, PageError};
+use maud::html;
 
 pub const PAGE_PATH: &str = "/example-partner";
 pub const SSO_PATH: &str = "/example-partner/sso";
@@ -31,17 +32,22 @@ pub fn routes() -> Router<AppState> {
 
 async fn how_to(State(state): State<AppState>) -> Response {
     let sso_url = state.config.url(SSO_PATH);
-    let body = format!(
-        "<p>This is an example add-on partner, served by <code>identity serve</code> only. \
-It receives add-on SSO requests and verifies them with the partner-side verifier.</p>\
-<ol><li><code>identity admin user add --email you@example.com --password-stdin</code></li>\
-<li><code>identity admin app add --name my-app --owner you@example.com</code></li>\
-<li><code>identity admin addon add --app my-app --name my-addon --sso-url {url}</code></li>\
-<li>Sign in, then open <code>/addons/&lt;addon_id&gt;/sso</code>: the platform checks your \
-role on <code>my-app</code> and sends you here.</li></ol>",
-        url = esc(&sso_url)
-    );
-    page::html(StatusCode::OK, "Example add-on partner", &body)
+    let body = html! {
+        p {
+            "This is an example add-on partner, served by " code { "identity serve" } " only. \
+            It receives add-on SSO requests and verifies them with the partner-side verifier."
+        }
+        ol {
+            li { code { "identity admin user add --email you@example.com --password-stdin" } }
+            li { code { "identity admin app add --name my-app --owner you@example.com" } }
+            li { code { "identity admin addon add --app my-app --name my-addon --sso-url " (sso_url) } }
+            li {
+                "Sign in, then open " code { "/addons/<addon_id>/sso" } ": the platform checks \
+                your role on " code { "my-app" } " and sends you here."
+            }
+        }
+    };
+    page::html(StatusCode::OK, "Example add-on partner", body)
 }
 
 fn refused(message: &str) -> Response {
@@ -69,24 +75,26 @@ async fn sso(State(state): State<AppState>, body: Bytes) -> Response {
         }
     };
     tracing::info!(resource_id = %who.resource_id, "example partner: SSO request verified");
-    let row = |k: &str, v: &str| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
-    let body = format!(
-        "<p>Signed in to the dashboard of <strong>{addon}</strong> as <strong>{email}</strong>.</p>\
-<table>{rows}</table>\
-<p class=\"muted\">The dashboard belongs to the resource's shadow user, not to you: access \
-comes only from this SSO request (checked: tokens, five-minute window, used once). Reload or \
-resubmit and it is refused.</p>",
-        addon = esc(&addon.name),
-        email = esc(&who.email),
-        rows = [
-            row("email", &who.email),
-            row("user_id", &who.user_id),
-            row("app", &who.app),
-            row("context_app", &who.context_app),
-            row("resource_id", &who.resource_id),
-            row("timestamp", &who.timestamp.to_string()),
-        ]
-        .concat(),
-    );
-    page::html(StatusCode::OK, "Example add-on partner", &body)
+    let rows = [
+        ("email", who.email.clone()),
+        ("user_id", who.user_id.clone()),
+        ("app", who.app.clone()),
+        ("context_app", who.context_app.clone()),
+        ("resource_id", who.resource_id.clone()),
+        ("timestamp", who.timestamp.to_string()),
+    ];
+    let body = html! {
+        p {
+            "Signed in to the dashboard of " strong { (addon.name) } " as " strong { (who.email) } "."
+        }
+        table {
+            @for (k, v) in &rows { tr { th { (k) } td { (v) } } }
+        }
+        p class="muted" {
+            "The dashboard belongs to the resource's shadow user, not to you: access comes only \
+            from this SSO request (checked: tokens, five-minute window, used once). Reload or \
+            resubmit and it is refused."
+        }
+    };
+    page::html(StatusCode::OK, "Example add-on partner", body)
 }

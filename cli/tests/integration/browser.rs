@@ -29,7 +29,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
-use identity_shared::http::page::esc;
 use serde_json::{Value, json};
 use sso_acs::saml::Sp;
 use sso_acs::saml::idp_signer::{IdpSigner, LogoutKind, LogoutSpec, ResponseSpec, Sign};
@@ -386,6 +385,11 @@ struct IdpAnswer {
     email: String,
     request_id: String,
     relay_state: String,
+}
+
+/// Escapes text for the outside parties' hand-written pages (their HTML is not ours).
+fn esc(text: &str) -> String {
+    maud::html! { (text) }.into_string()
 }
 
 fn outside_page(title: &str, body: &str) -> Response {

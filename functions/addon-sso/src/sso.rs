@@ -16,8 +16,9 @@ use identity_shared::addon_sso::{self, SsoClaims, SsoForm};
 use identity_shared::addons::{Addon, Addons, SsoAccess};
 use identity_shared::apps::App;
 use identity_shared::http::impersonation::refuse_if_impersonating;
-use identity_shared::http::page::{self, esc};
+use identity_shared::http::page;
 use identity_shared::http::{Internal, PageError};
+use maud::{PreEscaped, html};
 
 /// The page's one script, allowed by its hash ([`SCRIPT_HASH`]) and nothing else.
 pub const SCRIPT: &str = r#"document.getElementById("sso").submit();"#;
@@ -66,25 +67,21 @@ pub fn nav_data(addon: &Addon, app: &App) -> String {
 
 /// The auto-POST page for a form.
 pub fn form_page(addon: &Addon, app: &App, form: &SsoForm, sso_origin: &str) -> Response {
-    let fields: String = form
-        .fields()
-        .iter()
-        .map(|(k, v)| page::hidden(k, v))
-        .collect();
-    let body = format!(
-        "<p>Signing you in to <strong>{addon_name}</strong> (app <strong>{app_name}</strong>) \
-as <strong>{email}</strong>.</p>\
-<form id=\"sso\" method=\"post\" action=\"{action}\">{fields}\
-<button type=\"submit\">Continue to {addon_name}</button></form>\
-<p class=\"muted\">You are being sent to {origin}. If nothing happens, press the button.</p>\
-<script>{SCRIPT}</script>",
-        addon_name = esc(&addon.name),
-        app_name = esc(&app.name),
-        email = esc(&form.claims.email),
-        action = esc(&addon.sso_url),
-        origin = esc(sso_origin),
-    );
-    let mut r = page::html(StatusCode::OK, &format!("Opening {}", addon.name), &body);
+    let body = html! {
+        p {
+            "Signing you in to " strong { (addon.name) } " (app " strong { (app.name) } ") as "
+            strong { (form.claims.email) } "."
+        }
+        form id="sso" method="post" action=(addon.sso_url) {
+            @for (k, v) in form.fields() { (page::hidden(k, &v)) }
+            button type="submit" { "Continue to " (addon.name) }
+        }
+        p class="muted" {
+            "You are being sent to " (sso_origin) ". If nothing happens, press the button."
+        }
+        script { (PreEscaped(SCRIPT)) }
+    };
+    let mut r = page::html(StatusCode::OK, &format!("Opening {}", addon.name), body);
     let h = r.headers_mut();
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     // The form goes to another site: it learns nothing of where the person came from.

@@ -10,8 +10,9 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::apps::{AppError, Apps, Role};
-use identity_shared::http::page::{self, esc, hidden};
+use identity_shared::http::page::{self, hidden};
 use identity_shared::http::{Answer, Internal, PageError, fields, form};
+use maud::html;
 
 use crate::request::parse_pairs;
 
@@ -36,50 +37,43 @@ pub async fn list(
         .await
         .map_err(Internal::from_display("apps read"))?;
     let csrf = apps_csrf(&user.id);
-    let mut items = String::new();
+    let mut apps = Vec::new();
     for (app_id, role) in held {
-        let Some(app) = state
+        let app = state
             .store
             .app(&app_id)
             .await
-            .map_err(Internal::from_display("app read"))?
-        else {
-            continue;
-        };
-        let transfer = if role == Role::Owner {
-            let field = format!("owner-{}", app.id);
-            format!(
-                "<form method=\"post\" action=\"/apps/{id}/transfer\">{csrf}\
-<label for=\"{field}\">New owner's email</label>\
-<input type=\"email\" id=\"{field}\" name=\"new_owner\" required autocomplete=\"off\">\
-<button type=\"submit\">Transfer {name}</button></form>",
-                id = esc(&app.id),
-                csrf = hidden("csrf", &csrf),
-                name = esc(&app.name),
-            )
-        } else {
-            String::new()
-        };
-        items.push_str(&format!(
-            "<li><h2>{}</h2><p class=\"muted\">Your role: {}</p>{transfer}</li>",
-            esc(&app.name),
-            role.as_str()
-        ));
+            .map_err(Internal::from_display("app read"))?;
+        apps.extend(app.map(|app| (app, role)));
     }
-    let list = if items.is_empty() {
-        "<p>You have no apps.</p>".to_string()
-    } else {
-        format!("<ul>{items}</ul>")
+    let body = html! {
+        p {
+            "Signed in as " strong { (user.account.email) } ". Transferring an app makes \
+            someone else its owner; you stay on it as an admin until they remove you."
+        }
+        @if apps.is_empty() {
+            p { "You have no apps." }
+        } @else {
+            ul {
+                @for (app, role) in &apps {
+                    li {
+                        h2 { (app.name) }
+                        p class="muted" { "Your role: " (role.as_str()) }
+                        @if *role == Role::Owner {
+                            @let field = format!("owner-{}", app.id);
+                            form method="post" action={ "/apps/" (app.id) "/transfer" } {
+                                (hidden("csrf", &csrf))
+                                label for=(field) { "New owner's email" }
+                                input type="email" id=(field) name="new_owner" required autocomplete="off";
+                                button type="submit" { "Transfer " (app.name) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     };
-    Ok(page::html(
-        StatusCode::OK,
-        "Your apps",
-        &format!(
-            "<p>Signed in as <strong>{}</strong>. Transferring an app makes someone else its \
-owner; you stay on it as an admin until they remove you.</p>{list}",
-            esc(&user.account.email)
-        ),
-    ))
+    Ok(page::html(StatusCode::OK, "Your apps", body))
 }
 
 /// `POST /apps/{app}/transfer`: `new_owner` (an email) and `csrf`.
@@ -140,11 +134,12 @@ pub async fn transfer(
     Ok(page::html(
         StatusCode::OK,
         "App transferred",
-        &format!(
-            "<p><strong>{}</strong> now belongs to <strong>{}</strong>. You stay on it as an \
-admin until they remove you.</p><p><a href=\"/account/apps\">Your apps</a></p>",
-            esc(&app.name),
-            esc(&new_owner.email)
-        ),
+        html! {
+            p {
+                strong { (app.name) } " now belongs to " strong { (new_owner.email) }
+                ". You stay on it as an admin until they remove you."
+            }
+            p { a href="/account/apps" { "Your apps" } }
+        },
     ))
 }

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
 use identity_shared::http::impersonation::refuse_if_impersonating;
-use identity_shared::http::page::{self, esc};
+use identity_shared::http::page::{self, hidden};
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, fields, form, page_throttle_check,
     page_throttle_count,
@@ -21,6 +21,7 @@ use identity_shared::http::{
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
 use identity_shared::oauth::{Grants, OAuthClients, Scopes};
 use identity_shared::throttle::{Action, Attempt};
+use maud::html;
 
 use crate::request::parse_pairs;
 use crate::{csrf_ok, refused_form, session_ended};
@@ -56,25 +57,17 @@ fn code_form(
         Some(_) => error_status,
         None => StatusCode::OK,
     };
-    let linked = if code.is_empty() {
-        ""
-    } else {
-        "<input type=\"hidden\" name=\"linked\" value=\"1\">"
+    let body = html! {
+        form method="post" action="/device" {
+            (hidden("csrf", &lookup_csrf(session)))
+            @if !code.is_empty() { (hidden("linked", "1")) }
+            label for="user_code" { "The code your device shows" }
+            input type="text" id="user_code" name="user_code" autocomplete="off"
+                autocapitalize="characters" required value=(code);
+            button type="submit" { "Continue" }
+        }
     };
-    page::form_page(
-        "Connect a device",
-        error,
-        status,
-        &format!(
-            "<form method=\"post\" action=\"/device\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{linked}\
-<label for=\"user_code\">The code your device shows</label>\
-<input type=\"text\" id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required value=\"{code}\">\
-<button type=\"submit\">Continue</button></form>",
-            csrf = esc(&lookup_csrf(session)),
-            code = esc(code),
-        ),
-    )
+    page::form_page("Connect a device", error, status, body)
 }
 
 /// `GET /device[?user_code=…]`: the code form, filled in with the link's code. Nothing is
@@ -167,38 +160,44 @@ shows yourself: for full access a link cannot fill it in.",
             StatusCode::OK,
         ));
     }
-    let scopes = Scopes::parse(&request.scope).unwrap_or_default();
-    let scope_items: String = scopes
-        .iter()
-        .map(|d| {
-            format!(
-                "<li><strong>{}</strong>: {}</li>",
-                esc(d.name),
-                esc(d.description)
-            )
-        })
-        .collect();
-    let csrf = device_csrf(&user.id, &request.user_code);
-    Ok(page::html(
-        StatusCode::OK,
-        &format!("Connect {}", client.name),
-        &format!(
-            "<p>A device running <strong>{name}</strong> asks to use your account <strong>{email}</strong>. \
-Make sure your device shows this code: <strong>{code}</strong>.</p>\
-<p>The request was started {started}. If you did not start it, deny it.</p>\
-<p>If you approve, it will be able to:</p><ul>{scope_items}</ul>\
-<form method=\"post\" action=\"/device\">\
-<input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<button type=\"submit\" name=\"decision\" value=\"allow\">Approve</button> \
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-            name = esc(&client.name),
-            email = esc(&user.account.email),
-            code = esc(&request.user_code),
-            csrf = esc(&csrf),
-            started = esc(&started_text(&request, state.now())),
-        ),
+    let now = state.now();
+    Ok(approval_page(
+        &user.id,
+        &user.account.email,
+        &client.name,
+        &request,
+        now,
     ))
+}
+
+/// Asks the signed-in person whether the device's request may have their account: what it
+/// asks for, and when and where it started.
+fn approval_page(
+    session: &identity_shared::session::SessionId,
+    email: &str,
+    client_name: &str,
+    request: &identity_shared::oauth::device::DeviceRequest,
+    now: i64,
+) -> Response {
+    let scopes = Scopes::parse(&request.scope).unwrap_or_default();
+    let code = &request.user_code;
+    let body = html! {
+        p {
+            "A device running " strong { (client_name) } " asks to use your account "
+            strong { (email) } ". Make sure your device shows this code: " strong { (code) } "."
+        }
+        p { "The request was started " (started_text(request, now)) ". If you did not start it, deny it." }
+        p { "If you approve, it will be able to:" }
+        (crate::pages::scope_list(&scopes))
+        form method="post" action="/device" {
+            (hidden("user_code", code))
+            (hidden("csrf", &device_csrf(session, code)))
+            button type="submit" name="decision" value="allow" { "Approve" }
+            " "
+            button type="submit" name="decision" value="deny" { "Deny" }
+        }
+    };
+    page::html(StatusCode::OK, &format!("Connect {client_name}"), body)
 }
 
 /// When and where a device request started, as the approval page says it: "2 minutes ago
@@ -294,9 +293,5 @@ pub async fn answer(
         return Err(expired(StatusCode::CONFLICT).into());
     }
     tracing::info!(client_id = %request.client_id, "device request answered");
-    Ok(page::html(
-        StatusCode::OK,
-        title,
-        &format!("<p>{}</p>", esc(text)),
-    ))
+    Ok(page::html(StatusCode::OK, title, html! { p { (text) } }))
 }

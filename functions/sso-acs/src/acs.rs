@@ -16,6 +16,7 @@ use identity_shared::session::{self, SamlSubject};
 use identity_shared::sso::{
     REQUEST_TTL_SECS, SamlRequest, SsoError, SsoLogin, SsoOutcome, SsoRecords,
 };
+use maud::html;
 use serde::{Deserialize, Serialize};
 
 use crate::saml::{self, Refusal, Sp};
@@ -124,14 +125,14 @@ pub async fn start(
         return Ok(page::html(
             StatusCode::OK,
             "Continue to single sign-on",
-            &format!(
-                "<p>Another site sent you here to sign in through <strong>{idp}</strong>. \
-Continue only if you meant to sign in.</p>\
-<p><a href=\"/sso/login?{query}\">Continue to sign in</a></p>\
-<p class=\"muted\"><a href=\"/login\">Go to the sign-in page instead</a></p>",
-                idp = page::esc(&idp.id),
-                query = page::esc(&query),
-            ),
+            html! {
+                p {
+                    "Another site sent you here to sign in through " strong { (idp.id) }
+                    ". Continue only if you meant to sign in."
+                }
+                p { a href={ "/sso/login?" (query) } { "Continue to sign in" } }
+                p class="muted" { a href="/login" { "Go to the sign-in page instead" } }
+            },
         ));
     }
     let keys = state
@@ -316,16 +317,20 @@ async fn continue_page(
     let page = page::html(
         StatusCode::OK,
         "Continue to your account",
-        &format!(
-            "<p>Your organisation's identity provider <strong>{idp}</strong> signed you in \
-as <strong>{email}</strong>.</p><p>If this is not your account, do not continue: \
-<a href=\"/login\">sign in again</a> instead.</p>\
-<form method=\"post\" action=\"{CONTINUE_PATH}\">{token}\
-<button type=\"submit\">Continue as {email}</button></form>",
-            idp = page::esc(&pending.idp),
-            email = page::esc(email),
-            token = token.hidden(),
-        ),
+        html! {
+            p {
+                "Your organisation's identity provider " strong { (pending.idp) }
+                " signed you in as " strong { (email) } "."
+            }
+            p {
+                "If this is not your account, do not continue: "
+                a href="/login" { "sign in again" } " instead."
+            }
+            form method="post" action=(CONTINUE_PATH) {
+                (token.hidden())
+                button type="submit" { "Continue as " (email) }
+            }
+        },
     );
     let mut page = web::form_response(page, token, &[]);
     if let Ok(v) = cookie.parse() {
@@ -500,13 +505,14 @@ async fn answer(
             Ok(page::html(
                 StatusCode::OK,
                 "Check your email",
-                &format!(
-                    "<p>The account <strong>{}</strong> already exists and does not sign in \
-through <strong>{}</strong> yet. To make sure it is yours, we sent a link to its email address: \
-follow it to move the account to single sign-on, then sign in again.</p>",
-                    page::esc(account.email.as_str()),
-                    page::esc(&idp.id)
-                ),
+                html! {
+                    p {
+                        "The account " strong { (account.email) } " already exists and does not \
+                        sign in through " strong { (idp.id) } " yet. To make sure it is yours, we \
+                        sent a link to its email address: follow it to move the account to single \
+                        sign-on, then sign in again."
+                    }
+                },
             ))
         }
         SsoOutcome::ConfirmUpgrade { account, token } => {

@@ -12,10 +12,10 @@ use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Account, Accounts};
 use identity_shared::audit::{Audit, AuditEntry, ImpersonationLink, Impersonations};
-use identity_shared::http::page::esc;
 use identity_shared::http::{Internal, PageError};
 use identity_shared::secret::SecretString;
 use identity_shared::session::{Impersonation, Sessions};
+use maud::html;
 
 use crate::web;
 
@@ -57,17 +57,20 @@ pub async fn show(
         &state,
         &headers,
         "Sign in as someone else",
-        &format!(
-            "<p>This link signs <strong>{by}</strong> in as <strong>{who}</strong> for an hour \
-             at most, for: {reason}.</p><p>Every page will say so, every action is written to \
-             the audit log, and no application, device or API key can be authorized or changed \
-             in that session.</p>",
-            by = esc(&link.by),
-            who = esc(&account.email),
-            reason = esc(&link.reason),
-        ),
-        "<label for=\"code\">The code printed with this link</label>\
-<input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" required>",
+        html! {
+            p {
+                "This link signs " strong { (link.by) } " in as " strong { (account.email) }
+                " for an hour at most, for: " (link.reason) "."
+            }
+            p {
+                "Every page will say so, every action is written to the audit log, and no \
+                application, device or API key can be authorized or changed in that session."
+            }
+        },
+        html! {
+            label for="code" { "The code printed with this link" }
+            input type="text" id="code" name="code" autocomplete="off" autocapitalize="characters" required;
+        },
         &format!("/account/impersonate/{token}"),
         &format!("Sign in as {}", account.email),
     )

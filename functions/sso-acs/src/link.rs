@@ -12,6 +12,7 @@ use identity_shared::AppState;
 use identity_shared::http::{Internal, PageError, page};
 use identity_shared::secret::SecretString;
 use identity_shared::sso::{SsoError, SsoRecords};
+use maud::html;
 
 use crate::web;
 
@@ -42,12 +43,13 @@ pub async fn show(
         &state,
         &headers,
         "Move your account to single sign-on",
-        &format!(
-            "<p>Your organisation's identity provider <strong>{}</strong> asked to sign in \
-your account. From now on the account signs in only through it. If you did not try to sign \
-in, close this page: nothing changes.</p>",
-            page::esc(&idp)
-        ),
+        html! {
+            p {
+                "Your organisation's identity provider " strong { (idp) } " asked to sign in \
+                your account. From now on the account signs in only through it. If you did not \
+                try to sign in, close this page: nothing changes."
+            }
+        },
         &format!("/sso/link/{token}"),
         "Move to single sign-on",
     )
@@ -78,10 +80,11 @@ pub async fn confirm(
     Ok(page::html(
         StatusCode::OK,
         "Your account uses single sign-on",
-        &format!(
-            "<p>The account <strong>{}</strong> now signs in through your organisation. \
-<a href=\"/login\">Sign in</a>.</p>",
-            page::esc(&account.email)
-        ),
+        html! {
+            p {
+                "The account " strong { (account.email) } " now signs in through your \
+                organisation. " a href="/login" { "Sign in" } "."
+            }
+        },
     ))
 }

@@ -15,6 +15,7 @@ use identity_shared::outbox;
 use identity_shared::password_reset::{MIN_PASSWORD_CHARS, PasswordResets, ResetError};
 use identity_shared::secret::SecretString;
 use identity_shared::throttle::{Action, Attempt, Throttling};
+use maud::html;
 
 use crate::web;
 
@@ -40,19 +41,20 @@ async fn ask_page_with(
         "Reset your password",
         error,
         StatusCode::BAD_REQUEST,
-        &format!(
-            "<p>Enter the email address of your account. If it has a password, we send a link \
-to choose a new one.</p>\
-<form method=\"post\" action=\"/account/password/reset\"{}>{}{}\
-<label for=\"email\">Email</label>\
-<input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" required value=\"{}\">\
-<button type=\"submit\">Send me a link</button></form>{}",
-            work.attribute,
-            token.hidden(),
-            work.fields,
-            page::esc(email),
-            work.script,
-        ),
+        html! {
+            p {
+                "Enter the email address of your account. If it has a password, we send a link \
+                to choose a new one."
+            }
+            form method="post" action="/account/password/reset" data-work=[work.attribute] {
+                (token.hidden())
+                (work.fields)
+                label for="email" { "Email" }
+                input type="email" id="email" name="email" autocomplete="username" required value=(email);
+                button type="submit" { "Send me a link" }
+            }
+            (work.script)
+        },
     );
     work.response(page, token, &[])
 }
@@ -102,8 +104,12 @@ pub async fn send_link(
     Ok(page::html(
         StatusCode::OK,
         "Check your email",
-        "<p>If an account exists for that address, a message with what to do next is on its way. \
-The link in it works once, for an hour.</p>",
+        html! {
+            p {
+                "If an account exists for that address, a message with what to do next is on \
+                its way. The link in it works once, for an hour."
+            }
+        },
     ))
 }
 
@@ -129,16 +135,20 @@ async fn choose_page(
         "Choose a new password",
         error,
         StatusCode::BAD_REQUEST,
-        &format!(
-            "<form method=\"post\" action=\"/account/password/reset/{token}\">{field}\
-<label for=\"password\">New password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"{MIN_PASSWORD_CHARS}\">\
-<label for=\"confirm\">The same again</label>\
-<input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" required>\
-<button type=\"submit\">Set password</button></form>",
-            token = page::esc(token),
-            field = form_token.hidden(),
-        ),
+        html! {
+            form method="post" action={ "/account/password/reset/" (token) } {
+                (form_token.hidden())
+                label for="password" {
+                    "New password "
+                    span class="muted" { "(at least " (MIN_PASSWORD_CHARS) " characters)" }
+                }
+                input type="password" id="password" name="password" autocomplete="new-password"
+                    required minlength=(MIN_PASSWORD_CHARS);
+                label for="confirm" { "The same again" }
+                input type="password" id="confirm" name="confirm" autocomplete="new-password" required;
+                button type="submit" { "Set password" }
+            }
+        },
     );
     web::form_response(page, form_token, &[])
 }
@@ -202,8 +212,13 @@ pub async fn set(
             page::html(
                 StatusCode::OK,
                 "Password changed",
-                "<p>Your new password is set. The account is signed out everywhere, and \
-applications you authorized with it must be authorized again. <a href=\"/login\">Sign in</a>.</p>",
+                html! {
+                    p {
+                        "Your new password is set. The account is signed out everywhere, and \
+                        applications you authorized with it must be authorized again. "
+                        a href="/login" { "Sign in" } "."
+                    }
+                },
             )
         }
         Ok(None) => return Err(gone().into()),

@@ -16,6 +16,7 @@ use identity_shared::idps::{Idp, Idps};
 use identity_shared::session::{Session, Sessions};
 use identity_shared::sso::{REPLAY_MARGIN_SECS, REQUEST_TTL_SECS};
 use identity_shared::store::SingleUse;
+use maud::html;
 use serde::{Deserialize, Serialize};
 
 use crate::acs::sp;
@@ -139,21 +140,22 @@ async fn handle(state: &AppState, incoming: Incoming) -> Result<Response, PageEr
 }
 
 fn signed_out_page(idp: &Idp, confirmed: bool) -> Response {
-    let body = if confirmed {
-        format!(
-            "<p>You are signed out here and at your organisation's identity provider \
-<strong>{}</strong>.</p><p><a href=\"/login\">Sign in again</a></p>",
-            page::esc(&idp.id)
-        )
-    } else {
-        format!(
-            "<p>You are signed out here. Your organisation's identity provider \
-<strong>{}</strong> did not confirm that it signed you out too: close your browser to be \
-sure.</p><p><a href=\"/login\">Sign in again</a></p>",
-            page::esc(&idp.id)
-        )
+    let body = html! {
+        @if confirmed {
+            p {
+                "You are signed out here and at your organisation's identity provider "
+                strong { (idp.id) } "."
+            }
+        } @else {
+            p {
+                "You are signed out here. Your organisation's identity provider "
+                strong { (idp.id) } " did not confirm that it signed you out too: close your \
+                browser to be sure."
+            }
+        }
+        p { a href="/login" { "Sign in again" } }
     };
-    page::html(StatusCode::OK, "Signed out", &body)
+    page::html(StatusCode::OK, "Signed out", body)
 }
 
 /// A refused logout message: a page, a log line with the reason, nothing ended.

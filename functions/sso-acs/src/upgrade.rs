@@ -18,6 +18,7 @@ use identity_shared::secrets::CookieKeys;
 use identity_shared::session;
 use identity_shared::sso::{PendingUpgrade, SsoError, SsoRecords, UPGRADE_TTL_SECS};
 use identity_shared::throttle::{Action, Attempt};
+use maud::html;
 
 use crate::web;
 
@@ -102,20 +103,25 @@ async fn confirm_page(
         "Move your account to single sign-on",
         error,
         StatusCode::UNAUTHORIZED,
-        &format!(
-            "<p>Your organisation signs you in through <strong>{idp}</strong>. Your account \
-<strong>{email}</strong> has a password: to move it to single sign-on, enter that password once.</p>\
-<p class=\"muted\">After the move you sign in only through your organisation. Applications you \
-authorized with this account lose their access and must be authorized again.</p>\
-<form method=\"post\" action=\"/sso/upgrade\">{token}\
-<label for=\"password\">Password</label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\">\
-<button type=\"submit\" name=\"answer\" value=\"confirm\">Move to single sign-on</button> \
-<button type=\"submit\" name=\"answer\" value=\"decline\">Not now</button></form>",
-            token = token.hidden(),
-            idp = page::esc(&p.idp),
-            email = page::esc(email),
-        ),
+        html! {
+            p {
+                "Your organisation signs you in through " strong { (p.idp) } ". Your account "
+                strong { (email) } " has a password: to move it to single sign-on, enter that \
+                password once."
+            }
+            p class="muted" {
+                "After the move you sign in only through your organisation. Applications you \
+                authorized with this account lose their access and must be authorized again."
+            }
+            form method="post" action="/sso/upgrade" {
+                (token.hidden())
+                label for="password" { "Password" }
+                input type="password" id="password" name="password" autocomplete="current-password";
+                button type="submit" name="answer" value="confirm" { "Move to single sign-on" }
+                " "
+                button type="submit" name="answer" value="decline" { "Not now" }
+            }
+        },
     );
     // Confirming signs the person in and sends them on to where they were going.
     let onward = web::onward_origins(state, &p.return_to).await;
@@ -161,8 +167,12 @@ pub async fn answer(
             let mut r = page::html(
                 StatusCode::OK,
                 "Not moved to single sign-on",
-                "<p>Your account stays as it is and keeps its password. \
-<a href=\"/login\">Sign in with your password</a>.</p>",
+                html! {
+                    p {
+                        "Your account stays as it is and keeps its password. "
+                        a href="/login" { "Sign in with your password" } "."
+                    }
+                },
             );
             if let Ok(v) = clear_cookie(&state).parse() {
                 r.headers_mut().append(http::header::SET_COOKIE, v);

@@ -10,6 +10,7 @@ use identity_shared::http::{Internal, PageError, known_browser, page, work};
 use identity_shared::idps::Idp;
 use identity_shared::oauth::OAuthClients;
 use identity_shared::session::{SamlSubject, Sessions};
+use maud::{Markup, html};
 use std::collections::HashMap;
 
 /// Where a person lands when nothing else was asked for.
@@ -152,19 +153,19 @@ pub async fn new_work_challenge(state: &AppState) -> Result<String, Internal> {
 }
 
 /// What a form that asks for a proof of work ([`work`]) adds, or nothing: the form tag's
-/// attribute, the hidden fields, the script after the form.
+/// `data-work` attribute, the hidden fields, the script after the form.
 #[derive(Default)]
 pub struct WorkParts {
-    pub attribute: String,
-    pub fields: String,
-    pub script: String,
+    pub attribute: Option<u32>,
+    pub fields: Markup,
+    pub script: Markup,
 }
 
 impl WorkParts {
     pub fn for_challenge(challenge: Option<&str>) -> Self {
         match challenge {
             Some(c) => Self {
-                attribute: work::form_attribute(),
+                attribute: Some(work::form_attribute()),
                 fields: work::fields(c),
                 script: work::script_element(),
             },
@@ -175,7 +176,7 @@ impl WorkParts {
     /// [`form_response`], and when the form asks for work its policy allows the script.
     pub fn response(&self, page: Response, token: FormToken, onward: &[String]) -> Response {
         let mut page = form_response(page, token, onward);
-        if !self.script.is_empty()
+        if self.attribute.is_some()
             && let Some(policy) = page.headers().get(header::CONTENT_SECURITY_POLICY)
         {
             let allowed = work::allow_script(policy);
@@ -223,35 +224,33 @@ pub async fn button_page(
     state: &AppState,
     headers: &HeaderMap,
     title: &str,
-    intro_html: &str,
+    intro: Markup,
     action: &str,
     button: &str,
 ) -> Result<Response, PageError> {
-    form_page(state, headers, title, intro_html, "", action, button).await
+    form_page(state, headers, title, intro, html! {}, action, button).await
 }
 
-/// [`button_page`] with inputs (`inputs_html`, trusted markup) before the button.
+/// [`button_page`] with `inputs` before the button.
 pub async fn form_page(
     state: &AppState,
     headers: &HeaderMap,
     title: &str,
-    intro_html: &str,
-    inputs_html: &str,
+    intro: Markup,
+    inputs: Markup,
     action: &str,
     button: &str,
 ) -> Result<Response, PageError> {
     let token = form_token(state, headers).await?;
-    let page = page::html(
-        StatusCode::OK,
-        title,
-        &format!(
-            "{intro_html}<form method=\"post\" action=\"{action}\">{field}{inputs_html}\
-<button type=\"submit\">{button}</button></form>",
-            action = page::esc(action),
-            field = token.hidden(),
-            button = page::esc(button),
-        ),
-    );
+    let body = html! {
+        (intro)
+        form method="post" action=(action) {
+            (token.hidden())
+            (inputs)
+            button type="submit" { (button) }
+        }
+    };
+    let page = page::html(StatusCode::OK, title, body);
     Ok(form_response(page, token, &[]))
 }
 

@@ -9,6 +9,7 @@ use identity_shared::AppState;
 use identity_shared::http::{Internal, PageError, page};
 use identity_shared::secret::SecretString;
 use identity_shared::sso::SsoRecords;
+use maud::html;
 
 use crate::web;
 
@@ -41,7 +42,7 @@ pub async fn show(
         &state,
         &headers,
         "Activate your account",
-        "<p>Activate the account your organisation's single sign-on made for you.</p>",
+        html! { p { "Activate the account your organisation's single sign-on made for you." } },
         &format!("/account/welcome/{token}"),
         "Activate my account",
     )
@@ -70,9 +71,8 @@ pub async fn activate(
     Ok(page::html(
         StatusCode::OK,
         "Your account is active",
-        &format!(
-            "<p>The account <strong>{}</strong> is active. You can return to the application.</p>",
-            page::esc(&account.email)
-        ),
+        html! {
+            p { "The account " strong { (account.email) } " is active. You can return to the application." }
+        },
     ))
 }

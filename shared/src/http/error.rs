@@ -61,11 +61,11 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         // A person who meets an error is always shown a way on.
-        let body = format!(
-            "<p>{}</p><p class=\"muted\"><a href=\"/login\">Go to the sign-in page</a></p>",
-            page::esc(&self.message)
-        );
-        page::html(self.status, &self.title, &body)
+        let body = maud::html! {
+            p { (self.message) }
+            p class="muted" { a href="/login" { "Go to the sign-in page" } }
+        };
+        page::html(self.status, &self.title, body)
     }
 }
 

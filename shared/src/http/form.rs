@@ -20,7 +20,6 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::PageError;
-use super::page::esc;
 use crate::crypto;
 use crate::secrets::CookieKeys;
 use crate::session;
@@ -86,11 +85,8 @@ impl FormToken {
     }
 
     /// The hidden input to put inside the form.
-    pub fn hidden(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"{FIELD}\" value=\"{}\">",
-            esc(&self.field)
-        )
+    pub fn hidden(&self) -> maud::Markup {
+        super::page::hidden(FIELD, &self.field)
     }
 
     /// Sets the cookie on the page's response when it was made for this page.

@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 
-use super::page::esc;
 use super::{AppState, Internal, PageError, SignedIn};
 use crate::audit::{Audit, AuditEntry};
 
@@ -99,13 +98,14 @@ async fn with_banner(response: Response, user: &SignedIn, by: &str, ends: i64) -
             .into_response();
     };
     let page = String::from_utf8_lossy(&bytes);
-    let banner = format!(
-        "<header><p class=\"impersonation\" role=\"status\"><strong>Signed in as {who} by \
-         admin {by}</strong>: every action is audited; this session ends at {ends}.</p>",
-        who = esc(&user.account.email),
-        by = esc(by),
-        ends = esc(&crate::clock::rfc3339(ends)),
-    );
+    let banner = maud::html! {
+        p class="impersonation" role="status" {
+            strong { "Signed in as " (user.account.email) " by admin " (by) }
+            ": every action is audited; this session ends at "
+            (crate::clock::rfc3339(ends)) "."
+        }
+    };
+    let banner = ["<header>", &banner.into_string()].concat();
     let page = page.replacen("<header>", &banner, 1);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(page))

@@ -217,22 +217,28 @@ impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
 /// The page a throttled person sees: 429, `Retry-After`, when to try again, and (for
 /// passwords) how to reset it.
 pub fn throttled_page(locked: Locked, action: Action) -> axum::response::Response {
-    let (what, hint) = match action {
-        Action::Password => (
-            "sign-in",
-            "<p>If you have forgotten your password, <a href=\"/account/password/reset\">reset it</a>: \
-choosing a new password through the emailed link ends the pause for your account.</p>",
-        ),
-        Action::DeviceCode => ("code", ""),
-        Action::ResetRequest => ("password reset", ""),
-        Action::JwtGrant => ("token", ""),
-        Action::DeviceStart => ("device login", ""),
+    let what = match action {
+        Action::Password => "sign-in",
+        Action::DeviceCode => "code",
+        Action::ResetRequest => "password reset",
+        Action::JwtGrant => "token",
+        Action::DeviceStart => "device login",
     };
-    let body = format!(
-        "<p>There were too many {what} attempts. For your account's safety, please try again in {}.</p>{hint}",
-        page::esc(&locked.wait_text())
-    );
-    let mut response = page::html(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &body);
+    let body = maud::html! {
+        p {
+            "There were too many " (what) " attempts. For your account's safety, please try \
+            again in " (locked.wait_text()) "."
+        }
+        @if action == Action::Password {
+            p {
+                "If you have forgotten your password, "
+                a href="/account/password/reset" { "reset it" }
+                ": choosing a new password through the emailed link ends the pause for your \
+                account."
+            }
+        }
+    };
+    let mut response = page::html(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", body);
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(locked.retry_after.max(1)),

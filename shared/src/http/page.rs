@@ -1,31 +1,13 @@
-//! Plain, accessible HTML pages with no external assets.
+//! Plain, accessible HTML pages with no external assets, written with maud's `html!`: the
+//! markup is checked when it compiles and every value put into it is escaped.
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri, header};
+use maud::{DOCTYPE, Markup, PreEscaped, html as markup};
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A hidden form field, name and value escaped.
-pub fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        esc(name),
-        esc(value)
-    )
+/// A hidden form field.
+pub fn hidden(name: &str, value: &str) -> Markup {
+    markup! { input type="hidden" name=(name) value=(value); }
 }
 
 /// Product name shown in every page's banner and `<title>`.
@@ -44,20 +26,28 @@ background:#1a4fa0;color:#fff;cursor:pointer}button[value=deny],button[value=dec
 [role=alert]{border-left:4px solid #b00020;padding:.25rem .75rem;background:#fdf0f2}\
 .muted{color:#555}code{font-size:.95em}";
 
-/// A whole page: a banner, then the title and `body_html` as the main landmark.
-/// `body_html` must already be escaped where it holds data.
-pub fn render(title: &str, body_html: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{t} · {PRODUCT}</title><style>{STYLE}</style></head>\
-<body><header><p>{PRODUCT}</p></header><main><h1>{t}</h1>{body_html}</main></body></html>\n",
-        t = esc(title)
-    )
+/// A whole page: a banner, then the title and `body` as the main landmark.
+pub fn render(title: &str, body: Markup) -> String {
+    markup! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (PRODUCT) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { p { (PRODUCT) } }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// A page response: not cached, not framed.
-pub fn html(status: StatusCode, title: &str, body_html: &str) -> Response {
+pub fn html(status: StatusCode, title: &str, body: Markup) -> Response {
     (
         status,
         [
@@ -65,7 +55,7 @@ pub fn html(status: StatusCode, title: &str, body_html: &str) -> Response {
             (header::CACHE_CONTROL, "no-store"),
             (header::X_FRAME_OPTIONS, "DENY"),
         ],
-        render(title, body_html),
+        render(title, body),
     )
         .into_response()
 }
@@ -76,16 +66,19 @@ pub fn form_page(
     title: &str,
     error: Option<&str>,
     error_status: StatusCode,
-    body_html: &str,
+    body: Markup,
 ) -> Response {
-    let (status, alert) = match error {
-        Some(e) => (
-            error_status,
-            format!("<p role=\"alert\"><strong>{}</strong></p>", esc(e)),
-        ),
-        None => (StatusCode::OK, String::new()),
+    let status = match error {
+        Some(_) => error_status,
+        None => StatusCode::OK,
     };
-    html(status, title, &format!("{alert}{body_html}"))
+    let page = markup! {
+        @if let Some(e) = error {
+            p role="alert" { strong { (e) } }
+        }
+        (body)
+    };
+    html(status, title, page)
 }
 
 /// A redirect to `base` with `params` added to its query; never cached, never leaking the
@@ -123,11 +116,13 @@ pub fn activate_account(email: &str) -> Response {
     html(
         StatusCode::FORBIDDEN,
         "Activate your account",
-        &format!(
-            "<p>Your account <strong>{}</strong> is not active yet. Follow the link in the \
-welcome email we sent you to activate it, then return to the application and try again.</p>",
-            esc(email)
-        ),
+        markup! {
+            p {
+                "Your account " strong { (email) } " is not active yet. Follow the link in the \
+                welcome email we sent you to activate it, then return to the application and \
+                try again."
+            }
+        },
     )
 }
 
@@ -150,11 +145,23 @@ mod tests {
     }
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn every_value_is_escaped() {
+        let page = render(
+            "<t>",
+            markup! { (hidden("n", r#""><script>"#)) p { (r#"<a href="x">'&'</a>"#) } },
         );
-        assert!(render("<t>", "").contains("<title>&lt;t&gt; · Identity</title>"));
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(
+            page.contains("<title>&lt;t&gt; · Identity</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"value="&quot;&gt;&lt;script&gt;""#),
+            "{page}"
+        );
+        assert!(
+            page.contains("<p>&lt;a href=&quot;x&quot;&gt;'&amp;'&lt;/a&gt;</p>"),
+            "{page}"
+        );
     }
 }

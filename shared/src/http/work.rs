@@ -15,8 +15,8 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use http::HeaderValue;
 
-use super::page::esc;
 use crate::secrets::CookieKeys;
+use maud::{Markup, PreEscaped, html};
 
 /// Leading zero bits the work's hash needs.
 pub const BITS: u32 = 16;
@@ -134,24 +134,26 @@ pub static SCRIPT_SOURCE: LazyLock<String> = LazyLock::new(|| {
 
 /// What goes inside the form: the challenge, the nonce's field, and a line that says what
 /// the browser is doing. The form itself needs `data-work` (see [`form_attribute`]).
-pub fn fields(challenge: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{CHALLENGE_FIELD}\" value=\"{}\">\
-<input type=\"hidden\" name=\"{NONCE_FIELD}\" value=\"\">\
-<p class=\"muted\" id=\"work-status\">Many attempts are failing right now, so this browser does \
-a short check (a second or so) when you continue. <noscript>It needs JavaScript.</noscript></p>",
-        esc(challenge)
-    )
+pub fn fields(challenge: &str) -> Markup {
+    html! {
+        input type="hidden" name=(CHALLENGE_FIELD) value=(challenge);
+        input type="hidden" name=(NONCE_FIELD) value="";
+        p class="muted" id="work-status" {
+            "Many attempts are failing right now, so this browser does a short check (a \
+            second or so) when you continue. "
+            noscript { "It needs JavaScript." }
+        }
+    }
 }
 
-/// The attribute that marks the form.
-pub fn form_attribute() -> String {
-    format!(" data-work=\"{BITS}\"")
+/// The value of the form's `data-work` attribute, which marks it.
+pub fn form_attribute() -> u32 {
+    BITS
 }
 
 /// The script element, placed after the form.
-pub fn script_element() -> String {
-    format!("<script>{SCRIPT}</script>")
+pub fn script_element() -> Markup {
+    html! { script { (PreEscaped(SCRIPT)) } }
 }
 
 /// `policy` (a page's Content-Security-Policy) with the script allowed by its hash.
