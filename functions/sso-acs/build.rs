@@ -58,21 +58,44 @@ fn main() {
 
     println!("cargo:rerun-if-env-changed={XML_PREFIX_VAR}");
     if let Some(prefix) = env::var_os(XML_PREFIX_VAR) {
-        // scripts/build-lambda.sh: libxml2, libxmlsec1 and OpenSSL built from Debian 12's
-        // sources against glibc 2.34, static only, without ICU, XSLT, zlib or liblzma.
-        // pkg-config (PKG_CONFIG_LIBDIR) and openssl-sys (OPENSSL_DIR) find them there;
-        // the folder holds no shared library, so every `-l` resolves to its archive.
-        let lib = Path::new(&prefix).join("lib");
-        if !lib.join("libxmlsec1.a").is_file() {
-            panic!(
-                "{XML_PREFIX_VAR}={}: no lib/libxmlsec1.a there",
-                lib.display()
-            );
-        }
-        println!("cargo:rustc-link-search=native={}", lib.display());
+        link_lambda_stack(&prefix);
         return;
     }
 
+    if !host_static_build() {
+        return;
+    }
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let dir = out.join("static-libs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the static library folder");
+
+    system_archives(&dir);
+    stub_archives(&dir);
+
+    println!("cargo:rustc-link-search=native={}", dir.display());
+    // Nothing else asks for the C++ runtime; it must follow ICU on the link line.
+    println!("cargo:rustc-link-lib=stdc++");
+}
+
+/// scripts/build-lambda.sh: libxml2, libxmlsec1 and OpenSSL built from Debian 12's sources
+/// against glibc 2.34, static only, without ICU, XSLT, zlib or liblzma. pkg-config
+/// (PKG_CONFIG_LIBDIR) and openssl-sys (OPENSSL_DIR) find them there; the folder holds no
+/// shared library, so every `-l` resolves to its archive.
+fn link_lambda_stack(prefix: &std::ffi::OsStr) {
+    let lib = Path::new(&prefix).join("lib");
+    if !lib.join("libxmlsec1.a").is_file() {
+        panic!(
+            "{XML_PREFIX_VAR}={}: no lib/libxmlsec1.a there",
+            lib.display()
+        );
+    }
+    println!("cargo:rustc-link-search=native={}", lib.display());
+}
+
+/// Whether this machine's static archives are to be linked (linux-gnu, for the host, with
+/// `PKG_CONFIG_ALL_STATIC`); elsewhere the system's shared libraries serve local use.
+fn host_static_build() -> bool {
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if target_os != "linux" || target_env != "gnu" {
@@ -82,7 +105,7 @@ fn main() {
             "cargo:warning=sso-acs: linking libxmlsec1/libxml2 dynamically on {target_os}/{target_env}; \
              Lambda builds are linux-gnu"
         );
-        return;
+        return false;
     }
     let (target, host) = (env::var("TARGET").unwrap(), env::var("HOST").unwrap());
     if target != host {
@@ -98,12 +121,11 @@ fn main() {
              leaves out the private dependencies of the static libraries (ICU, zlib, liblzma)"
         );
     }
+    true
+}
 
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let dir = out.join("static-libs");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the static library folder");
-
+/// The system's static archives, each linked from `dir`, and the C++ runtime ICU needs.
+fn system_archives(dir: &Path) {
     for (name, package) in SYSTEM_ARCHIVES {
         let libdir = pkg_config::get_variable(package, "libdir")
             .unwrap_or_else(|e| panic!("pkg-config does not know {package} ({e}); {APT_HINT}"));
@@ -111,7 +133,7 @@ fn main() {
         if !archive.is_file() {
             panic!("{} is missing; {APT_HINT}", archive.display());
         }
-        link_into(&dir, &archive, name);
+        link_into(dir, &archive, name);
     }
 
     // ICU is C++: its archives need the C++ runtime, linked statically as well.
@@ -126,8 +148,11 @@ fn main() {
             "libstdc++.a not found (the compiler answered {stdcpp:?}); apt-get install libstdc++-12-dev"
         );
     }
-    link_into(&dir, &stdcpp, "stdc++");
+    link_into(dir, &stdcpp, "stdc++");
+}
 
+/// libxslt.a with XSLT disabled, and libicudata.a: the empty ICU data package.
+fn stub_archives(dir: &Path) {
     // libxslt.a: XSLT disabled.
     let xslt = pkg_config::Config::new()
         .cargo_metadata(false)
@@ -140,7 +165,7 @@ fn main() {
         .includes(&xslt.include_paths)
         .warnings_into_errors(true)
         .cargo_metadata(false)
-        .out_dir(&dir)
+        .out_dir(dir)
         .compile("xslt");
 
     // libicudata.a: the empty ICU data package, under the symbol this ICU looks for.
@@ -158,12 +183,8 @@ fn main() {
         .define("ICU_DATA_SYMBOL", format!("icudt{major}_dat").as_str())
         .warnings_into_errors(true)
         .cargo_metadata(false)
-        .out_dir(&dir)
+        .out_dir(dir)
         .compile("icudata");
-
-    println!("cargo:rustc-link-search=native={}", dir.display());
-    // Nothing else asks for the C++ runtime; it must follow ICU on the link line.
-    println!("cargo:rustc-link-lib=stdc++");
 }
 
 /// `native/dsig_verify.c` (XML-DSig verification with keys made once), compiled with

@@ -416,6 +416,48 @@ fn confirmed_or_changed(
     }
 }
 
+/// The two messages an SSO login may send, each with its fresh single-use token: the
+/// welcome link of an account made just now, and the link that moves an existing account
+/// to the IdP. Made before the plan, which decides which (if either) is stored.
+fn login_messages(
+    login: &SsoLogin<'_>,
+    keys: &CookieKeys,
+    now: i64,
+) -> [(SecretString, OutboxMessage, String); 2] {
+    let email = login.email.as_str();
+    let idp = &login.idp.id;
+    let welcome = fresh_message(
+        email,
+        "Activate your account",
+        |link| {
+            format!(
+                "Welcome! Your organisation signed you in through single sign-on and an \
+                 account was made for {email}. Follow this link within 7 days to activate \
+                 it:\n\n{link}\n"
+            )
+        },
+        login.welcome_base,
+        keys,
+        now,
+    );
+    let link = fresh_message(
+        email,
+        LINK_SUBJECT,
+        |link| {
+            format!(
+                "Your organisation's identity provider {idp} asked to sign in your account \
+                 {email}. If you want this account to sign in through {idp} from now on, \
+                 follow this link within 24 hours:\n\n{link}\n\nIf you did not try to sign \
+                 in, ignore this message: nothing changes.\n"
+            )
+        },
+        login.link_base,
+        keys,
+        now,
+    );
+    [welcome, link]
+}
+
 #[async_trait]
 impl SsoRecords for Store {
     async fn saml_request_spent(&self, id: &str) -> Result<bool, StoreError> {
@@ -428,38 +470,10 @@ impl SsoRecords for Store {
         login: &SsoLogin<'_>,
         keys: &CookieKeys,
     ) -> Result<SsoOutcome, SsoError> {
-        let now = self.now();
-        let email = login.email.as_str();
-        let idp = &login.idp.id;
-        let (welcome_token, welcome, welcome_suffix) = fresh_message(
-            email,
-            "Activate your account",
-            |link| {
-                format!(
-                    "Welcome! Your organisation signed you in through single sign-on and an \
-                     account was made for {email}. Follow this link within 7 days to activate \
-                     it:\n\n{link}\n"
-                )
-            },
-            login.welcome_base,
-            keys,
-            now,
-        );
-        let (link_token, link, link_suffix) = fresh_message(
-            email,
-            LINK_SUBJECT,
-            |link| {
-                format!(
-                    "Your organisation's identity provider {idp} asked to sign in your account \
-                     {email}. If you want this account to sign in through {idp} from now on, \
-                     follow this link within 24 hours:\n\n{link}\n\nIf you did not try to sign \
-                     in, ignore this message: nothing changes.\n"
-                )
-            },
-            login.link_base,
-            keys,
-            now,
-        );
+        let [
+            (welcome_token, welcome, welcome_suffix),
+            (link_token, link, link_suffix),
+        ] = login_messages(login, keys, self.now());
         let upgrade_token = crypto::random_token();
         let (welcome_key, link_key, upgrade_key) = (
             token_key(&welcome_token),

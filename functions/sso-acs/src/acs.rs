@@ -119,21 +119,7 @@ pub async fn start(
     }
     if !started_by_us_or_the_person(&headers) {
         tracing::info!(idp = %idp.id, "single sign-on started from another site: asked to continue");
-        let query =
-            serde_urlencoded::to_string([("idp", idp.id.as_str()), ("return_to", &return_to)])
-                .map_err(Internal::from_display("sso login query"))?;
-        return Ok(page::html(
-            StatusCode::OK,
-            "Continue to single sign-on",
-            html! {
-                p {
-                    "Another site sent you here to sign in through " strong { (idp.id) }
-                    ". Continue only if you meant to sign in."
-                }
-                p { a href={ "/sso/login?" (query) } { "Continue to sign in" } }
-                p class="muted" { a href="/login" { "Go to the sign-in page instead" } }
-            },
-        ));
+        return third_party_start_page(&idp, &return_to);
     }
     let keys = state
         .secrets
@@ -177,6 +163,27 @@ pub async fn start(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+/// Asks a person whom another site sent to sign in through `idp` to continue on purpose.
+fn third_party_start_page(
+    idp: &identity_shared::idps::Idp,
+    return_to: &str,
+) -> Result<Response, PageError> {
+    let query = serde_urlencoded::to_string([("idp", idp.id.as_str()), ("return_to", return_to)])
+        .map_err(Internal::from_display("sso login query"))?;
+    Ok(page::html(
+        StatusCode::OK,
+        "Continue to single sign-on",
+        html! {
+            p {
+                "Another site sent you here to sign in through " strong { (idp.id) }
+                ". Continue only if you meant to sign in."
+            }
+            p { a href={ "/sso/login?" (query) } { "Continue to sign in" } }
+            p class="muted" { a href="/login" { "Go to the sign-in page instead" } }
+        },
+    ))
 }
 
 /// The cookie that binds an SP-initiated login to the browser that started it: the

@@ -87,6 +87,44 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
     }
 }
 
+/// Ends this browser's session (`id`) and, for "sign out everywhere" (the account page's
+/// second button), every session of the account with its API keys (grants stay). Returns
+/// the session as it was when a page is wanted, for the IdP's Single Logout.
+async fn end_sessions(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<&SessionId>,
+    everywhere: bool,
+    wants_html: bool,
+) -> Result<Option<identity_shared::session::Session>, identity_shared::http::Internal> {
+    use identity_shared::http::Internal;
+    let mut ended = None;
+    if everywhere && let Some(user) = state.signed_in(headers).await? {
+        state
+            .store
+            .sign_out_everywhere(&user.account.id)
+            .await
+            .map_err(Internal::from_display("sign out everywhere"))?;
+        tracing::info!("every session of the account ended by its owner");
+        ended = Some(user.session);
+    }
+    if let Some(id) = id {
+        if wants_html && ended.is_none() {
+            ended = state
+                .store
+                .session(id)
+                .await
+                .map_err(Internal::from_display("read session"))?;
+        }
+        state
+            .store
+            .end_session(id)
+            .await
+            .map_err(Internal::from_display("end session"))?;
+    }
+    Ok(ended)
+}
+
 /// `POST /logout`: ends the session server-side and clears the cookie. Browsers (asking
 /// for HTML) are sent to the login page, or, for a session from a SAML login at an IdP
 /// with a Single Logout endpoint, to the IdP with our signed LogoutRequest; API clients
@@ -124,42 +162,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
+    let everywhere = fields.get("everywhere").map(String::as_str) == Some("1");
     // The session as it was, for a browser's SAML Single Logout once it is gone.
-    let mut ended = None;
-    // "Sign out everywhere" (the account page's second button): every session of the
-    // account ends, this one with them, and its API keys; grants stay.
-    if fields.get("everywhere").map(String::as_str) == Some("1") {
-        match state.signed_in(&headers).await {
-            Ok(Some(user)) => {
-                if let Err(e) = state.store.sign_out_everywhere(&user.account.id).await {
-                    return identity_shared::http::Internal::new("sign out everywhere", e)
-                        .json()
-                        .into_response();
-                }
-                tracing::info!("every session of the account ended by its owner");
-                ended = Some(user.session);
-            }
-            Ok(None) => {}
-            Err(e) => return e.json().into_response(),
-        }
-    }
-    if let Some(id) = id {
-        if wants_html && ended.is_none() {
-            match state.store.session(&id).await {
-                Ok(s) => ended = s,
-                Err(e) => {
-                    return identity_shared::http::Internal::new("read session", e)
-                        .json()
-                        .into_response();
-                }
-            }
-        }
-        if let Err(e) = state.store.end_session(&id).await {
-            return identity_shared::http::Internal::new("end session", e)
-                .json()
-                .into_response();
-        }
-    }
+    let ended = match end_sessions(&state, &headers, id.as_ref(), everywhere, wants_html).await {
+        Ok(ended) => ended,
+        Err(e) => return e.json().into_response(),
+    };
     let clear = [(
         header::SET_COOKIE,
         session::clear_cookie(state.config.secure_cookies()),

@@ -138,10 +138,9 @@ pub async fn submit(
         .account_by_email(&email)
         .await
         .map_err(Internal::from_display("account read"))?;
-    let sso_idp = sso_idp(&state, &email, account.as_ref(), password.is_some()).await?;
-    if let Some(idp) = sso_idp {
-        let query = serde_urlencoded::to_string([("idp", idp.as_str()), ("return_to", &return_to)])
-            .unwrap_or_default();
+    if let Some(idp) = sso_idp(&state, &email, account.as_ref(), password.is_some()).await? {
+        let query = [("idp", idp.as_str()), ("return_to", &return_to)];
+        let query = serde_urlencoded::to_string(query).unwrap_or_default();
         return Ok(web::see_other(&format!("/sso/login?{query}"), &[]));
     }
     let Some(password) = password else {
@@ -169,29 +168,16 @@ pub async fn submit(
         tracing::info!("password sign-in: a proof of work is asked for");
         let ask =
             Some("Many sign-ins are failing right now. Enter your password again to continue.");
-        return Ok(login_page_with(
-            &state,
-            &headers,
-            &return_to,
-            email.as_str(),
-            ask,
-            Some(&challenge),
-        )
-        .await);
+        let (email, challenge) = (email.as_str(), Some(challenge.as_str()));
+        return Ok(login_page_with(&state, &headers, &return_to, email, ask, challenge).await);
     }
     let verified = password_matches(account.as_ref(), &password);
     match account {
         Some(account) if verified => {
             tracing::info!(account_id = %account.id, "password sign-in");
-            let remember = web::remember_browser(&state, &headers, &account).await?;
-            Ok(web::sign_in(
-                &state,
-                &account,
-                web::Via::Password,
-                &return_to,
-                vec![remember],
-            )
-            .await)
+            let remember = vec![web::remember_browser(&state, &headers, &account).await?];
+            let via = web::Via::Password;
+            Ok(web::sign_in(&state, &account, via, &return_to, remember).await)
         }
         _ => {
             tracing::info!("password sign-in refused");

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
-use identity_shared::accounts::Accounts;
+use identity_shared::accounts::{Account, Accounts};
 use identity_shared::crypto;
 use identity_shared::http::{
     Answer, Internal, PageError, SourceAddress, page, page_throttle_check, page_throttle_count,
@@ -140,6 +140,34 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     Ok(confirm_page(&state, &headers, &p, &account.email, None).await)
 }
 
+/// The owner keeps the password: the pending move is dropped and its cookie cleared.
+async fn decline(
+    state: &AppState,
+    token: &SecretString,
+    account: &Account,
+) -> Result<Response, Answer> {
+    state
+        .store
+        .decline_upgrade(token)
+        .await
+        .map_err(Internal::from_display("decline upgrade"))?;
+    tracing::info!(account_id = %account.id, "SSO upgrade declined");
+    let mut r = page::html(
+        StatusCode::OK,
+        "Not moved to single sign-on",
+        html! {
+            p {
+                "Your account stays as it is and keeps its password. "
+                a href="/login" { "Sign in with your password" } "."
+            }
+        },
+    );
+    if let Ok(v) = clear_cookie(state).parse() {
+        r.headers_mut().append(http::header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
 /// `POST /sso/upgrade`: `answer=confirm` with `password`, or `answer=decline`. The password
 /// is throttled as the sign-in page's is, under the same counters.
 pub async fn answer(
@@ -158,27 +186,7 @@ pub async fn answer(
         .map_err(Internal::from_display("account read"))?
         .ok_or_else(expired)?;
     match form.get("answer").map(String::as_str) {
-        Some("decline") => {
-            store
-                .decline_upgrade(&token)
-                .await
-                .map_err(Internal::from_display("decline upgrade"))?;
-            tracing::info!(account_id = %account.id, "SSO upgrade declined");
-            let mut r = page::html(
-                StatusCode::OK,
-                "Not moved to single sign-on",
-                html! {
-                    p {
-                        "Your account stays as it is and keeps its password. "
-                        a href="/login" { "Sign in with your password" } "."
-                    }
-                },
-            );
-            if let Ok(v) = clear_cookie(&state).parse() {
-                r.headers_mut().append(http::header::SET_COOKIE, v);
-            }
-            Ok(r)
-        }
+        Some("decline") => decline(&state, &token, &account).await,
         Some("confirm") => {
             let known = web::known_browser_nonce(&state, &headers, Some(&account)).await?;
             let who = Attempt {

@@ -82,6 +82,43 @@ impl std::fmt::Debug for IdpSigner {
 
 const SAML_ISSUER_CLOSE: &str = "</saml2:Issuer>";
 
+/// The attributes an IdP typically sends with a person, as `saml2:Attribute` elements:
+/// the email, names guessed from its local part, a department, an employee number and
+/// groups.
+fn attribute_statement(email: &str, employee: &str) -> String {
+    let local = email.split('@').next().unwrap_or("");
+    let mut names = local
+        .split(['.', '_', '-'])
+        .filter(|p| !p.is_empty())
+        .map(capitalise);
+    let first = names.next().unwrap_or_else(|| "Test".into());
+    let last = names.next().unwrap_or_else(|| "User".into());
+    let groups = ["Everyone", "Engineering", "identity-users"].map(str::to_string);
+    let attributes = [
+        ("email", vec![email.to_string()]),
+        ("firstName", vec![first.clone()]),
+        ("lastName", vec![last.clone()]),
+        ("displayName", vec![format!("{first} {last}")]),
+        ("department", vec!["Engineering".to_string()]),
+        ("employeeNumber", vec![format!("E{employee}")]),
+        ("groups", groups.to_vec()),
+    ];
+    let mut xml = String::new();
+    for (name, values) in attributes {
+        xml.push_str(&format!(
+            r#"<saml2:Attribute Name="{name}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified">"#
+        ));
+        for v in values {
+            xml.push_str(&format!(
+                r#"<saml2:AttributeValue xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{}</saml2:AttributeValue>"#,
+                escape(&v)
+            ));
+        }
+        xml.push_str("</saml2:Attribute>");
+    }
+    xml
+}
+
 impl IdpSigner {
     pub fn generate(common_name: &str) -> Result<Self, String> {
         let failed = |e: rcgen::Error| format!("IdP key generation failed: {e}");
@@ -163,43 +200,8 @@ impl IdpSigner {
             .authn_context
             .as_deref()
             .unwrap_or("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport");
-        let local = spec.email.split('@').next().unwrap_or("");
-        let mut names = local
-            .split(['.', '_', '-'])
-            .filter(|p| !p.is_empty())
-            .map(capitalise);
-        let first = names.next().unwrap_or_else(|| "Test".into());
-        let last = names.next().unwrap_or_else(|| "User".into());
         let session = &ids.assertion[2..18];
-        let attributes = [
-            ("email", vec![spec.email.clone()]),
-            ("firstName", vec![first.clone()]),
-            ("lastName", vec![last.clone()]),
-            ("displayName", vec![format!("{first} {last}")]),
-            ("department", vec!["Engineering".to_string()]),
-            ("employeeNumber", vec![format!("E{}", &ids.assertion[2..8])]),
-            (
-                "groups",
-                vec![
-                    "Everyone".to_string(),
-                    "Engineering".to_string(),
-                    "identity-users".to_string(),
-                ],
-            ),
-        ];
-        let mut attribute_xml = String::new();
-        for (name, values) in attributes {
-            attribute_xml.push_str(&format!(
-                r#"<saml2:Attribute Name="{name}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified">"#
-            ));
-            for v in values {
-                attribute_xml.push_str(&format!(
-                    r#"<saml2:AttributeValue xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{}</saml2:AttributeValue>"#,
-                    escape(&v)
-                ));
-            }
-            attribute_xml.push_str("</saml2:Attribute>");
-        }
+        let attribute_xml = attribute_statement(&spec.email, &ids.assertion[2..8]);
         let xml = format!(
             concat!(
                 r#"<?xml version="1.0" encoding="UTF-8"?>"#,

@@ -59,26 +59,7 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
         xml::parse(xml).map_err(|r| format!("metadata is not readable XML: {}", r.reason()))?;
     let root = doc.root_element();
 
-    let entity = if is(root, NS_METADATA, "EntityDescriptor") {
-        root
-    } else if is(root, NS_METADATA, "EntitiesDescriptor") {
-        let idps: Vec<Node> = root
-            .descendants()
-            .filter(|n| is(*n, NS_METADATA, "EntityDescriptor") && idp_descriptor(*n).is_some())
-            .collect();
-        match idps.as_slice() {
-            [one] => *one,
-            [] => return Err("the metadata describes no identity provider".into()),
-            _ => {
-                return Err(
-                    "the metadata describes several identity providers; give the one to register"
-                        .into(),
-                );
-            }
-        }
-    } else {
-        return Err("not SAML metadata (no md:EntityDescriptor)".into());
-    };
+    let entity = the_idp_entity(root)?;
 
     let entity_id = entity
         .attribute("entityID")
@@ -88,20 +69,62 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
         .to_string();
     let descriptor = idp_descriptor(entity).ok_or("no IDPSSODescriptor for SAML 2.0")?;
 
-    let slo_url = children(descriptor, NS_METADATA, "SingleLogoutService")
-        .find(|s| s.attribute("Binding") == Some(REDIRECT_BINDING))
-        .and_then(|s| s.attribute("Location"))
-        .map(str::trim)
-        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
-        .map(str::to_string);
-    let sso_url = children(descriptor, NS_METADATA, "SingleSignOnService")
-        .find(|s| s.attribute("Binding") == Some(REDIRECT_BINDING))
-        .and_then(|s| s.attribute("Location"))
-        .map(str::trim)
-        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
-        .ok_or("no SingleSignOnService with the HTTP-Redirect binding")?
-        .to_string();
+    let slo_url = redirect_location(descriptor, "SingleLogoutService");
+    let sso_url = redirect_location(descriptor, "SingleSignOnService")
+        .ok_or("no SingleSignOnService with the HTTP-Redirect binding")?;
+    let certificates = signing_certificates(descriptor)?;
 
+    let want_authn_requests_signed = matches!(
+        descriptor
+            .attribute("WantAuthnRequestsSigned")
+            .map(str::trim),
+        Some("true") | Some("1")
+    );
+    Ok(IdpMetadata {
+        entity_id,
+        sso_url,
+        slo_url,
+        certificates,
+        want_authn_requests_signed,
+    })
+}
+
+/// The one entity that is an IdP: the root EntityDescriptor, or the only IdP of an
+/// EntitiesDescriptor.
+fn the_idp_entity<'a, 'i>(root: Node<'a, 'i>) -> Result<Node<'a, 'i>, String> {
+    if is(root, NS_METADATA, "EntityDescriptor") {
+        Ok(root)
+    } else if is(root, NS_METADATA, "EntitiesDescriptor") {
+        let idps: Vec<Node> = root
+            .descendants()
+            .filter(|n| is(*n, NS_METADATA, "EntityDescriptor") && idp_descriptor(*n).is_some())
+            .collect();
+        match idps.as_slice() {
+            [one] => Ok(*one),
+            [] => Err("the metadata describes no identity provider".into()),
+            _ => Err(
+                "the metadata describes several identity providers; give the one to register"
+                    .into(),
+            ),
+        }
+    } else {
+        Err("not SAML metadata (no md:EntityDescriptor)".into())
+    }
+}
+
+/// The http(s) Location of the descriptor's `service` for the HTTP-Redirect binding.
+fn redirect_location(descriptor: Node, service: &str) -> Option<String> {
+    children(descriptor, NS_METADATA, service)
+        .find(|s| s.attribute("Binding") == Some(REDIRECT_BINDING))
+        .and_then(|s| s.attribute("Location"))
+        .map(str::trim)
+        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+        .map(str::to_string)
+}
+
+/// Every signing certificate (`use="signing"` or no `use`), base64 DER, once each; at least
+/// one, and each a real X.509 certificate.
+fn signing_certificates(descriptor: Node) -> Result<Vec<String>, String> {
     let mut certificates = Vec::new();
     for kd in children(descriptor, NS_METADATA, "KeyDescriptor") {
         if !matches!(kd.attribute("use"), None | Some("signing")) {
@@ -117,9 +140,9 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
                 .collect();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(&b64)
-                .map_err(|_| "a signing certificate is not base64")?;
+                .map_err(|_| "a signing certificate is not base64".to_string())?;
             x509_parser::parse_x509_certificate(&der)
-                .map_err(|_| "a signing certificate is not an X.509 certificate")?;
+                .map_err(|_| "a signing certificate is not an X.509 certificate".to_string())?;
             let canonical = base64::engine::general_purpose::STANDARD.encode(&der);
             if !certificates.contains(&canonical) {
                 certificates.push(canonical);
@@ -130,19 +153,7 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
         return Err("no signing certificate in the IDPSSODescriptor".into());
     }
 
-    let want_authn_requests_signed = matches!(
-        descriptor
-            .attribute("WantAuthnRequestsSigned")
-            .map(str::trim),
-        Some("true") | Some("1")
-    );
-    Ok(IdpMetadata {
-        entity_id,
-        sso_url,
-        slo_url,
-        certificates,
-        want_authn_requests_signed,
-    })
+    Ok(certificates)
 }
 
 /// The entity's IDPSSODescriptor that supports SAML 2.0.

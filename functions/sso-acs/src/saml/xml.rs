@@ -155,56 +155,21 @@ fn tags_within_bounds(xml: &str) -> bool {
         } else if rest.starts_with(b"<!") {
             skip_to(b">")
         } else {
-            // A start tag: attributes are `name="…"` or `name='…'`. Each byte is looked at
-            // once: the latest name outside quotes is `name_from..name_end`.
-            let (mut here, mut quote, mut end) = (0usize, None, None);
-            let (mut name_from, mut name_end, mut after_space) = (1usize, 1usize, false);
-            for (k, &c) in rest.iter().enumerate().skip(1) {
-                if k > MAX_START_TAG_BYTES {
+            let Some(tag) = start_tag(rest) else {
+                return false;
+            };
+            if tag.end.is_some() {
+                if depth + 1 > MAX_DEPTH {
                     return false;
                 }
-                match (quote, c) {
-                    (Some(q), c) if c == q => quote = None,
-                    (Some(_), _) => {}
-                    (None, b'"' | b'\'') => quote = Some(c),
-                    (None, b'=') => {
-                        here += 1;
-                        if here > MAX_ATTRIBUTES_PER_ELEMENT {
-                            return false;
-                        }
-                        let name = &rest[name_from..name_end.max(name_from)];
-                        if name == b"xmlns" || name.starts_with(b"xmlns:") {
-                            namespaces += 1;
-                        }
-                    }
-                    (None, b'>') => {
-                        end = Some(start + k + 1);
-                        if depth + 1 > MAX_DEPTH {
-                            return false;
-                        }
-                        if rest[k - 1] != b'/' {
-                            depth += 1;
-                        }
-                        break;
-                    }
-                    (None, c) if c.is_ascii_whitespace() => after_space = true,
-                    (None, _) => {
-                        if after_space {
-                            name_from = k;
-                            after_space = false;
-                        }
-                        name_end = k + 1;
-                    }
-                }
+                depth += usize::from(tag.opens);
             }
-            attributes += here;
-            if here > MAX_ATTRIBUTES_PER_ELEMENT
-                || attributes > MAX_ATTRIBUTES
-                || namespaces > MAX_NAMESPACE_DECLARATIONS
-            {
+            attributes += tag.attributes;
+            namespaces += tag.namespaces;
+            if attributes > MAX_ATTRIBUTES || namespaces > MAX_NAMESPACE_DECLARATIONS {
                 return false;
             }
-            end
+            tag.end.map(|e| start + e)
         };
         match next {
             Some(n) => i = n,
@@ -213,6 +178,66 @@ fn tags_within_bounds(xml: &str) -> bool {
         }
     }
     true
+}
+
+/// One start tag as [`start_tag`] read it.
+struct StartTag {
+    /// Just past its `>` (from the tag's `<`); `None`: unterminated.
+    end: Option<usize>,
+    attributes: usize,
+    /// Of its attributes, the `xmlns` declarations.
+    namespaces: usize,
+    /// Not closed by `/>`: it opens a level.
+    opens: bool,
+}
+
+/// Reads the start tag at the head of `rest` (its `<` first). Attributes are `name="…"` or
+/// `name='…'`; each byte is looked at once, and the latest name outside quotes is
+/// `name_from..name_end`. `None`: longer than [`MAX_START_TAG_BYTES`] or with more than
+/// [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes.
+fn start_tag(rest: &[u8]) -> Option<StartTag> {
+    let mut tag = StartTag {
+        end: None,
+        attributes: 0,
+        namespaces: 0,
+        opens: false,
+    };
+    let mut quote = None;
+    let (mut name_from, mut name_end, mut after_space) = (1usize, 1usize, false);
+    for (k, &c) in rest.iter().enumerate().skip(1) {
+        if k > MAX_START_TAG_BYTES {
+            return None;
+        }
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(c),
+            (None, b'=') => {
+                tag.attributes += 1;
+                if tag.attributes > MAX_ATTRIBUTES_PER_ELEMENT {
+                    return None;
+                }
+                let name = &rest[name_from..name_end.max(name_from)];
+                if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                    tag.namespaces += 1;
+                }
+            }
+            (None, b'>') => {
+                tag.end = Some(k + 1);
+                tag.opens = rest[k - 1] != b'/';
+                break;
+            }
+            (None, c) if c.is_ascii_whitespace() => after_space = true,
+            (None, _) => {
+                if after_space {
+                    name_from = k;
+                    after_space = false;
+                }
+                name_end = k + 1;
+            }
+        }
+    }
+    Some(tag)
 }
 
 /// `<!DOCTYPE` or `<!ENTITY` anywhere (any case): refused before parsing, even inside
