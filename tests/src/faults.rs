@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use identity_shared::store::{Backend, Item, Op, StoreError, Table};
+use identity_shared::store::{Backend, Item, Key, Op, StoreError, Table};
 
 /// How a call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,15 +137,9 @@ impl Backend for Faulty {
         self.inner.name()
     }
 
-    async fn get(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
         self.read()?;
-        self.inner.get(table, pk, sk, now).await
+        self.inner.get(key, now).await
     }
 
     async fn query(
@@ -175,14 +169,12 @@ impl Backend for Faulty {
 
     async fn add(
         &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
+        counter: Key<'_>,
         by: i64,
         expires_at: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
-        self.mutate(self.inner.add(table, pk, sk, by, expires_at, now))
+        self.mutate(self.inner.add(counter, by, expires_at, now))
             .await
     }
 
@@ -195,13 +187,7 @@ impl Backend for Faulty {
         self.mutate(self.inner.write(ops, now)).await
     }
 
-    async fn take(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
-        self.mutate(self.inner.take(table, pk, sk, now)).await
+    async fn take(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
+        self.mutate(self.inner.take(key, now)).await
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::schema::{BODY, EXPIRES_AT, PK, SK, VERSION};
-use super::{Backend, Cond, Item, Op, StoreError, Table};
+use super::{Backend, Cond, Item, Key, Op, StoreError, Table};
 
 #[derive(Clone)]
 pub struct DynamoDb {
@@ -509,13 +509,8 @@ impl Backend for DynamoDb {
         "dynamodb"
     }
 
-    async fn get(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, record: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
+        let Key { table, pk, sk } = record;
         let r = self
             .client
             .get_item()
@@ -555,13 +550,12 @@ impl Backend for DynamoDb {
 
     async fn add(
         &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
+        counter: Key<'_>,
         by: i64,
         expires_at: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
+        let Key { table, pk, sk } = counter;
         let name = self.table_name(table);
         // A live counter, or none: one UpdateItem. An expired one (TTL deletes late) is
         // replaced by a fresh counter, conditionally, and the update is tried again.
@@ -670,17 +664,12 @@ impl Backend for DynamoDb {
         }
     }
 
-    async fn take(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn take(&self, record: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
+        let Key { table, pk, sk } = record;
         // Read, then delete that version in an idempotent transaction: a DeleteItem retried
         // after its answer was lost would find nothing and give the value to nobody. Of
         // concurrent takers exactly one deletes the version they all read.
-        let Some(item) = self.get(table, pk, sk, now).await? else {
+        let Some(item) = self.get(record, now).await? else {
             return Ok(None);
         };
         let delete = Op::Delete {

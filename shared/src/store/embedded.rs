@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
-use super::{Backend, Cond, Item, Op, StoreError, Table};
+use super::{Backend, Cond, Item, Key, Op, StoreError, Table};
 
 pub struct Embedded {
     conn: Arc<Mutex<Connection>>,
@@ -244,13 +244,8 @@ impl Backend for Embedded {
         "embedded"
     }
 
-    async fn get(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
+        let Key { table, pk, sk } = key;
         let (pk, sk) = (pk.to_string(), sk.to_string());
         self.run(move |c| {
             one(
@@ -294,13 +289,12 @@ impl Backend for Embedded {
 
     async fn add(
         &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
+        counter: Key<'_>,
         by: i64,
         expires_at: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
+        let Key { table, pk, sk } = counter;
         let (pk, sk) = (pk.to_string(), sk.to_string());
         self.run(move |c| {
             let tx = Tx::begin(c)?;
@@ -377,13 +371,8 @@ impl Backend for Embedded {
         .await
     }
 
-    async fn take(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn take(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError> {
+        let Key { table, pk, sk } = key;
         let (pk, sk) = (pk.to_string(), sk.to_string());
         self.run(move |c| {
             // One statement: the row is gone for everyone else the moment it is returned.

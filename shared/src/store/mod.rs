@@ -31,19 +31,22 @@ use serde::de::DeserializeOwned;
 use crate::clock::Clock;
 use crate::config::StoreSpec;
 
+/// Where one record is: its table, partition key and sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key<'a> {
+    pub table: Table,
+    pub pk: &'a str,
+    pub sk: &'a str,
+}
+
 /// What a backend must do. Both implementations judge expiry the same way: a record whose
 /// `expires_at` is at or before `now` is absent for every read and every condition.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// `embedded` or `dynamodb`, for test output and logs.
     fn name(&self) -> &'static str;
-    async fn get(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError>;
+    /// The live record under `key`.
+    async fn get(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError>;
     /// Live records under `pk` whose sort key starts with `sk_prefix`, in sort-key order.
     async fn query(
         &self,
@@ -67,9 +70,7 @@ pub trait Backend: Send + Sync + 'static {
     /// `expires_at`; a live one keeps its expiry. The count is the record's version.
     async fn add(
         &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
+        counter: Key<'_>,
         by: i64,
         expires_at: i64,
         now: i64,
@@ -80,13 +81,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn write(&self, ops: Vec<Op>, now: i64) -> Result<(), StoreError>;
     /// Deletes a live record and returns it; `None` when there was none. Of any number of
     /// concurrent callers on one key, exactly one gets the record.
-    async fn take(
-        &self,
-        table: Table,
-        pk: &str,
-        sk: &str,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError>;
+    async fn take(&self, key: Key<'_>, now: i64) -> Result<Option<Item>, StoreError>;
 }
 
 /// The store every handler uses: a backend and the clock that judges expiry.
@@ -159,7 +154,7 @@ impl Store {
         pk: &str,
         sk: &str,
     ) -> Result<Option<Item>, StoreError> {
-        self.backend.get(table, pk, sk, self.now()).await
+        self.backend.get(Key { table, pk, sk }, self.now()).await
     }
 
     pub async fn get<T: DeserializeOwned>(
@@ -222,7 +217,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<i64, StoreError> {
         self.backend
-            .add(table, pk, sk, by, expires_at, self.now())
+            .add(Key { table, pk, sk }, by, expires_at, self.now())
             .await
     }
 
@@ -231,7 +226,7 @@ impl Store {
     }
 
     pub async fn take(&self, table: Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.backend.take(table, pk, sk, self.now()).await
+        self.backend.take(Key { table, pk, sk }, self.now()).await
     }
 }
 
