@@ -43,4 +43,5 @@ pub mod scope;
 pub mod session;
 pub mod sso;
 pub mod store;
+pub mod throttle;
 pub mod token_request;
