@@ -8,7 +8,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use http::{HeaderValue, StatusCode, header};
 use identity_core::addon;
 use identity_shared::AppState;
 use identity_shared::accounts::AccountStatus;
@@ -17,7 +17,7 @@ use identity_shared::addons::{Addon, Addons, SsoAccess};
 use identity_shared::apps::App;
 use identity_shared::http::impersonation::refuse_if_impersonating;
 use identity_shared::http::page;
-use identity_shared::http::{Internal, PageError};
+use identity_shared::http::{Internal, PageError, SignedIn};
 use maud::{PreEscaped, html};
 
 /// The page's one script, allowed by its hash ([`SCRIPT_HASH`]) and nothing else.
@@ -106,14 +106,8 @@ pub fn form_page(addon: &Addon, app: &App, form: &SsoForm, sso_origin: &str) -> 
 pub async fn sso(
     State(state): State<AppState>,
     Path(addon_id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    user: SignedIn,
 ) -> Response {
-    let user = match state.signed_in(&headers).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return page::login_redirect(&uri),
-        Err(e) => return e.page().into_response(),
-    };
     // Signing a partner in as someone is handing out a credential: not from a "log in as"
     // session.
     if let Err(refused) = refuse_if_impersonating(&user, "Signing in to an add-on") {

@@ -6,12 +6,12 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode, Uri};
+use http::{HeaderMap, StatusCode};
 use identity_shared::AppState;
 use identity_shared::accounts::{Accounts, Email};
 use identity_shared::apps::{AppError, Apps, Role};
 use identity_shared::http::page::{self, hidden};
-use identity_shared::http::{Answer, Internal, PageError, fields, form};
+use identity_shared::http::{Answer, Internal, PageError, SignedIn, fields, form};
 use maud::html;
 
 use crate::request::parse_pairs;
@@ -22,15 +22,7 @@ fn apps_csrf(session: &identity_shared::session::SessionId) -> String {
 }
 
 /// `GET /account/apps`.
-pub async fn list(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, Answer> {
-    let user = state
-        .signed_in(&headers)
-        .await?
-        .ok_or_else(|| page::login_redirect(&uri))?;
+pub async fn list(State(state): State<AppState>, user: SignedIn) -> Result<Response, Answer> {
     let held = state
         .store
         .apps_of(&user.account.id)

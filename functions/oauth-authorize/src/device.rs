@@ -15,7 +15,7 @@ use identity_shared::accounts::AccountStatus;
 use identity_shared::http::impersonation::refuse_if_impersonating;
 use identity_shared::http::page::{self, hidden};
 use identity_shared::http::{
-    Answer, Internal, PageError, SourceAddress, fields, form, page_throttle_check,
+    Answer, Internal, PageError, SignedIn, SourceAddress, fields, form, page_throttle_check,
     page_throttle_count,
 };
 use identity_shared::oauth::device::{DeviceRequests, DeviceState, normalize_user_code};
@@ -73,14 +73,9 @@ fn code_form(
 /// `GET /device[?user_code=…]`: the code form, filled in with the link's code. Nothing is
 /// looked up or counted here: a link another site opens costs the person nothing.
 pub async fn show(
-    State(state): State<AppState>,
     uri: Uri,
-    headers: HeaderMap,
+    user: SignedIn,
 ) -> Result<Response, Answer> {
-    let user = state
-        .signed_in(&headers)
-        .await?
-        .ok_or_else(|| page::login_redirect(&uri))?;
     if user.account.status == AccountStatus::Pending {
         return Ok(page::activate_account(&user.account.email));
     }

@@ -216,15 +216,7 @@ async fn consent_answer(
 }
 
 /// `GET /account/authorizations`.
-async fn authorizations(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, Answer> {
-    let user = state
-        .signed_in(&headers)
-        .await?
-        .ok_or_else(|| page::login_redirect(&uri))?;
+async fn authorizations(State(state): State<AppState>, user: SignedIn) -> Result<Response, Answer> {
     let grants = state
         .store
         .grants_of(&user.account.id)

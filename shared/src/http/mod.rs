@@ -190,6 +190,25 @@ pub struct SignedIn {
     pub account: Account,
 }
 
+/// A page that needs a signed-in person takes `SignedIn` as an argument: without one the
+/// browser is sent to sign in and brought back (302 `/login?return_to=` this page); a
+/// session that cannot be read is the error page.
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        match state.signed_in(&parts.headers).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(page::login_redirect(&parts.uri)),
+            Err(e) => Err(e.page().into_response()),
+        }
+    }
+}
+
 /// The caller's address: API Gateway's `sourceIp` from the Lambda request context, else
 /// the peer address when the server records it (axum's `ConnectInfo`). `X-Forwarded-For`
 /// is never used: any client can write it.
