@@ -72,10 +72,7 @@ fn code_form(
 
 /// `GET /device[?user_code=…]`: the code form, filled in with the link's code. Nothing is
 /// looked up or counted here: a link another site opens costs the person nothing.
-pub async fn show(
-    uri: Uri,
-    user: SignedIn,
-) -> Result<Response, Answer> {
+pub async fn show(uri: Uri, user: SignedIn) -> Result<Response, Answer> {
     if user.account.status == AccountStatus::Pending {
         return Ok(page::activate_account(&user.account.email));
     }

@@ -195,6 +195,7 @@ struct StartTag {
 /// `name='…'`; each byte is looked at once, and the latest name outside quotes is
 /// `name_from..name_end`. `None`: longer than [`MAX_START_TAG_BYTES`] or with more than
 /// [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes.
+#[inline(always)]
 fn start_tag(rest: &[u8]) -> Option<StartTag> {
     let mut tag = StartTag {
         end: None,
