@@ -23,7 +23,6 @@ use crate::secret::SecretString;
 use crate::secrets::CookieKeys;
 use crate::store::{Load, SingleUse, Store, StoreError, Table};
 
-pub use identity_core::sso::MAX_LINK_MESSAGES_PER_HOUR;
 use identity_core::sso::complete::{
     LINK_KIND, LinkRecord, REPLAY_KIND, REQUEST_SPENT_KIND, UPGRADE_KIND, WELCOME_KIND,
     WelcomeRecord,
@@ -32,6 +31,7 @@ pub use identity_core::sso::complete::{
     LINK_TTL_SECS, PendingUpgrade, REPLAY_MARGIN_SECS, REQUEST_TTL_SECS, UPGRADE_TTL_SECS,
     WELCOME_TTL_SECS,
 };
+pub use identity_core::sso::{MAX_LINK_MESSAGES_PER_HOUR, sign_in_idp};
 const LINK_SUBJECT: &str = "Confirm single sign-on for your account";
 use identity_core::store::once::pk as once_pk;
 

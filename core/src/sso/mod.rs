@@ -127,6 +127,21 @@ pub fn upgrade(current_idp: Option<&str>) -> Result<(), Refusal> {
     }
 }
 
+/// Where the sign-in page sends an email: the IdP the account is under; else its password,
+/// when the account (not under SSO) has one and one was typed; else the IdP of the email's
+/// domain (`domain_idp`). `None`: the password is asked for.
+pub fn sign_in_idp(
+    account: Option<&crate::account::Account>,
+    domain_idp: Option<&str>,
+    with_password: bool,
+) -> Option<String> {
+    match account.and_then(|a| a.sso_idp.as_deref()) {
+        Some(id) => Some(id.to_string()),
+        None if with_password && account.is_some_and(|a| a.has_password()) => None,
+        None => domain_idp.map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +232,28 @@ mod tests {
     fn an_upgrade_moves_only_an_account_under_no_idp() {
         assert_eq!(upgrade(None), Ok(()));
         assert_eq!(upgrade(Some("acme")), Err(Refusal::OtherIdp));
+    }
+
+    #[test]
+    fn an_account_under_sso_signs_in_at_its_idp_and_a_password_account_may_keep_its_password() {
+        use crate::account::{AccountStatus, Email, new_account};
+        use crate::digest::Digest;
+        let email = Email::parse("a@example.com").unwrap();
+        let mut under = new_account("a1", &email, None, AccountStatus::Active, None, 0);
+        under.sso_idp = Some("okta".into());
+        for typed in [true, false] {
+            let idp = sign_in_idp(Some(&under), Some("other"), typed);
+            assert_eq!(idp.as_deref(), Some("okta"));
+        }
+        let hash = Some(Digest::new("$argon2id$x"));
+        let with_password = new_account("a2", &email, hash, AccountStatus::Active, None, 0);
+        assert_eq!(sign_in_idp(Some(&with_password), Some("okta"), true), None);
+        let to_domain = sign_in_idp(Some(&with_password), Some("okta"), false);
+        assert_eq!(to_domain.as_deref(), Some("okta"));
+        assert_eq!(
+            sign_in_idp(None, Some("okta"), true).as_deref(),
+            Some("okta")
+        );
+        assert_eq!(sign_in_idp(None, None, true), None);
     }
 }

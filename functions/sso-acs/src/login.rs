@@ -202,12 +202,12 @@ async fn sso_idp(
         .idp_for_domain(email.domain())
         .await
         .map_err(Internal::from_display("idp read"))?;
-    Ok(match account.and_then(|a| a.sso_idp.clone()) {
-        Some(id) => Some(id),
-        // An account with a password that is not under SSO may still use it.
-        None if with_password && account.is_some_and(|a| a.has_password()) => None,
-        None => domain_idp.map(|i| i.id),
-    })
+    let domain_idp = domain_idp.map(|i| i.id);
+    Ok(identity_shared::sso::sign_in_idp(
+        account,
+        domain_idp.as_deref(),
+        with_password,
+    ))
 }
 
 /// Whether `password` is the account's; without an account (or a password on it), a dummy
