@@ -222,12 +222,7 @@ pub fn create(
 
 /// The key (as listed) goes, both records.
 pub fn revoke(key: &ApiKey) -> Plan<()> {
-    let delete = |pk: String, sk: String| Op::Delete {
-        table: Table::OAuth,
-        pk,
-        sk,
-        cond: Cond::Always,
-    };
+    let delete = |pk, sk| crate::store::record::remove(Table::OAuth, pk, sk);
     Plan::write(
         vec![
             delete(key_pk(&key.token_sha256), "key".into()),

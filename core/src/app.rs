@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::Account;
 use crate::plan::Plan;
 use crate::role::Role;
-use crate::store::{Cond, Item, Op, StoreError, Table};
+use crate::store::{Cond, Item, Op, StoreError, Table, record};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
@@ -138,12 +138,8 @@ pub fn create(
     ];
     ops.extend(membership_ops(&app, Member::of(owner, Role::Owner))?);
     if let Some(team_id) = team_id {
-        ops.push(Op::Check {
-            table: Table::Apps,
-            pk: crate::org::team_pk(team_id),
-            sk: "team".into(),
-            cond: Cond::Live,
-        });
+        let team = crate::org::team_pk(team_id);
+        ops.push(record::require_live(Table::Apps, team, "team".into()));
     }
     Ok(Plan::write(ops, app))
 }
@@ -180,12 +176,11 @@ pub fn set_role(
             ops.extend(membership_ops(app, admin)?);
         }
     } else {
-        ops.push(Op::Check {
-            table: Table::Apps,
-            pk: app_pk(&app.id),
-            sk: "app".into(),
-            cond: Cond::Live,
-        });
+        ops.push(record::require_live(
+            Table::Apps,
+            app_pk(&app.id),
+            "app".into(),
+        ));
     }
     ops.extend(membership_ops(app, Member::of(account, role))?);
     Ok(Plan::write(ops, ()))

@@ -4,9 +4,7 @@
 //! time; an unknown client or a public one presenting a secret costs the same comparison,
 //! so the answer's timing tells nothing.
 
-use sha2::{Digest, Sha256};
-
-use crate::digest::same;
+use crate::digest::{same, sha256_hex};
 
 /// What the registry holds of a client, as authentication needs it.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +20,7 @@ const NO_SECRET: &str = "0000000000000000000000000000000000000000000000000000000
 
 /// Whether `presented` hashes to `stored` (constant time; `None` never matches).
 pub fn secret_matches(stored: Option<&str>, presented: &str) -> bool {
-    let hash = hex::encode(Sha256::digest(presented.as_bytes()));
+    let hash = sha256_hex(presented.as_bytes());
     let against = stored.unwrap_or(NO_SECRET);
     same(&hash, against) && stored.is_some()
 }
@@ -50,7 +48,7 @@ mod tests {
     use super::*;
 
     fn sha(s: &str) -> String {
-        hex::encode(Sha256::digest(s.as_bytes()))
+        sha256_hex(s.as_bytes())
     }
 
     #[test]

@@ -6,6 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The lowercase hex SHA-256 of `data`: how keys and stored hashes name a value without
+/// holding it.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Digest(String);

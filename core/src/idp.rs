@@ -156,10 +156,9 @@ pub fn domain_pk(domain: &str) -> String {
 }
 pub fn entity_pk(entity_id: &str) -> String {
     // Entity IDs are URLs or URNs of any length; the key holds their hash.
-    use sha2::Digest as _;
     format!(
         "idp-entity#{}",
-        hex::encode(sha2::Sha256::digest(entity_id.as_bytes()))
+        crate::digest::sha256_hex(entity_id.as_bytes())
     )
 }
 

@@ -333,12 +333,7 @@ fn name_op(kind: &str, name: &str, id: &str) -> Result<Op, StoreError> {
 
 /// The write holds only while the record `pk` / `sk` of the apps table is live.
 fn still_there(pk: String, sk: &str) -> Op {
-    Op::Check {
-        table: Table::Apps,
-        pk,
-        sk: sk.into(),
-        cond: Cond::Live,
-    }
+    crate::store::record::require_live(Table::Apps, pk, sk.into())
 }
 
 /// A new team `name` (`id` fresh), of `enterprise` while it exists; a conflict is a taken

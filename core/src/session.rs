@@ -81,9 +81,8 @@ impl Session {
 /// (sort key: the session's own key), so an IdP's LogoutRequest finds every session it
 /// names. It expires with its session.
 pub fn subject_pk(idp: &str, name_id: &str) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(format!("{idp}\n{name_id}").as_bytes());
-    format!("saml-subject#{}", hex::encode(hash))
+    let hash = crate::digest::sha256_hex(format!("{idp}\n{name_id}").as_bytes());
+    format!("saml-subject#{hash}")
 }
 
 /// An entry of the SAML sessions' index: the IdP's session it was.
@@ -143,12 +142,7 @@ pub fn end_indexed(subject_pk: &str, key: &str) -> Plan<()> {
 }
 
 fn delete(pk: String, sk: String) -> Op {
-    Op::Delete {
-        table: Table::Sessions,
-        pk,
-        sk,
-        cond: Cond::Always,
-    }
+    crate::store::record::remove(Table::Sessions, pk, sk)
 }
 
 #[cfg(test)]

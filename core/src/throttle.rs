@@ -283,7 +283,7 @@ pub fn surge_pk(action: Action) -> String {
 
 /// Emails are hashed: throttle records should not list who was tried.
 fn hashed(action: Action, scope: &str, value: &str) -> String {
-    let h = sha256_hex(format!("{}\n{scope}\n{value}", action.as_str()).as_bytes());
+    let h = crate::digest::sha256_hex(format!("{}\n{scope}\n{value}", action.as_str()).as_bytes());
     format!("limit#{}#{scope}#{}", action.as_str(), &h[..32])
 }
 
@@ -375,11 +375,6 @@ pub const GENERATION_SK: &str = "gen";
 /// The sort key of a key's count in the window that holds `now`.
 pub fn count_sk(now: i64, window_secs: i64) -> String {
     format!("w#{}", now.div_euclid(window_secs))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 #[cfg(test)]
