@@ -97,11 +97,8 @@ impl Apps for Store {
     }
 
     async fn remove_member(&self, app: &App, account_id: &str) -> Result<bool, AppError> {
-        match self.apply(rules::remove_member(app, account_id)?).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let plan = rules::remove_member(app, account_id)?;
+        Ok(self.try_apply(plan).await?.is_some())
     }
 
     async fn members(&self, app: &App) -> Result<Vec<Member>, AppError> {

@@ -216,11 +216,7 @@ impl NamedAuthorizations for Store {
         let Some(existing) = by_name(self, app_id, developer_name).await? else {
             return Ok(false);
         };
-        match self.apply(rules::remove(&existing)).await {
-            Ok(()) => Ok(true),
-            Err(crate::store::StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.try_apply(rules::remove(&existing)).await?.is_some())
     }
 }
 

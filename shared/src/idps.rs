@@ -42,13 +42,13 @@ async fn pointed(store: &Store, pk: &str, sk: &str) -> Result<Option<Idp>, Store
 #[async_trait]
 impl Idps for Store {
     async fn add_idp(&self, idp: &Idp) -> Result<Idp, IdpError> {
+        let plan = rules::register(idp, uuid::Uuid::new_v4().to_string())?;
         if let Err(why) = crate::config::https_or_loopback(&idp.sso_url) {
             return Err(IdpError::Invalid(format!(
                 "the SSO URL {:?}: {why}",
                 idp.sso_url
             )));
         }
-        let plan = rules::register(idp, uuid::Uuid::new_v4().to_string())?;
         let idp = self
             .apply(plan)
             .await

@@ -12,7 +12,7 @@ use identity_core::org;
 use serde::Serialize;
 
 use crate::accounts::{Account, AccountStatus, Accounts};
-use crate::store::{Store, StoreError, Table, conflict_as};
+use crate::store::{Store, Table, conflict_as};
 
 pub use identity_core::org::{
     Enterprise, EnterpriseMember, NamePointer, OrgError, Permission, SsoStatus, Team, TeamMember,
@@ -113,11 +113,8 @@ impl Orgs for Store {
     }
 
     async fn remove_team_member(&self, team: &Team, account_id: &str) -> Result<bool, OrgError> {
-        match self.apply(org::remove_team_member(team, account_id)).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let plan = org::remove_team_member(team, account_id);
+        Ok(self.try_apply(plan).await?.is_some())
     }
 
     async fn team_members(&self, team: &Team) -> Result<Vec<TeamMember>, OrgError> {

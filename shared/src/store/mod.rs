@@ -319,10 +319,7 @@ impl SingleUse for Store {
     }
 
     async fn mark_used(&self, kind: &str, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        match self.write(vec![used_op(kind, key, expires_at)?]).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let plan = Plan::write(vec![used_op(kind, key, expires_at)?], ());
+        Ok(self.try_apply(plan).await?.is_some())
     }
 }

@@ -48,12 +48,6 @@ pub fn conflict_as<E: From<StoreError>>(refusal: E) -> impl FnOnce(StoreError) -
     }
 }
 
-fn too_many(ops: usize) -> StoreError {
-    StoreError::Unavailable(format!(
-        "a plan of {ops} writes is more than one atomic write holds ({MAX_OPS})"
-    ))
-}
-
 /// Which load of a plan this is: a loader may leave out facts that the write's conditions
 /// judge on the first try (a replay record, a used `jti`) and read them after a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +62,26 @@ impl Store {
     pub async fn apply<T>(&self, plan: Plan<T>) -> Result<T, StoreError> {
         let Plan { outcome, ops } = plan;
         if ops.len() > MAX_OPS {
-            return Err(too_many(ops.len()));
+            // Fail closed, the same on both backends: nothing is written.
+            return Err(StoreError::Unavailable(format!(
+                "a plan of {} writes is more than one atomic write holds ({MAX_OPS})",
+                ops.len()
+            )));
         }
         if !ops.is_empty() {
             self.write(ops).await?;
         }
         Ok(outcome)
+    }
+
+    /// [`Store::apply`], with a conflict answered as `None`: the write's conditions did not
+    /// hold (a member who was not one, a record already gone), and nothing was written.
+    pub async fn try_apply<T>(&self, plan: Plan<T>) -> Result<Option<T>, StoreError> {
+        match self.apply(plan).await {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs a flow: `load` reads its facts (told whether it follows a conflict), `decide` (given them and `now`) returns the plan,
@@ -93,16 +101,9 @@ impl Store {
                 Load::AfterConflict
             })
             .await?;
-            let Plan { outcome, ops } = decide(facts, self.now())?;
-            if ops.is_empty() {
-                return Ok(outcome);
-            }
-            if ops.len() > MAX_OPS {
-                // Fail closed, the same on both backends: nothing is written.
-                return Err(too_many(ops.len()));
-            }
-            match self.write(ops).await {
-                Ok(()) => return Ok(outcome),
+            let plan = decide(facts, self.now())?;
+            match self.apply(plan).await {
+                Ok(outcome) => return Ok(outcome),
                 Err(StoreError::Conflict) if attempt + 1 < PLAN_ATTEMPTS => {
                     tokio::time::sleep(pause(attempt)).await;
                 }
